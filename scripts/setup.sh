@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what hlsd needs on Debian 12: GStreamer 1.22 (headers + plugins)
+# and the tools the tests use as HLS clients (ffprobe/ffmpeg), then makes the
+# small fixture files in fixtures/. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(
+  pkg-config build-essential
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  ffmpeg
+)
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found: install Rust (1.92 or newer) with rustup first" >&2
+  exit 1
+fi
+missing=()
+if [ -n "${IN_NIX_SHELL:-}" ] || ! command -v dpkg-query >/dev/null; then
+  pkgs=()  # nix develop (or another distribution) provides GStreamer itself
+fi
+for p in ${pkgs[@]+"${pkgs[@]}"}; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get -o DPkg::Lock::Timeout=300 update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Fail early and clearly if an element the pipelines need is missing.
+for e in uridecodebin hlssink2 x264enc avenc_aac h264parse aacparse videoconvertscale; do
+  gst-inspect-1.0 --exists "$e" || { echo "setup: GStreamer element $e is missing" >&2; exit 1; }
+done
+
+scripts/make-fixtures.sh

@@ -1,0 +1,176 @@
+//! Configuration: one place for every knob and its default.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Segment length asked of `hlssink2` (`target-duration`), in seconds. Six
+/// seconds is Apple's recommendation (HLS Authoring Specification) and what
+/// mydia and Jellyfin use.
+pub const SEGMENT_SECONDS: u32 = 6;
+
+/// A user and the bearer token that authenticates them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserToken {
+    /// User name, as sessions record it.
+    pub user: String,
+    /// The secret the client presents (`Authorization: Bearer` or `api_key`).
+    pub token: String,
+}
+
+impl std::str::FromStr for UserToken {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((user, token)) if !user.is_empty() && !token.is_empty() => Ok(UserToken {
+                user: user.to_string(),
+                token: token.to_string(),
+            }),
+            _ => Err(format!("expected USER:TOKEN, got {s:?}")),
+        }
+    }
+}
+
+/// The encode branches, as gst-launch descriptions (see `pipelines/`).
+#[derive(Debug, Clone)]
+pub struct PipelineTemplates {
+    /// Raw video in, H.264 out; placeholders `{width}`, `{height}`, `{keyint}`.
+    pub video_transcode: String,
+    /// Raw audio in, AAC out.
+    pub audio_transcode: String,
+}
+
+const BUILTIN_VIDEO: &str = include_str!("../pipelines/video-transcode.gst");
+const BUILTIN_AUDIO: &str = include_str!("../pipelines/audio-transcode.gst");
+
+/// Drops `#` comment lines and joins the rest into one description.
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl PipelineTemplates {
+    /// The copies compiled into the binary (the repository's `pipelines/`).
+    pub fn builtin() -> Self {
+        PipelineTemplates {
+            video_transcode: strip_comments(BUILTIN_VIDEO),
+            audio_transcode: strip_comments(BUILTIN_AUDIO),
+        }
+    }
+
+    /// Reads `video-transcode.gst` and `audio-transcode.gst` from `dir`.
+    ///
+    /// # Errors
+    /// Fails when either file cannot be read.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading pipeline description {}", path.display()))
+                .map(|t| strip_comments(&t))
+        };
+        Ok(PipelineTemplates {
+            video_transcode: read("video-transcode.gst")?,
+            audio_transcode: read("audio-transcode.gst")?,
+        })
+    }
+
+    /// The video description with its placeholders filled in.
+    pub fn video(&self, width: u32, height: u32, keyint: u32) -> String {
+        self.video_transcode
+            .replace("{width}", &width.to_string())
+            .replace("{height}", &height.to_string())
+            .replace("{keyint}", &keyint.to_string())
+    }
+
+    /// Checks that both descriptions parse into GStreamer bins with one sink
+    /// and one source pad, so a typo fails at start-up rather than per session.
+    ///
+    /// # Errors
+    /// Names the description and GStreamer's parse error.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, desc) in [
+            ("video-transcode.gst", self.video(1280, 720, 150)),
+            ("audio-transcode.gst", self.audio_transcode.clone()),
+        ] {
+            let bin = gst::parse::bin_from_description(&desc, true)
+                .with_context(|| format!("{name} does not parse: {desc}"))?;
+            use gst::prelude::*;
+            if bin.static_pad("sink").is_none() || bin.static_pad("src").is_none() {
+                bail!("{name} must have exactly one unlinked sink and one unlinked src pad");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The library root, scanned recursively at start-up.
+    pub media_dir: PathBuf,
+    /// Where sessions write segments: one sub-folder per session.
+    pub transcode_dir: PathBuf,
+    /// A session idle this long is stopped and its folder deleted.
+    /// Default 600 s (the issue's; Jellyfin's ping timeout is 60 s).
+    pub session_timeout: Duration,
+    /// Accepted users and tokens.
+    pub users: Vec<UserToken>,
+    /// The encode branches.
+    pub templates: PipelineTemplates,
+    /// How long a playlist request waits for a session's first segment
+    /// before answering 503 with `Retry-After`. Default 5 s.
+    pub playlist_wait: Duration,
+    /// Discoverer timeout per file. Default 10 s.
+    pub probe_timeout: Duration,
+    /// Files probed at once. Default 2 (the machine's cores).
+    pub probe_concurrency: usize,
+}
+
+impl Config {
+    /// A configuration with every default, for `media_dir` and `users`.
+    pub fn new(media_dir: PathBuf, users: Vec<UserToken>) -> Self {
+        Config {
+            media_dir,
+            transcode_dir: default_transcode_dir(),
+            session_timeout: Duration::from_secs(600),
+            users,
+            templates: PipelineTemplates::builtin(),
+            playlist_wait: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(10),
+            probe_concurrency: 2,
+        }
+    }
+}
+
+/// `$TMPDIR/hlsd` (or the platform's temp dir).
+pub fn default_transcode_dir() -> PathBuf {
+    std::env::temp_dir().join("hlsd")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_token_parses_and_rejects() {
+        let t: UserToken = "alice:s3cr:et".parse().unwrap();
+        assert_eq!((t.user.as_str(), t.token.as_str()), ("alice", "s3cr:et"));
+        assert!("alice".parse::<UserToken>().is_err());
+        assert!(":tok".parse::<UserToken>().is_err());
+        assert!("bob:".parse::<UserToken>().is_err());
+    }
+
+    #[test]
+    fn builtin_templates_fill_placeholders() {
+        let t = PipelineTemplates::builtin();
+        let v = t.video(640, 360, 150);
+        assert!(v.contains("width=640,height=360"), "{v}");
+        assert!(v.contains("key-int-max=150"), "{v}");
+        assert!(!v.contains('#') && !v.contains('{'));
+    }
+}

@@ -1,0 +1,122 @@
+//! The one HTTP error type: each variant maps to a status code and a JSON
+//! body `{"error":{"code","message"}}` here, in one place.
+
+use serde_json::json;
+use std::convert::Infallible;
+use warp::http::{header, StatusCode};
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+/// An error a client sees.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no token, or a wrong one.
+    #[error("a valid token is required (Authorization: Bearer TOKEN or ?api_key=TOKEN)")]
+    Unauthorized,
+    /// 404: unknown id (or another user's session), or no such route.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400: a request the server cannot understand.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 405: the route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 416: the byte range lies outside the file; carries the file size.
+    #[error("range not satisfiable for a file of {0} bytes")]
+    RangeNotSatisfiable(u64),
+    /// 422: the file has nothing that can be played.
+    #[error("{0}")]
+    Unplayable(String),
+    /// 503: not ready yet; retry after the given seconds.
+    #[error("{message}")]
+    NotReady {
+        /// What is not ready.
+        message: String,
+        /// Seconds for `Retry-After`.
+        retry_after_s: u32,
+    },
+    /// 500: the session's pipeline failed; the message is plain.
+    #[error("{0}")]
+    SessionFailed(String),
+    /// 500: anything unexpected (details in the logs only).
+    #[error("internal error")]
+    Internal,
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Unplayable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SessionFailed(_) | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code in the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            ApiError::Unplayable(_) => "unplayable",
+            ApiError::NotReady { .. } => "not_ready",
+            ApiError::SessionFailed(_) => "session_failed",
+            ApiError::Internal => "internal",
+        }
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut res =
+            warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
+        let headers = res.headers_mut();
+        match &self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+            }
+            ApiError::NotReady { retry_after_s, .. } => {
+                headers.insert(header::RETRY_AFTER, (*retry_after_s).into());
+            }
+            ApiError::RangeNotSatisfiable(size) => {
+                if let Ok(v) = format!("bytes */{size}").parse() {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            _ => {}
+        }
+        headers.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+        res
+    }
+}
+
+/// Turns every rejection into a JSON error; logs only the unexpected ones.
+pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    let err = if let Some(e) = rejection.find::<ApiError>() {
+        e.clone()
+    } else if rejection.is_not_found() {
+        ApiError::NotFound("no such route".into())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::MethodNotAllowed
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        ApiError::BadRequest("invalid query string".into())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::BadRequest("request body too large".into())
+    } else {
+        tracing::error!(?rejection, "unhandled rejection");
+        ApiError::Internal
+    };
+    Ok(err.into_response())
+}

@@ -1,0 +1,139 @@
+//! The media library: scan a folder, give each file a stable id, probe it
+//! with GStreamer's Discoverer and decide how it plays.
+//!
+//! Everything here but [`probe`] is plain data and logic, free of GStreamer,
+//! so it is unit-tested on its own.
+
+pub mod decision;
+pub mod id;
+pub mod probe;
+mod scan;
+
+pub use decision::{decide, AudioPlan, Decision, Playback, VideoPlan};
+pub use scan::{scan, Library};
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::SystemTime;
+use uuid::Uuid;
+
+/// The video stream a file plays with, as the Discoverer reported it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoStream {
+    /// Short codec name: `h264`, `hevc`, `vp9`, `av1`, `mpeg2video`, ...
+    pub codec: String,
+    /// Codec profile as GStreamer's caps spell it (`high`, `main-10`), if known.
+    pub profile: Option<String>,
+    /// Codec level as caps spell it (`3.1`), if known.
+    #[serde(skip)]
+    pub level: Option<String>,
+    /// Coded width in pixels.
+    pub width: u32,
+    /// Coded height in pixels.
+    pub height: u32,
+    /// Frames per second (0 when the container does not say).
+    pub fps: f64,
+    /// Bits per luma sample (8, 10, 12), if known.
+    pub bit_depth: Option<u32>,
+    /// Chroma subsampling as caps spell it (`4:2:0`), if known.
+    #[serde(skip)]
+    pub chroma_format: Option<String>,
+    /// Pixel aspect ratio as (numerator, denominator).
+    #[serde(skip)]
+    pub pixel_aspect: (u32, u32),
+    /// Whether the frames are interlaced (then a deinterlacer is added).
+    #[serde(skip)]
+    pub interlaced: bool,
+    /// Clockwise rotation in degrees from the `image-orientation` tag.
+    #[serde(skip)]
+    pub rotation: u32,
+    /// Whether this machine's GStreamer has a decoder for it.
+    #[serde(skip)]
+    pub decodable: bool,
+    /// GStreamer stream id, used to pick this stream in the pipeline.
+    #[serde(skip)]
+    pub stream_id: Option<String>,
+}
+
+/// One audio track.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AudioStream {
+    /// Short codec name: `aac`, `mp3`, `ac3`, `eac3`, `dts`, `vorbis`, `flac`, ...
+    pub codec: String,
+    /// Channel count.
+    pub channels: u32,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// ISO 639 language code, if tagged.
+    pub language: Option<String>,
+    /// Whether this machine's GStreamer has a decoder for it.
+    #[serde(skip)]
+    pub decodable: bool,
+    /// GStreamer stream id, used to pick this track in the pipeline.
+    #[serde(skip)]
+    pub stream_id: Option<String>,
+}
+
+/// One subtitle track (listed only; not yet served).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubtitleStream {
+    /// Short codec name: `subrip`, `webvtt`, `pgs`, `ass`, ...
+    pub codec: String,
+    /// ISO 639 language code, if tagged.
+    pub language: Option<String>,
+}
+
+/// What the Discoverer found in a file, in plain data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaInfo {
+    /// Duration, if the file declares one.
+    pub duration: Option<std::time::Duration>,
+    /// Short container name: `mp4`, `mov`, `matroska`, `webm`, `avi`,
+    /// `mpegts`, `mpeg-ps`, `ogg`, or the bare stream's codec for files
+    /// without a container (`flac`, `mp3`).
+    pub container: Option<String>,
+    /// The first video stream, if any.
+    pub video: Option<VideoStream>,
+    /// Every audio track in file order.
+    pub audio: Vec<AudioStream>,
+    /// Every subtitle track in file order.
+    pub subtitles: Vec<SubtitleStream>,
+    /// Why probing failed, when it did; the file is then unplayable.
+    pub probe_error: Option<String>,
+}
+
+/// One file of the library, as `GET /api/v1/media` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MediaItem {
+    /// Stable id: see [`id::media_id`].
+    pub id: Uuid,
+    /// Path relative to the media dir, `/`-separated.
+    pub path: String,
+    /// File size in bytes at scan time.
+    pub size_bytes: u64,
+    /// Duration in seconds, if known.
+    pub duration_s: Option<f64>,
+    /// Short container name (see [`MediaInfo::container`]).
+    pub container: Option<String>,
+    /// The video stream, or `null`.
+    pub video: Option<VideoStream>,
+    /// Audio tracks.
+    pub audio: Vec<AudioStream>,
+    /// Subtitle tracks.
+    pub subtitles: Vec<SubtitleStream>,
+    /// Whether any stream of it can be played.
+    pub playable: bool,
+    /// How it plays, when playable.
+    pub playback: Option<Playback>,
+    /// Why: see [`Decision::reasons`].
+    pub reasons: Vec<String>,
+    /// Absolute path on disk (not serialised: clients never see it).
+    #[serde(skip)]
+    pub abs_path: PathBuf,
+    /// Modification time at scan time, for `Last-Modified`/`ETag`.
+    #[serde(skip)]
+    pub modified: SystemTime,
+    /// The full decision, with the plan the pipeline follows.
+    #[serde(skip)]
+    pub decision: Decision,
+}

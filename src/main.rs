@@ -1,0 +1,110 @@
+//! The `hlsd` binary: CLI, logging, GStreamer init, bind, run.
+
+use anyhow::Context;
+use clap::Parser;
+use hlsd::config::{Config, PipelineTemplates, UserToken};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// HTTP streaming server for a folder of media: direct play or HLS.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Folder of media files, scanned recursively at start-up.
+    #[arg(long, env = "HLSD_MEDIA_DIR")]
+    media_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (logged).
+    #[arg(long, env = "HLSD_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// USER:TOKEN; may repeat. HLSD_TOKENS=user:token,user2:token2 does the
+    /// same. Without any, a random token for user `admin` is printed.
+    #[arg(long = "token", env = "HLSD_TOKENS", value_delimiter = ',')]
+    tokens: Vec<UserToken>,
+    /// Where sessions write segments, one sub-folder each [default: $TMPDIR/hlsd].
+    #[arg(long, env = "HLSD_TRANSCODE_DIR")]
+    transcode_dir: Option<PathBuf>,
+    /// Seconds of inactivity after which a session is stopped and deleted.
+    #[arg(long, env = "HLSD_SESSION_TIMEOUT", default_value_t = 600)]
+    session_timeout: u64,
+    /// Folder with video-transcode.gst and audio-transcode.gst [default:
+    /// ./pipelines if present, else the copies built into the binary].
+    #[arg(long, env = "HLSD_PIPELINES_DIR")]
+    pipelines_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "hlsd=info,warp=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    gst::init().context("initialising GStreamer")?;
+
+    let templates = match &args.pipelines_dir {
+        Some(dir) => PipelineTemplates::load(dir)?,
+        None if PathBuf::from("pipelines/video-transcode.gst").is_file() => {
+            PipelineTemplates::load(&PathBuf::from("pipelines"))?
+        }
+        None => {
+            tracing::info!("using the built-in pipeline descriptions");
+            PipelineTemplates::builtin()
+        }
+    };
+    templates.validate()?;
+
+    let mut users = args.tokens;
+    let generated = users.is_empty();
+    if generated {
+        users.push(UserToken {
+            user: "admin".into(),
+            token: uuid::Uuid::new_v4().simple().to_string(),
+        });
+    }
+    let mut config = Config::new(args.media_dir, users);
+    config.templates = templates;
+    config.session_timeout = Duration::from_secs(args.session_timeout);
+    if let Some(dir) = args.transcode_dir {
+        config.transcode_dir = dir;
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, media_dir = %config.media_dir.display(), transcode_dir = %config.transcode_dir.display(), "hlsd starting");
+    if generated {
+        // Printed once, on stdout, not in the logs.
+        println!(
+            "hlsd: no --token given; user admin has token {token}\n      open http://{addr}/api/v1/media?api_key={token}",
+            token = config.users[0].token
+        );
+    }
+    hlsd::run(listener, config, shutdown_signal()).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: stopping sessions");
+}

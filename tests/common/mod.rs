@@ -1,0 +1,378 @@
+//! Shared helpers: a real hlsd on 127.0.0.1:0 over a folder of real media,
+//! an HTTP client, and a GStreamer decoder for checking segments.
+#![allow(dead_code)]
+
+use gst::prelude::*;
+use hlsd::config::{Config, UserToken};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Token of user `alice`.
+pub const ALICE: &str = "alice-token";
+/// Token of user `bob`.
+pub const BOB: &str = "bob-token";
+
+/// The repository's fixtures (made by scripts/make-fixtures.sh).
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// `../shared/media`, or `None` (with a printed notice) when absent.
+pub fn shared_media() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media");
+    if dir.is_dir() {
+        Some(dir.canonicalize().expect("canonical shared media"))
+    } else {
+        eprintln!("NOTICE: ../shared/media is absent; skipping this test");
+        None
+    }
+}
+
+/// A temporary media dir holding symlinks to `files` (paths), so a test
+/// scans only what it uses.
+pub fn media_subset(files: &[PathBuf]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp media dir");
+    for f in files {
+        assert!(
+            f.is_file(),
+            "missing media file {} (run scripts/make-fixtures.sh)",
+            f.display()
+        );
+        std::os::unix::fs::symlink(f, dir.path().join(f.file_name().unwrap())).expect("symlink");
+    }
+    dir
+}
+
+/// A running server.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The session folders' parent.
+    pub transcode_dir: PathBuf,
+    /// HTTP client that does not follow redirects.
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _transcode_tmp: tempfile::TempDir,
+}
+
+/// Starts hlsd over `media_dir` with users alice and bob.
+pub async fn start_server(media_dir: &Path, session_timeout: Duration) -> TestServer {
+    gst::init().expect("GStreamer initialises");
+    let transcode_tmp = tempfile::tempdir().expect("temp transcode dir");
+    let mut config = Config::new(
+        media_dir.to_path_buf(),
+        vec![
+            UserToken {
+                user: "alice".into(),
+                token: ALICE.into(),
+            },
+            UserToken {
+                user: "bob".into(),
+                token: BOB.into(),
+            },
+        ],
+    );
+    config.transcode_dir = transcode_tmp.path().join("sessions");
+    config.session_timeout = session_timeout;
+    config.playlist_wait = Duration::from_secs(5);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let transcode_dir = config.transcode_dir.clone();
+    let task = tokio::spawn(hlsd::run(listener, config, async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let server = TestServer {
+        base: format!("http://{addr}"),
+        transcode_dir,
+        client,
+        stop: Some(tx),
+        task: Some(task),
+        _transcode_tmp: transcode_tmp,
+    };
+    // Wait for the scan to finish (the listener queues connections meanwhile).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = server.client.get(server.url("/healthz")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server
+}
+
+impl TestServer {
+    /// Absolute URL for a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// GET JSON with a bearer token, asserting the status.
+    pub async fn get_json(&self, path: &str, token: &str, status: u16) -> Value {
+        let r = self.get(path, token).await;
+        assert_eq!(r.status().as_u16(), status, "GET {path}");
+        r.json().await.expect("JSON body")
+    }
+
+    /// The library item whose path is `name`.
+    pub async fn media(&self, name: &str) -> Value {
+        let list = self.get_json("/api/v1/media", ALICE, 200).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["path"] == name)
+            .unwrap_or_else(|| panic!("{name} not in library: {list}"))
+            .clone()
+    }
+
+    /// POST /api/v1/hls/start for `media_id` as `token`; returns the body.
+    pub async fn start_hls(&self, media_id: &str, token: &str) -> Value {
+        let r = self
+            .client
+            .post(self.url("/api/v1/hls/start"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "media_id": media_id }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Session folders present in the transcode dir.
+    pub fn session_folders(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(&self.transcode_dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Stops the server as Ctrl-C would and waits for it.
+    pub async fn stop(mut self) -> PathBuf {
+        let _ = self.stop.take().unwrap().send(());
+        let res = tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap())
+            .await
+            .expect("server stops within 30 s");
+        res.expect("server task").expect("server run ok");
+        self.transcode_dir.clone()
+    }
+}
+
+/// An HLS playback checked as a player would: every segment fetched.
+pub struct Played {
+    /// Sum of `#EXTINF` durations, seconds.
+    pub total_s: f64,
+    /// Segment count.
+    pub segments: usize,
+    /// Bytes of every segment, in order.
+    pub segment_bytes: Vec<Vec<u8>>,
+    /// The master playlist's variant: (bandwidth, resolution, codecs).
+    pub variant: (u64, Option<(u64, u64)>, Option<String>),
+}
+
+/// Follows `master_url` (relative) as `token`: master → media playlist
+/// (polled until `#EXT-X-ENDLIST`) → every segment. Asserts the playlist
+/// rules a player relies on.
+pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Played {
+    let r = server.get(master_url, token).await;
+    assert_eq!(r.status(), 200, "master playlist");
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let text = r.bytes().await.unwrap();
+    let master = match m3u8_rs::parse_playlist_res(&text) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
+        other => panic!("not a master playlist: {other:?}"),
+    };
+    assert_eq!(master.variants.len(), 1);
+    let v = &master.variants[0];
+    assert!(v.bandwidth > 0);
+    assert!(
+        v.codecs.as_deref().is_some_and(|c| !c.is_empty()),
+        "CODECS present"
+    );
+    let base = master_url.rsplit_once('/').unwrap().0;
+    let media_url = format!("{base}/{}", v.uri);
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let media = loop {
+        let r = server.get(&media_url, token).await;
+        match r.status().as_u16() {
+            200 => {
+                assert_eq!(r.headers()["cache-control"], "no-cache");
+                let text = r.bytes().await.unwrap();
+                match m3u8_rs::parse_playlist_res(&text) {
+                    Ok(m3u8_rs::Playlist::MediaPlaylist(m)) if m.end_list => break m,
+                    Ok(m3u8_rs::Playlist::MediaPlaylist(_)) => {}
+                    other => panic!("not a media playlist: {other:?}"),
+                }
+            }
+            503 => assert!(r.headers().contains_key("retry-after")),
+            s => panic!(
+                "media playlist status {s}: {}",
+                r.text().await.unwrap_or_default()
+            ),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "session did not complete in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let media_base = media_url.rsplit_once('/').unwrap().0.to_string();
+    let mut total = 0.0;
+    let mut segment_bytes = Vec::new();
+    for seg in &media.segments {
+        assert!(
+            (seg.duration as f64).round() as u64 <= media.target_duration,
+            "EXTINF {} exceeds target duration {}",
+            seg.duration,
+            media.target_duration
+        );
+        total += seg.duration as f64;
+        let r = server
+            .get(&format!("{media_base}/{}", seg.uri), token)
+            .await;
+        assert_eq!(r.status(), 200, "segment {}", seg.uri);
+        assert_eq!(r.headers()["content-type"], "video/mp2t");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        segment_bytes.push(r.bytes().await.unwrap().to_vec());
+    }
+    Played {
+        total_s: total,
+        segments: media.segments.len(),
+        segment_bytes,
+        variant: (
+            v.bandwidth,
+            v.resolution.map(|r| (r.width, r.height)),
+            v.codecs.clone(),
+        ),
+    }
+}
+
+/// What decoding a file found.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Decoded {
+    /// Decoded video frames.
+    pub video_frames: u64,
+    /// Decoded audio buffers.
+    pub audio_buffers: u64,
+    /// Width and height of the decoded video.
+    pub size: Option<(i32, i32)>,
+}
+
+/// Decodes an MPEG-TS segment with GStreamer (`decodebin` into fakesinks).
+///
+/// # Errors
+/// The first error message the pipeline posts.
+pub fn decode_ts(bytes: &[u8]) -> Result<Decoded, String> {
+    use std::sync::{Arc, Mutex};
+    let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", file.path().to_str().unwrap())
+        .build()
+        .unwrap();
+    let decodebin = gst::ElementFactory::make("decodebin").build().unwrap();
+    pipeline.add_many([&src, &decodebin]).unwrap();
+    src.link(&decodebin).unwrap();
+    let found = Arc::new(Mutex::new(Decoded::default()));
+    let pipeline_weak = pipeline.downgrade();
+    let found_cb = found.clone();
+    decodebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
+        let caps = pad.current_caps().unwrap();
+        let s = caps.structure(0).unwrap();
+        let is_video = s.name().starts_with("video/");
+        if is_video {
+            let size = (
+                s.get::<i32>("width").unwrap_or(0),
+                s.get::<i32>("height").unwrap_or(0),
+            );
+            found_cb.lock().unwrap().size = Some(size);
+        }
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+            .unwrap();
+        pipeline.add(&sink).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+        let found = found_cb.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let mut f = found.lock().unwrap();
+            if is_video {
+                f.video_frames += 1;
+            } else {
+                f.audio_buffers += 1;
+            }
+            gst::PadProbeReturn::Ok
+        });
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut result = Ok(());
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                result = Err(format!("{} ({:?})", e.error(), e.debug()));
+                break;
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    result.map(|_| *found.lock().unwrap())
+}
+
+/// Polls GET /api/v1/sessions until `session_id` is complete (or failed).
+pub async fn wait_complete(server: &TestServer, session_id: &str, token: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let list = server.get_json("/api/v1/sessions", token, 200).await;
+        let s = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["session_id"] == session_id)
+            .cloned()
+            .unwrap_or_else(|| panic!("session {session_id} vanished"));
+        if s["state"] == "complete" || s["state"] == "failed" {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "session did not finish: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
