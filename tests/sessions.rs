@@ -265,3 +265,76 @@ async fn tokens_are_required_and_sessions_are_private() {
     assert_eq!(server.get(&master_url, ALICE).await.status(), 200);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playlist_before_the_first_segment_gets_503_with_retry_after() {
+    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis.webm")]);
+    // No waiting at all: the first request certainly comes before a 6 s
+    // segment has been encoded.
+    let server = start_server_with(media.path(), |c| c.playlist_wait = Duration::ZERO).await;
+    let id = server.media("transcode_vp8_vorbis.webm").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = server.start_hls(&id, ALICE).await;
+    let playlist = s["master_url"]
+        .as_str()
+        .unwrap()
+        .replace("master.m3u8", "360p/playlist.m3u8");
+    let r = server.get(&playlist, ALICE).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "2");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_ready");
+    // And it does come.
+    let played = play_hls(&server, s["master_url"].as_str().unwrap(), ALICE).await;
+    assert_eq!(played.segments, 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_pipeline_fails_its_session_with_a_plain_message() {
+    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis.webm")]);
+    // An encode branch that parses but cannot negotiate: x264 cannot make
+    // this profile from I420 input.
+    let server = start_server_with(media.path(), |c| {
+        c.templates.video_transcode = c.templates.video_transcode.replace(
+            "video/x-h264,profile=high",
+            "video/x-h264,profile=high-4:4:4-intra",
+        );
+        assert!(c.templates.video_transcode.contains("high-4:4:4-intra"));
+    })
+    .await;
+    let id = server.media("transcode_vp8_vorbis.webm").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = server.start_hls(&id, ALICE).await;
+    let sid = s["session_id"].as_str().unwrap();
+    let done = wait_complete(&server, sid, ALICE).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    let message = done["error"].as_str().unwrap().to_string();
+    assert!(!message.is_empty());
+    assert!(
+        !message.contains(".c("),
+        "no GStreamer debug detail for clients: {message}"
+    );
+
+    for path in [
+        s["master_url"].as_str().unwrap().to_string(),
+        s["master_url"]
+            .as_str()
+            .unwrap()
+            .replace("master.m3u8", "360p/playlist.m3u8"),
+    ] {
+        let r = server.get(&path, ALICE).await;
+        assert_eq!(r.status(), 500, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "session_failed");
+        assert_eq!(body["error"]["message"], message.as_str());
+    }
+    // Starting again replaces the failed session rather than reusing it.
+    let again = server.start_hls(&id, ALICE).await;
+    assert_ne!(again["session_id"], s["session_id"]);
+    server.stop().await;
+}

@@ -60,6 +60,12 @@ pub struct TestServer {
 
 /// Starts hlsd over `media_dir` with users alice and bob.
 pub async fn start_server(media_dir: &Path, session_timeout: Duration) -> TestServer {
+    start_server_with(media_dir, |c| c.session_timeout = session_timeout).await
+}
+
+/// Starts hlsd over `media_dir` with users alice and bob, after `tweak`
+/// has adjusted the configuration.
+pub async fn start_server_with(media_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
     gst::init().expect("GStreamer initialises");
     let transcode_tmp = tempfile::tempdir().expect("temp transcode dir");
     let mut config = Config::new(
@@ -76,8 +82,7 @@ pub async fn start_server(media_dir: &Path, session_timeout: Duration) -> TestSe
         ],
     );
     config.transcode_dir = transcode_tmp.path().join("sessions");
-    config.session_timeout = session_timeout;
-    config.playlist_wait = Duration::from_secs(5);
+    tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
