@@ -98,7 +98,9 @@ fn respond(result: Result<Response, ApiError>) -> Response {
     }
 }
 
-/// Every route, with rejections turned into JSON errors.
+/// Every route, with rejections turned into JSON errors. Each route is
+/// boxed: the nested filter types are otherwise too deep for the compiler's
+/// recursion limit in release builds.
 pub fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
@@ -214,23 +216,24 @@ pub fn routes(
         });
 
     healthz
-        .or(list_media)
+        .boxed()
+        .or(list_media.boxed())
         .unify()
-        .or(get_media)
+        .or(get_media.boxed())
         .unify()
-        .or(stream)
+        .or(stream.boxed())
         .unify()
-        .or(start)
+        .or(start.boxed())
         .unify()
-        .or(master)
+        .or(master.boxed())
         .unify()
-        .or(media_playlist)
+        .or(media_playlist.boxed())
         .unify()
-        .or(segment)
+        .or(segment.boxed())
         .unify()
-        .or(delete)
+        .or(delete.boxed())
         .unify()
-        .or(sessions)
+        .or(sessions.boxed())
         .unify()
         .recover(recover)
         .unify()
