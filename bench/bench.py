@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""hlsd against the ffmpeg peer, in one run, interleaved (A B A B ...).
+
+Measures, as a client sees it over HTTP against a running release build:
+  1. time to first segment (cold: a fresh server per round), transcode and remux;
+  2. throughput: media seconds per wall second for the whole file;
+  3. peak memory: the server's RSS growth with one session vs ffmpeg's peak RSS;
+  4. concurrency: the most simultaneous transcode sessions that all keep
+     speed >= 1.0, vs the same count of ffmpeg processes;
+  5. segment serving: requests/s and p99 latency with 64 connections (wrk),
+     vs nginx serving the same files.
+
+Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
+Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEER = os.path.join(ROOT, "..", "shared", "bench", "ffmpeg-reference.sh")
+TOKEN = "bench-token"
+TRANSCODE = "bench_hevc_ac3_1080p_36s.mkv"
+REMUX = "bench_h264_aac_1080p_120s.mkv"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url, method="GET", body=None, token=TOKEN, timeout=30):
+    req = urllib.request.Request(url, method=method, data=body)
+    req.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's RSS every 10 ms; keeps the peak."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.01)
+
+    def stop(self):
+        self.running = False
+        self.join()
+        return self.peak
+
+
+class Hlsd:
+    """A release hlsd on a free loopback port over the bench media."""
+
+    def __init__(self, binary, media, users=("bench",), extra=()):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.tmp = tempfile.mkdtemp(prefix="hlsd-bench-")
+        tokens = [f"--token={u}:{TOKEN if u == 'bench' else u + '-token'}" for u in users]
+        self.log = open(os.path.join(self.tmp, "hlsd.log"), "w")
+        self.proc = subprocess.Popen(
+            [binary, "--media-dir", media, "--addr", f"127.0.0.1:{self.port}",
+             "--transcode-dir", os.path.join(self.tmp, "sessions"), *tokens, *extra],
+            stdout=subprocess.DEVNULL, stderr=self.log, cwd=ROOT,
+            env={**os.environ, "NO_COLOR": "1", "RUST_LOG": "hlsd=warn"})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if http(self.base + "/healthz", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("hlsd did not start; see " + self.log.name)
+            time.sleep(0.05)
+        _, body = http(self.base + "/api/v1/media")
+        self.ids = {m["path"]: m["id"] for m in json.loads(body)}
+
+    def start(self, path, token=TOKEN):
+        status, body = http(self.base + "/api/v1/hls/start", "POST",
+                            json.dumps({"media_id": self.ids[path]}).encode(), token)
+        assert status == 200, body
+        return json.loads(body)
+
+    def sessions(self, token=TOKEN):
+        return json.loads(http(self.base + "/api/v1/sessions", token=token)[1])
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def hlsd_round(binary, media, path):
+    """Cold: a fresh server, one session. Returns (ttfs, total, rss growth KiB)."""
+    srv = Hlsd(binary, media)
+    try:
+        time.sleep(0.3)  # let start-up allocations settle
+        base_rss = rss_kib(srv.proc.pid)
+        sampler = RssSampler(srv.proc.pid)
+        sampler.start()
+        t0 = time.monotonic()
+        s = srv.start(path)
+        _, master = http(srv.base + s["master_url"])
+        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
+        session_base = srv.base + s["master_url"].rsplit("/", 1)[0]
+        playlist_url = f"{session_base}/{variant}"
+        while True:  # the server long-polls up to 5 s for the first segment
+            status, body = http(playlist_url)
+            if status == 200 and b"#EXTINF" in body:
+                seg = [l for l in body.decode().splitlines() if l and not l.startswith("#")][0]
+                quality = variant.split("/")[0]
+                status, data = http(f"{session_base}/{quality}/{seg}")
+                assert status == 200 and data
+                ttfs = time.monotonic() - t0
+                break
+        while True:
+            st = [x for x in srv.sessions() if x["session_id"] == s["session_id"]][0]
+            if st["state"] in ("complete", "failed"):
+                assert st["state"] == "complete", st
+                total = time.monotonic() - t0
+                break
+            time.sleep(0.02)
+        peak = sampler.stop()
+        return ttfs, total, peak - base_rss
+    finally:
+        srv.stop()
+
+
+def ffmpeg_round(mode, src):
+    """The peer: ffmpeg-reference.sh. Returns (ttfs, total, peak RSS KiB)."""
+    out = tempfile.mkdtemp(prefix="ffmpeg-bench-")
+    pl = os.path.join(out, "index.m3u8")
+    t0 = time.monotonic()
+    p = subprocess.Popen([PEER, mode, src, out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ttfs = None
+    while True:
+        if ttfs is None and os.path.exists(pl):
+            try:
+                text = open(pl).read()
+            except OSError:
+                text = ""
+            if "#EXTINF" in text:
+                seg = [l for l in text.splitlines() if l and not l.startswith("#")][0]
+                with open(os.path.join(out, seg), "rb") as f:
+                    f.read()
+                ttfs = time.monotonic() - t0
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.005)
+    total = time.monotonic() - t0
+    if ttfs is None:
+        ttfs = total
+    shutil.rmtree(out, ignore_errors=True)
+    assert os.waitstatus_to_exitcode(status) == 0, f"ffmpeg {mode} failed"
+    return ttfs, total, usage.ru_maxrss
+
+
+def concurrency(binary, media, src, duration, max_n):
+    """Largest N for which N simultaneous transcodes all reach speed >= 1.0."""
+    best_h = best_f = 0
+    rows = []
+    for n in range(1, max_n + 1):
+        users = [f"u{i}" for i in range(n)]
+        srv = Hlsd(binary, media, users=users)
+        try:
+            t0 = time.monotonic()
+            started = [srv.start(TRANSCODE, f"{u}-token") for u in users]
+            ends = {}
+            while len(ends) < n:
+                for u, s in zip(users, started):
+                    if u in ends:
+                        continue
+                    st = srv.sessions(f"{u}-token")[0]
+                    if st["state"] in ("complete", "failed"):
+                        ends[u] = time.monotonic() - t0
+                time.sleep(0.05)
+        finally:
+            srv.stop()
+        h_speed = min(duration / t for t in ends.values())
+        outs = [tempfile.mkdtemp(prefix="ffmpeg-conc-") for _ in range(n)]
+        t0 = time.monotonic()
+        procs = [subprocess.Popen([PEER, "transcode", src, o], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for o in outs]
+        f_times = []
+        for p in procs:
+            p.wait()
+            f_times.append(time.monotonic() - t0)
+        for o in outs:
+            shutil.rmtree(o, ignore_errors=True)
+        f_speed = min(duration / t for t in f_times)
+        rows.append({"n": n, "hlsd_min_speed": round(h_speed, 2), "ffmpeg_min_speed": round(f_speed, 2)})
+        print(f"  concurrency {n}: hlsd min speed {h_speed:.2f}, ffmpeg min speed {f_speed:.2f}", flush=True)
+        if h_speed >= 1.0:
+            best_h = n
+        if f_speed >= 1.0:
+            best_f = n
+        if h_speed < 1.0 and f_speed < 1.0:
+            break
+    return best_h, best_f, rows
+
+
+def wrk(url, header=None, seconds=10):
+    cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url]
+    if header:
+        cmd[1:1] = ["-H", header]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99_ms = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError("wrk saw errors:\n" + out)
+    return rps, p99_ms
+
+
+def serving(binary, media, rounds):
+    """Finished segments: hlsd vs nginx serving the very same files."""
+    srv = Hlsd(binary, media)
+    ngx_dir = tempfile.mkdtemp(prefix="nginx-bench-")
+    try:
+        s = srv.start(TRANSCODE)
+        while srv.sessions()[0]["state"] not in ("complete", "failed"):
+            time.sleep(0.1)
+        _, master = http(srv.base + s["master_url"])
+        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
+        quality = variant.split("/")[0]
+        seg_dir = os.path.join(srv.tmp, "sessions", s["session_id"])
+        seg = "segment_00001.ts"
+        size = os.path.getsize(os.path.join(seg_dir, seg))
+        port = free_port()
+        conf = os.path.join(ngx_dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes auto; pid {ngx_dir}/nginx.pid; error_log {ngx_dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  types {{ video/mp2t ts; }}
+  client_body_temp_path {ngx_dir}; proxy_temp_path {ngx_dir}; fastcgi_temp_path {ngx_dir};
+  uwsgi_temp_path {ngx_dir}; scgi_temp_path {ngx_dir};
+  server {{ listen 127.0.0.1:{port}; root {seg_dir}; }} }}
+""")
+        ngx = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        hl, ng = [], []
+        url_h = f"{srv.base}/api/v1/hls/{s['session_id']}/{quality}/{seg}"
+        for _ in range(rounds):
+            hl.append(wrk(url_h, f"Authorization: Bearer {TOKEN}"))
+            ng.append(wrk(f"http://127.0.0.1:{port}/{seg}"))
+        ngx.terminate()
+        ngx.wait()
+        return size, hl, ng
+    finally:
+        srv.stop()
+        shutil.rmtree(ngx_dir, ignore_errors=True)
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hlsd", default=os.path.join(ROOT, "target/release/hlsd"))
+    ap.add_argument("--media", default=os.path.join(ROOT, "bench-media"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--max-concurrency", type=int, default=6)
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,concurrency,serving")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    media = os.path.abspath(args.media)
+    os.makedirs(args.out, exist_ok=True)
+    results = {"rounds": args.rounds, "machine": os.uname().nodename, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    rows = []
+
+    for mode, path, dur in [("transcode", TRANSCODE, 36.0), ("remux", REMUX, 120.0)]:
+        if mode in skip:
+            continue
+        src = os.path.join(media, path)
+        h, f = [], []
+        for i in range(args.rounds):  # interleaved: A B A B ...
+            h.append(hlsd_round(args.hlsd, media, path))
+            f.append(ffmpeg_round(mode, src))
+            print(f"  {mode} round {i + 1}: hlsd ttfs {h[-1][0]:.2f}s total {h[-1][1]:.2f}s rss+{h[-1][2] / 1024:.0f}MB | "
+                  f"ffmpeg ttfs {f[-1][0]:.2f}s total {f[-1][1]:.2f}s rss {f[-1][2] / 1024:.0f}MB", flush=True)
+        r = {
+            "hlsd": {"ttfs_s": [x[0] for x in h], "total_s": [x[1] for x in h], "rss_growth_kib": [x[2] for x in h]},
+            "ffmpeg": {"ttfs_s": [x[0] for x in f], "total_s": [x[1] for x in f], "peak_rss_kib": [x[2] for x in f]},
+        }
+        results[mode] = r
+        ht, ft = med(r["hlsd"]["ttfs_s"]), med(r["ffmpeg"]["ttfs_s"])
+        hx, fx = dur / med(r["hlsd"]["total_s"]), dur / med(r["ffmpeg"]["total_s"])
+        hm, fm = med(r["hlsd"]["rss_growth_kib"]) / 1024, med(r["ffmpeg"]["peak_rss_kib"]) / 1024
+        rows.append((f"time to first segment, {mode}", f"{ht:.2f} s", f"{ft:.2f} s", f"{ht / ft:.2f}"))
+        rows.append((f"throughput, {mode} (media s / wall s)", f"{hx:.1f}x", f"{fx:.1f}x", f"{hx / fx:.2f}"))
+        rows.append((f"memory, {mode} (hlsd RSS growth vs ffmpeg peak RSS)", f"{hm:.0f} MB", f"{fm:.0f} MB", f"{hm / fm:.2f}"))
+
+    if "concurrency" not in skip:
+        bh, bf, crow = concurrency(args.hlsd, media, os.path.join(media, TRANSCODE), 36.0, args.max_concurrency)
+        results["concurrency"] = {"hlsd": bh, "ffmpeg": bf, "steps": crow}
+        rows.append(("concurrent transcodes at speed >= 1.0", str(bh), str(bf), f"{bh / bf:.2f}" if bf else "n/a"))
+
+    if "serving" not in skip:
+        size, hl, ng = serving(args.hlsd, media, max(2, args.rounds - 1))
+        results["serving"] = {"segment_bytes": size, "hlsd": hl, "nginx": ng}
+        hr, nr = med([x[0] for x in hl]), med([x[0] for x in ng])
+        hp, np_ = med([x[1] for x in hl]), med([x[1] for x in ng])
+        rows.append((f"segment serving, req/s ({size / 1e6:.1f} MB, 64 conns)", f"{hr:.0f}", f"{nr:.0f} (nginx)", f"{hr / nr:.2f}"))
+        rows.append(("segment serving, p99 latency", f"{hp:.1f} ms", f"{np_:.1f} ms (nginx)", f"{hp / np_:.2f}"))
+
+    table = ["| figure | hlsd | peer | hlsd/peer |", "|---|---|---|---|"]
+    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    md = "\n".join(table)
+    print()
+    print(md)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(md + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
