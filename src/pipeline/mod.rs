@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! uridecodebin (caps: raw + the compressed formats that are copied)
-//!   ├─ video ─ queue ─ h264parse ───────────────────────────┐   (copy)
+//!   ├─ video ─ h264parse ───────────────────────────────────┐   (copy)
 //!   │          queue ─ [deinterlace] ─ [videoflip] ─ video-transcode.gst ─┤ hlssink2 ─> segment_00000.ts ...
-//!   ├─ audio ─ queue ─ aacparse ──────────────────────────────┤   (copy)
+//!   ├─ audio ─ aacparse ──────────────────────────────────────┤   (copy)
 //!   │          queue ─ audio-transcode.gst ──────────────────┘
 //!   └─ other tracks ─ fakesink
 //! ```
@@ -19,6 +19,7 @@ pub use events::{event_of, PipelineEvent};
 use crate::config::{PipelineTemplates, SEGMENT_SECONDS};
 use crate::library::{AudioPlan, MediaItem, VideoPlan};
 use anyhow::{anyhow, Context};
+use gio::prelude::*;
 use gst::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,14 +58,15 @@ fn decodebin_caps(copy_video: bool, copy_audio: bool) -> gst::Caps {
     caps.parse().expect("static caps parse")
 }
 
-/// Queue limits in nanoseconds of media: audio may wait a long time for an
-/// encoder that holds video frames back (x264 lookahead), so the audio
-/// queues are bounded by time only and generously; raw video queues stay
-/// short so that memory does not grow with frame size (design.md: the
-/// default 1 s queue deadlocked with x264 lookahead).
+/// Queues in front of the encoders (times in nanoseconds of media): audio
+/// may wait a long time for an encoder that holds video frames back (x264
+/// lookahead), so its queue is bounded by time only and generously; the raw
+/// video queue stays short so that memory does not grow with frame size
+/// (design.md: the default 1 s queue deadlocked with x264 lookahead).
+/// Copied streams get no queue of their own: decodebin's multiqueue and
+/// splitmuxsink's queues already decouple them, and each extra queue is one
+/// more thread hand-off per buffer.
 const AUDIO_QUEUE: &str = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=30000000000";
-const COPY_VIDEO_QUEUE: &str =
-    "queue max-size-buffers=0 max-size-bytes=0 max-size-time=10000000000";
 const RAW_VIDEO_QUEUE: &str = "queue max-size-buffers=8 max-size-bytes=0 max-size-time=0";
 
 /// Which branch a decoded pad gets.
@@ -86,7 +88,7 @@ fn branch_description(plan: &Plan, is_video: bool) -> String {
     if is_video {
         match plan.video.as_ref().map(|(p, _)| *p) {
             Some(VideoPlan::Copy) => format!(
-                "{COPY_VIDEO_QUEUE} ! h264parse config-interval=-1 ! capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au"
+                "h264parse config-interval=-1 ! capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au"
             ),
             Some(VideoPlan::Transcode {
                 width,
@@ -109,7 +111,7 @@ fn branch_description(plan: &Plan, is_video: bool) -> String {
         }
     } else {
         match plan.audio.as_ref().map(|(p, _)| *p) {
-            Some(AudioPlan::Copy) => format!("{AUDIO_QUEUE} ! aacparse"),
+            Some(AudioPlan::Copy) => "aacparse".to_string(),
             Some(AudioPlan::Transcode) => {
                 format!("{AUDIO_QUEUE} ! {}", plan.templates.audio_transcode)
             }
@@ -176,6 +178,7 @@ pub fn build(
         .build()
         .context("hlssink2")?;
     pipeline.add_many([&src, &sink])?;
+    connect_buffered_fragments(&sink);
 
     let position_ns = Arc::new(AtomicU64::new(0));
     let linked = Arc::new(Mutex::new(Linked::default()));
@@ -210,6 +213,41 @@ pub fn build(
         pipeline,
         position_ns,
     })
+}
+
+/// Bytes of segment data buffered before a write: `hlssink2`'s
+/// `giostreamsink` otherwise writes every 188-byte TS packet with its own
+/// `write()` call, which was most of the remux time (see README,
+/// "Performance").
+const FRAGMENT_WRITE_BUFFER: usize = 1 << 20;
+
+/// Hands `hlssink2` a buffered file stream for each segment (its
+/// `get-fragment-stream` signal). The buffer is flushed when the segment's
+/// EOS reaches `giostreamsink`, before `splitmuxsink-fragment-closed`.
+fn connect_buffered_fragments(sink: &gst::Element) {
+    sink.connect("get-fragment-stream", false, |args| {
+        let location = args[1].get::<String>().ok()?;
+        let file = gio::File::for_path(&location);
+        match file.replace(
+            None,
+            false,
+            gio::FileCreateFlags::REPLACE_DESTINATION,
+            gio::Cancellable::NONE,
+        ) {
+            Ok(stream) => {
+                let buffered = gio::BufferedOutputStream::builder()
+                    .base_stream(&stream)
+                    .buffer_size(FRAGMENT_WRITE_BUFFER as u32)
+                    .build();
+                Some(buffered.upcast::<gio::OutputStream>().to_value())
+            }
+            Err(e) => {
+                // hlssink2 posts an OPEN_WRITE error when it gets no stream.
+                tracing::error!(location, error = %e, "cannot create segment file");
+                None
+            }
+        }
+    });
 }
 
 fn link_pad(
