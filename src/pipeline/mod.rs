@@ -87,9 +87,7 @@ struct Linked {
 fn branch_description(plan: &Plan, is_video: bool) -> String {
     if is_video {
         match plan.video.as_ref().map(|(p, _)| *p) {
-            Some(VideoPlan::Copy) => format!(
-                "h264parse config-interval=-1 ! capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au"
-            ),
+            Some(VideoPlan::Copy) => "h264parse config-interval=-1 ! capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au".to_string(),
             Some(VideoPlan::Transcode {
                 width,
                 height,
