@@ -88,6 +88,7 @@ class Hlsd:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.mkdtemp(prefix="hlsd-bench-")
+        users = ["bench", *[u for u in users if u != "bench"]]  # "bench" lists the media
         tokens = [f"--token={u}:{TOKEN if u == 'bench' else u + '-token'}" for u in users]
         self.log = open(os.path.join(self.tmp, "hlsd.log"), "w")
         self.proc = subprocess.Popen(
@@ -242,8 +243,7 @@ def wrk(url, header=None, seconds=10):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     p99_ms = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
+    if "Non-2xx or 3xx responses" in out:
         raise RuntimeError("wrk saw errors:\n" + out)
     return rps, p99_ms
 
@@ -265,6 +265,8 @@ def serving(binary, media, rounds):
         port = free_port()
         conf = os.path.join(ngx_dir, "nginx.conf")
         with open(conf, "w") as f:
+            # Workers must read the session folder (mode 0700 under a temp dir).
+            f.write("user root;\n" if os.geteuid() == 0 else "")
             f.write(f"""worker_processes auto; pid {ngx_dir}/nginx.pid; error_log {ngx_dir}/error.log;
 events {{ worker_connections 1024; }}
 http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
