@@ -19,7 +19,12 @@ struct Args {
     addr: SocketAddr,
     /// USER:TOKEN; may repeat. HLSD_TOKENS=user:token,user2:token2 does the
     /// same. Without any, a random token for user `admin` is printed.
-    #[arg(long = "token", env = "HLSD_TOKENS", value_delimiter = ',')]
+    #[arg(
+        long = "token",
+        env = "HLSD_TOKENS",
+        value_delimiter = ',',
+        value_name = "USER:TOKEN"
+    )]
     tokens: Vec<UserToken>,
     /// Where sessions write segments, one sub-folder each [default: $TMPDIR/hlsd].
     #[arg(long, env = "HLSD_TRANSCODE_DIR")]

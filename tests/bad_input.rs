@@ -71,10 +71,7 @@ async fn bad_and_truncated_files_get_clear_errors_and_the_server_keeps_serving()
 async fn unknown_ids_hostile_paths_and_bad_bodies_get_json_errors() {
     let media = media_subset(&[fixtures_dir().join("remux_h264_aac.mkv")]);
     let server = start_server(media.path(), Duration::from_secs(600)).await;
-    let id = server.media("remux_h264_aac.mkv").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.media_id("remux_h264_aac.mkv").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
     let unknown = uuid::Uuid::new_v4();

@@ -10,10 +10,7 @@ use std::time::Duration;
 async fn two_starts_by_one_user_share_a_session() {
     let media = media_subset(&[fixtures_dir().join("remux_h264_aac.mkv")]);
     let server = start_server(media.path(), Duration::from_secs(600)).await;
-    let id = server.media("remux_h264_aac.mkv").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.media_id("remux_h264_aac.mkv").await;
 
     let a = server.start_hls(&id, ALICE).await;
     let b = server.start_hls(&id, ALICE).await;
@@ -62,10 +59,7 @@ async fn two_starts_by_one_user_share_a_session() {
 async fn heartbeats_keep_a_session_and_idleness_removes_it_with_its_folder() {
     let media = media_subset(&[fixtures_dir().join("remux_h264_aac.mkv")]);
     let server = start_server(media.path(), Duration::from_secs(2)).await;
-    let id = server.media("remux_h264_aac.mkv").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.media_id("remux_h264_aac.mkv").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap().to_string();
     let master = s["master_url"].as_str().unwrap().to_string();
@@ -113,10 +107,7 @@ async fn heartbeats_keep_a_session_and_idleness_removes_it_with_its_folder() {
 async fn delete_stops_the_session_and_deletes_its_folder() {
     let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis.webm")]);
     let server = start_server(media.path(), Duration::from_secs(600)).await;
-    let id = server.media("transcode_vp8_vorbis.webm").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.media_id("transcode_vp8_vorbis.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
     // Delete while the encoder may still be running.
@@ -185,10 +176,7 @@ async fn tokens_are_required_and_sessions_are_private() {
         assert_eq!(r.status(), 401);
     }
 
-    let id = server.media("remux_h264_aac.mkv").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.media_id("remux_h264_aac.mkv").await;
     // With ?api_key, playlists carry the key in every URI they list.
     let r = server
         .client
@@ -272,10 +260,7 @@ async fn a_playlist_before_the_first_segment_gets_503_with_retry_after() {
     // No waiting at all: the first request certainly comes before a 6 s
     // segment has been encoded.
     let server = start_server_with(media.path(), |c| c.playlist_wait = Duration::ZERO).await;
-    let id = server.media("transcode_vp8_vorbis.webm").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.media_id("transcode_vp8_vorbis.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let playlist = s["master_url"]
         .as_str()
@@ -305,10 +290,7 @@ async fn a_failing_pipeline_fails_its_session_with_a_plain_message() {
         assert!(c.templates.video_transcode.contains("high-4:4:4-intra"));
     })
     .await;
-    let id = server.media("transcode_vp8_vorbis.webm").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.media_id("transcode_vp8_vorbis.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
     let done = wait_complete(&server, sid, ALICE).await;

@@ -152,6 +152,11 @@ impl TestServer {
             .clone()
     }
 
+    /// The id of the library item whose path is `name`.
+    pub async fn media_id(&self, name: &str) -> String {
+        self.media(name).await["id"].as_str().unwrap().to_string()
+    }
+
     /// POST /api/v1/hls/start for `media_id` as `token`; returns the body.
     pub async fn start_hls(&self, media_id: &str, token: &str) -> Value {
         let r = self
