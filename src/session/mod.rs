@@ -450,6 +450,7 @@ async fn run(session: Arc<Session>, item: MediaItem, templates: PipelineTemplate
             msg = messages.next() => {
                 let Some(msg) = msg else { break };
                 let Some(event) = pipeline::event_of(&msg, &pipeline) else { continue };
+                tracing::debug!(?event, "pipeline event");
                 if event == PipelineEvent::Eos {
                     let position = Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
                     session.update(|s| s.position = position);
