@@ -95,21 +95,23 @@ pub struct Session {
 }
 
 impl Session {
-    /// A new session in state `Starting`, touched now.
+    /// A new session in state `Starting`, touched now, with a random id and
+    /// its folder `transcode_dir/<id>` (not created here).
     pub fn new(
         media_id: Uuid,
         user: &str,
         mode: Playback,
-        dir: PathBuf,
+        transcode_dir: &Path,
         duration: Option<Duration>,
         variant: Variant,
     ) -> Self {
+        let id = Uuid::new_v4();
         Session {
-            id: Uuid::new_v4(),
+            id,
             media_id,
             user: user.to_string(),
             mode,
-            dir,
+            dir: transcode_dir.join(id.to_string()),
             duration,
             variant,
             status: watch::Sender::new(Status::default()),
@@ -245,16 +247,6 @@ impl Sessions {
         self.registry().for_user(user)
     }
 
-    /// Number of sessions.
-    pub fn len(&self) -> usize {
-        self.registry().len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.registry().is_empty()
-    }
-
     /// Starts a session of `user` for `item` in `mode`, or returns the live
     /// one they already have (a failed one is replaced). Does not wait for
     /// the pipeline: it is built and started on a task. Returns the session
@@ -273,17 +265,14 @@ impl Sessions {
                     return (existing, false);
                 }
             }
-            let id = Uuid::new_v4();
-            let mut session = Session::new(
+            let session = Arc::new(Session::new(
                 item.id,
                 user,
                 mode,
-                self.transcode_dir.join(id.to_string()),
+                &self.transcode_dir,
                 item.duration_s.map(Duration::from_secs_f64),
                 Variant::for_item(item),
-            );
-            session.id = id;
-            let session = Arc::new(session);
+            ));
             let replaced = registry.insert(session.clone());
             (session, replaced)
         };

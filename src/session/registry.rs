@@ -90,14 +90,14 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::library::Playback;
-    use std::path::PathBuf;
+    use std::path::Path;
 
     fn session(media: Uuid, user: &str) -> Arc<Session> {
         Arc::new(Session::new(
             media,
             user,
             Playback::Remux,
-            PathBuf::from("/nonexistent"),
+            Path::new("/nonexistent"),
             None,
             crate::hls::Variant::default(),
         ))
