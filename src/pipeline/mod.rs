@@ -67,7 +67,7 @@ fn decodebin_caps(copy_video: bool, copy_audio: bool) -> gst::Caps {
 /// splitmuxsink's queues already decouple them, and each extra queue is one
 /// more thread hand-off per buffer.
 const AUDIO_QUEUE: &str = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=30000000000";
-const RAW_VIDEO_QUEUE: &str = "queue max-size-buffers=8 max-size-bytes=0 max-size-time=0";
+const RAW_VIDEO_QUEUE: &str = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0";
 
 /// Which branch a decoded pad gets.
 #[derive(Clone)]
