@@ -77,12 +77,12 @@ async fn fixture_mkv_remuxes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixture_webm_transcodes() {
     let (played, _) = check_hls(
-        &[fixtures_dir().join("transcode_vp8_vorbis.webm")],
-        "transcode_vp8_vorbis.webm",
+        &[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")],
+        "transcode_vp8_vorbis_20s.webm",
         "transcode",
     )
     .await;
-    assert_eq!(played.segments, 2);
+    assert_eq!(played.segments, 4, "20 s in 6 s segments");
     assert_eq!(played.variant.2.as_deref(), Some("avc1.64001e,mp4a.40.2"));
 }
 

@@ -105,9 +105,9 @@ async fn heartbeats_keep_a_session_and_idleness_removes_it_with_its_folder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_stops_the_session_and_deletes_its_folder() {
-    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis.webm")]);
+    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")]);
     let server = start_server(media.path(), Duration::from_secs(600)).await;
-    let id = server.media_id("transcode_vp8_vorbis.webm").await;
+    let id = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
     // Delete while the encoder may still be running.
@@ -256,11 +256,11 @@ async fn tokens_are_required_and_sessions_are_private() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playlist_before_the_first_segment_gets_503_with_retry_after() {
-    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis.webm")]);
+    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")]);
     // No waiting at all: the first request certainly comes before a 6 s
     // segment has been encoded.
     let server = start_server_with(media.path(), |c| c.playlist_wait = Duration::ZERO).await;
-    let id = server.media_id("transcode_vp8_vorbis.webm").await;
+    let id = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let playlist = s["master_url"]
         .as_str()
@@ -273,13 +273,13 @@ async fn a_playlist_before_the_first_segment_gets_503_with_retry_after() {
     assert_eq!(body["error"]["code"], "not_ready");
     // And it does come.
     let played = play_hls(&server, s["master_url"].as_str().unwrap(), ALICE).await;
-    assert_eq!(played.segments, 2);
+    assert_eq!(played.segments, 4);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_pipeline_fails_its_session_with_a_plain_message() {
-    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis.webm")]);
+    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")]);
     // An encode branch that parses but cannot negotiate: x264 cannot make
     // this profile from I420 input.
     let server = start_server_with(media.path(), |c| {
@@ -290,7 +290,7 @@ async fn a_failing_pipeline_fails_its_session_with_a_plain_message() {
         assert!(c.templates.video_transcode.contains("high-4:4:4-intra"));
     })
     .await;
-    let id = server.media_id("transcode_vp8_vorbis.webm").await;
+    let id = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
     let done = wait_complete(&server, sid, ALICE).await;

@@ -440,10 +440,10 @@ async fn run(session: Arc<Session>, item: MediaItem, templates: PipelineTemplate
                 let Some(msg) = msg else { break };
                 let Some(event) = pipeline::event_of(&msg, &pipeline) else { continue };
                 tracing::debug!(?event, "pipeline event");
-                if event == PipelineEvent::Eos {
-                    let position = Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
-                    session.update(|s| s.position = position);
-                }
+                // Fresh position with every event, so that a segment is
+                // reported with the media time the encoder had reached.
+                let position = Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
+                session.update(|s| s.position = s.position.max(position));
                 session.apply(&event);
                 if matches!(event, PipelineEvent::Eos | PipelineEvent::Error { .. }) {
                     break;
