@@ -213,6 +213,14 @@ pub fn build(
     })
 }
 
+/// The running time of `pts` in the time segment that `pad` carries.
+fn running_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime> {
+    pad.sticky_event::<gst::event::Segment>(0)?
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(pts)
+}
+
 /// Asks the encoder for a second key frame one frame after each segment
 /// boundary (the boundary's own key frame is requested by `hlssink2`).
 ///
@@ -227,14 +235,11 @@ fn add_early_close_keyframes(pad: &gst::Pad) {
     // (next boundary index, whether a frame at/after it was seen)
     let state = Mutex::new((1u64, false));
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let running_time = pad
-            .sticky_event::<gst::event::Segment>(0)
-            .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned())
-            .and_then(|segment| segment.to_running_time(pts));
-        let Some(rt) = running_time else {
+        let Some(rt) = info
+            .buffer()
+            .and_then(|b| b.pts())
+            .and_then(|pts| running_time(pad, pts))
+        else {
             return gst::PadProbeReturn::Ok;
         };
         let mut state = state.lock().expect("keyframe state");
@@ -372,17 +377,11 @@ fn link_pad(
     if is_video == progress_on_video {
         let position = position.clone();
         branch_src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            if let Some(buffer) = info.buffer() {
-                let segment = pad
-                    .sticky_event::<gst::event::Segment>(0)
-                    .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned());
-                if let (Some(segment), Some(pts)) = (segment, buffer.pts()) {
-                    if let Some(rt) =
-                        segment.to_running_time(pts + buffer.duration().unwrap_or_default())
-                    {
-                        position.fetch_max(rt.nseconds(), Ordering::Relaxed);
-                    }
-                }
+            let end = info
+                .buffer()
+                .and_then(|b| Some(b.pts()? + b.duration().unwrap_or_default()));
+            if let Some(rt) = end.and_then(|end| running_time(pad, end)) {
+                position.fetch_max(rt.nseconds(), Ordering::Relaxed);
             }
             gst::PadProbeReturn::Ok
         });
