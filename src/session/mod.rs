@@ -408,7 +408,11 @@ async fn run(session: Arc<Session>, item: MediaItem, templates: PipelineTemplate
     let dir = session.dir.clone();
     let built = tokio::task::spawn_blocking(move || {
         let built = pipeline::build(&item, &dir, &templates)?;
-        built.pipeline.set_state(gst::State::Playing)?;
+        if let Err(e) = built.pipeline.set_state(gst::State::Playing) {
+            // A pipeline must be at NULL before it is dropped.
+            let _ = built.pipeline.set_state(gst::State::Null);
+            return Err(e.into());
+        }
         anyhow::Ok(built)
     })
     .await;
@@ -429,6 +433,15 @@ async fn run(session: Arc<Session>, item: MediaItem, templates: PipelineTemplate
         return;
     }
     let started = Instant::now();
+    // Media seconds per wall-clock second since the start, 2 decimals.
+    let speed = |s: &Status| {
+        let elapsed = started.elapsed().as_secs_f64();
+        if elapsed > 0.0 {
+            (s.position.as_secs_f64() / elapsed * 100.0).round() / 100.0
+        } else {
+            0.0
+        }
+    };
     let pipeline = built.pipeline;
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let mut messages = bus.stream();
@@ -451,26 +464,18 @@ async fn run(session: Arc<Session>, item: MediaItem, templates: PipelineTemplate
             }
             _ = tick.tick() => {
                 let position = Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
-                let elapsed = started.elapsed().as_secs_f64();
                 session.update(|s| {
                     if s.state == SessionState::Running || s.state == SessionState::Starting {
                         s.position = position;
                     }
-                    if elapsed > 0.0 {
-                        s.speed = (s.position.as_secs_f64() / elapsed * 100.0).round() / 100.0;
-                    }
+                    s.speed = speed(s);
                 });
             }
         }
     }
     let status = session.status();
     if status.state == SessionState::Complete {
-        session.update(|s| {
-            let elapsed = started.elapsed().as_secs_f64();
-            if elapsed > 0.0 {
-                s.speed = (s.position.as_secs_f64() / elapsed * 100.0).round() / 100.0;
-            }
-        });
+        session.update(|s| s.speed = speed(s));
         tracing::info!(
             segments = status.segments.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
