@@ -66,6 +66,15 @@ pub async fn start_server(media_dir: &Path, session_timeout: Duration) -> TestSe
 /// Starts hlsd over `media_dir` with users alice and bob, after `tweak`
 /// has adjusted the configuration.
 pub async fn start_server_with(media_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    // Server logs in the test output (shown for failing tests); RUST_LOG
+    // overrides the default of warnings and errors only.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "hlsd=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
     gst::init().expect("GStreamer initialises");
     let transcode_tmp = tempfile::tempdir().expect("temp transcode dir");
     let mut config = Config::new(
