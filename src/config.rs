@@ -120,6 +120,10 @@ pub struct Config {
     pub session_timeout: Duration,
     /// Accepted users and tokens.
     pub users: Vec<UserToken>,
+    /// Length of each session's first segment, at most [`SEGMENT_SECONDS`]
+    /// (default). A shorter one is ready sooner: 2 s is the fast start
+    /// measured in README, "Performance". Later segments keep 6 s.
+    pub first_segment: Duration,
     /// The encode branches.
     pub templates: PipelineTemplates,
     /// How long a playlist request waits for a session's first segment
@@ -139,6 +143,7 @@ impl Config {
             transcode_dir: default_transcode_dir(),
             session_timeout: Duration::from_secs(600),
             users,
+            first_segment: Duration::from_secs(SEGMENT_SECONDS.into()),
             templates: PipelineTemplates::builtin(),
             playlist_wait: Duration::from_secs(5),
             probe_timeout: Duration::from_secs(10),

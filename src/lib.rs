@@ -72,6 +72,7 @@ pub async fn run(
     let sessions = Arc::new(Sessions::new(
         config.transcode_dir.clone(),
         config.templates.clone(),
+        config.first_segment,
         config.session_timeout,
     ));
     match sessions.remove_stale_folders().await {

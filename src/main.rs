@@ -32,6 +32,10 @@ struct Args {
     /// Seconds of inactivity after which a session is stopped and deleted.
     #[arg(long, env = "HLSD_SESSION_TIMEOUT", default_value_t = 600)]
     session_timeout: u64,
+    /// Seconds of media in each session's first segment (1-6); 2 gives a
+    /// fast start, later segments keep 6.
+    #[arg(long, env = "HLSD_FIRST_SEGMENT", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=6))]
+    first_segment: u64,
     /// Folder with video-transcode.gst and audio-transcode.gst [default:
     /// ./pipelines if present, else the copies built into the binary].
     #[arg(long, env = "HLSD_PIPELINES_DIR")]
@@ -72,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(args.media_dir, users);
     config.templates = templates;
     config.session_timeout = Duration::from_secs(args.session_timeout);
+    config.first_segment = Duration::from_secs(args.first_segment);
     if let Some(dir) = args.transcode_dir {
         config.transcode_dir = dir;
     }

@@ -13,8 +13,18 @@ async fn check_hls(
     name: &str,
     expected_mode: &str,
 ) -> (Played, serde_json::Value) {
+    check_hls_with(files, name, expected_mode, |_| {}).await
+}
+
+/// [`check_hls`] with a configuration tweak.
+async fn check_hls_with(
+    files: &[PathBuf],
+    name: &str,
+    expected_mode: &str,
+    tweak: impl FnOnce(&mut hlsd::config::Config),
+) -> (Played, serde_json::Value) {
     let media = media_subset(files);
-    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    let server = start_server_with(media.path(), tweak).await;
     let item = server.media(name).await;
     let started = server.start_hls(item["id"].as_str().unwrap(), ALICE).await;
     assert_eq!(started["mode"], expected_mode, "{name}: {item}");
@@ -84,6 +94,29 @@ async fn fixture_webm_transcodes() {
     .await;
     assert_eq!(played.segments, 4, "20 s in 6 s segments");
     assert_eq!(played.variant.2.as_deref(), Some("avc1.64001e,mp4a.40.2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_start_makes_a_short_first_segment_then_full_ones() {
+    let (played, _) = check_hls_with(
+        &[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")],
+        "transcode_vp8_vorbis_20s.webm",
+        "transcode",
+        |c| c.first_segment = Duration::from_secs(2),
+    )
+    .await;
+    // 2 + 6 + 6 + 6 = 20 s
+    assert_eq!(played.segments, 4, "{:?}", played.durations);
+    assert!(
+        (played.durations[0] - 2.0).abs() < 0.1,
+        "{:?}",
+        played.durations
+    );
+    assert!(
+        (played.durations[1] - 6.0).abs() < 0.1,
+        "{:?}",
+        played.durations
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,7 @@ use gst::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Segment file name pattern handed to `hlssink2` (`location`).
 pub const SEGMENT_PATTERN: &str = "segment_%05d.ts";
@@ -76,6 +77,8 @@ struct Plan {
     audio: Option<(AudioPlan, Option<String>)>,
     keyint: u32,
     templates: PipelineTemplates,
+    /// Where the first segment ends (later ones every SEGMENT_SECONDS).
+    first_segment: Duration,
 }
 
 #[derive(Default)]
@@ -127,6 +130,7 @@ pub fn build(
     item: &MediaItem,
     dir: &Path,
     templates: &PipelineTemplates,
+    first_segment: Duration,
 ) -> anyhow::Result<BuiltPipeline> {
     let decision = &item.decision;
     let uri = glib::filename_to_uri(&item.abs_path, None).context("media path to uri")?;
@@ -144,6 +148,7 @@ pub fn build(
             250
         },
         templates: templates.clone(),
+        first_segment: first_segment.min(Duration::from_secs(SEGMENT_SECONDS.into())),
     };
 
     let pipeline = gst::Pipeline::with_name(&format!("session-{}", item.id));
@@ -177,6 +182,9 @@ pub fn build(
         .context("hlssink2")?;
     pipeline.add_many([&src, &sink])?;
     connect_buffered_fragments(&sink);
+    if plan.first_segment < Duration::from_secs(SEGMENT_SECONDS.into()) {
+        shorten_first_segment(&sink, plan.first_segment)?;
+    }
 
     let position_ns = Arc::new(AtomicU64::new(0));
     let linked = Arc::new(Mutex::new(Linked::default()));
@@ -221,8 +229,9 @@ fn running_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime> {
         .to_running_time(pts)
 }
 
-/// Asks the encoder for a second key frame one frame after each segment
-/// boundary (the boundary's own key frame is requested by `hlssink2`).
+/// Asks the encoder for key frames on the first frame at or after each
+/// segment boundary and on the frame after it. Boundaries are at `first`,
+/// then every [`SEGMENT_SECONDS`].
 ///
 /// `splitmuxsink`, inside `hlssink2`, closes a segment only once the GOP
 /// that follows it is complete; with one key frame per 6 s segment that
@@ -230,10 +239,11 @@ fn running_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime> {
 /// out when the encoder reached 11.6 s of media). A one-frame GOP at the
 /// boundary lets it close at once. The cost is one I-frame in place of a
 /// P-frame per segment (measured in README, "Performance").
-fn add_early_close_keyframes(pad: &gst::Pad) {
+fn add_early_close_keyframes(pad: &gst::Pad, first: Duration) {
+    let first_ns = first.as_nanos() as u64;
     let segment_ns = u64::from(SEGMENT_SECONDS) * 1_000_000_000;
-    // (next boundary index, whether a frame at/after it was seen)
-    let state = Mutex::new((1u64, false));
+    // (next boundary in ns, key frames asked for at it so far)
+    let state = Mutex::new((first_ns, 0u8));
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(rt) = info
             .buffer()
@@ -242,17 +252,17 @@ fn add_early_close_keyframes(pad: &gst::Pad) {
         else {
             return gst::PadProbeReturn::Ok;
         };
-        let mut state = state.lock().expect("keyframe state");
-        if rt.nseconds() < state.0 * segment_ns {
-            return gst::PadProbeReturn::Ok;
+        {
+            let mut state = state.lock().expect("keyframe state");
+            if rt.nseconds() < state.0 {
+                return gst::PadProbeReturn::Ok;
+            }
+            state.1 += 1;
+            if state.1 == 2 {
+                let past = rt.nseconds().saturating_sub(first_ns) / segment_ns;
+                *state = (first_ns + (past + 1) * segment_ns, 0);
+            }
         }
-        if !state.1 {
-            // The boundary frame itself: hlssink2 already asked for it.
-            state.1 = true;
-            return gst::PadProbeReturn::Ok;
-        }
-        *state = (rt.nseconds() / segment_ns + 1, false);
-        drop(state);
         let event = gst_video::DownstreamForceKeyUnitEvent::builder()
             .running_time(rt)
             .all_headers(true)
@@ -260,6 +270,36 @@ fn add_early_close_keyframes(pad: &gst::Pad) {
         pad.push_event(event);
         gst::PadProbeReturn::Ok
     });
+}
+
+/// Makes the first segment end at `first` instead of after
+/// [`SEGMENT_SECONDS`]: `hlssink2` starts with that target duration and
+/// gets the full one back as soon as `splitmuxsink` opens the second
+/// segment (`format-location-full` runs before it asks for the next key
+/// frame).
+fn shorten_first_segment(sink: &gst::Element, first: Duration) -> anyhow::Result<()> {
+    let bin = sink
+        .downcast_ref::<gst::Bin>()
+        .ok_or_else(|| anyhow!("hlssink2 is not a bin"))?;
+    let splitmux = bin
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "splitmuxsink"))
+        .ok_or_else(|| anyhow!("hlssink2 has no splitmuxsink"))?;
+    sink.set_property("target-duration", first.as_secs().max(1) as u32);
+    let sink_weak = sink.downgrade();
+    splitmux.connect("format-location-full", false, move |args| {
+        let fragment = args[1].get::<u32>().unwrap_or(0);
+        if fragment >= 1 {
+            if let Some(sink) = sink_weak.upgrade() {
+                sink.set_property("target-duration", SEGMENT_SECONDS);
+            }
+        }
+        // No name from here: hlssink2's own handler names the segment.
+        Some(None::<String>.to_value())
+    });
+    Ok(())
 }
 
 /// Bytes of segment data buffered before a write: `hlssink2`'s
@@ -372,7 +412,7 @@ fn link_pad(
     )?;
 
     if is_video && matches!(plan.video, Some((VideoPlan::Transcode { .. }, _))) {
-        add_early_close_keyframes(pad);
+        add_early_close_keyframes(pad, plan.first_segment);
     }
     if is_video == progress_on_video {
         let position = position.clone();

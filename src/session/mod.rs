@@ -218,17 +218,25 @@ pub struct Sessions {
     registry: Mutex<Registry>,
     transcode_dir: PathBuf,
     templates: PipelineTemplates,
+    first_segment: Duration,
     timeout: Duration,
 }
 
 impl Sessions {
-    /// A manager writing under `transcode_dir` and stopping sessions idle
-    /// longer than `timeout`.
-    pub fn new(transcode_dir: PathBuf, templates: PipelineTemplates, timeout: Duration) -> Self {
+    /// A manager writing under `transcode_dir`, encoding with `templates`,
+    /// ending each session's first segment at `first_segment`, and stopping
+    /// sessions idle longer than `timeout`.
+    pub fn new(
+        transcode_dir: PathBuf,
+        templates: PipelineTemplates,
+        first_segment: Duration,
+        timeout: Duration,
+    ) -> Self {
         Sessions {
             registry: Mutex::new(Registry::default()),
             transcode_dir,
             templates,
+            first_segment,
             timeout,
         }
     }
@@ -281,7 +289,15 @@ impl Sessions {
         }
         let span = tracing::info_span!("session", session_id = %session.id, media_id = %item.id);
         tracing::info!(parent: &span, path = %item.path, mode = mode.as_str(), user, "session started");
-        tokio::spawn(run(session.clone(), item.clone(), self.templates.clone()).instrument(span));
+        tokio::spawn(
+            run(
+                session.clone(),
+                item.clone(),
+                self.templates.clone(),
+                self.first_segment,
+            )
+            .instrument(span),
+        );
         (session, true)
     }
 
@@ -398,7 +414,12 @@ async fn set_null(pipeline: gst::Pipeline) {
 
 /// Builds and runs the session's pipeline, feeding its bus into the status
 /// until it ends, fails or is cancelled.
-async fn run(session: Arc<Session>, item: MediaItem, templates: PipelineTemplates) {
+async fn run(
+    session: Arc<Session>,
+    item: MediaItem,
+    templates: PipelineTemplates,
+    first_segment: Duration,
+) {
     let _finished = session.finished.clone().drop_guard();
     if let Err(e) = tokio::fs::create_dir_all(&session.dir).await {
         tracing::error!(error = %e, dir = %session.dir.display(), "cannot create session folder");
@@ -407,7 +428,7 @@ async fn run(session: Arc<Session>, item: MediaItem, templates: PipelineTemplate
     }
     let dir = session.dir.clone();
     let built = tokio::task::spawn_blocking(move || {
-        let built = pipeline::build(&item, &dir, &templates)?;
+        let built = pipeline::build(&item, &dir, &templates, first_segment)?;
         if let Err(e) = built.pipeline.set_state(gst::State::Playing) {
             // A pipeline must be at NULL before it is dropped.
             let _ = built.pipeline.set_state(gst::State::Null);

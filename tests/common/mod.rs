@@ -209,6 +209,8 @@ pub struct Played {
     pub total_s: f64,
     /// Segment count.
     pub segments: usize,
+    /// Each segment's `#EXTINF`, seconds.
+    pub durations: Vec<f64>,
     /// Bytes of every segment, in order.
     pub segment_bytes: Vec<Vec<u8>>,
     /// The master playlist's variant: (bandwidth, resolution, codecs).
@@ -288,6 +290,7 @@ pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Pla
     Played {
         total_s: total,
         segments: media.segments.len(),
+        durations: media.segments.iter().map(|s| s.duration as f64).collect(),
         segment_bytes,
         variant: (
             v.bandwidth,
