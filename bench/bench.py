@@ -125,9 +125,9 @@ class Hlsd:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def hlsd_round(binary, media, path):
+def hlsd_round(binary, media, path, extra=()):
     """Cold: a fresh server, one session. Returns (ttfs, total, rss growth KiB)."""
-    srv = Hlsd(binary, media)
+    srv = Hlsd(binary, media, extra=extra)
     try:
         time.sleep(0.3)  # let start-up allocations settle
         base_rss = rss_kib(srv.proc.pid)
@@ -314,21 +314,28 @@ def main():
         if mode in skip:
             continue
         src = os.path.join(media, path)
-        h, f = [], []
+        h, f, fast = [], [], []
         for i in range(args.rounds):  # interleaved: A B A B ...
             h.append(hlsd_round(args.hlsd, media, path))
             f.append(ffmpeg_round(mode, src))
+            if mode == "transcode":  # the fast-start setting, same rounds
+                fast.append(hlsd_round(args.hlsd, media, path, ("--first-segment", "2")))
             print(f"  {mode} round {i + 1}: hlsd ttfs {h[-1][0]:.2f}s total {h[-1][1]:.2f}s rss+{h[-1][2] / 1024:.0f}MB | "
                   f"ffmpeg ttfs {f[-1][0]:.2f}s total {f[-1][1]:.2f}s rss {f[-1][2] / 1024:.0f}MB", flush=True)
         r = {
             "hlsd": {"ttfs_s": [x[0] for x in h], "total_s": [x[1] for x in h], "rss_growth_kib": [x[2] for x in h]},
             "ffmpeg": {"ttfs_s": [x[0] for x in f], "total_s": [x[1] for x in f], "peak_rss_kib": [x[2] for x in f]},
         }
+        if fast:
+            r["hlsd_fast_start"] = {"ttfs_s": [x[0] for x in fast], "total_s": [x[1] for x in fast]}
         results[mode] = r
         ht, ft = med(r["hlsd"]["ttfs_s"]), med(r["ffmpeg"]["ttfs_s"])
         hx, fx = dur / med(r["hlsd"]["total_s"]), dur / med(r["ffmpeg"]["total_s"])
         hm, fm = med(r["hlsd"]["rss_growth_kib"]) / 1024, med(r["ffmpeg"]["peak_rss_kib"]) / 1024
         rows.append((f"time to first segment, {mode}", f"{ht:.2f} s", f"{ft:.2f} s", f"{ht / ft:.2f}"))
+        if fast:
+            hf = med(r["hlsd_fast_start"]["ttfs_s"])
+            rows.append((f"time to first segment, {mode}, fast start (--first-segment 2)", f"{hf:.2f} s", f"{ft:.2f} s", f"{hf / ft:.2f}"))
         rows.append((f"throughput, {mode} (media s / wall s)", f"{hx:.1f}x", f"{fx:.1f}x", f"{hx / fx:.2f}"))
         rows.append((f"memory, {mode} (hlsd RSS growth vs ffmpeg peak RSS)", f"{hm:.0f} MB", f"{fm:.0f} MB", f"{hm / fm:.2f}"))
 
