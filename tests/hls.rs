@@ -7,25 +7,21 @@ use common::*;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Plays `name` (in `files`) through HLS and checks the result.
-async fn check_hls(
-    files: &[PathBuf],
-    name: &str,
-    expected_mode: &str,
-) -> (Played, serde_json::Value) {
-    check_hls_with(files, name, expected_mode, |_| {}).await
+/// Plays `file` through HLS, alone in a library, and checks the result.
+async fn check_hls(file: PathBuf, expected_mode: &str) -> (Played, serde_json::Value) {
+    check_hls_with(file, expected_mode, |_| {}).await
 }
 
 /// [`check_hls`] with a configuration tweak.
 async fn check_hls_with(
-    files: &[PathBuf],
-    name: &str,
+    file: PathBuf,
     expected_mode: &str,
     tweak: impl FnOnce(&mut hlsd::config::Config),
 ) -> (Played, serde_json::Value) {
-    let media = media_subset(files);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let media = media_subset(&[file]);
     let server = start_server_with(media.path(), tweak).await;
-    let item = server.media(name).await;
+    let item = server.media(&name).await;
     let started = server.start_hls(item["id"].as_str().unwrap(), ALICE).await;
     assert_eq!(started["mode"], expected_mode, "{name}: {item}");
     let played = play_hls(&server, started["master_url"].as_str().unwrap(), ALICE).await;
@@ -74,12 +70,7 @@ async fn check_hls_with(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixture_mkv_remuxes() {
-    let (played, _) = check_hls(
-        &[fixtures_dir().join("remux_h264_aac.mkv")],
-        "remux_h264_aac.mkv",
-        "remux",
-    )
-    .await;
+    let (played, _) = check_hls(fixtures_dir().join("remux_h264_aac.mkv"), "remux").await;
     assert_eq!(played.segments, 2, "10 s in 6 s segments");
     assert_eq!(played.variant.1, Some((640, 360)));
 }
@@ -87,8 +78,7 @@ async fn fixture_mkv_remuxes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixture_webm_transcodes() {
     let (played, _) = check_hls(
-        &[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")],
-        "transcode_vp8_vorbis_20s.webm",
+        fixtures_dir().join("transcode_vp8_vorbis_20s.webm"),
         "transcode",
     )
     .await;
@@ -99,8 +89,7 @@ async fn fixture_webm_transcodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_start_makes_a_short_first_segment_then_full_ones() {
     let (played, _) = check_hls_with(
-        &[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")],
-        "transcode_vp8_vorbis_20s.webm",
+        fixtures_dir().join("transcode_vp8_vorbis_20s.webm"),
         "transcode",
         |c| c.first_segment = Duration::from_secs(2),
     )
@@ -123,7 +112,7 @@ async fn fast_start_makes_a_short_first_segment_then_full_ones() {
 async fn real_mkv_with_three_audio_tracks_remuxes() {
     let Some(shared) = shared_media() else { return };
     let name = "derived_bbb_h264_3audio_srt_pgs.mkv";
-    let (_, item) = check_hls(&[shared.join(name)], name, "remux").await;
+    let (_, item) = check_hls(shared.join(name), "remux").await;
     assert_eq!(item["audio"].as_array().unwrap().len(), 3);
 }
 
@@ -131,7 +120,7 @@ async fn real_mkv_with_three_audio_tracks_remuxes() {
 async fn real_hevc_10bit_phone_clip_transcodes_rotated() {
     let Some(shared) = shared_media() else { return };
     let name = "derived_hevc_main10_hvc1_phone_rot90.mp4";
-    let (played, _) = check_hls(&[shared.join(name)], name, "transcode").await;
+    let (played, _) = check_hls(shared.join(name), "transcode").await;
     // 1920x1080 rotated 90° and scaled to 720 lines, even width.
     assert_eq!(played.variant.1, Some((404, 720)));
 }
@@ -140,14 +129,14 @@ async fn real_hevc_10bit_phone_clip_transcodes_rotated() {
 async fn real_mpeg2_interlaced_transcodes() {
     let Some(shared) = shared_media() else { return };
     let name = "mpeg2_interlaced_svcd_480x576.mpg";
-    check_hls(&[shared.join(name)], name, "transcode").await;
+    check_hls(shared.join(name), "transcode").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_dts_audio_is_transcoded_with_video_copied() {
     let Some(shared) = shared_media() else { return };
     let name = "derived_h264_dts51_bbb_720p.mkv";
-    let (played, item) = check_hls(&[shared.join(name)], name, "transcode").await;
+    let (played, item) = check_hls(shared.join(name), "transcode").await;
     assert!(item["reasons"]
         .as_array()
         .unwrap()
