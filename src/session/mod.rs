@@ -381,7 +381,7 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 async fn stop_session(session: Arc<Session>) {
     session.cancel.cancel();
     // The pipeline task sets the pipeline to NULL as it exits.
-    if tokio::time::timeout(STOP_WAIT, session.finished.cancelled())
+    if tokio::time::timeout(DRAIN_WAIT + STOP_WAIT, session.finished.cancelled())
         .await
         .is_err()
     {
@@ -401,16 +401,53 @@ async fn remove_dir(dir: &Path) {
     }
 }
 
-/// Sets `pipeline` to NULL on a blocking thread (it may wait for streaming
-/// threads to stop).
+/// Sets `pipeline` to NULL on a thread of its own (it may wait for
+/// streaming threads to stop). Not `spawn_blocking`: should GStreamer never
+/// return, that thread would hold up the runtime's shutdown, and with it
+/// the process's exit; waiting here is bounded by [`STOP_WAIT`].
 async fn set_null(pipeline: gst::Pipeline) {
-    let _ = tokio::task::spawn_blocking(move || {
-        if let Err(e) = pipeline.set_state(gst::State::Null) {
-            tracing::warn!(error = %e, "pipeline did not go to NULL cleanly");
-        }
-    })
-    .await;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("pipeline-stop".into())
+        .spawn(move || {
+            if let Err(e) = pipeline.set_state(gst::State::Null) {
+                tracing::warn!(error = %e, "pipeline did not go to NULL cleanly");
+            }
+            let _ = done.send(());
+        });
+    if spawned.is_err() {
+        tracing::error!("could not start a thread to stop a pipeline");
+        return;
+    }
+    if tokio::time::timeout(STOP_WAIT, finished).await.is_err() {
+        tracing::error!("pipeline did not reach NULL in time; its thread is left behind");
+    }
 }
+
+/// Ends a pipeline that is still running the way a file ends: EOS from its
+/// source, so that `splitmuxsink` finishes its segment, then NULL. Setting
+/// a pipeline to NULL while `splitmuxsink` is opening a segment could hang
+/// (seen when a session was stopped ~10 ms after it started). Waits for the
+/// EOS (or an error) at most [`DRAIN_WAIT`].
+async fn drain_and_stop(pipeline: gst::Pipeline, messages: &mut gst::bus::BusStream) {
+    if pipeline.send_event(gst::event::Eos::new()) {
+        let _ = tokio::time::timeout(DRAIN_WAIT, async {
+            while let Some(msg) = messages.next().await {
+                if matches!(
+                    msg.view(),
+                    gst::MessageView::Eos(_) | gst::MessageView::Error(_)
+                ) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    set_null(pipeline).await;
+}
+
+/// How long a stopped session's pipeline may take to drain.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 /// Builds and runs the session's pipeline, feeding its bus into the status
 /// until it ends, fails or is cancelled.
@@ -467,9 +504,13 @@ async fn run(
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let mut messages = bus.stream();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut cancelled = false;
     loop {
         tokio::select! {
-            _ = session.cancel.cancelled() => break,
+            _ = session.cancel.cancelled() => {
+                cancelled = true;
+                break;
+            }
             msg = messages.next() => {
                 let Some(msg) = msg else { break };
                 let Some(event) = pipeline::event_of(&msg, &pipeline) else { continue };
@@ -503,5 +544,9 @@ async fn run(
             "session complete"
         );
     }
-    set_null(pipeline).await;
+    if cancelled {
+        drain_and_stop(pipeline, &mut messages).await;
+    } else {
+        set_null(pipeline).await;
+    }
 }
