@@ -192,6 +192,120 @@ pub fn media_playlist(segments: &[Duration], complete: bool, query: &str) -> Str
     out
 }
 
+/// A tail shorter than this is folded into the segment before it rather
+/// than given a slot of its own: container durations run past the last
+/// frame (seen: 600.57 s for 600.0 s of frames in an AVI with MP3 audio),
+/// and a slot past the last frame would never get a segment.
+const MIN_TAIL: Duration = Duration::from_secs(1);
+
+/// The fixed segment grid of a seekable (VOD) session, in media time.
+///
+/// Segment 0 covers `[0, first)`; segment `n ≥ 1` covers
+/// `[first + (n-1)·6 s, first + n·6 s)`; the last one ends at the source's
+/// duration. With the default `first` of 6 s, segment `n` is `[6n, 6n+6)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    first: Duration,
+    duration: Duration,
+    len: usize,
+}
+
+impl Grid {
+    /// The grid for a source of `duration` whose first segment lasts
+    /// `first` (at most [`SEGMENT_SECONDS`]). `None` for a zero duration.
+    pub fn new(first: Duration, duration: Duration) -> Option<Grid> {
+        let step = Duration::from_secs(SEGMENT_SECONDS.into());
+        let first = first.clamp(Duration::from_millis(100), step);
+        if duration.is_zero() {
+            return None;
+        }
+        let mut len = if duration <= first {
+            1
+        } else {
+            1 + (duration - first).as_nanos().div_ceil(step.as_nanos()) as usize
+        };
+        let mut grid = Grid {
+            first,
+            duration,
+            len,
+        };
+        if len > 1 && duration - grid.start(len - 1) < MIN_TAIL {
+            len -= 1;
+            grid.len = len;
+        }
+        Some(grid)
+    }
+
+    /// Number of segments.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no segments (never: a grid has at least one).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Media time at which segment `n` starts.
+    pub fn start(&self, n: usize) -> Duration {
+        match n {
+            0 => Duration::ZERO,
+            n => self.first + Duration::from_secs(SEGMENT_SECONDS.into()) * (n as u32 - 1),
+        }
+    }
+
+    /// Media time at which segment `n` ends (the duration for the last).
+    pub fn end(&self, n: usize) -> Duration {
+        if n + 1 >= self.len {
+            self.duration
+        } else {
+            self.start(n + 1)
+        }
+    }
+
+    /// Length of segment `n`, its `#EXTINF`.
+    pub fn segment_duration(&self, n: usize) -> Duration {
+        self.end(n).saturating_sub(self.start(n))
+    }
+
+    /// The segment that holds media time `t` (the last one past the end).
+    pub fn index_at(&self, t: Duration) -> usize {
+        if t < self.first {
+            return 0;
+        }
+        let step = Duration::from_secs(SEGMENT_SECONDS.into()).as_nanos();
+        let n = 1 + ((t - self.first).as_nanos() / step) as usize;
+        n.min(self.len - 1)
+    }
+
+    /// The source's duration.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+}
+
+/// The media playlist of a seekable session: a VOD playlist that lists
+/// every segment of `grid` from the start, so players show the whole
+/// timeline and may seek anywhere (RFC 8216 §4.3.3.5, `#EXT-X-ENDLIST`
+/// §4.3.3.4). Segments not yet made are made when asked for.
+pub fn vod_playlist(grid: &Grid, query: &str) -> String {
+    let durations: Vec<Duration> = (0..grid.len()).map(|n| grid.segment_duration(n)).collect();
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(&durations));
+    out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for (i, d) in durations.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "#EXTINF:{:.3},\n{}{query}",
+            d.as_secs_f64(),
+            crate::pipeline::segment_name(i)
+        );
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +360,69 @@ mod tests {
         assert_eq!(target_duration(&[]), 6);
         assert_eq!(target_duration(&[Duration::from_millis(6_400)]), 7);
         assert_eq!(target_duration(&[Duration::from_secs(10)]), 10);
+    }
+
+    #[test]
+    fn grid_is_six_second_slots_with_a_short_last_one() {
+        let g = Grid::new(Duration::from_secs(6), Duration::from_millis(40_040)).unwrap();
+        assert_eq!(g.len(), 7);
+        assert_eq!(g.start(0), Duration::ZERO);
+        assert_eq!(g.start(5), Duration::from_secs(30));
+        assert_eq!(g.end(6), Duration::from_millis(40_040));
+        assert_eq!(g.segment_duration(6), Duration::from_millis(4_040));
+        assert_eq!(g.index_at(Duration::from_millis(35_999)), 5);
+        assert_eq!(g.index_at(Duration::from_secs(36)), 6);
+        assert_eq!(g.index_at(Duration::from_secs(99)), 6);
+        let total: Duration = (0..g.len()).map(|n| g.segment_duration(n)).sum();
+        assert_eq!(total, g.duration());
+    }
+
+    #[test]
+    fn grid_folds_a_tiny_tail_and_honours_a_short_first_segment() {
+        // 36.2 s: a 0.2 s slot might hold no frame; it joins segment 5.
+        let g = Grid::new(Duration::from_secs(6), Duration::from_millis(36_200)).unwrap();
+        assert_eq!(g.len(), 6);
+        assert_eq!(g.segment_duration(5), Duration::from_millis(6_200));
+        // Exactly on a boundary: no empty slot.
+        assert_eq!(
+            Grid::new(Duration::from_secs(6), Duration::from_secs(12))
+                .unwrap()
+                .len(),
+            2
+        );
+        // Fast start: 2 s, then 6 s slots from 2 s.
+        let g = Grid::new(Duration::from_secs(2), Duration::from_secs(20)).unwrap();
+        assert_eq!(g.len(), 4);
+        assert_eq!(
+            (0..4).map(|n| g.start(n).as_secs()).collect::<Vec<_>>(),
+            [0, 2, 8, 14]
+        );
+        assert_eq!(g.index_at(Duration::from_secs(1)), 0);
+        assert_eq!(g.index_at(Duration::from_secs(2)), 1);
+        assert!(Grid::new(Duration::from_secs(6), Duration::ZERO).is_none());
+        assert_eq!(
+            Grid::new(Duration::from_secs(6), Duration::from_millis(300))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn vod_playlist_lists_every_slot_and_ends() {
+        let g = Grid::new(Duration::from_secs(6), Duration::from_millis(13_500)).unwrap();
+        let p = vod_playlist(&g, "?api_key=k");
+        assert!(p.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{p}");
+        assert!(p.contains("#EXT-X-TARGETDURATION:6\n"), "{p}");
+        assert!(
+            p.contains("#EXTINF:6.000,\nsegment_00001.ts?api_key=k\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("#EXTINF:1.500,\nsegment_00002.ts?api_key=k\n"),
+            "{p}"
+        );
+        assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(p.matches("#EXTINF").count(), 3);
     }
 }
