@@ -74,6 +74,10 @@ pub async fn run(
         config.templates.clone(),
         config.first_segment,
         config.session_timeout,
+        session::SeekSettings {
+            relocate_ahead: config.relocate_ahead,
+            throttle_margin: config.throttle_margin,
+        },
     ));
     match sessions.remove_stale_folders().await {
         Ok(0) => {}

@@ -36,6 +36,18 @@ struct Args {
     /// fast start, later segments keep 6.
     #[arg(long, env = "HLSD_FIRST_SEGMENT", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=6))]
     first_segment: u64,
+    /// Seconds a segment request waits for a segment being made before a
+    /// 503 with Retry-After.
+    #[arg(long, env = "HLSD_SEGMENT_WAIT", default_value_t = 8)]
+    segment_wait: u64,
+    /// A requested segment more than this many segments ahead of the
+    /// encoder moves the encoder to it.
+    #[arg(long, env = "HLSD_RELOCATE_AHEAD", default_value_t = 2)]
+    relocate_ahead: usize,
+    /// Seconds of media the encoder may run ahead of the newest segment a
+    /// client asked for before it is paused; 0 never pauses it.
+    #[arg(long, env = "HLSD_THROTTLE_MARGIN", default_value_t = 120)]
+    throttle_margin: u64,
     /// Folder with video-transcode.gst and audio-transcode.gst [default:
     /// ./pipelines if present, else the copies built into the binary].
     #[arg(long, env = "HLSD_PIPELINES_DIR")]
@@ -77,6 +89,10 @@ async fn main() -> anyhow::Result<()> {
     config.templates = templates;
     config.session_timeout = Duration::from_secs(args.session_timeout);
     config.first_segment = Duration::from_secs(args.first_segment);
+    config.segment_wait = Duration::from_secs(args.segment_wait);
+    config.relocate_ahead = args.relocate_ahead;
+    config.throttle_margin =
+        (args.throttle_margin > 0).then(|| Duration::from_secs(args.throttle_margin));
     if let Some(dir) = args.transcode_dir {
         config.transcode_dir = dir;
     }

@@ -255,18 +255,30 @@ async fn tokens_are_required_and_sessions_are_private() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_playlist_before_the_first_segment_gets_503_with_retry_after() {
+async fn a_segment_not_made_in_time_gets_503_with_retry_after() {
     let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")]);
     // No waiting at all: the first request certainly comes before a 6 s
     // segment has been encoded.
-    let server = start_server_with(media.path(), |c| c.playlist_wait = Duration::ZERO).await;
+    let server = start_server_with(media.path(), |c| c.segment_wait = Duration::ZERO).await;
     let id = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let playlist = s["master_url"]
         .as_str()
         .unwrap()
         .replace("master.m3u8", "360p/playlist.m3u8");
+    // The playlist of a transcode is complete at once (VOD) ...
     let r = server.get(&playlist, ALICE).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
+    assert_eq!(text.matches("#EXTINF").count(), 4, "{text}");
+    // ... and a segment still being made is a bounded 503.
+    let r = server
+        .get(
+            &playlist.replace("playlist.m3u8", "segment_00000.ts"),
+            ALICE,
+        )
+        .await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "2");
     let body: serde_json::Value = r.json().await.unwrap();

@@ -19,7 +19,8 @@ pub use error::{recover, ApiError};
 
 use crate::hls;
 use crate::library::{MediaItem, Playback};
-use crate::session::{Session, SessionState};
+use crate::pipeline::segment_index;
+use crate::session::{SegmentOutcome, Session, SessionState};
 use crate::AppState;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ pub struct Principal {
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// `Content-Type` of MPEG-TS segments (RFC 8216 §3.2).
 const SEGMENT_TYPE: &str = "video/mp2t";
-/// Seconds a client is told to wait when a playlist has no segment yet.
+/// Seconds a client is told to wait when a playlist or segment is not ready.
 const RETRY_AFTER_S: u32 = 2;
 
 fn with_state(
@@ -346,10 +347,20 @@ async fn media_playlist_handler(
         )));
     }
     session.touch();
+    let query = hls::key_query(p.api_key.as_deref());
+    if let Some(grid) = &session.grid {
+        // Seekable: the whole timeline at once; segments are made on request.
+        let status = session.status();
+        if status.state == SessionState::Failed {
+            return Err(ApiError::SessionFailed(
+                status.error.unwrap_or_else(|| "the session failed".into()),
+            ));
+        }
+        return Ok(playlist_response(hls::vod_playlist(grid, &query)));
+    }
     let status = session
         .wait_for(state.config.playlist_wait, |s| {
-            !s.segments.is_empty()
-                || matches!(s.state, SessionState::Complete | SessionState::Failed)
+            s.ready_count() > 0 || matches!(s.state, SessionState::Complete | SessionState::Failed)
         })
         .await;
     if status.state == SessionState::Failed {
@@ -357,28 +368,15 @@ async fn media_playlist_handler(
             status.error.unwrap_or_else(|| "the session failed".into()),
         ));
     }
-    if status.segments.is_empty() && status.state != SessionState::Complete {
+    let segments = status.ready_prefix();
+    if segments.is_empty() && status.state != SessionState::Complete {
         return Err(ApiError::NotReady {
             message: "the first segment is not ready yet".into(),
             retry_after_s: RETRY_AFTER_S,
         });
     }
-    let body = hls::media_playlist(
-        &status.segments,
-        status.state == SessionState::Complete,
-        &hls::key_query(p.api_key.as_deref()),
-    );
+    let body = hls::media_playlist(&segments, status.state == SessionState::Complete, &query);
     Ok(playlist_response(body))
-}
-
-/// The index in `segment_NNNNN.ts`, or `None` for any other name (which
-/// also keeps hostile paths out: only these names are ever opened).
-fn segment_index(name: &str) -> Option<usize> {
-    let digits = name.strip_prefix("segment_")?.strip_suffix(".ts")?;
-    if digits.len() != 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 async fn segment_handler(
@@ -395,10 +393,18 @@ async fn segment_handler(
     }
     let index = segment_index(&name).ok_or_else(not_found)?;
     session.touch();
-    // Only finished segments are served: a segment still being written
-    // would be cut short.
-    if index >= session.status().segments.len() {
-        return Err(not_found());
+    // Only finished segments are served (a segment is written to a `.part`
+    // file and renamed once closed); one that is coming is waited for.
+    match session.segment(index, state.config.segment_wait).await {
+        SegmentOutcome::Ready => {}
+        SegmentOutcome::Missing => return Err(not_found()),
+        SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
+        SegmentOutcome::NotYet => {
+            return Err(ApiError::NotReady {
+                message: format!("segment {index} is being made"),
+                retry_after_s: RETRY_AFTER_S,
+            })
+        }
     }
     let bytes = tokio::fs::read(session.dir.join(crate::pipeline::segment_name(index)))
         .await
@@ -534,8 +540,12 @@ struct SessionView {
     position_s: f64,
     /// Source duration in seconds, if known.
     duration_s: Option<f64>,
-    /// 0–100, if the duration is known.
+    /// 0–100, if the duration is known: of the segments made when
+    /// seekable, else of the media encoded.
     percent: Option<f64>,
+    /// Whether the media playlist is a complete VOD playlist (seek
+    /// anywhere; segments are made on request) rather than a growing one.
+    seekable: bool,
     /// Media seconds per wall-clock second.
     speed: f64,
     segments_ready: usize,
@@ -554,8 +564,9 @@ impl SessionView {
             position_s: round(status.position.as_secs_f64()),
             duration_s: s.duration.map(|d| round(d.as_secs_f64())),
             percent: s.percent(&status).map(round),
+            seekable: s.grid.is_some(),
             speed: status.speed,
-            segments_ready: status.segments.len(),
+            segments_ready: status.ready_count(),
             error: status.error.clone(),
         }
     }

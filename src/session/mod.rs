@@ -11,14 +11,14 @@ mod registry;
 pub use registry::Registry;
 
 use crate::config::PipelineTemplates;
-use crate::hls::Variant;
-use crate::library::{MediaItem, Playback};
-use crate::pipeline::{self, PipelineEvent};
+use crate::hls::{Grid, Variant};
+use crate::library::{AudioPlan, MediaItem, Playback, VideoPlan};
+use crate::pipeline::{self, PipelineEvent, Throttle};
 use futures_util::StreamExt;
 use gst::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -34,10 +34,28 @@ pub enum SessionState {
     Starting,
     /// Producing segments.
     Running,
+    /// Held back: the encoder is more than the throttle margin ahead of
+    /// the newest segment a client asked for.
+    Throttled,
+    /// The encoder reached the end of the file; segments it skipped
+    /// (before the point a seek moved it to) are made when asked for.
+    Idle,
     /// Every segment is written; the pipeline is stopped.
     Complete,
     /// The pipeline reported an error; see [`Status::error`].
     Failed,
+}
+
+/// One segment slot of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Not on disk yet.
+    Pending,
+    /// On disk (renamed from its `.part` file), with this duration.
+    Ready(Duration),
+    /// The encoder went through this slot's time and found no media there;
+    /// there will never be a file.
+    Empty,
 }
 
 /// What a session's bus task has learnt so far.
@@ -45,29 +63,89 @@ pub enum SessionState {
 pub struct Status {
     /// Current state.
     pub state: SessionState,
-    /// Durations of finished segments, in order (`segment_00000.ts` first).
-    pub segments: Vec<Duration>,
+    /// Segment slots by index (`segment_00000.ts` first). A seekable
+    /// session has one per grid slot from the start; a growing one gains
+    /// one per finished segment.
+    pub segments: Vec<Slot>,
     /// Running time at which the segment being written started.
     segment_start: Duration,
-    /// Media time encoded so far.
+    /// Media time the encoder has reached.
     pub position: Duration,
     /// Media seconds per wall-clock second since the pipeline started.
     pub speed: f64,
     /// A plain error message when failed.
     pub error: Option<String>,
+    /// Index of the segment the current pipeline started at.
+    pub encoder_start: usize,
+    /// Index of the segment the current pipeline is writing.
+    pub encoder_next: usize,
+    /// Whether a pipeline is producing (or about to).
+    pub encoder_active: bool,
 }
 
-impl Default for Status {
-    fn default() -> Self {
+impl Status {
+    fn new(slots: usize) -> Self {
         Status {
             state: SessionState::Starting,
-            segments: Vec::new(),
+            segments: vec![Slot::Pending; slots],
             segment_start: Duration::ZERO,
             position: Duration::ZERO,
             speed: 0.0,
             error: None,
+            encoder_start: 0,
+            encoder_next: 0,
+            encoder_active: true,
         }
     }
+
+    /// The slot of segment `n` (`Pending` past the end of a growing list).
+    pub fn slot(&self, n: usize) -> Slot {
+        self.segments.get(n).copied().unwrap_or(Slot::Pending)
+    }
+
+    /// Durations of the finished segments at the start of the list, in
+    /// order: what a growing (EVENT) playlist lists.
+    pub fn ready_prefix(&self) -> Vec<Duration> {
+        self.segments
+            .iter()
+            .map_while(|s| match s {
+                Slot::Ready(d) => Some(*d),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many segments are on disk.
+    pub fn ready_count(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Slot::Ready(_)))
+            .count()
+    }
+}
+
+/// What a segment request found, once it was allowed to wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentOutcome {
+    /// On disk: serve the file.
+    Ready,
+    /// There is no such segment, or no media in it.
+    Missing,
+    /// Still coming after the wait: answer 503 with `Retry-After`.
+    NotYet,
+    /// The session failed with this message.
+    Failed(String),
+}
+
+/// How seekable sessions run: relocation and throttling settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SeekSettings {
+    /// A segment more than this many segments ahead of the one the
+    /// encoder is writing makes the encoder move (relocate) to it.
+    pub relocate_ahead: usize,
+    /// The encoder is held once it is this far (media time) past the end
+    /// of the newest segment a client asked for; `None` never holds it.
+    pub throttle_margin: Option<Duration>,
 }
 
 /// One HLS session.
@@ -86,8 +164,19 @@ pub struct Session {
     pub duration: Option<Duration>,
     /// The one variant of its master playlist.
     pub variant: Variant,
+    /// The segment grid when the session is seekable (VOD playlist);
+    /// `None` for a growing (EVENT) one.
+    pub grid: Option<Grid>,
+    settings: SeekSettings,
     status: watch::Sender<Status>,
     last_access: Mutex<Instant>,
+    /// The newest segment index a client asked for.
+    last_requested: AtomicUsize,
+    /// The current pipeline's throttle.
+    throttle: Mutex<Arc<Throttle>>,
+    /// Segment indexes the encoder is asked to move to.
+    relocate: tokio::sync::mpsc::Sender<usize>,
+    relocations: Mutex<Option<tokio::sync::mpsc::Receiver<usize>>>,
     /// Cancelled to stop the pipeline.
     cancel: CancellationToken,
     /// Cancelled once the pipeline task has ended (pipeline at NULL).
@@ -96,7 +185,9 @@ pub struct Session {
 
 impl Session {
     /// A new session in state `Starting`, touched now, with a random id and
-    /// its folder `transcode_dir/<id>` (not created here).
+    /// its folder `transcode_dir/<id>` (not created here). With a `grid`
+    /// it is seekable: every slot is listed from the start.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         media_id: Uuid,
         user: &str,
@@ -104,9 +195,12 @@ impl Session {
         transcode_dir: &Path,
         duration: Option<Duration>,
         variant: Variant,
+        grid: Option<Grid>,
+        settings: SeekSettings,
     ) -> Self {
         let id = Uuid::new_v4();
-        Session {
+        let (relocate, relocations) = tokio::sync::mpsc::channel(16);
+        let session = Session {
             id,
             media_id,
             user: user.to_string(),
@@ -114,11 +208,20 @@ impl Session {
             dir: transcode_dir.join(id.to_string()),
             duration,
             variant,
-            status: watch::Sender::new(Status::default()),
+            grid,
+            settings,
+            status: watch::Sender::new(Status::new(grid.map_or(0, |g| g.len()))),
             last_access: Mutex::new(Instant::now()),
+            last_requested: AtomicUsize::new(0),
+            throttle: Mutex::new(Arc::new(Throttle::new(None))),
+            relocate,
+            relocations: Mutex::new(Some(relocations)),
             cancel: CancellationToken::new(),
             finished: CancellationToken::new(),
-        }
+        };
+        let limit = session.throttle_limit();
+        session.throttle().set_limit(limit);
+        session
     }
 
     /// Records activity: a playlist or segment request (the heartbeat).
@@ -145,69 +248,102 @@ impl Session {
         status
     }
 
-    /// Progress in percent of the source duration (0–100), if known.
+    /// Progress in percent (0–100), if known: of the segments made for a
+    /// seekable session, of the media encoded for a growing one.
     pub fn percent(&self, status: &Status) -> Option<f64> {
         if status.state == SessionState::Complete {
             return Some(100.0);
         }
         let total = self.duration?.as_secs_f64();
-        (total > 0.0).then(|| (status.position.as_secs_f64() / total * 100.0).min(100.0))
+        if total <= 0.0 {
+            return None;
+        }
+        let done = match self.grid {
+            Some(grid) => status
+                .segments
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !matches!(s, Slot::Pending))
+                .map(|(n, _)| grid.segment_duration(n).as_secs_f64())
+                .sum(),
+            None => status.position.as_secs_f64(),
+        };
+        Some((done / total * 100.0).min(100.0))
+    }
+
+    fn throttle(&self) -> Arc<Throttle> {
+        self.throttle.lock().expect("throttle").clone()
+    }
+
+    /// Where the encoder is held: the margin past the end of the newest
+    /// segment asked for.
+    fn throttle_limit(&self) -> Option<Duration> {
+        let (grid, margin) = (self.grid?, self.settings.throttle_margin?);
+        let n = self.last_requested.load(Ordering::SeqCst);
+        Some(grid.end(n.min(grid.len() - 1)) + margin)
+    }
+
+    /// Segment `n` of a seekable session, once it is on disk or `wait` has
+    /// passed. Records `n` as the newest segment asked for (which moves
+    /// the throttle) and moves the encoder to `n` when `n` is behind where
+    /// it started or further ahead than it would reach soon.
+    pub async fn segment(&self, n: usize, wait: Duration) -> SegmentOutcome {
+        let Some(grid) = self.grid else {
+            return match self.status().slot(n) {
+                Slot::Ready(_) => SegmentOutcome::Ready,
+                _ => SegmentOutcome::Missing,
+            };
+        };
+        if n >= grid.len() {
+            return SegmentOutcome::Missing;
+        }
+        self.last_requested.store(n, Ordering::SeqCst);
+        self.throttle().set_limit(self.throttle_limit());
+        let status = self.status();
+        match status.slot(n) {
+            Slot::Ready(_) => return SegmentOutcome::Ready,
+            Slot::Empty => return SegmentOutcome::Missing,
+            Slot::Pending => {}
+        }
+        if let (SessionState::Failed, Some(e)) = (status.state, status.error.clone()) {
+            return SegmentOutcome::Failed(e);
+        }
+        let coming = status.encoder_active
+            && status.encoder_start <= n
+            && n <= status.encoder_next + self.settings.relocate_ahead;
+        if !coming {
+            tracing::info!(
+                session_id = %self.id,
+                segment = n,
+                encoder_at = status.encoder_next,
+                "relocating the encoder"
+            );
+            let _ = self.relocate.try_send(n);
+        }
+        let status = self
+            .wait_for(wait, |s| {
+                s.slot(n) != Slot::Pending || s.state == SessionState::Failed
+            })
+            .await;
+        match (status.slot(n), status.state) {
+            (Slot::Ready(_), _) => SegmentOutcome::Ready,
+            (Slot::Empty, _) => SegmentOutcome::Missing,
+            (Slot::Pending, SessionState::Failed) => {
+                SegmentOutcome::Failed(status.error.unwrap_or_else(|| "the session failed".into()))
+            }
+            (Slot::Pending, _) => SegmentOutcome::NotYet,
+        }
     }
 
     fn update(&self, f: impl FnOnce(&mut Status)) {
         self.status.send_modify(f);
     }
 
-    fn apply(&self, event: &PipelineEvent) {
-        match event {
-            PipelineEvent::Playing => self.update(|s| {
-                if s.state == SessionState::Starting {
-                    s.state = SessionState::Running;
-                }
-            }),
-            PipelineEvent::SegmentOpened { running_time } => {
-                self.update(|s| s.segment_start = *running_time)
-            }
-            PipelineEvent::SegmentClosed { running_time } => self.update(|s| {
-                s.segments
-                    .push(running_time.saturating_sub(s.segment_start));
-                s.segment_start = *running_time;
-                if s.state == SessionState::Starting {
-                    s.state = SessionState::Running;
-                }
-            }),
-            PipelineEvent::Eos => self.update(|s| {
-                s.state = SessionState::Complete;
-                // splitmuxsink closes the last segment at its last buffer's
-                // start; the progress probe saw that buffer's end, so the
-                // last segment is extended to it (one frame at 1 fps).
-                let total: Duration = s.segments.iter().sum();
-                if let Some(last) = s.segments.last_mut() {
-                    *last += s.position.saturating_sub(total);
-                }
-                s.position = s.position.max(total);
-            }),
-            PipelineEvent::Error {
-                element,
-                message,
-                debug: details,
-            } => {
-                tracing::error!(element, message, details, "pipeline error");
-                self.update(|s| {
-                    s.state = SessionState::Failed;
-                    s.error.get_or_insert_with(|| message.clone());
-                })
-            }
-            PipelineEvent::Warning { element, message } => {
-                tracing::warn!(element, message, "pipeline warning")
-            }
-        }
-    }
-
     fn fail(&self, message: String) {
         self.update(|s| {
             s.state = SessionState::Failed;
             s.error = Some(message);
+            s.encoder_active = false;
         });
     }
 }
@@ -220,17 +356,20 @@ pub struct Sessions {
     templates: PipelineTemplates,
     first_segment: Duration,
     timeout: Duration,
+    seek: SeekSettings,
 }
 
 impl Sessions {
     /// A manager writing under `transcode_dir`, encoding with `templates`,
-    /// ending each session's first segment at `first_segment`, and stopping
-    /// sessions idle longer than `timeout`.
+    /// ending each session's first segment at `first_segment`, stopping
+    /// sessions idle longer than `timeout`, and running seekable sessions
+    /// with `seek`.
     pub fn new(
         transcode_dir: PathBuf,
         templates: PipelineTemplates,
         first_segment: Duration,
         timeout: Duration,
+        seek: SeekSettings,
     ) -> Self {
         Sessions {
             registry: Mutex::new(Registry::default()),
@@ -238,6 +377,7 @@ impl Sessions {
             templates,
             first_segment,
             timeout,
+            seek,
         }
     }
 
@@ -273,13 +413,19 @@ impl Sessions {
                     return (existing, false);
                 }
             }
+            let duration = item.duration_s.map(Duration::from_secs_f64);
+            let grid = duration
+                .filter(|_| cuts_are_encoded(item))
+                .and_then(|d| Grid::new(self.first_segment, d));
             let session = Arc::new(Session::new(
                 item.id,
                 user,
                 mode,
                 &self.transcode_dir,
-                item.duration_s.map(Duration::from_secs_f64),
+                duration,
                 Variant::for_item(item),
+                grid,
+                self.seek,
             ));
             let replaced = registry.insert(session.clone());
             (session, replaced)
@@ -449,8 +595,114 @@ async fn drain_and_stop(pipeline: gst::Pipeline, messages: &mut gst::bus::BusStr
 /// How long a stopped session's pipeline may take to drain.
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
-/// Builds and runs the session's pipeline, feeding its bus into the status
-/// until it ends, fails or is cancelled.
+/// Whether the stream that drives the cuts (video, else audio) is encoded
+/// by hlsd, so that cuts can fall on a fixed grid: then the session is
+/// seekable. Copied video is cut at the source's key frames instead.
+fn cuts_are_encoded(item: &MediaItem) -> bool {
+    match item.decision.video {
+        Some(VideoPlan::Transcode { .. }) => true,
+        Some(VideoPlan::Copy) => false,
+        None => matches!(item.decision.audio, Some((_, AudioPlan::Transcode))),
+    }
+}
+
+/// A grid that never ends, for cutting a transcode of unknown duration.
+fn open_grid(first: Duration) -> Grid {
+    Grid::new(first, Duration::from_secs(100_000 * 3600)).expect("non-zero duration")
+}
+
+/// Deletes the `.part` files that pipeline `generation` left in `dir`.
+async fn remove_parts(dir: &Path, generation: u32) {
+    let suffix = format!(".{generation}.part");
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if entry.file_name().to_string_lossy().ends_with(&suffix) {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+    }
+}
+
+/// Stops a pipeline that is being replaced or cancelled: lets its
+/// throttled streams go, drains it, and deletes its unfinished segments.
+async fn retire(
+    pipeline: gst::Pipeline,
+    mut messages: gst::bus::BusStream,
+    throttle: Arc<Throttle>,
+    dir: PathBuf,
+    generation: u32,
+) {
+    throttle.release();
+    drain_and_stop(pipeline, &mut messages).await;
+    remove_parts(&dir, generation).await;
+}
+
+/// Releases a throttle when dropped.
+struct ReleaseOnDrop(Arc<Throttle>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Owns a session's running pipeline. If it is dropped still owning it
+/// (the task was dropped, at runtime shutdown say), it releases the
+/// throttle and sets the pipeline to NULL on a thread of its own: a
+/// pipeline dropped while PLAYING would dispose its elements under running
+/// streaming threads (seen to deadlock).
+struct PipelineGuard {
+    pipeline: Option<gst::Pipeline>,
+    throttle: Arc<Throttle>,
+}
+
+impl PipelineGuard {
+    /// Takes the pipeline out, for the caller to stop.
+    fn take(&mut self) -> gst::Pipeline {
+        self.pipeline.take().expect("the pipeline is taken once")
+    }
+}
+
+impl Drop for PipelineGuard {
+    fn drop(&mut self) {
+        self.throttle.release();
+        if let Some(pipeline) = self.pipeline.take() {
+            let _ = std::thread::Builder::new()
+                .name("pipeline-drop".into())
+                .spawn(move || {
+                    let _ = pipeline.set_state(gst::State::Null);
+                });
+        }
+    }
+}
+
+/// `state` after the throttle was seen `holding` (or not).
+fn throttled_state(state: SessionState, holding: bool) -> SessionState {
+    match (state, holding) {
+        (SessionState::Running, true) => SessionState::Throttled,
+        (SessionState::Throttled, false) => SessionState::Running,
+        (state, _) => state,
+    }
+}
+
+/// How one pipeline of a session ended.
+enum End {
+    /// The session was cancelled; the pipeline is stopped.
+    Cancelled,
+    /// The encoder must move to this segment; the old pipeline is being
+    /// stopped by the task.
+    Relocate(usize, tokio::task::JoinHandle<()>),
+    /// It reached the end of the file.
+    Eos,
+    /// It failed (the status says why).
+    Failed,
+}
+
+/// Builds and runs a session's pipelines, feeding their buses into the
+/// status, until the session is cancelled, fails or is complete. A
+/// seekable session runs one pipeline after another as the encoder is
+/// relocated; each starts at a grid segment.
 async fn run(
     session: Arc<Session>,
     item: MediaItem,
@@ -463,9 +715,94 @@ async fn run(
         session.fail(format!("cannot create session folder: {e}"));
         return;
     }
+    let Some(mut relocations) = session.relocations.lock().expect("relocations").take() else {
+        return;
+    };
+    let cut_grid = session
+        .grid
+        .or_else(|| cuts_are_encoded(&item).then(|| open_grid(first_segment)));
+    let mut retiring = Vec::new();
+    let mut start_index = 0;
+    let mut generation = 0u32;
+    loop {
+        let options = pipeline::BuildOptions {
+            grid: cut_grid,
+            first_segment,
+            start_index,
+            generation,
+            throttle: Arc::new(Throttle::new(session.throttle_limit())),
+        };
+        match run_pipeline(&session, &item, &templates, options, &mut relocations).await {
+            End::Relocate(n, old) => {
+                retiring.push(old);
+                start_index = n;
+                generation += 1;
+                continue;
+            }
+            End::Cancelled | End::Failed => break,
+            End::Eos => {}
+        }
+        if session.status().state != SessionState::Idle {
+            break;
+        }
+        // Idle: wait for a request for a segment the encoder skipped.
+        let next = loop {
+            tokio::select! {
+                _ = session.cancel.cancelled() => break None,
+                n = relocations.recv() => match n {
+                    None => break None,
+                    Some(n) if session.status().slot(n) == Slot::Pending => break Some(n),
+                    Some(_) => {}
+                },
+            }
+        };
+        match next {
+            Some(n) => {
+                start_index = n;
+                generation += 1;
+            }
+            None => break,
+        }
+    }
+    for old in retiring {
+        let _ = old.await;
+    }
+}
+
+/// Runs one pipeline of `session`, starting at `options.start_index`.
+async fn run_pipeline(
+    session: &Arc<Session>,
+    item: &MediaItem,
+    templates: &PipelineTemplates,
+    options: pipeline::BuildOptions,
+    relocations: &mut tokio::sync::mpsc::Receiver<usize>,
+) -> End {
+    let start_index = options.start_index;
+    let generation = options.generation;
+    let throttle = options.throttle.clone();
+    // However this ends (even by the task being dropped), no streaming
+    // thread stays held.
+    let _release = ReleaseOnDrop(throttle.clone());
+    *session.throttle.lock().expect("throttle") = throttle.clone();
+    let start_time = session
+        .grid
+        .map(|g| g.start(start_index))
+        .unwrap_or_default();
+    session.update(|s| {
+        s.encoder_start = start_index;
+        s.encoder_next = start_index;
+        s.encoder_active = true;
+        s.position = start_time;
+        s.segment_start = start_time;
+        if matches!(s.state, SessionState::Idle | SessionState::Throttled) {
+            s.state = SessionState::Running;
+        }
+    });
     let dir = session.dir.clone();
+    let build_item = item.clone();
+    let build_templates = templates.clone();
     let built = tokio::task::spawn_blocking(move || {
-        let built = pipeline::build(&item, &dir, &templates, first_segment)?;
+        let built = pipeline::build(&build_item, &dir, &build_templates, &options)?;
         if let Err(e) = built.pipeline.set_state(gst::State::Playing) {
             // A pipeline must be at NULL before it is dropped.
             let _ = built.pipeline.set_state(gst::State::Null);
@@ -479,74 +816,188 @@ async fn run(
         Ok(Err(e)) => {
             tracing::error!(error = format!("{e:#}"), "pipeline could not start");
             session.fail("the pipeline could not start".into());
-            return;
+            return End::Failed;
         }
         Err(e) => {
             session.fail(format!("pipeline task failed: {e}"));
-            return;
+            return End::Failed;
         }
     };
-    if session.cancel.is_cancelled() {
-        set_null(built.pipeline).await;
-        return;
+    if start_index > 0 {
+        tracing::info!(segment = start_index, generation, "encoder relocated");
     }
     let started = Instant::now();
-    // Media seconds per wall-clock second since the start, 2 decimals.
+    // Media seconds per wall-clock second since this pipeline started.
     let speed = |s: &Status| {
         let elapsed = started.elapsed().as_secs_f64();
         if elapsed > 0.0 {
-            (s.position.as_secs_f64() / elapsed * 100.0).round() / 100.0
+            let done = s.position.saturating_sub(start_time).as_secs_f64();
+            (done / elapsed * 100.0).round() / 100.0
         } else {
             0.0
         }
+    };
+    let mut guard = PipelineGuard {
+        pipeline: Some(built.pipeline.clone()),
+        throttle: throttle.clone(),
     };
     let pipeline = built.pipeline;
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let mut messages = bus.stream();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut cancelled = false;
+    let position = || Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
     loop {
         tokio::select! {
             _ = session.cancel.cancelled() => {
-                cancelled = true;
-                break;
+                retire(guard.take(), messages, throttle, session.dir.clone(), generation).await;
+                return End::Cancelled;
+            }
+            Some(n) = relocations.recv() => {
+                let status = session.status();
+                let coming = status.encoder_start <= n
+                    && n <= status.encoder_next + session.settings.relocate_ahead;
+                if status.slot(n) != Slot::Pending || coming {
+                    continue;
+                }
+                let old = tokio::spawn(retire(guard.take(), messages, throttle, session.dir.clone(), generation));
+                return End::Relocate(n, old);
             }
             msg = messages.next() => {
-                let Some(msg) = msg else { break };
+                let Some(msg) = msg else {
+                    session.fail("the pipeline's bus closed".into());
+                    set_null(guard.take()).await;
+                    return End::Failed;
+                };
                 let Some(event) = pipeline::event_of(&msg, &pipeline) else { continue };
                 tracing::debug!(?event, "pipeline event");
                 // Fresh position with every event, so that a segment is
                 // reported with the media time the encoder had reached.
-                let position = Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
-                session.update(|s| s.position = s.position.max(position));
-                session.apply(&event);
-                if matches!(event, PipelineEvent::Eos | PipelineEvent::Error { .. }) {
-                    break;
+                let reached = position();
+                let holding = throttle.is_holding();
+                session.update(|s| {
+                    s.position = s.position.max(reached);
+                    s.state = throttled_state(s.state, holding);
+                });
+                match event {
+                    PipelineEvent::Playing => session.update(|s| {
+                        if s.state == SessionState::Starting {
+                            s.state = SessionState::Running;
+                        }
+                    }),
+                    PipelineEvent::SegmentOpened { running_time } => {
+                        session.update(|s| s.segment_start = running_time)
+                    }
+                    PipelineEvent::SegmentClosed { running_time } => {
+                        if let Err(e) = finish_segment(session, &built.open_segments, running_time).await {
+                            tracing::error!(error = %e, "cannot finish a segment");
+                            session.fail(format!("cannot write segments: {e}"));
+                            set_null(guard.take()).await;
+                            remove_parts(&session.dir, generation).await;
+                            return End::Failed;
+                        }
+                    }
+                    PipelineEvent::Eos => {
+                        session.update(|s| {
+                            s.encoder_active = false;
+                            s.speed = speed(s);
+                            if session.grid.is_some() {
+                                for slot in s.segments.iter_mut().skip(s.encoder_start) {
+                                    if *slot == Slot::Pending {
+                                        *slot = Slot::Empty;
+                                    }
+                                }
+                            } else {
+                                // splitmuxsink closes the last segment at its last
+                                // buffer's start; the progress probe saw that
+                                // buffer's end, so the last segment is extended
+                                // to it (one frame at 1 fps).
+                                let total: Duration = s.ready_prefix().iter().sum();
+                                let position = s.position;
+                                if let Some(Slot::Ready(last)) = s.segments.last_mut() {
+                                    *last += position.saturating_sub(total);
+                                }
+                                s.position = s.position.max(total);
+                            }
+                            s.state = if s.segments.contains(&Slot::Pending) {
+                                SessionState::Idle
+                            } else {
+                                SessionState::Complete
+                            };
+                        });
+                        let status = session.status();
+                        tracing::info!(
+                            segments = status.ready_count(),
+                            state = ?status.state,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "encoder reached the end"
+                        );
+                        set_null(guard.take()).await;
+                        remove_parts(&session.dir, generation).await;
+                        return End::Eos;
+                    }
+                    PipelineEvent::Error { element, message, debug: details } => {
+                        tracing::error!(element, message, details, "pipeline error");
+                        session.update(|s| {
+                            s.state = SessionState::Failed;
+                            s.encoder_active = false;
+                            s.error.get_or_insert(message);
+                        });
+                        set_null(guard.take()).await;
+                        remove_parts(&session.dir, generation).await;
+                        return End::Failed;
+                    }
+                    PipelineEvent::Warning { element, message } => {
+                        tracing::warn!(element, message, "pipeline warning")
+                    }
                 }
             }
             _ = tick.tick() => {
-                let position = Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
+                let reached = position();
+                let holding = throttle.is_holding();
                 session.update(|s| {
-                    if s.state == SessionState::Running || s.state == SessionState::Starting {
-                        s.position = position;
+                    if s.encoder_active {
+                        s.position = reached;
+                        s.speed = speed(s);
+                        s.state = throttled_state(s.state, holding);
                     }
-                    s.speed = speed(s);
                 });
             }
         }
     }
-    let status = session.status();
-    if status.state == SessionState::Complete {
-        session.update(|s| s.speed = speed(s));
-        tracing::info!(
-            segments = status.segments.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "session complete"
-        );
-    }
-    if cancelled {
-        drain_and_stop(pipeline, &mut messages).await;
-    } else {
-        set_null(pipeline).await;
-    }
+}
+
+/// Renames the oldest open segment's `.part` file to its final name and
+/// marks it ready, with the duration since the segment opened.
+///
+/// # Errors
+/// The rename's error (a full or read-only disk, say).
+async fn finish_segment(
+    session: &Session,
+    open: &pipeline::OpenSegments,
+    closed_at: Duration,
+) -> std::io::Result<()> {
+    let Some((part, final_path)) = open.lock().expect("open segments").pop_front() else {
+        tracing::warn!("a segment closed that was never opened");
+        return Ok(());
+    };
+    tokio::fs::rename(&part, &final_path).await?;
+    let Some(n) = final_path
+        .file_name()
+        .and_then(|n| pipeline::segment_index(&n.to_string_lossy()))
+    else {
+        return Ok(());
+    };
+    session.update(|s| {
+        let duration = closed_at.saturating_sub(s.segment_start);
+        if s.segments.len() <= n {
+            s.segments.resize(n + 1, Slot::Pending);
+        }
+        s.segments[n] = Slot::Ready(duration);
+        s.segment_start = closed_at;
+        s.encoder_next = n + 1;
+        if s.state == SessionState::Starting {
+            s.state = SessionState::Running;
+        }
+    });
+    Ok(())
 }

@@ -100,6 +100,11 @@ mod tests {
             Path::new("/nonexistent"),
             None,
             crate::hls::Variant::default(),
+            None,
+            super::super::SeekSettings {
+                relocate_ahead: 2,
+                throttle_margin: None,
+            },
         ))
     }
 

@@ -276,9 +276,7 @@ pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Pla
             media.target_duration
         );
         total += seg.duration as f64;
-        let r = server
-            .get(&format!("{media_base}/{}", seg.uri), token)
-            .await;
+        let r = get_segment(server, &format!("{media_base}/{}", seg.uri), token).await;
         assert_eq!(r.status(), 200, "segment {}", seg.uri);
         assert_eq!(r.headers()["content-type"], "video/mp2t");
         assert_eq!(
@@ -297,6 +295,24 @@ pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Pla
             v.resolution.map(|r| (r.width, r.height)),
             v.codecs.clone(),
         ),
+    }
+}
+
+/// GETs a segment, retrying while the server answers 503 (it is being
+/// made; the server waits a bounded time per request).
+pub async fn get_segment(server: &TestServer, url: &str, token: &str) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let r = server.get(url, token).await;
+        if r.status() != 503 {
+            return r;
+        }
+        assert!(
+            r.headers().contains_key("retry-after"),
+            "503 without Retry-After"
+        );
+        assert!(Instant::now() < deadline, "segment {url} never came");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -397,4 +413,72 @@ pub async fn wait_complete(server: &TestServer, session_id: &str, token: &str) -
         assert!(Instant::now() < deadline, "session did not finish: {s}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Writes `seconds` of GStreamer test video (320x240 at 30000/1001 fps,
+/// moving, MPEG-4 Part 2) and test tone (MP3) into an AVI file in `dir`:
+/// a long file on hlsd's transcode path, made in a few seconds.
+pub fn make_long_avi(dir: &Path, seconds: u32) -> PathBuf {
+    gst::init().unwrap();
+    let path = dir.join(format!("long_mpeg4_mp3_{seconds}s.avi"));
+    let frames = (seconds as u64 * 30_000).div_ceil(1001);
+    let audio_buffers = (seconds as u64 * 44_100).div_ceil(1024);
+    let description = format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width=320,height=240,framerate=30000/1001 \
+         ! avenc_mpeg4 bitrate=300000 ! queue ! mux. \
+         audiotestsrc num-buffers={audio_buffers} samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 \
+         ! lamemp3enc ! queue ! mux. \
+         avimux name=mux ! filesink location={}",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&description).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("making {}: {}", path.display(), e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    path
+}
+
+/// Video packet PTS values (seconds, in presentation order) of an MPEG-TS
+/// segment, read with ffprobe; `None` when ffprobe is not installed.
+pub fn video_pts(bytes: &[u8]) -> Option<Vec<f64>> {
+    let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file.path())
+        .output()
+        .ok()?;
+    let mut pts: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    pts.sort_by(f64::total_cmp);
+    Some(pts)
+}
+
+/// A session as `GET /api/v1/sessions` lists it.
+pub async fn session_view(server: &TestServer, session_id: &str, token: &str) -> Value {
+    let list = server.get_json("/api/v1/sessions", token, 200).await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["session_id"] == session_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("session {session_id} vanished"))
 }
