@@ -8,7 +8,9 @@ Measures, as a client sees it over HTTP against a running release build:
   4. concurrency: the most simultaneous transcode sessions that all keep
      speed >= 1.0, vs the same count of ffmpeg processes;
   5. segment serving: requests/s and p99 latency with 64 connections (wrk),
-     vs nginx serving the same files.
+     vs nginx serving the same files;
+  6. cold seek: a fresh session whose first request is a segment near the
+     end, next to the first segment of a fresh session, in the same rounds.
 
 Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
 Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
@@ -32,6 +34,7 @@ PEER = os.path.join(ROOT, "..", "shared", "bench", "ffmpeg-reference.sh")
 TOKEN = "bench-token"
 TRANSCODE = "bench_hevc_ac3_1080p_36s.mkv"
 REMUX = "bench_h264_aac_1080p_120s.mkv"
+SEEK_SEGMENT = 5  # [30 s, 36 s) of the 36 s transcode input: its last segment
 
 
 def free_port():
@@ -144,8 +147,7 @@ def hlsd_round(binary, media, path, extra=()):
             if status == 200 and b"#EXTINF" in body:
                 seg = [l for l in body.decode().splitlines() if l and not l.startswith("#")][0]
                 quality = variant.split("/")[0]
-                status, data = http(f"{session_base}/{quality}/{seg}")
-                assert status == 200 and data
+                fetch_segment(f"{session_base}/{quality}/{seg}")
                 ttfs = time.monotonic() - t0
                 break
         while True:
@@ -157,6 +159,35 @@ def hlsd_round(binary, media, path, extra=()):
             time.sleep(0.02)
         peak = sampler.stop()
         return ttfs, total, peak - base_rss
+    finally:
+        srv.stop()
+
+
+def fetch_segment(url):
+    """GETs a segment; a seekable session answers 503 while it is being made
+    (after waiting up to 8 s itself), so retry."""
+    while True:
+        status, data = http(url)
+        if status == 200 and data:
+            return data
+        assert status == 503, (status, data[:200])
+        time.sleep(0.05)
+
+
+def seek_round(binary, media, path, index):
+    """Cold seek: a fresh server, a new session, and the first request is for
+    segment `index`. Returns seconds from POST /hls/start to its bytes."""
+    srv = Hlsd(binary, media)
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        s = srv.start(path)
+        _, master = http(srv.base + s["master_url"])
+        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
+        session_base = srv.base + s["master_url"].rsplit("/", 1)[0]
+        quality = variant.split("/")[0]
+        fetch_segment(f"{session_base}/{quality}/segment_{index:05d}.ts")
+        return time.monotonic() - t0
     finally:
         srv.stop()
 
@@ -314,12 +345,13 @@ def main():
         if mode in skip:
             continue
         src = os.path.join(media, path)
-        h, f, fast = [], [], []
+        h, f, fast, seek = [], [], [], []
         for i in range(args.rounds):  # interleaved: A B A B ...
             h.append(hlsd_round(args.hlsd, media, path))
             f.append(ffmpeg_round(mode, src))
-            if mode == "transcode":  # the fast-start setting, same rounds
+            if mode == "transcode":  # the fast-start setting and a cold seek, same rounds
                 fast.append(hlsd_round(args.hlsd, media, path, ("--first-segment", "2")))
+                seek.append(seek_round(args.hlsd, media, path, SEEK_SEGMENT))
             print(f"  {mode} round {i + 1}: hlsd ttfs {h[-1][0]:.2f}s total {h[-1][1]:.2f}s rss+{h[-1][2] / 1024:.0f}MB | "
                   f"ffmpeg ttfs {f[-1][0]:.2f}s total {f[-1][1]:.2f}s rss {f[-1][2] / 1024:.0f}MB", flush=True)
         r = {
@@ -328,6 +360,8 @@ def main():
         }
         if fast:
             r["hlsd_fast_start"] = {"ttfs_s": [x[0] for x in fast], "total_s": [x[1] for x in fast]}
+        if seek:
+            r["hlsd_cold_seek"] = {"segment": SEEK_SEGMENT, "seconds": seek}
         results[mode] = r
         ht, ft = med(r["hlsd"]["ttfs_s"]), med(r["ffmpeg"]["ttfs_s"])
         hx, fx = dur / med(r["hlsd"]["total_s"]), dur / med(r["ffmpeg"]["total_s"])
@@ -336,6 +370,12 @@ def main():
         if fast:
             hf = med(r["hlsd_fast_start"]["ttfs_s"])
             rows.append((f"time to first segment, {mode}, fast start (--first-segment 2)", f"{hf:.2f} s", f"{ft:.2f} s", f"{hf / ft:.2f}"))
+        if seek:
+            hs, ftot = med(seek), med(r["ffmpeg"]["total_s"])
+            rows.append((f"cold seek: first request is segment {SEEK_SEGMENT} ({SEEK_SEGMENT * 6}-{SEEK_SEGMENT * 6 + 6} s), time to its bytes",
+                         f"{hs:.2f} s", f"{ht:.2f} s (hlsd, segment 0 of a fresh session)", f"{hs / ht:.2f}"))
+            rows.append((f"time until segment {SEEK_SEGMENT} exists: hlsd seek vs ffmpeg (encodes through to it)",
+                         f"{hs:.2f} s", f"{ftot:.2f} s", f"{hs / ftot:.2f}"))
         rows.append((f"throughput, {mode} (media s / wall s)", f"{hx:.1f}x", f"{fx:.1f}x", f"{hx / fx:.2f}"))
         rows.append((f"memory, {mode} (hlsd RSS growth vs ffmpeg peak RSS)", f"{hm:.0f} MB", f"{fm:.0f} MB", f"{hm / fm:.2f}"))
 

@@ -102,6 +102,16 @@ async fn a_cold_seek_near_the_end_returns_the_right_media_without_encoding_the_r
             n - 1
         );
     }
+    // Audio and video start together in each segment (within one MP3
+    // frame, 26 ms, plus one video frame).
+    for (n, bytes, video) in [(95, &s95, &p95), (96, &s96, &p96), (97, &s97, &p97)] {
+        let audio = stream_pts(bytes, "a").unwrap();
+        let skew = audio[0] - video[0];
+        assert!(
+            skew.abs() < 0.03 + 1.0 / FPS,
+            "segment {n}: audio starts {skew:+.4} s from video"
+        );
+    }
     // Each segment decodes on its own, with video and audio.
     for (n, bytes) in [(95, &s95), (96, &s96), (97, &s97)] {
         let bytes = bytes.clone();

@@ -448,6 +448,12 @@ pub fn make_long_avi(dir: &Path, seconds: u32) -> PathBuf {
 /// Video packet PTS values (seconds, in presentation order) of an MPEG-TS
 /// segment, read with ffprobe; `None` when ffprobe is not installed.
 pub fn video_pts(bytes: &[u8]) -> Option<Vec<f64>> {
+    stream_pts(bytes, "v")
+}
+
+/// Packet PTS values (seconds, sorted) of the `v` or `a` streams of an
+/// MPEG-TS segment, read with ffprobe; `None` when ffprobe is not installed.
+pub fn stream_pts(bytes: &[u8], kind: &str) -> Option<Vec<f64>> {
     let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
     std::fs::write(file.path(), bytes).unwrap();
     let out = std::process::Command::new("ffprobe")
@@ -455,7 +461,7 @@ pub fn video_pts(bytes: &[u8]) -> Option<Vec<f64>> {
             "-v",
             "error",
             "-select_streams",
-            "v",
+            kind,
             "-show_entries",
             "packet=pts_time",
             "-of",
