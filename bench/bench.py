@@ -192,6 +192,48 @@ def seek_round(binary, media, path, index):
         srv.stop()
 
 
+def preload_round(binary, media, path):
+    """Pre-warm: a fresh server, POST /hls/preload, wait until the first
+    segment is on disk, then time GET /stream/{id} -> master -> media
+    playlist -> first segment bytes, as a player does on pressing play."""
+    srv = Hlsd(binary, media)
+    try:
+        time.sleep(0.3)
+        mid = srv.ids[path]
+        status, body = http(f"{srv.base}/api/v1/hls/preload/{mid}", "POST", b"")
+        assert status == 202, body
+        sid = json.loads(body)["session_id"]
+        deadline = time.monotonic() + 60
+        while not any(s["session_id"] == sid and s["segments_ready"] >= 1 for s in srv.sessions()):
+            assert time.monotonic() < deadline, "preload never made a segment"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        req = urllib.request.Request(f"{srv.base}/api/v1/stream/{mid}", headers={"Authorization": f"Bearer {TOKEN}"})
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(req, timeout=30)
+            raise AssertionError("expected a redirect")
+        except urllib.error.HTTPError as e:
+            assert e.code == 302, e.code
+            master_url = e.headers["Location"]
+        assert sid in master_url
+        _, master = http(srv.base + master_url)
+        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
+        session_base = srv.base + master_url.rsplit("/", 1)[0]
+        _, playlist = http(f"{session_base}/{variant}")
+        seg = [l for l in playlist.decode().splitlines() if l and not l.startswith("#")][0]
+        fetch_segment(f"{session_base}/{variant.split('/')[0]}/{seg}")
+        return time.monotonic() - t0
+    finally:
+        srv.stop()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 def ffmpeg_round(mode, src):
     """The peer: ffmpeg-reference.sh. Returns (ttfs, total, peak RSS KiB)."""
     out = tempfile.mkdtemp(prefix="ffmpeg-bench-")
@@ -228,7 +270,7 @@ def concurrency(binary, media, src, duration, max_n):
     rows = []
     for n in range(1, max_n + 1):
         users = [f"u{i}" for i in range(n)]
-        srv = Hlsd(binary, media, users=users)
+        srv = Hlsd(binary, media, users=users, extra=("--max-transcodes", "64"))  # measure past the default cap
         try:
             t0 = time.monotonic()
             started = [srv.start(TRANSCODE, f"{u}-token") for u in users]
@@ -345,13 +387,14 @@ def main():
         if mode in skip:
             continue
         src = os.path.join(media, path)
-        h, f, fast, seek = [], [], [], []
+        h, f, fast, seek, warm = [], [], [], [], []
         for i in range(args.rounds):  # interleaved: A B A B ...
             h.append(hlsd_round(args.hlsd, media, path))
             f.append(ffmpeg_round(mode, src))
             if mode == "transcode":  # the fast-start setting and a cold seek, same rounds
                 fast.append(hlsd_round(args.hlsd, media, path, ("--first-segment", "2")))
                 seek.append(seek_round(args.hlsd, media, path, SEEK_SEGMENT))
+                warm.append(preload_round(args.hlsd, media, path))
             print(f"  {mode} round {i + 1}: hlsd ttfs {h[-1][0]:.2f}s total {h[-1][1]:.2f}s rss+{h[-1][2] / 1024:.0f}MB | "
                   f"ffmpeg ttfs {f[-1][0]:.2f}s total {f[-1][1]:.2f}s rss {f[-1][2] / 1024:.0f}MB", flush=True)
         r = {
@@ -362,6 +405,8 @@ def main():
             r["hlsd_fast_start"] = {"ttfs_s": [x[0] for x in fast], "total_s": [x[1] for x in fast]}
         if seek:
             r["hlsd_cold_seek"] = {"segment": SEEK_SEGMENT, "seconds": seek}
+        if warm:
+            r["hlsd_preloaded_play"] = {"seconds": warm}
         results[mode] = r
         ht, ft = med(r["hlsd"]["ttfs_s"]), med(r["ffmpeg"]["ttfs_s"])
         hx, fx = dur / med(r["hlsd"]["total_s"]), dur / med(r["ffmpeg"]["total_s"])
@@ -370,6 +415,10 @@ def main():
         if fast:
             hf = med(r["hlsd_fast_start"]["ttfs_s"])
             rows.append((f"time to first segment, {mode}, fast start (--first-segment 2)", f"{hf:.2f} s", f"{ft:.2f} s", f"{hf / ft:.2f}"))
+        if warm:
+            hw = med(warm)
+            rows.append((f"preloaded play: GET /stream -> first segment bytes, {mode}",
+                         f"{hw * 1000:.0f} ms", f"{ht:.2f} s (hlsd, cold first segment)", f"{hw / ht:.3f}"))
         if seek:
             hs, ftot = med(seek), med(r["ffmpeg"]["total_s"])
             rows.append((f"cold seek: first request is segment {SEEK_SEGMENT} ({SEEK_SEGMENT * 6}-{SEEK_SEGMENT * 6 + 6} s), time to its bytes",

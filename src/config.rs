@@ -150,6 +150,26 @@ pub struct Config {
     /// throttling off. Default 120 s, within the 60–180 s peers use
     /// (Jellyfin throttles at 180 s by default).
     pub throttle_margin: Option<Duration>,
+    /// Whether `POST /api/v1/hls/preload/{id}` starts sessions. Default on.
+    pub preload: bool,
+    /// An unplayed preloaded session is stopped after this long. Default
+    /// 60 s: long enough for a viewer reading a detail page to press play,
+    /// far shorter than the playing timeout.
+    pub preload_timeout: Duration,
+    /// Transcode sessions with a running pipeline at once; past it a new
+    /// one gets 503. Default 4: the most 1080p HEVC → 720p H.264 sessions
+    /// that all kept real time on this 2-core machine (README,
+    /// "Performance", concurrency).
+    pub max_transcodes: usize,
+    /// Remux sessions with a running pipeline at once. Default 32: a remux
+    /// runs at disk speed (~160x real time) and is done in seconds.
+    pub max_remuxes: usize,
+    /// Users who may read `/api/v1/admin/streaming-stats` (and `/metrics`
+    /// unless it is public). Default `admin`.
+    pub admins: Vec<String>,
+    /// Whether `/metrics` is served without a token. Default off: it shows
+    /// server-wide activity.
+    pub metrics_public: bool,
     /// Discoverer timeout per file. Default 10 s.
     pub probe_timeout: Duration,
     /// Files probed at once. Default 2 (the machine's cores).
@@ -170,6 +190,12 @@ impl Config {
             segment_wait: Duration::from_secs(8),
             relocate_ahead: 2,
             throttle_margin: Some(Duration::from_secs(120)),
+            preload: true,
+            preload_timeout: Duration::from_secs(60),
+            max_transcodes: 4,
+            max_remuxes: 32,
+            admins: vec!["admin".to_string()],
+            metrics_public: false,
             probe_timeout: Duration::from_secs(10),
             probe_concurrency: 2,
         }

@@ -14,6 +14,7 @@
 //! - [`pipeline`]: the GStreamer pipeline builder and bus events.
 //! - [`hls`]: master and media playlist text (pure, unit-tested).
 //! - [`http`]: warp routes, auth, direct play with Range, JSON errors.
+//! - [`stats`]: streaming statistics, as JSON and Prometheus text.
 //!
 //! GStreamer meets tokio at two seams only: blocking calls (Discoverer,
 //! state changes) run on `spawn_blocking`, and each pipeline's bus is read by
@@ -25,6 +26,7 @@ pub mod http;
 pub mod library;
 pub mod pipeline;
 pub mod session;
+pub mod stats;
 
 use anyhow::Context;
 use config::Config;
@@ -43,11 +45,18 @@ pub struct AppState {
     pub library: Library,
     /// Live sessions.
     pub sessions: Arc<Sessions>,
+    /// Streaming statistics.
+    pub stats: Arc<stats::Stats>,
     /// token → user.
     tokens: HashMap<String, String>,
 }
 
 impl AppState {
+    /// Whether `user` may read server-wide statistics.
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.config.admins.iter().any(|a| a == user)
+    }
+
     /// The user `token` belongs to, if any.
     pub fn user_for(&self, token: &str) -> Option<String> {
         self.tokens.get(token).cloned()
@@ -69,6 +78,7 @@ pub async fn run(
     tokio::fs::create_dir_all(&config.transcode_dir)
         .await
         .with_context(|| format!("creating transcode dir {}", config.transcode_dir.display()))?;
+    let stats = Arc::new(stats::Stats::new());
     let sessions = Arc::new(Sessions::new(
         config.transcode_dir.clone(),
         config.templates.clone(),
@@ -78,6 +88,12 @@ pub async fn run(
             relocate_ahead: config.relocate_ahead,
             throttle_margin: config.throttle_margin,
         },
+        session::Limits {
+            max_transcodes: config.max_transcodes.max(1),
+            max_remuxes: config.max_remuxes.max(1),
+            preload_timeout: config.preload_timeout,
+        },
+        stats.clone(),
     ));
     match sessions.remove_stale_folders().await {
         Ok(0) => {}
@@ -102,6 +118,7 @@ pub async fn run(
         config,
         library,
         sessions: sessions.clone(),
+        stats,
         tokens,
     });
 

@@ -48,6 +48,30 @@ struct Args {
     /// client asked for before it is paused; 0 never pauses it.
     #[arg(long, env = "HLSD_THROTTLE_MARGIN", default_value_t = 120)]
     throttle_margin: u64,
+    /// Turn off POST /api/v1/hls/preload (it then answers {"status":"disabled"}).
+    #[arg(long, env = "HLSD_NO_PRELOAD")]
+    no_preload: bool,
+    /// Seconds after which a preloaded session nobody played is stopped.
+    #[arg(long, env = "HLSD_PRELOAD_TIMEOUT", default_value_t = 60)]
+    preload_timeout: u64,
+    /// Most transcode sessions running at once; more get 503.
+    #[arg(long, env = "HLSD_MAX_TRANSCODES", default_value_t = 4)]
+    max_transcodes: usize,
+    /// Most remux sessions running at once; more get 503.
+    #[arg(long, env = "HLSD_MAX_REMUXES", default_value_t = 32)]
+    max_remuxes: usize,
+    /// A user who may read /api/v1/admin/streaming-stats and /metrics; may
+    /// repeat.
+    #[arg(
+        long = "admin",
+        env = "HLSD_ADMINS",
+        value_delimiter = ',',
+        default_value = "admin"
+    )]
+    admins: Vec<String>,
+    /// Serve /metrics without a token.
+    #[arg(long, env = "HLSD_METRICS_PUBLIC")]
+    metrics_public: bool,
     /// Folder with video-transcode.gst and audio-transcode.gst [default:
     /// ./pipelines if present, else the copies built into the binary].
     #[arg(long, env = "HLSD_PIPELINES_DIR")]
@@ -91,6 +115,12 @@ async fn main() -> anyhow::Result<()> {
     config.first_segment = Duration::from_secs(args.first_segment);
     config.segment_wait = Duration::from_secs(args.segment_wait);
     config.relocate_ahead = args.relocate_ahead;
+    config.preload = !args.no_preload;
+    config.preload_timeout = Duration::from_secs(args.preload_timeout);
+    config.max_transcodes = args.max_transcodes.max(1);
+    config.max_remuxes = args.max_remuxes.max(1);
+    config.admins = args.admins;
+    config.metrics_public = args.metrics_public;
     config.throttle_margin =
         (args.throttle_margin > 0).then(|| Duration::from_secs(args.throttle_margin));
     if let Some(dir) = args.transcode_dir {

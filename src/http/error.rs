@@ -7,6 +7,10 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+/// Seconds a client is told to wait when the server is at capacity: about
+/// a segment's worth, after which a session may have ended.
+const CAPACITY_RETRY_AFTER_S: u32 = 10;
+
 /// An error a client sees.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -36,6 +40,12 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after_s: u32,
     },
+    /// 403: a valid token without the right (admin routes).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 503: a new session would pass a cap; the message names it.
+    #[error("{0}")]
+    AtCapacity(String),
     /// 500: the session's pipeline failed; the message is plain.
     #[error("{0}")]
     SessionFailed(String),
@@ -56,7 +66,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Unplayable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady { .. } | ApiError::AtCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::SessionFailed(_) | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,6 +82,8 @@ impl ApiError {
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
             ApiError::Unplayable(_) => "unplayable",
             ApiError::NotReady { .. } => "not_ready",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::AtCapacity(_) => "at_capacity",
             ApiError::SessionFailed(_) => "session_failed",
             ApiError::Internal => "internal",
         }
@@ -89,6 +102,9 @@ impl Reply for ApiError {
             }
             ApiError::NotReady { retry_after_s, .. } => {
                 headers.insert(header::RETRY_AFTER, (*retry_after_s).into());
+            }
+            ApiError::AtCapacity(_) => {
+                headers.insert(header::RETRY_AFTER, CAPACITY_RETRY_AFTER_S.into());
             }
             ApiError::RangeNotSatisfiable(size) => {
                 if let Ok(v) = format!("bytes */{size}").parse() {

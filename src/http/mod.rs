@@ -11,6 +11,9 @@
 //! | `GET /api/v1/hls/{sid}/{quality}/{segment}` | segment bytes |
 //! | `DELETE /api/v1/hls/{sid}` | stop a session |
 //! | `GET /api/v1/sessions` | the caller's sessions |
+//! | `POST /api/v1/hls/preload/{id}` | start a session in the background |
+//! | `GET /api/v1/admin/streaming-stats` | statistics (admins) |
+//! | `GET /metrics` | statistics, Prometheus text |
 
 mod error;
 pub mod range;
@@ -201,7 +204,64 @@ pub fn routes(
         )
         .map(respond);
 
+    // POST /api/v1/hls/preload/{media_id}
+    let preload = warp::path!("api" / "v1" / "hls" / "preload" / String)
+        .and(warp::post())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .map(|id: String, p: Principal, state: Arc<AppState>| {
+            respond(preload_handler(&state, &p, &id))
+        });
+
+    // GET /api/v1/admin/streaming-stats
+    let admin_stats = warp::path!("api" / "v1" / "admin" / "streaming-stats")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .map(|p: Principal, state: Arc<AppState>| {
+            respond(require_admin(&state, &p).map(|_| {
+                warp::reply::json(&state.stats.report(&state.sessions.snapshot())).into_response()
+            }))
+        });
+
+    // GET /metrics (Prometheus text; a token unless --metrics-public)
+    let metrics_state = state.clone();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(
+            warp::any()
+                .and_then(move || {
+                    let state = metrics_state.clone();
+                    async move {
+                        if state.config.metrics_public {
+                            Ok::<_, Rejection>(None)
+                        } else {
+                            Err(warp::reject::custom(ApiError::Unauthorized))
+                        }
+                    }
+                })
+                .or(auth.clone().map(Some))
+                .unify(),
+        )
+        .and(with_state(state.clone()))
+        .map(|p: Option<Principal>, state: Arc<AppState>| {
+            let allowed = match &p {
+                None => Ok(()),
+                Some(p) => require_admin(&state, p),
+            };
+            respond(allowed.map(|_| {
+                state.stats.set_active(&state.sessions.snapshot());
+                let mut res = Response::new(state.stats.prometheus_text().into());
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                res
+            }))
+        });
+
     // GET /api/v1/sessions
+    let counted = state.stats.clone();
     let sessions = warp::path!("api" / "v1" / "sessions")
         .and(warp::get())
         .and(auth)
@@ -236,8 +296,20 @@ pub fn routes(
         .unify()
         .or(sessions.boxed())
         .unify()
+        .or(preload.boxed())
+        .unify()
+        .or(admin_stats.boxed())
+        .unify()
+        .or(metrics.boxed())
+        .unify()
         .recover(recover)
         .unify()
+        .with(warp::log::custom(move |info| {
+            let status = info.status().as_u16();
+            if status >= 400 {
+                counted.error(&format!("http_{status}"));
+            }
+        }))
         .with(warp::trace::request())
 }
 
@@ -301,13 +373,57 @@ fn start_handler(
 ) -> Result<Response, ApiError> {
     let item = find_media(state, &body.media_id)?;
     let mode = hls_mode(item)?;
-    let (session, _) = state.sessions.start(item, mode, &p.user);
+    let (session, _) = state
+        .sessions
+        .start(item, mode, &p.user, false)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
     Ok(warp::reply::json(&StartResponse {
         session_id: session.id,
         mode: session.mode,
         master_url: master_url(&session, p),
     })
     .into_response())
+}
+
+/// 403 unless `p` is an admin.
+fn require_admin(state: &AppState, p: &Principal) -> Result<(), ApiError> {
+    if state.is_admin(&p.user) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this needs an admin token (--admin)".into(),
+        ))
+    }
+}
+
+/// `POST /api/v1/hls/preload/{media_id}`: starts the caller's session in
+/// the background so that a later play finds its first segment made.
+fn preload_handler(state: &Arc<AppState>, p: &Principal, id: &str) -> Result<Response, ApiError> {
+    let item = find_media(state, id)?;
+    let mode = hls_mode(item)?;
+    let json = |status: StatusCode, body: serde_json::Value| {
+        warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    };
+    if !state.config.preload {
+        return Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"status": "disabled"}),
+        ));
+    }
+    if item.playback == Some(Playback::DirectPlay) {
+        return Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"status": "direct_play"}),
+        ));
+    }
+    let (session, _) = state
+        .sessions
+        .start(item, mode, &p.user, true)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        serde_json::json!({"status": "warming", "session_id": session.id}),
+    ))
 }
 
 fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response, ApiError> {
@@ -444,7 +560,10 @@ async fn stream_handler(
     if item.playback == Some(Playback::DirectPlay) && !force_hls {
         return direct_play(item, &method, &headers).await;
     }
-    let (session, _) = state.sessions.start(item, mode, &p.user);
+    let (session, _) = state
+        .sessions
+        .start(item, mode, &p.user, false)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
     let mut res = Response::new(Default::default());
     *res.status_mut() = StatusCode::FOUND;
     res.headers_mut().insert(
@@ -543,6 +662,8 @@ struct SessionView {
     /// 0–100, if the duration is known: of the segments made when
     /// seekable, else of the media encoded.
     percent: Option<f64>,
+    /// Started by a preload and not played yet.
+    preload: bool,
     /// Whether the media playlist is a complete VOD playlist (seek
     /// anywhere; segments are made on request) rather than a growing one.
     seekable: bool,
@@ -565,6 +686,7 @@ impl SessionView {
             duration_s: s.duration.map(|d| round(d.as_secs_f64())),
             percent: s.percent(&status).map(round),
             seekable: s.grid.is_some(),
+            preload: s.is_preload(),
             speed: status.speed,
             segments_ready: status.ready_count(),
             error: status.error.clone(),

@@ -14,11 +14,12 @@ use crate::config::PipelineTemplates;
 use crate::hls::{Grid, Variant};
 use crate::library::{AudioPlan, MediaItem, Playback, VideoPlan};
 use crate::pipeline::{self, PipelineEvent, Throttle};
+use crate::stats::{Stats, StopReason};
 use futures_util::StreamExt;
 use gst::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -177,6 +178,15 @@ pub struct Session {
     /// Segment indexes the encoder is asked to move to.
     relocate: tokio::sync::mpsc::Sender<usize>,
     relocations: Mutex<Option<tokio::sync::mpsc::Receiver<usize>>>,
+    /// Started by a preload and not played yet: its encoder stops after
+    /// the first segments and it expires after the preload timeout.
+    preload: AtomicBool,
+    /// When it was created (for the time to its first segment).
+    created: Instant,
+    /// Whether its first segment has been counted.
+    first_segment_seen: AtomicBool,
+    /// Where its figures are counted.
+    stats: Arc<Stats>,
     /// Cancelled to stop the pipeline.
     cancel: CancellationToken,
     /// Cancelled once the pipeline task has ended (pipeline at NULL).
@@ -186,7 +196,8 @@ pub struct Session {
 impl Session {
     /// A new session in state `Starting`, touched now, with a random id and
     /// its folder `transcode_dir/<id>` (not created here). With a `grid`
-    /// it is seekable: every slot is listed from the start.
+    /// it is seekable: every slot is listed from the start. A `preload`
+    /// session makes only its first segments until it is played.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         media_id: Uuid,
@@ -197,6 +208,8 @@ impl Session {
         variant: Variant,
         grid: Option<Grid>,
         settings: SeekSettings,
+        preload: bool,
+        stats: Arc<Stats>,
     ) -> Self {
         let id = Uuid::new_v4();
         let (relocate, relocations) = tokio::sync::mpsc::channel(16);
@@ -216,6 +229,10 @@ impl Session {
             throttle: Mutex::new(Arc::new(Throttle::new(None))),
             relocate,
             relocations: Mutex::new(Some(relocations)),
+            preload: AtomicBool::new(preload),
+            created: Instant::now(),
+            first_segment_seen: AtomicBool::new(false),
+            stats,
             cancel: CancellationToken::new(),
             finished: CancellationToken::new(),
         };
@@ -275,10 +292,30 @@ impl Session {
         self.throttle.lock().expect("throttle").clone()
     }
 
-    /// Where the encoder is held: the margin past the end of the newest
-    /// segment asked for.
+    /// Whether it was started by a preload and has not been played yet.
+    pub fn is_preload(&self) -> bool {
+        self.preload.load(Ordering::SeqCst)
+    }
+
+    /// A client plays it: it is no longer a preload, and its encoder may
+    /// run on to the usual throttle margin.
+    pub fn mark_played(&self) {
+        if self.preload.swap(false, Ordering::SeqCst) {
+            tracing::info!(session_id = %self.id, media_id = %self.media_id, "preloaded session played");
+            self.throttle().set_limit(self.throttle_limit());
+        }
+    }
+
+    /// Where the encoder is held: for a preload, once its first two
+    /// segments are made (the first is closed only when the encoder has
+    /// gone a little past it); otherwise the margin past the end of the
+    /// newest segment asked for.
     fn throttle_limit(&self) -> Option<Duration> {
-        let (grid, margin) = (self.grid?, self.settings.throttle_margin?);
+        let grid = self.grid?;
+        if self.is_preload() {
+            return Some(grid.end(1.min(grid.len() - 1)));
+        }
+        let margin = self.settings.throttle_margin?;
         let n = self.last_requested.load(Ordering::SeqCst);
         Some(grid.end(n.min(grid.len() - 1)) + margin)
     }
@@ -339,13 +376,38 @@ impl Session {
         self.status.send_modify(f);
     }
 
-    fn fail(&self, message: String) {
+    /// Marks it failed with `message`; `kind` names the failure in the
+    /// statistics.
+    fn fail(&self, kind: &str, message: String) {
+        tracing::error!(session_id = %self.id, media_id = %self.media_id, kind, error = %message, "session failed");
+        self.stats.session_failed(self.mode, kind);
         self.update(|s| {
             s.state = SessionState::Failed;
             s.error = Some(message);
             s.encoder_active = false;
         });
     }
+}
+
+/// A session could not start: its mode is at its cap.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the server is running its maximum of {limit} {} sessions; try again later", mode.as_str())]
+pub struct AtCapacity {
+    /// The mode that is full.
+    pub mode: Playback,
+    /// Its cap (`--max-transcodes` or `--max-remuxes`).
+    pub limit: usize,
+}
+
+/// Caps on concurrent sessions (admission control).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Transcode sessions with a pipeline at once.
+    pub max_transcodes: usize,
+    /// Remux sessions with a pipeline at once.
+    pub max_remuxes: usize,
+    /// An unplayed preloaded session is stopped after this long.
+    pub preload_timeout: Duration,
 }
 
 /// The session manager: the registry plus what starting and stopping a
@@ -357,19 +419,25 @@ pub struct Sessions {
     first_segment: Duration,
     timeout: Duration,
     seek: SeekSettings,
+    limits: Limits,
+    stats: Arc<Stats>,
 }
 
 impl Sessions {
     /// A manager writing under `transcode_dir`, encoding with `templates`,
     /// ending each session's first segment at `first_segment`, stopping
     /// sessions idle longer than `timeout`, and running seekable sessions
-    /// with `seek`.
+    /// with `seek`, admitting sessions within `limits`, and counting into
+    /// `stats`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         transcode_dir: PathBuf,
         templates: PipelineTemplates,
         first_segment: Duration,
         timeout: Duration,
         seek: SeekSettings,
+        limits: Limits,
+        stats: Arc<Stats>,
     ) -> Self {
         Sessions {
             registry: Mutex::new(Registry::default()),
@@ -378,7 +446,17 @@ impl Sessions {
             first_segment,
             timeout,
             seek,
+            limits,
+            stats,
         }
+    }
+
+    /// `(mode, state)` of every live session, for the statistics.
+    pub fn snapshot(&self) -> Vec<(Playback, SessionState)> {
+        self.registry()
+            .all()
+            .map(|s| (s.mode, s.status.borrow().state))
+            .collect()
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
@@ -396,22 +474,49 @@ impl Sessions {
     }
 
     /// Starts a session of `user` for `item` in `mode`, or returns the live
-    /// one they already have (a failed one is replaced). Does not wait for
-    /// the pipeline: it is built and started on a task. Returns the session
-    /// and whether it was created.
+    /// one they already have (a failed one is replaced). A `preload`
+    /// session makes only its first segments until a later start (not a
+    /// preload) plays it. Does not wait for the pipeline: it is built and
+    /// started on a task. Returns the session and whether it was created.
+    ///
+    /// # Errors
+    /// [`AtCapacity`] when a new session would pass its mode's cap; reusing
+    /// a session never counts against it.
     pub fn start(
         self: &Arc<Self>,
         item: &MediaItem,
         mode: Playback,
         user: &str,
-    ) -> (Arc<Session>, bool) {
+        preload: bool,
+    ) -> Result<(Arc<Session>, bool), AtCapacity> {
         let (session, replaced) = {
             let mut registry = self.registry();
             if let Some(existing) = registry.by_owner(&item.id, user) {
                 if existing.status.borrow().state != SessionState::Failed {
                     existing.touch();
-                    return (existing, false);
+                    if !preload {
+                        existing.mark_played();
+                    }
+                    return Ok((existing, false));
                 }
+            }
+            let limit = match mode {
+                Playback::Remux => self.limits.max_remuxes,
+                _ => self.limits.max_transcodes,
+            };
+            let live = registry
+                .all()
+                .filter(|s| s.mode == mode && s.status.borrow().encoder_active)
+                .count();
+            if live >= limit {
+                self.stats.error("capacity");
+                tracing::warn!(
+                    mode = mode.as_str(),
+                    limit,
+                    user,
+                    "session refused: at capacity"
+                );
+                return Err(AtCapacity { mode, limit });
             }
             let duration = item.duration_s.map(Duration::from_secs_f64);
             let grid = duration
@@ -426,15 +531,27 @@ impl Sessions {
                 Variant::for_item(item),
                 grid,
                 self.seek,
+                preload,
+                self.stats.clone(),
             ));
             let replaced = registry.insert(session.clone());
             (session, replaced)
         };
         if let Some(old) = replaced {
-            tokio::spawn(stop_session(old));
+            tokio::spawn(stop_session(old, StopReason::Replaced));
         }
+        self.stats.session_started(mode);
         let span = tracing::info_span!("session", session_id = %session.id, media_id = %item.id);
-        tracing::info!(parent: &span, path = %item.path, mode = mode.as_str(), user, "session started");
+        tracing::info!(
+            parent: &span,
+            session_id = %session.id,
+            media_id = %item.id,
+            path = %item.path,
+            mode = mode.as_str(),
+            user,
+            preload,
+            "session started"
+        );
         tokio::spawn(
             run(
                 session.clone(),
@@ -444,7 +561,7 @@ impl Sessions {
             )
             .instrument(span),
         );
-        (session, true)
+        Ok((session, true))
     }
 
     /// Stops session `id` of `user` and deletes its folder. Returns whether
@@ -459,29 +576,43 @@ impl Sessions {
         };
         match session {
             Some(s) => {
-                stop_session(s).await;
+                stop_session(s, StopReason::Delete).await;
                 true
             }
             None => false,
         }
     }
 
-    /// Stops every session idle for longer than the timeout.
+    /// Stops every session idle for longer than its timeout: the session
+    /// timeout, or the preload timeout for an unplayed preload.
     pub async fn reap_idle(&self) {
         let idle: Vec<Arc<Session>> = {
             let mut registry = self.registry();
-            let ids = registry.idle(Instant::now(), self.timeout);
+            let ids = registry.idle(Instant::now(), |s| self.timeout_of(s));
             ids.iter().filter_map(|id| registry.remove(id)).collect()
         };
         for s in idle {
-            tracing::info!(session_id = %s.id, "session idle: stopping");
-            stop_session(s).await;
+            let reason = if s.is_preload() {
+                StopReason::PreloadTimeout
+            } else {
+                StopReason::Timeout
+            };
+            stop_session(s, reason).await;
+        }
+    }
+
+    fn timeout_of(&self, session: &Session) -> Duration {
+        if session.is_preload() {
+            self.limits.preload_timeout
+        } else {
+            self.timeout
         }
     }
 
     /// Runs [`Self::reap_idle`] periodically until `shutdown` is cancelled.
     pub async fn reaper(self: Arc<Self>, shutdown: CancellationToken) {
-        let period = (self.timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let period = (self.timeout.min(self.limits.preload_timeout) / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
         let mut tick = tokio::time::interval(period);
         loop {
             tokio::select! {
@@ -495,7 +626,11 @@ impl Sessions {
     pub async fn shutdown(&self) {
         let all = self.registry().drain();
         let n = all.len();
-        futures_util::future::join_all(all.into_iter().map(stop_session)).await;
+        futures_util::future::join_all(
+            all.into_iter()
+                .map(|s| stop_session(s, StopReason::Shutdown)),
+        )
+        .await;
         tracing::info!(sessions = n, "all sessions stopped");
     }
 
@@ -524,7 +659,8 @@ impl Sessions {
 /// its folder anyway.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
-async fn stop_session(session: Arc<Session>) {
+async fn stop_session(session: Arc<Session>, reason: StopReason) {
+    session.stats.session_stopped(reason);
     session.cancel.cancel();
     // The pipeline task sets the pipeline to NULL as it exits.
     if tokio::time::timeout(DRAIN_WAIT + STOP_WAIT, session.finished.cancelled())
@@ -534,7 +670,12 @@ async fn stop_session(session: Arc<Session>) {
         tracing::warn!(session_id = %session.id, "pipeline did not stop in time");
     }
     remove_dir(&session.dir).await;
-    tracing::info!(session_id = %session.id, "session stopped, folder deleted");
+    tracing::info!(
+        session_id = %session.id,
+        media_id = %session.media_id,
+        reason = reason.as_str(),
+        "session stopped, folder deleted"
+    );
 }
 
 async fn remove_dir(dir: &Path) {
@@ -712,7 +853,7 @@ async fn run(
     let _finished = session.finished.clone().drop_guard();
     if let Err(e) = tokio::fs::create_dir_all(&session.dir).await {
         tracing::error!(error = %e, dir = %session.dir.display(), "cannot create session folder");
-        session.fail(format!("cannot create session folder: {e}"));
+        session.fail("write", format!("cannot create session folder: {e}"));
         return;
     }
     let Some(mut relocations) = session.relocations.lock().expect("relocations").take() else {
@@ -815,11 +956,11 @@ async fn run_pipeline(
         Ok(Ok(b)) => b,
         Ok(Err(e)) => {
             tracing::error!(error = format!("{e:#}"), "pipeline could not start");
-            session.fail("the pipeline could not start".into());
+            session.fail("pipeline_start", "the pipeline could not start".into());
             return End::Failed;
         }
         Err(e) => {
-            session.fail(format!("pipeline task failed: {e}"));
+            session.fail("pipeline_start", format!("pipeline task failed: {e}"));
             return End::Failed;
         }
     };
@@ -864,7 +1005,7 @@ async fn run_pipeline(
             }
             msg = messages.next() => {
                 let Some(msg) = msg else {
-                    session.fail("the pipeline's bus closed".into());
+                    session.fail("pipeline", "the pipeline's bus closed".into());
                     set_null(guard.take()).await;
                     return End::Failed;
                 };
@@ -890,7 +1031,7 @@ async fn run_pipeline(
                     PipelineEvent::SegmentClosed { running_time } => {
                         if let Err(e) = finish_segment(session, &built.open_segments, running_time).await {
                             tracing::error!(error = %e, "cannot finish a segment");
-                            session.fail(format!("cannot write segments: {e}"));
+                            session.fail("write", format!("cannot write segments: {e}"));
                             set_null(guard.take()).await;
                             remove_parts(&session.dir, generation).await;
                             return End::Failed;
@@ -926,22 +1067,27 @@ async fn run_pipeline(
                         });
                         let status = session.status();
                         tracing::info!(
+                            session_id = %session.id,
+                            media_id = %session.media_id,
                             segments = status.ready_count(),
-                            state = ?status.state,
                             elapsed_ms = started.elapsed().as_millis() as u64,
-                            "encoder reached the end"
+                            "{}",
+                            if status.state == SessionState::Complete {
+                                "session complete"
+                            } else {
+                                "encoder reached the end; skipped segments are made on request"
+                            }
                         );
+                        if status.state == SessionState::Complete {
+                            session.stats.session_completed(session.mode);
+                        }
                         set_null(guard.take()).await;
                         remove_parts(&session.dir, generation).await;
                         return End::Eos;
                     }
                     PipelineEvent::Error { element, message, debug: details } => {
                         tracing::error!(element, message, details, "pipeline error");
-                        session.update(|s| {
-                            s.state = SessionState::Failed;
-                            s.encoder_active = false;
-                            s.error.get_or_insert(message);
-                        });
+                        session.fail("pipeline", message);
                         set_null(guard.take()).await;
                         remove_parts(&session.dir, generation).await;
                         return End::Failed;
@@ -987,8 +1133,10 @@ async fn finish_segment(
     else {
         return Ok(());
     };
+    let mut made = Duration::ZERO;
     session.update(|s| {
         let duration = closed_at.saturating_sub(s.segment_start);
+        made = duration;
         if s.segments.len() <= n {
             s.segments.resize(n + 1, Slot::Pending);
         }
@@ -999,5 +1147,17 @@ async fn finish_segment(
             s.state = SessionState::Running;
         }
     });
+    session.stats.segment_made(session.mode, made);
+    if !session.first_segment_seen.swap(true, Ordering::SeqCst) {
+        let elapsed = session.created.elapsed();
+        session.stats.first_segment(elapsed);
+        tracing::info!(
+            session_id = %session.id,
+            media_id = %session.media_id,
+            segment = n,
+            ttfs_ms = elapsed.as_millis() as u64,
+            "first segment ready"
+        );
+    }
     Ok(())
 }

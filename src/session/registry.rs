@@ -51,13 +51,19 @@ impl Registry {
         Some(session)
     }
 
-    /// Ids of sessions not touched for longer than `timeout` at `now`.
-    pub fn idle(&self, now: Instant, timeout: Duration) -> Vec<Uuid> {
+    /// Ids of sessions not touched for longer than `timeout(session)` at
+    /// `now`.
+    pub fn idle(&self, now: Instant, timeout: impl Fn(&Session) -> Duration) -> Vec<Uuid> {
         self.by_id
             .values()
-            .filter(|s| now.saturating_duration_since(s.last_access()) > timeout)
+            .filter(|s| now.saturating_duration_since(s.last_access()) > timeout(s))
             .map(|s| s.id)
             .collect()
+    }
+
+    /// Every session.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Session>> {
+        self.by_id.values()
     }
 
     /// Every session of `user`.
@@ -105,6 +111,8 @@ mod tests {
                 relocate_ahead: 2,
                 throttle_margin: None,
             },
+            false,
+            Arc::new(crate::stats::Stats::new()),
         ))
     }
 
@@ -166,10 +174,12 @@ mod tests {
         let s = session(Uuid::new_v4(), "alice");
         r.insert(s.clone());
         let now = Instant::now();
-        assert!(r.idle(now, Duration::from_secs(60)).is_empty());
+        assert!(r.idle(now, |_| Duration::from_secs(60)).is_empty());
         let later = now + Duration::from_secs(61);
-        assert_eq!(r.idle(later, Duration::from_secs(60)), vec![s.id]);
+        assert_eq!(r.idle(later, |_| Duration::from_secs(60)), vec![s.id]);
         s.touch();
-        assert!(r.idle(Instant::now(), Duration::from_secs(60)).is_empty());
+        assert!(r
+            .idle(Instant::now(), |_| Duration::from_secs(60))
+            .is_empty());
     }
 }

@@ -1,0 +1,390 @@
+//! Streaming statistics: counters kept as sessions start, finish, fail and
+//! time out, exposed as JSON (`/api/v1/admin/streaming-stats`) and in the
+//! Prometheus text format (`/metrics`) from one `prometheus` registry.
+
+use crate::library::Playback;
+use crate::session::SessionState;
+use prometheus::core::Collector;
+use prometheus::{
+    Counter, CounterVec, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How many recent time-to-first-segment samples the percentiles use.
+const TTFS_SAMPLES: usize = 1000;
+
+/// Why a session was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Idle past the session timeout.
+    Timeout,
+    /// A preloaded session nobody played, past the preload timeout.
+    PreloadTimeout,
+    /// `DELETE /api/v1/hls/{id}`.
+    Delete,
+    /// The server is shutting down.
+    Shutdown,
+    /// A failed session replaced by a new start.
+    Replaced,
+}
+
+impl StopReason {
+    /// The snake_case name used in logs and labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Timeout => "timeout",
+            StopReason::PreloadTimeout => "preload_timeout",
+            StopReason::Delete => "delete",
+            StopReason::Shutdown => "shutdown",
+            StopReason::Replaced => "replaced",
+        }
+    }
+}
+
+/// Every figure hlsd keeps about streaming.
+pub struct Stats {
+    registry: Registry,
+    started: IntCounterVec,
+    completed: IntCounterVec,
+    failed: IntCounterVec,
+    stopped: IntCounterVec,
+    errors: IntCounterVec,
+    first_segment: Histogram,
+    transcoded: Counter,
+    media_seconds: CounterVec,
+    active: IntGaugeVec,
+    recent_ttfs: Mutex<VecDeque<f64>>,
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stats {
+    /// Empty counters, registered under the `hlsd_` names.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let started = counter_vec(
+            &registry,
+            "hlsd_sessions_started_total",
+            "HLS sessions started, by mode",
+            &["mode"],
+        );
+        let completed = counter_vec(
+            &registry,
+            "hlsd_sessions_completed_total",
+            "HLS sessions whose every segment was made, by mode",
+            &["mode"],
+        );
+        let failed = counter_vec(
+            &registry,
+            "hlsd_sessions_failed_total",
+            "HLS sessions whose pipeline failed, by mode",
+            &["mode"],
+        );
+        let stopped = counter_vec(
+            &registry,
+            "hlsd_sessions_stopped_total",
+            "HLS sessions stopped, by reason (timeout, preload_timeout, delete, shutdown, replaced)",
+            &["reason"],
+        );
+        let errors = counter_vec(
+            &registry,
+            "hlsd_errors_total",
+            "Errors by kind: pipeline failures and HTTP error codes (http_<code>)",
+            &["kind"],
+        );
+        // Buckets in seconds around the measured 0.05 s (remux) to 1.6 s
+        // (1080p transcode) first segments (README, "Performance").
+        let first_segment = Histogram::with_opts(
+            HistogramOpts::new(
+                "hlsd_first_segment_seconds",
+                "Time from a session's start to its first segment on disk",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(first_segment.clone()))
+            .expect("unique metric");
+        let transcoded = Counter::new(
+            "hlsd_media_seconds_transcoded_total",
+            "Seconds of media in segments made by transcode sessions",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(transcoded.clone()))
+            .expect("unique metric");
+        let media_seconds = CounterVec::new(
+            Opts::new(
+                "hlsd_media_seconds_total",
+                "Seconds of media in segments made, by mode",
+            ),
+            &["mode"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(media_seconds.clone()))
+            .expect("unique metric");
+        let active = IntGaugeVec::new(
+            Opts::new(
+                "hlsd_sessions_active",
+                "Live HLS sessions, by mode and state",
+            ),
+            &["mode", "state"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(active.clone()))
+            .expect("unique metric");
+        Stats {
+            registry,
+            started,
+            completed,
+            failed,
+            stopped,
+            errors,
+            first_segment,
+            transcoded,
+            media_seconds,
+            active,
+            recent_ttfs: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// A session of `mode` started.
+    pub fn session_started(&self, mode: Playback) {
+        self.started.with_label_values(&[mode.as_str()]).inc();
+    }
+
+    /// A session of `mode` made its last segment.
+    pub fn session_completed(&self, mode: Playback) {
+        self.completed.with_label_values(&[mode.as_str()]).inc();
+    }
+
+    /// A session of `mode` failed; `kind` names the failure.
+    pub fn session_failed(&self, mode: Playback, kind: &str) {
+        self.failed.with_label_values(&[mode.as_str()]).inc();
+        self.error(kind);
+    }
+
+    /// A session was stopped for `reason`.
+    pub fn session_stopped(&self, reason: StopReason) {
+        self.stopped.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    /// One error of `kind`.
+    pub fn error(&self, kind: &str) {
+        self.errors.with_label_values(&[kind]).inc();
+    }
+
+    /// A session's first segment was on disk `elapsed` after it started.
+    pub fn first_segment(&self, elapsed: Duration) {
+        let s = elapsed.as_secs_f64();
+        self.first_segment.observe(s);
+        let mut recent = self.recent_ttfs.lock().expect("ttfs samples");
+        if recent.len() == TTFS_SAMPLES {
+            recent.pop_front();
+        }
+        recent.push_back(s);
+    }
+
+    /// A segment of `duration` was made by a session of `mode`.
+    pub fn segment_made(&self, mode: Playback, duration: Duration) {
+        let s = duration.as_secs_f64();
+        self.media_seconds
+            .with_label_values(&[mode.as_str()])
+            .inc_by(s);
+        if mode == Playback::Transcode {
+            self.transcoded.inc_by(s);
+        }
+    }
+
+    /// Sets the active-session gauges from `(mode, state)` of every live
+    /// session.
+    pub fn set_active(&self, sessions: &[(Playback, SessionState)]) {
+        self.active.reset();
+        for (mode, state) in sessions {
+            self.active
+                .with_label_values(&[mode.as_str(), state_name(*state)])
+                .inc();
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every figure.
+    pub fn prometheus_text(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The JSON view for `/api/v1/admin/streaming-stats`.
+    pub fn report(&self, sessions: &[(Playback, SessionState)]) -> StatsReport {
+        let mut active: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (mode, state) in sessions {
+            *active
+                .entry(mode.as_str().to_string())
+                .or_default()
+                .entry(state_name(*state).to_string())
+                .or_default() += 1;
+        }
+        let by_label = |c: &IntCounterVec| -> BTreeMap<String, u64> {
+            let mut m = BTreeMap::new();
+            for family in c.collect() {
+                for metric in family.get_metric() {
+                    let label = metric
+                        .get_label()
+                        .first()
+                        .map(|l| l.value().to_string())
+                        .unwrap_or_default();
+                    m.insert(label, metric.get_counter().get_value() as u64);
+                }
+            }
+            m
+        };
+        let total = |c: &IntCounterVec| by_label(c).values().sum();
+        let mut samples: Vec<f64> = self
+            .recent_ttfs
+            .lock()
+            .expect("ttfs samples")
+            .iter()
+            .copied()
+            .collect();
+        samples.sort_by(f64::total_cmp);
+        StatsReport {
+            active_sessions: active,
+            sessions_started: total(&self.started),
+            sessions_completed: total(&self.completed),
+            sessions_failed: total(&self.failed),
+            sessions_timed_out: by_label(&self.stopped)
+                .iter()
+                .filter(|(k, _)| k.as_str() == "timeout" || k.as_str() == "preload_timeout")
+                .map(|(_, v)| v)
+                .sum(),
+            sessions_stopped: by_label(&self.stopped),
+            first_segment_s: Percentiles {
+                samples: samples.len(),
+                p50: percentile(&samples, 0.50),
+                p95: percentile(&samples, 0.95),
+            },
+            media_seconds_transcoded: (self.transcoded.get() * 1000.0).round() / 1000.0,
+            errors: by_label(&self.errors),
+        }
+    }
+}
+
+/// The snake_case name of a session state, as the API spells it.
+fn state_name(state: SessionState) -> &'static str {
+    match state {
+        SessionState::Starting => "starting",
+        SessionState::Running => "running",
+        SessionState::Throttled => "throttled",
+        SessionState::Idle => "idle",
+        SessionState::Complete => "complete",
+        SessionState::Failed => "failed",
+    }
+}
+
+/// The `q` quantile (0–1) of sorted `samples`, nearest rank; `None` when
+/// there are none.
+fn percentile(samples: &[f64], q: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+    Some((samples[rank - 1] * 1000.0).round() / 1000.0)
+}
+
+/// Median and 95th percentile, in seconds, of recent samples.
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    /// How many samples (at most the last 1000).
+    pub samples: usize,
+    /// Median, seconds.
+    pub p50: Option<f64>,
+    /// 95th percentile, seconds.
+    pub p95: Option<f64>,
+}
+
+/// What `/api/v1/admin/streaming-stats` returns.
+#[derive(Debug, Serialize)]
+pub struct StatsReport {
+    /// Live sessions: mode → state → count.
+    pub active_sessions: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Sessions started since start-up.
+    pub sessions_started: u64,
+    /// Sessions that made every segment.
+    pub sessions_completed: u64,
+    /// Sessions whose pipeline failed.
+    pub sessions_failed: u64,
+    /// Sessions stopped for idleness (including unplayed preloads).
+    pub sessions_timed_out: u64,
+    /// Sessions stopped, by reason.
+    pub sessions_stopped: BTreeMap<String, u64>,
+    /// Time from a session's start to its first segment on disk.
+    pub first_segment_s: Percentiles,
+    /// Seconds of media in segments made by transcode sessions.
+    pub media_seconds_transcoded: f64,
+    /// Errors by kind.
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let s: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&s, 0.5), Some(10.0));
+        assert_eq!(percentile(&s, 0.95), Some(19.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[3.0], 0.95), Some(3.0));
+    }
+
+    #[test]
+    fn counters_show_in_the_report_and_the_text() {
+        let stats = Stats::new();
+        stats.session_started(Playback::Transcode);
+        stats.session_failed(Playback::Transcode, "pipeline");
+        stats.session_stopped(StopReason::Timeout);
+        stats.first_segment(Duration::from_millis(1500));
+        stats.segment_made(Playback::Transcode, Duration::from_secs(6));
+        let active = [(Playback::Remux, SessionState::Running)];
+        stats.set_active(&active);
+        let r = stats.report(&active);
+        assert_eq!(r.sessions_started, 1);
+        assert_eq!(r.sessions_failed, 1);
+        assert_eq!(r.sessions_timed_out, 1);
+        assert_eq!(r.errors["pipeline"], 1);
+        assert_eq!(r.first_segment_s.p50, Some(1.5));
+        assert_eq!(r.media_seconds_transcoded, 6.0);
+        assert_eq!(r.active_sessions["remux"]["running"], 1);
+        let text = stats.prometheus_text();
+        assert!(
+            text.contains("hlsd_sessions_started_total{mode=\"transcode\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hlsd_sessions_active{mode=\"remux\",state=\"running\"} 1"),
+            "{text}"
+        );
+    }
+}

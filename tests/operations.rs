@@ -1,0 +1,302 @@
+//! Operations: pre-warm (preload), admission control, statistics and
+//! Prometheus metrics, against a real server.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const WEBM: &str = "transcode_vp8_vorbis_20s.webm";
+const MP4: &str = "direct_h264_aac.mp4";
+
+async fn post(server: &TestServer, path: &str, token: &str) -> reqwest::Response {
+    server
+        .client
+        .post(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Polls `GET /api/v1/sessions` until `pred` holds for session `sid`.
+async fn wait_session(
+    server: &TestServer,
+    sid: &str,
+    token: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = session_view(server, sid, token).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "session never got there: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preloaded_session_is_reused_by_play_and_starts_in_milliseconds() {
+    let media = media_subset(&[fixtures_dir().join(WEBM), fixtures_dir().join(MP4)]);
+    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    let webm = server.media_id(WEBM).await;
+    let mp4 = server.media_id(MP4).await;
+
+    // A direct-play file starts nothing.
+    let r = post(&server, &format!("/api/v1/hls/preload/{mp4}"), ALICE).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "direct_play");
+    let none = server.get_json("/api/v1/sessions", ALICE, 200).await;
+    assert!(none.as_array().unwrap().is_empty(), "{none}");
+    // Unknown ids get the same errors as /stream.
+    let r = post(
+        &server,
+        &format!("/api/v1/hls/preload/{}", uuid::Uuid::new_v4()),
+        ALICE,
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+
+    // A transcode warms in the background and stops after its first segments.
+    let r = post(&server, &format!("/api/v1/hls/preload/{webm}"), ALICE).await;
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "warming");
+    let sid = body["session_id"].as_str().unwrap().to_string();
+    let warm = wait_session(&server, &sid, ALICE, |v| {
+        v["segments_ready"].as_u64().unwrap() >= 1 && v["state"] == "throttled"
+    })
+    .await;
+    assert_eq!(warm["preload"], true);
+    assert!(warm["segments_ready"].as_u64().unwrap() <= 2, "{warm}");
+
+    // Play: the same session, first segment already on disk.
+    let t0 = Instant::now();
+    let r = server.get(&format!("/api/v1/stream/{webm}"), ALICE).await;
+    assert_eq!(r.status(), 302);
+    let master = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(master.contains(&sid), "{master} reuses {sid}");
+    let r = server.get(&master, ALICE).await;
+    assert_eq!(r.status(), 200);
+    let base = master.trim_end_matches("/master.m3u8").to_string();
+    let r = server
+        .get(&format!("{base}/360p/playlist.m3u8"), ALICE)
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = server
+        .get(&format!("{base}/360p/segment_00000.ts"), ALICE)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(!r.bytes().await.unwrap().is_empty());
+    println!(
+        "preloaded play: stream -> first segment bytes in {:?}",
+        t0.elapsed()
+    );
+    let played = session_view(&server, &sid, ALICE).await;
+    assert_eq!(played["preload"], false, "{played}");
+    // Played, it makes the rest.
+    let done = wait_complete(&server, &sid, ALICE).await;
+    assert_eq!(done["state"], "complete");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplayed_preload_expires_with_its_folder_and_preload_can_be_off() {
+    let media = media_subset(&[fixtures_dir().join(WEBM)]);
+    let server = start_server_with(media.path(), |c| {
+        c.preload_timeout = Duration::from_secs(1);
+        c.admins = vec!["alice".into()];
+    })
+    .await;
+    let webm = server.media_id(WEBM).await;
+    let r = post(&server, &format!("/api/v1/hls/preload/{webm}"), ALICE).await;
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = server.get_json("/api/v1/sessions", ALICE, 200).await;
+        if list.as_array().unwrap().is_empty() && server.session_folders().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "preload never expired: {list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stats = server
+        .get_json("/api/v1/admin/streaming-stats", ALICE, 200)
+        .await;
+    assert_eq!(stats["sessions_stopped"]["preload_timeout"], 1, "{stats}");
+    assert_eq!(stats["sessions_timed_out"], 1, "{stats}");
+    server.stop().await;
+
+    let media = media_subset(&[fixtures_dir().join(WEBM)]);
+    let server = start_server_with(media.path(), |c| c.preload = false).await;
+    let webm = server.media_id(WEBM).await;
+    let r = post(&server, &format!("/api/v1/hls/preload/{webm}"), ALICE).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "disabled");
+    assert!(server.session_folders().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_transcode_cap_a_new_session_gets_503_and_reuse_still_works() {
+    let media = media_subset(&[fixtures_dir().join(WEBM)]);
+    let server = start_server_with(media.path(), |c| c.max_transcodes = 1).await;
+    let webm = server.media_id(WEBM).await;
+    let first = server.start_hls(&webm, ALICE).await;
+
+    let r = server
+        .client
+        .post(server.url("/api/v1/hls/start"))
+        .bearer_auth(BOB)
+        .json(&serde_json::json!({"media_id": webm}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "at_capacity");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("maximum of 1 transcode"), "{message}");
+    // Bob's /stream is refused the same way.
+    let r = server.get(&format!("/api/v1/stream/{webm}"), BOB).await;
+    assert_eq!(r.status(), 503);
+
+    // Alice's own session is reused, not counted again.
+    let again = server.start_hls(&webm, ALICE).await;
+    assert_eq!(again["session_id"], first["session_id"]);
+    let played = play_hls(&server, first["master_url"].as_str().unwrap(), ALICE).await;
+    assert_eq!(played.segments, 4);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_metrics_count_starts_failures_and_timeouts_for_admins_only() {
+    let media = media_subset(&[fixtures_dir().join(WEBM)]);
+    let server = start_server_with(media.path(), |c| {
+        c.session_timeout = Duration::from_secs(2);
+        c.admins = vec!["alice".into()];
+    })
+    .await;
+    let webm = server.media_id(WEBM).await;
+    // Non-admins get 403; no token gets 401.
+    let r = server.get("/api/v1/admin/streaming-stats", BOB).await;
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(server.get("/metrics", BOB).await.status(), 403);
+    let r = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let before = server
+        .get_json("/api/v1/admin/streaming-stats", ALICE, 200)
+        .await;
+    assert_eq!(before["sessions_started"], 0);
+
+    // A session that makes a segment, then is left idle until it times out.
+    let s = server.start_hls(&webm, BOB).await;
+    let base = s["master_url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("/master.m3u8")
+        .to_string();
+    let r = get_segment(&server, &format!("{base}/360p/segment_00000.ts"), BOB).await;
+    assert_eq!(r.status(), 200);
+    let running = server
+        .get_json("/api/v1/admin/streaming-stats", ALICE, 200)
+        .await;
+    assert_eq!(running["sessions_started"], 1, "{running}");
+    assert_eq!(running["first_segment_s"]["samples"], 1, "{running}");
+    assert!(running["first_segment_s"]["p50"].as_f64().unwrap() > 0.0);
+    assert!(running["media_seconds_transcoded"].as_f64().unwrap() >= 6.0);
+    let active: u64 = running["active_sessions"]["transcode"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(active, 1, "{running}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let timed_out = loop {
+        let st = server
+            .get_json("/api/v1/admin/streaming-stats", ALICE, 200)
+            .await;
+        if st["sessions_timed_out"] == 1 {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "never timed out: {st}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(timed_out["sessions_stopped"]["timeout"], 1);
+    assert!(timed_out["active_sessions"].as_object().unwrap().is_empty());
+    // The 403s and 401 above were counted.
+    assert!(
+        timed_out["errors"]["http_403"].as_u64().unwrap() >= 2,
+        "{timed_out}"
+    );
+
+    // Metrics parse as Prometheus text and agree.
+    let r = server.get("/metrics", ALICE).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    let value = |name: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    assert_eq!(value("hlsd_sessions_started_total"), 1.0, "{text}");
+    assert_eq!(value("hlsd_sessions_stopped_total"), 1.0, "{text}");
+    assert!(value("hlsd_media_seconds_transcoded_total") >= 6.0);
+    server.stop().await;
+
+    // A failing pipeline counts as failed, with its kind.
+    let media = media_subset(&[fixtures_dir().join(WEBM)]);
+    let server = start_server_with(media.path(), |c| {
+        c.admins = vec!["alice".into()];
+        c.templates.video_transcode = c.templates.video_transcode.replace(
+            "video/x-h264,profile=high",
+            "video/x-h264,profile=high-4:4:4-intra",
+        );
+    })
+    .await;
+    let webm = server.media_id(WEBM).await;
+    let s = server.start_hls(&webm, ALICE).await;
+    let done = wait_complete(&server, s["session_id"].as_str().unwrap(), ALICE).await;
+    assert_eq!(done["state"], "failed");
+    let st = server
+        .get_json("/api/v1/admin/streaming-stats", ALICE, 200)
+        .await;
+    assert_eq!(st["sessions_failed"], 1, "{st}");
+    assert_eq!(st["errors"]["pipeline"], 1, "{st}");
+    let r = server.get("/metrics", ALICE).await;
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("hlsd_sessions_failed_total{mode=\"transcode\"} 1"),
+        "{text}"
+    );
+    server.stop().await;
+}
