@@ -128,6 +128,20 @@ async fn an_unplayed_preload_expires_with_its_folder_and_preload_can_be_off() {
         .await;
     assert_eq!(stats["sessions_stopped"]["preload_timeout"], 1, "{stats}");
     assert_eq!(stats["sessions_timed_out"], 1, "{stats}");
+    // A page navigated away from cancels its preload at once.
+    let r = post(&server, &format!("/api/v1/hls/preload/{webm}"), BOB).await;
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let sid = body["session_id"].as_str().unwrap();
+    let r = server
+        .client
+        .delete(server.url(&format!("/api/v1/hls/{sid}")))
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(server.session_folders().is_empty());
     server.stop().await;
 
     let media = media_subset(&[fixtures_dir().join(WEBM)]);
@@ -161,7 +175,10 @@ async fn past_the_transcode_cap_a_new_session_gets_503_and_reuse_still_works() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "at_capacity");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("maximum of 1 transcode"), "{message}");
+    assert!(
+        message.contains("maximum of 1 transcode sessions (--max-transcodes)"),
+        "{message}"
+    );
     // Bob's /stream is refused the same way.
     let r = server.get(&format!("/api/v1/stream/{webm}"), BOB).await;
     assert_eq!(r.status(), 503);

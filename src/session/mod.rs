@@ -391,7 +391,11 @@ impl Session {
 
 /// A session could not start: its mode is at its cap.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("the server is running its maximum of {limit} {} sessions; try again later", mode.as_str())]
+#[error(
+    "the server is running its maximum of {limit} {} sessions ({}); try again later",
+    mode.as_str(),
+    if *mode == Playback::Remux { "--max-remuxes" } else { "--max-transcodes" }
+)]
 pub struct AtCapacity {
     /// The mode that is full.
     pub mode: Playback,
