@@ -45,6 +45,12 @@ async fn two_starts_by_one_user_share_a_session() {
             .len(),
         1
     );
+    // Each session's task creates its folder as it starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.session_folders().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "two session folders");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(server.session_folders().len(), 2);
 
     // Stopping the server stops every pipeline and deletes every folder.

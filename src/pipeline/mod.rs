@@ -71,6 +71,8 @@ pub struct BuiltPipeline {
     pub position_ns: Arc<AtomicU64>,
     /// Segments opened by `hlssink2` and not yet closed, in order.
     pub open_segments: OpenSegments,
+    /// The `hlssink2` element (to end its streams when the source stalls).
+    pub sink: gst::Element,
 }
 
 /// How a pipeline runs: where it starts, where it cuts, what holds it back.
@@ -374,6 +376,7 @@ pub fn build(
         pipeline,
         position_ns,
         open_segments,
+        sink,
     })
 }
 

@@ -737,6 +737,12 @@ async fn drain_and_stop(pipeline: gst::Pipeline, messages: &mut gst::bus::BusStr
     set_null(pipeline).await;
 }
 
+/// A running pipeline whose output has not moved for this long (and is not
+/// throttled) is ended where it is; if that does not end it within as long
+/// again, the session fails. No healthy pipeline goes this long without a
+/// buffer: even 4 concurrent 1080p transcodes output several per second.
+const STALL_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How long a stopped session's pipeline may take to drain.
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
@@ -991,6 +997,10 @@ async fn run_pipeline(
     let mut messages = bus.stream();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let position = || Duration::from_nanos(built.position_ns.load(Ordering::Relaxed));
+    // (position, when it last moved), and whether the stream was ended
+    // because it stopped moving.
+    let mut progress = (position(), Instant::now());
+    let mut ended_stalled = false;
     loop {
         tokio::select! {
             _ = session.cancel.cancelled() => {
@@ -1104,6 +1114,32 @@ async fn run_pipeline(
             _ = tick.tick() => {
                 let reached = position();
                 let holding = throttle.is_holding();
+                if reached != progress.0 || holding {
+                    progress = (reached, Instant::now());
+                } else if progress.1.elapsed() > STALL_TIMEOUT {
+                    if ended_stalled {
+                        session.fail("stalled", "the pipeline stopped making progress (a damaged file?)".into());
+                        set_null(guard.take()).await;
+                        remove_parts(&session.dir, generation).await;
+                        return End::Failed;
+                    }
+                    // A demuxer resyncing through a damaged tail (seen: a
+                    // valid file followed by gigabytes of zeros) reads on
+                    // without output: end the streams where they are, so
+                    // the segments made so far are closed and kept.
+                    tracing::warn!(
+                        session_id = %session.id,
+                        media_id = %session.media_id,
+                        position_s = reached.as_secs_f64(),
+                        "no progress for {} s: ending the stream here",
+                        STALL_TIMEOUT.as_secs()
+                    );
+                    for pad in built.sink.sink_pads() {
+                        pad.send_event(gst::event::Eos::new());
+                    }
+                    ended_stalled = true;
+                    progress.1 = Instant::now();
+                }
                 session.update(|s| {
                     if s.encoder_active {
                         s.position = reached;
