@@ -130,3 +130,144 @@ async fn unknown_ids_hostile_paths_and_bad_bodies_get_json_errors() {
     assert_eq!(r.status(), 405);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_http_gets_json_errors_and_never_a_byte_from_outside() {
+    let media = media_subset(&[
+        fixtures_dir().join("remux_h264_aac.mkv"),
+        fixtures_dir().join("direct_h264_aac.mp4"),
+    ]);
+    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    let remux = server.media_id("remux_h264_aac.mkv").await;
+    let direct = server.media_id("direct_h264_aac.mp4").await;
+    let s = server.start_hls(&remux, ALICE).await;
+    let sid = s["session_id"].as_str().unwrap().to_string();
+    let size = std::fs::metadata(fixtures_dir().join("direct_h264_aac.mp4"))
+        .unwrap()
+        .len();
+
+    // Traversal, encoded or not, absolute paths and over-long ids in every
+    // path parameter.
+    let long = "a".repeat(8000);
+    let mut paths = Vec::new();
+    for bad in [
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "%2E%2E",
+        "..",
+        "%2Fetc%2Fpasswd",
+        long.as_str(),
+        "00000000-0000-0000-0000-000000000000",
+    ] {
+        paths.push(format!("/api/v1/media/{bad}"));
+        paths.push(format!("/api/v1/stream/{bad}"));
+        paths.push(format!("/api/v1/hls/{bad}/master.m3u8"));
+        paths.push(format!("/api/v1/hls/{sid}/{bad}/playlist.m3u8"));
+        paths.push(format!("/api/v1/hls/{sid}/360p/{bad}"));
+        paths.push(format!("/api/v1/hls/preload/{bad}"));
+    }
+    paths.push("/api/v1/stream//etc/passwd".into());
+    paths.push("/../../etc/passwd".into());
+    for path in &paths {
+        let r = server.get(path, ALICE).await;
+        let status = r.status().as_u16();
+        assert!(
+            matches!(status, 400 | 404 | 405),
+            "{}: {status}",
+            &path[..path.len().min(120)]
+        );
+        let body = r.bytes().await.unwrap();
+        assert!(
+            !body.windows(5).any(|w| w == b"root:"),
+            "{path}: file bytes"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{}: JSON error body", &path[..path.len().min(120)]));
+        assert!(json["error"]["code"].is_string());
+    }
+
+    // Range headers, per RFC 9110: one satisfiable range is 206; several,
+    // or malformed ones, are ignored (200, whole file); none inside is 416.
+    for (range, status, len) in [
+        ("bytes=0-9", 206, 10),
+        ("bytes=0-1,4-5", 200, size),
+        ("bytes=abc", 200, size),
+        ("bytes=5-2", 200, size),
+        ("items=0-9", 200, size),
+        ("bytes=-", 200, size),
+    ] {
+        let r = server
+            .client
+            .get(server.url(&format!("/api/v1/stream/{direct}")))
+            .bearer_auth(ALICE)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{range}");
+        assert_eq!(r.bytes().await.unwrap().len() as u64, len, "{range}");
+    }
+    let r = server
+        .client
+        .get(server.url(&format!("/api/v1/stream/{direct}")))
+        .bearer_auth(ALICE)
+        .header("range", format!("bytes={}-", size + 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes */{size}").as_str()
+    );
+
+    // Wrong methods.
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/api/v1/media".to_string()),
+        (reqwest::Method::PATCH, format!("/api/v1/stream/{direct}")),
+        (reqwest::Method::GET, "/api/v1/hls/start".to_string()),
+    ] {
+        let r = server
+            .client
+            .request(method.clone(), server.url(&path))
+            .bearer_auth(ALICE)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 404 | 405),
+            "{method} {path}: {}",
+            r.status()
+        );
+        let json: serde_json::Value = r.json().await.unwrap();
+        assert!(json["error"]["code"].is_string());
+    }
+
+    // A huge header (past hyper's ~400 KiB read buffer) is refused by the
+    // HTTP layer, or the connection is closed; the server lives on.
+    let r = server
+        .client
+        .get(server.url("/api/v1/media"))
+        .bearer_auth(ALICE)
+        .header("x-big", "b".repeat(1024 * 1024))
+        .send()
+        .await;
+    if let Ok(r) = r {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+
+    // A slow client that never finishes its request holds nobody up.
+    use tokio::io::AsyncWriteExt;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/media HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    assert_eq!(server.get("/api/v1/media", ALICE).await.status(), 200);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    drop(slow);
+
+    assert_eq!(server.get("/healthz", ALICE).await.status(), 200);
+    server.stop().await;
+}

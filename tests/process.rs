@@ -1,0 +1,264 @@
+//! The real binary as an operator runs it: SIGTERM with sessions running,
+//! a restart after SIGKILL, and tokens kept out of the logs.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `hlsd` binary, its stderr in a file.
+struct Proc {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+fn spawn(media: &Path, transcode: &Path, log: &Path, rust_log: &str) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--token",
+            &format!("alice:{ALICE}"),
+        ])
+        .arg("--media-dir")
+        .arg(media)
+        .arg("--transcode-dir")
+        .arg(transcode)
+        .env("RUST_LOG", rust_log)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    // The bound port is logged ("serving addr=127.0.0.1:PORT").
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let base = loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(at) = text.find("serving") {
+            let rest = &text[at..];
+            let start = rest.find("127.0.0.1:").expect("address logged");
+            let port: String = rest[start + 10..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            break format!("http://127.0.0.1:{port}");
+        }
+        assert!(Instant::now() < deadline, "hlsd did not start: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Proc {
+        child,
+        base,
+        log: log.to_path_buf(),
+    }
+}
+
+fn session_dirs(transcode: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(transcode)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+async fn start_session(client: &reqwest::Client, base: &str, file: &str) -> serde_json::Value {
+    let media: serde_json::Value = client
+        .get(format!("{base}/api/v1/media"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = media
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == file)
+        .unwrap()["id"]
+        .clone();
+    client
+        .post(format!("{base}/api/v1/hls/start"))
+        .bearer_auth(ALICE)
+        .json(&serde_json::json!({ "media_id": id }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until some session folder holds a finished segment.
+async fn wait_segment(transcode: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let any = session_dirs(transcode).iter().any(|d| {
+            std::fs::read_dir(d)
+                .map(|e| {
+                    e.filter_map(|e| e.ok())
+                        .any(|e| e.file_name().to_string_lossy().ends_with(".ts"))
+                })
+                .unwrap_or(false)
+        });
+        if any {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no segment made");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_sessions_running_exits_in_seconds_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let transcode = tmp.path().join("sessions");
+    let p = spawn(
+        &fixtures_dir(),
+        &transcode,
+        &tmp.path().join("log"),
+        "hlsd=info",
+    );
+    let client = reqwest::Client::new();
+    start_session(&client, &p.base, "transcode_vp8_vorbis_20s.webm").await;
+    start_session(&client, &p.base, "remux_h264_aac.mkv").await;
+    wait_segment(&transcode).await;
+    assert_eq!(session_dirs(&transcode).len(), 2);
+
+    let t0 = Instant::now();
+    let mut child = p.child;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("hlsd did not exit within 15 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("exited {status} {:?} after SIGTERM", t0.elapsed());
+    assert!(status.success(), "{status}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "exit took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        session_dirs(&transcode).is_empty(),
+        "{:?}",
+        session_dirs(&transcode)
+    );
+    let log = std::fs::read_to_string(&p.log).unwrap();
+    assert_eq!(
+        log.matches("reason=\"shutdown\"").count() + log.matches("reason=shutdown").count(),
+        2,
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_sigkill_sweeps_the_folders_left_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let transcode = tmp.path().join("sessions");
+    let p = spawn(
+        &fixtures_dir(),
+        &transcode,
+        &tmp.path().join("log1"),
+        "hlsd=info",
+    );
+    let client = reqwest::Client::new();
+    start_session(&client, &p.base, "transcode_vp8_vorbis_20s.webm").await;
+    wait_segment(&transcode).await;
+    let mut child = p.child;
+    child.kill().unwrap(); // SIGKILL: no cleanup at all
+    child.wait().unwrap();
+    let left = session_dirs(&transcode);
+    assert_eq!(left.len(), 1, "a crash leaves its folder");
+    // An operator's own file in the transcode dir is not touched.
+    std::fs::write(transcode.join("keep-me.txt"), b"x").unwrap();
+
+    let mut p = spawn(
+        &fixtures_dir(),
+        &transcode,
+        &tmp.path().join("log2"),
+        "hlsd=info",
+    );
+    assert_eq!(
+        session_dirs(&transcode),
+        vec![transcode.join("keep-me.txt")],
+        "swept at start-up"
+    );
+    let log = std::fs::read_to_string(&p.log).unwrap();
+    assert!(
+        log.contains("deleted session folders left by an earlier run"),
+        "{log}"
+    );
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_in_the_query_never_reach_the_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let transcode = tmp.path().join("sessions");
+    let wrong = "wrong-secret-4711";
+    // Everything hlsd and warp log, at the most verbose level.
+    let mut p = spawn(
+        &fixtures_dir(),
+        &transcode,
+        &tmp.path().join("log"),
+        "hlsd=trace,warp=trace",
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: String| {
+        let client = client.clone();
+        let url = format!("{}{path}", p.base);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    assert_eq!(
+        get(format!("/api/v1/media?api_key={ALICE}")).await.status(),
+        200
+    );
+    assert_eq!(
+        get(format!("/api/v1/media?api_key={wrong}")).await.status(),
+        401
+    );
+    let media: serde_json::Value = get(format!("/api/v1/media?api_key={ALICE}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = media
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == "remux_h264_aac.mkv")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = get(format!("/api/v1/stream/{id}?mode=hls&api_key={ALICE}")).await;
+    assert_eq!(r.status(), 302);
+    let master = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(master.contains("api_key="), "{master}");
+    assert_eq!(get(master.clone()).await.status(), 200);
+    assert_eq!(get(master.replace(ALICE, wrong)).await.status(), 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    let log = std::fs::read_to_string(&p.log).unwrap();
+    assert!(log.lines().count() > 5, "the log has content: {log}");
+    for secret in [ALICE, wrong] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
