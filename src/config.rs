@@ -170,6 +170,10 @@ pub struct Config {
     /// Whether `/metrics` is served without a token. Default off: it shows
     /// server-wide activity.
     pub metrics_public: bool,
+    /// Bytes all session folders may hold; past it the oldest segments of
+    /// the least recently used seekable sessions are evicted, and past 90 %
+    /// new sessions get 503. `None` (default): no budget.
+    pub disk_budget: Option<u64>,
     /// Discoverer timeout per file. Default 10 s.
     pub probe_timeout: Duration,
     /// Files probed at once. Default 2 (the machine's cores).
@@ -196,6 +200,7 @@ impl Config {
             max_remuxes: 32,
             admins: vec!["admin".to_string()],
             metrics_public: false,
+            disk_budget: None,
             probe_timeout: Duration::from_secs(10),
             probe_concurrency: 2,
         }

@@ -94,6 +94,7 @@ pub async fn run(
             preload_timeout: config.preload_timeout,
         },
         stats.clone(),
+        Arc::new(session::DiskBudget::new(config.disk_budget)),
     ));
     match sessions.remove_stale_folders().await {
         Ok(0) => {}

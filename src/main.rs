@@ -69,6 +69,11 @@ struct Args {
         default_value = "admin"
     )]
     admins: Vec<String>,
+    /// Bytes all session folders may hold (0: no budget); past it the
+    /// oldest segments of the least recently used sessions are evicted and,
+    /// past 90 %, new sessions get 503.
+    #[arg(long, env = "HLSD_DISK_BUDGET", default_value_t = 0)]
+    disk_budget: u64,
     /// Serve /metrics without a token.
     #[arg(long, env = "HLSD_METRICS_PUBLIC")]
     metrics_public: bool,
@@ -122,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
     config.max_remuxes = args.max_remuxes.max(1);
     config.admins = args.admins;
     config.metrics_public = args.metrics_public;
+    config.disk_budget = (args.disk_budget > 0).then_some(args.disk_budget);
     config.throttle_margin =
         (args.throttle_margin > 0).then(|| Duration::from_secs(args.throttle_margin));
     if let Some(dir) = args.transcode_dir {

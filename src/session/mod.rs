@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use gst::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -185,8 +185,14 @@ pub struct Session {
     created: Instant,
     /// Whether its first segment has been counted.
     first_segment_seen: AtomicBool,
+    /// Whether its completion has been counted.
+    completion_counted: AtomicBool,
     /// Where its figures are counted.
     stats: Arc<Stats>,
+    /// Bytes of each finished segment on disk, by index.
+    on_disk: Mutex<std::collections::BTreeMap<usize, u64>>,
+    /// The server-wide disk budget it counts against.
+    disk: Arc<DiskBudget>,
     /// Cancelled to stop the pipeline.
     cancel: CancellationToken,
     /// Cancelled once the pipeline task has ended (pipeline at NULL).
@@ -210,6 +216,7 @@ impl Session {
         settings: SeekSettings,
         preload: bool,
         stats: Arc<Stats>,
+        disk: Arc<DiskBudget>,
     ) -> Self {
         let id = Uuid::new_v4();
         let (relocate, relocations) = tokio::sync::mpsc::channel(16);
@@ -232,7 +239,10 @@ impl Session {
             preload: AtomicBool::new(preload),
             created: Instant::now(),
             first_segment_seen: AtomicBool::new(false),
+            completion_counted: AtomicBool::new(false),
             stats,
+            on_disk: Mutex::new(Default::default()),
+            disk,
             cancel: CancellationToken::new(),
             finished: CancellationToken::new(),
         };
@@ -292,6 +302,55 @@ impl Session {
         self.throttle.lock().expect("throttle").clone()
     }
 
+    /// Records segment `n` of `bytes` on disk (replacing an earlier copy).
+    fn record_on_disk(&self, n: usize, bytes: u64) {
+        let old = self.on_disk.lock().expect("on_disk").insert(n, bytes);
+        if let Some(old) = old {
+            self.disk.sub(old);
+        }
+        self.disk.add(bytes);
+    }
+
+    /// Its folder is gone: its bytes no longer count.
+    fn release_disk(&self) {
+        let all = std::mem::take(&mut *self.on_disk.lock().expect("on_disk"));
+        self.disk.sub(all.values().sum());
+    }
+
+    /// Segments that may be evicted, oldest first: every finished one
+    /// except the viewer's window (the newest asked for and the few after
+    /// it). Only seekable sessions: an evicted segment is made again on
+    /// request.
+    fn evictable(&self) -> Vec<(usize, u64)> {
+        if self.grid.is_none() {
+            return Vec::new();
+        }
+        let current = self.last_requested.load(Ordering::SeqCst);
+        let window = current..=current + self.settings.relocate_ahead + 1;
+        self.on_disk
+            .lock()
+            .expect("on_disk")
+            .iter()
+            .filter(|(n, _)| !window.contains(*n))
+            .map(|(n, b)| (*n, *b))
+            .collect()
+    }
+
+    /// Deletes finished segment `n` to free disk space; it becomes pending
+    /// again and is made anew if asked for.
+    async fn evict(&self, n: usize) {
+        let Some(bytes) = self.on_disk.lock().expect("on_disk").remove(&n) else {
+            return;
+        };
+        self.update(|s| {
+            if let Some(slot @ Slot::Ready(_)) = s.segments.get_mut(n) {
+                *slot = Slot::Pending;
+            }
+        });
+        let _ = tokio::fs::remove_file(self.dir.join(pipeline::segment_name(n))).await;
+        self.disk.sub(bytes);
+    }
+
     /// Whether it was started by a preload and has not been played yet.
     pub fn is_preload(&self) -> bool {
         self.preload.load(Ordering::SeqCst)
@@ -325,8 +384,15 @@ impl Session {
     /// the throttle) and moves the encoder to `n` when `n` is behind where
     /// it started or further ahead than it would reach soon.
     pub async fn segment(&self, n: usize, wait: Duration) -> SegmentOutcome {
+        let status = self.status();
+        if status.state == SessionState::Failed {
+            // Its folder is gone with its segments.
+            return SegmentOutcome::Failed(
+                status.error.unwrap_or_else(|| "the session failed".into()),
+            );
+        }
         let Some(grid) = self.grid else {
-            return match self.status().slot(n) {
+            return match status.slot(n) {
                 Slot::Ready(_) => SegmentOutcome::Ready,
                 _ => SegmentOutcome::Missing,
             };
@@ -389,18 +455,77 @@ impl Session {
     }
 }
 
-/// A session could not start: its mode is at its cap.
+/// A session could not start: the server is at a cap.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "the server is running its maximum of {limit} {} sessions ({}); try again later",
-    mode.as_str(),
-    if *mode == Playback::Remux { "--max-remuxes" } else { "--max-transcodes" }
-)]
-pub struct AtCapacity {
-    /// The mode that is full.
-    pub mode: Playback,
-    /// Its cap (`--max-transcodes` or `--max-remuxes`).
-    pub limit: usize,
+pub enum AtCapacity {
+    /// Its mode has its most sessions running.
+    #[error(
+        "the server is running its maximum of {limit} {} sessions ({}); try again later",
+        mode.as_str(),
+        if *mode == Playback::Remux { "--max-remuxes" } else { "--max-transcodes" }
+    )]
+    Sessions {
+        /// The mode that is full.
+        mode: Playback,
+        /// Its cap (`--max-transcodes` or `--max-remuxes`).
+        limit: usize,
+    },
+    /// The session folders are near the disk budget.
+    #[error("the session folders are near their disk budget of {limit_bytes} bytes (--disk-budget); try again later")]
+    Disk {
+        /// The budget in bytes.
+        limit_bytes: u64,
+    },
+}
+
+/// The bytes all session folders may hold (`--disk-budget`), and what
+/// they hold now.
+#[derive(Debug, Default)]
+pub struct DiskBudget {
+    limit: Option<u64>,
+    used: AtomicU64,
+    over: tokio::sync::Notify,
+}
+
+impl DiskBudget {
+    /// A budget of `limit` bytes (`None`: no limit).
+    pub fn new(limit: Option<u64>) -> Self {
+        DiskBudget {
+            limit,
+            ..Default::default()
+        }
+    }
+
+    /// Bytes in finished segments of live sessions.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    /// The limit, if any.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    fn add(&self, bytes: u64) {
+        let used = self.used.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        if self.limit.is_some_and(|l| used > l) {
+            self.over.notify_one();
+        }
+    }
+
+    fn sub(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                Some(u.saturating_sub(bytes))
+            });
+    }
+
+    /// Whether a new session may start: under 90 % of the limit, so that
+    /// the sessions already running have room to go on.
+    fn admits(&self) -> bool {
+        self.limit.is_none_or(|l| self.used() < l / 10 * 9)
+    }
 }
 
 /// Caps on concurrent sessions (admission control).
@@ -425,6 +550,7 @@ pub struct Sessions {
     seek: SeekSettings,
     limits: Limits,
     stats: Arc<Stats>,
+    disk: Arc<DiskBudget>,
 }
 
 impl Sessions {
@@ -442,6 +568,7 @@ impl Sessions {
         seek: SeekSettings,
         limits: Limits,
         stats: Arc<Stats>,
+        disk: Arc<DiskBudget>,
     ) -> Self {
         Sessions {
             registry: Mutex::new(Registry::default()),
@@ -452,7 +579,47 @@ impl Sessions {
             seek,
             limits,
             stats,
+            disk,
         }
+    }
+
+    /// The disk budget and what the session folders hold.
+    pub fn disk(&self) -> &DiskBudget {
+        &self.disk
+    }
+
+    /// Frees space until the session folders are back under the disk
+    /// budget: the oldest finished segments of the least recently used
+    /// sessions go first, never a viewer's current window. Returns the
+    /// segments evicted.
+    pub async fn enforce_disk_budget(&self) -> usize {
+        let Some(limit) = self.disk.limit() else {
+            return 0;
+        };
+        if self.disk.used() <= limit {
+            return 0;
+        }
+        let mut sessions: Vec<Arc<Session>> = self.registry().all().cloned().collect();
+        sessions.sort_by_key(|s| s.last_access());
+        let mut evicted = 0;
+        'sessions: for s in sessions {
+            for (n, _) in s.evictable() {
+                if self.disk.used() <= limit / 10 * 9 {
+                    break 'sessions;
+                }
+                s.evict(n).await;
+                evicted += 1;
+            }
+        }
+        if evicted > 0 {
+            tracing::info!(
+                evicted,
+                used_bytes = self.disk.used(),
+                limit_bytes = limit,
+                "disk budget: evicted the oldest segments of the least recently used sessions"
+            );
+        }
+        evicted
     }
 
     /// `(mode, state)` of every live session, for the statistics.
@@ -520,7 +687,18 @@ impl Sessions {
                     user,
                     "session refused: at capacity"
                 );
-                return Err(AtCapacity { mode, limit });
+                return Err(AtCapacity::Sessions { mode, limit });
+            }
+            if !self.disk.admits() {
+                self.stats.error("disk_budget");
+                tracing::warn!(
+                    used_bytes = self.disk.used(),
+                    user,
+                    "session refused: disk budget"
+                );
+                return Err(AtCapacity::Disk {
+                    limit_bytes: self.disk.limit().unwrap_or(0),
+                });
             }
             let duration = item.duration_s.map(Duration::from_secs_f64);
             let grid = duration
@@ -537,6 +715,7 @@ impl Sessions {
                 self.seek,
                 preload,
                 self.stats.clone(),
+                self.disk.clone(),
             ));
             let replaced = registry.insert(session.clone());
             (session, replaced)
@@ -613,7 +792,8 @@ impl Sessions {
         }
     }
 
-    /// Runs [`Self::reap_idle`] periodically until `shutdown` is cancelled.
+    /// Runs [`Self::reap_idle`] periodically, and [`Self::enforce_disk_budget`]
+    /// then and whenever the budget is passed, until `shutdown` is cancelled.
     pub async fn reaper(self: Arc<Self>, shutdown: CancellationToken) {
         let period = (self.timeout.min(self.limits.preload_timeout) / 4)
             .clamp(Duration::from_millis(100), Duration::from_secs(30));
@@ -621,7 +801,13 @@ impl Sessions {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => self.reap_idle().await,
+                _ = tick.tick() => {
+                    self.reap_idle().await;
+                    self.enforce_disk_budget().await;
+                }
+                _ = self.disk.over.notified() => {
+                    self.enforce_disk_budget().await;
+                }
             }
         }
     }
@@ -674,6 +860,7 @@ async fn stop_session(session: Arc<Session>, reason: StopReason) {
         tracing::warn!(session_id = %session.id, "pipeline did not stop in time");
     }
     remove_dir(&session.dir).await;
+    session.release_disk();
     tracing::info!(
         session_id = %session.id,
         media_id = %session.media_id,
@@ -890,13 +1077,21 @@ async fn run(
                 generation += 1;
                 continue;
             }
-            End::Cancelled | End::Failed => break,
+            End::Cancelled => break,
+            End::Failed => {
+                // A failed session serves nothing: its segments go now,
+                // not when it is reaped.
+                remove_dir(&session.dir).await;
+                session.release_disk();
+                break;
+            }
             End::Eos => {}
         }
-        if session.status().state != SessionState::Idle {
+        if session.grid.is_none() {
             break;
         }
-        // Idle: wait for a request for a segment the encoder skipped.
+        // A seekable session outlives its encoder: a segment it skipped
+        // (idle) or one evicted for the disk budget is made on request.
         let next = loop {
             tokio::select! {
                 _ = session.cancel.cancelled() => break None,
@@ -945,7 +1140,10 @@ async fn run_pipeline(
         s.encoder_active = true;
         s.position = start_time;
         s.segment_start = start_time;
-        if matches!(s.state, SessionState::Idle | SessionState::Throttled) {
+        if matches!(
+            s.state,
+            SessionState::Idle | SessionState::Throttled | SessionState::Complete
+        ) {
             s.state = SessionState::Running;
         }
     });
@@ -1092,7 +1290,9 @@ async fn run_pipeline(
                                 "encoder reached the end; skipped segments are made on request"
                             }
                         );
-                        if status.state == SessionState::Complete {
+                        if status.state == SessionState::Complete
+                            && !session.completion_counted.swap(true, Ordering::SeqCst)
+                        {
                             session.stats.session_completed(session.mode);
                         }
                         set_null(guard.take()).await;
@@ -1101,6 +1301,11 @@ async fn run_pipeline(
                     }
                     PipelineEvent::Error { element, message, debug: details } => {
                         tracing::error!(element, message, details, "pipeline error");
+                        let message = if details.contains("No space left on device") {
+                            format!("{message} The transcode dir is full.")
+                        } else {
+                            message
+                        };
                         session.fail("pipeline", message);
                         set_null(guard.take()).await;
                         remove_parts(&session.dir, generation).await;
@@ -1167,6 +1372,9 @@ async fn finish_segment(
         return Ok(());
     };
     tokio::fs::rename(&part, &final_path).await?;
+    let bytes = tokio::fs::metadata(&final_path)
+        .await
+        .map_or(0, |m| m.len());
     let Some(n) = final_path
         .file_name()
         .and_then(|n| pipeline::segment_index(&n.to_string_lossy()))
@@ -1188,6 +1396,7 @@ async fn finish_segment(
         }
     });
     session.stats.segment_made(session.mode, made);
+    session.record_on_disk(n, bytes);
     if !session.first_segment_seen.swap(true, Ordering::SeqCst) {
         let elapsed = session.created.elapsed();
         session.stats.first_segment(elapsed);

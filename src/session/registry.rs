@@ -113,6 +113,7 @@ mod tests {
             },
             false,
             Arc::new(crate::stats::Stats::new()),
+            Arc::new(super::super::DiskBudget::new(None)),
         ))
     }
 
