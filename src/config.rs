@@ -174,6 +174,9 @@ pub struct Config {
     /// the least recently used seekable sessions are evicted, and past 90 %
     /// new sessions get 503. `None` (default): no budget.
     pub disk_budget: Option<u64>,
+    /// The web page's files (`index.html`, `app.js`, `vendor/hls.min.js`),
+    /// served at `/` and `/static/`; `None` serves no page.
+    pub web_dir: Option<PathBuf>,
     /// Discoverer timeout per file. Default 10 s.
     pub probe_timeout: Duration,
     /// Files probed at once. Default 2 (the machine's cores).
@@ -201,6 +204,7 @@ impl Config {
             admins: vec!["admin".to_string()],
             metrics_public: false,
             disk_budget: None,
+            web_dir: None,
             probe_timeout: Duration::from_secs(10),
             probe_concurrency: 2,
         }

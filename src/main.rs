@@ -74,6 +74,9 @@ struct Args {
     /// past 90 %, new sessions get 503.
     #[arg(long, env = "HLSD_DISK_BUDGET", default_value_t = 0)]
     disk_budget: u64,
+    /// Folder of the web page's files [default: ./web/static if present].
+    #[arg(long, env = "HLSD_WEB_DIR")]
+    web_dir: Option<PathBuf>,
     /// Serve /metrics without a token.
     #[arg(long, env = "HLSD_METRICS_PUBLIC")]
     metrics_public: bool,
@@ -128,6 +131,9 @@ async fn main() -> anyhow::Result<()> {
     config.admins = args.admins;
     config.metrics_public = args.metrics_public;
     config.disk_budget = (args.disk_budget > 0).then_some(args.disk_budget);
+    config.web_dir = args
+        .web_dir
+        .or_else(|| Some(PathBuf::from("web/static")).filter(|d| d.join("index.html").is_file()));
     config.throttle_margin =
         (args.throttle_margin > 0).then(|| Duration::from_secs(args.throttle_margin));
     if let Some(dir) = args.transcode_dir {
@@ -142,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     if generated {
         // Printed once, on stdout, not in the logs.
         println!(
-            "hlsd: no --token given; user admin has token {token}\n      open http://{addr}/api/v1/media?api_key={token}",
+            "hlsd: no --token given; user admin has token {token}\n      open http://{addr}/ (the page asks for it) or http://{addr}/api/v1/media?api_key={token}",
             token = config.users[0].token
         );
     }

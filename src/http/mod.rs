@@ -14,6 +14,7 @@
 //! | `POST /api/v1/hls/preload/{id}` | start a session in the background |
 //! | `GET /api/v1/admin/streaming-stats` | statistics (admins) |
 //! | `GET /metrics` | statistics, Prometheus text |
+//! | `GET /`, `GET /static/...` | the web page |
 
 mod error;
 pub mod range;
@@ -260,6 +261,39 @@ pub fn routes(
             }))
         });
 
+    // GET / and GET /static/...: the web page (no token: it asks for one).
+    let web_dir = state.config.web_dir.clone();
+    let page = {
+        let index = web_dir.as_ref().map(|d| d.join("index.html"));
+        warp::path::end().and(warp::get()).and_then(move || {
+            let index = index.clone();
+            async move {
+                match index {
+                    Some(path) => match tokio::fs::read(&path).await {
+                        Ok(bytes) => {
+                            let mut res = Response::new(bytes.into());
+                            res.headers_mut().insert(
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static("text/html; charset=utf-8"),
+                            );
+                            Ok(res)
+                        }
+                        Err(_) => Err(warp::reject::not_found()),
+                    },
+                    None => Err(warp::reject::not_found()),
+                }
+            }
+        })
+    };
+    let static_files = warp::path("static").and(match web_dir {
+        Some(dir) => warp::fs::dir(dir)
+            .map(|f: warp::fs::File| f.into_response())
+            .boxed(),
+        None => warp::any()
+            .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
+            .boxed(),
+    });
+
     // GET /api/v1/sessions
     let counted = state.stats.clone();
     let sessions = warp::path!("api" / "v1" / "sessions")
@@ -301,6 +335,10 @@ pub fn routes(
         .or(admin_stats.boxed())
         .unify()
         .or(metrics.boxed())
+        .unify()
+        .or(page.boxed())
+        .unify()
+        .or(static_files.boxed())
         .unify()
         .recover(recover)
         .unify()

@@ -1,0 +1,195 @@
+// hlsd's page: the library, a detail view with a player, preload on the
+// detail view (cancelled on leaving it), session state and errors.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let token = localStorage.getItem("hlsd-token");
+let items = [];
+let current = null; // { item, preloadSession, hls, poll }
+
+async function api(path, options = {}) {
+  const res = await fetch(path, {
+    ...options,
+    headers: { Authorization: `Bearer ${token}`, ...(options.headers || {}) },
+  });
+  if (!res.ok && res.status !== 302) {
+    let message = `${res.status}`;
+    try {
+      const body = await res.json();
+      message = `${body.error.code}: ${body.error.message}`;
+    } catch (_) {}
+    const err = new Error(message);
+    err.status = res.status;
+    throw err;
+  }
+  return res;
+}
+
+function fmtDuration(s) {
+  if (s == null) return "?";
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+}
+
+function codecs(item) {
+  const v = item.video ? item.video.codec : "no video";
+  const a = item.audio.length ? item.audio.map((x) => x.codec).join("+") : "no audio";
+  return `${v} / ${a}`;
+}
+
+function show(section) {
+  for (const id of ["login", "library", "detail"]) $(id).classList.toggle("hidden", id !== section);
+  $("logout").classList.toggle("hidden", section === "login");
+}
+
+async function openLibrary() {
+  try {
+    items = await (await api("/api/v1/media")).json();
+  } catch (e) {
+    if (e.status === 401) {
+      localStorage.removeItem("hlsd-token");
+      $("login-error").textContent = "That token was not accepted.";
+      show("login");
+      return;
+    }
+    throw e;
+  }
+  const rows = items.map((it, i) => {
+    const decision = it.playback || "unplayable";
+    const res = it.video ? `${it.video.width}×${it.video.height}` : "";
+    return `<tr class="item" data-i="${i}" data-path="${escapeHtml(it.path)}">
+      <td>${escapeHtml(it.path)}</td><td>${fmtDuration(it.duration_s)}</td><td>${res}</td>
+      <td>${escapeHtml(codecs(it))}</td>
+      <td><span class="badge ${decision}">${decision}</span><div class="reasons">${escapeHtml(it.reasons.join(", "))}</div></td></tr>`;
+  });
+  $("items").innerHTML = rows.join("");
+  for (const tr of document.querySelectorAll("tr.item")) {
+    tr.addEventListener("click", () => openDetail(items[Number(tr.dataset.i)]));
+  }
+  show("library");
+  location.hash = "";
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+async function openDetail(item) {
+  await leaveDetail();
+  current = { item, preloadSession: null, hls: null, poll: null };
+  $("title").textContent = item.path;
+  $("facts").textContent = `${fmtDuration(item.duration_s)} · ${codecs(item)} · ${item.playback || "unplayable"}`;
+  $("status").textContent = "";
+  $("error").textContent = "";
+  $("retry").classList.add("hidden");
+  show("detail");
+  location.hash = item.id;
+  if (!item.playable) {
+    $("error").textContent = `This file cannot be played: ${item.reasons.join(", ")}`;
+    return;
+  }
+  // Warm the session up while the viewer reads this page.
+  try {
+    const body = await (await api(`/api/v1/hls/preload/${item.id}`, { method: "POST" })).json();
+    if (body.status === "warming") {
+      current.preloadSession = body.session_id;
+      $("status").textContent = "warming up…";
+    }
+  } catch (e) {
+    $("status").textContent = `preload: ${e.message}`;
+  }
+}
+
+async function leaveDetail() {
+  if (!current) return;
+  const c = current;
+  current = null;
+  if (c.poll) clearInterval(c.poll);
+  if (c.hls) c.hls.destroy();
+  const video = $("video");
+  video.pause();
+  video.removeAttribute("src");
+  video.load();
+  // A page navigated away from cancels its preload at once.
+  if (c.preloadSession && !c.played) {
+    api(`/api/v1/hls/${c.preloadSession}`, { method: "DELETE", keepalive: true }).catch(() => {});
+  }
+}
+
+function fail(message) {
+  $("error").textContent = message;
+  $("retry").classList.remove("hidden");
+}
+
+function play() {
+  const c = current;
+  if (!c) return;
+  c.played = true;
+  $("error").textContent = "";
+  $("retry").classList.add("hidden");
+  const video = $("video");
+  const url = `/api/v1/stream/${c.item.id}?api_key=${encodeURIComponent(token)}`;
+  if (c.hls) { c.hls.destroy(); c.hls = null; }
+  if (c.item.playback === "direct_play") {
+    video.src = url;
+    $("status").textContent = "direct play";
+  } else if (window.Hls && Hls.isSupported()) {
+    const hls = new Hls();
+    c.hls = hls;
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (data.fatal) fail(`playback error: ${data.type} ${data.details}${data.response ? ` (${data.response.code})` : ""}`);
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    pollSession(c);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url; // native HLS (Safari)
+    pollSession(c);
+  } else {
+    fail("This browser cannot play HLS and hls.js is not installed (run scripts/setup.sh).");
+    return;
+  }
+  video.play().catch((e) => $("status").textContent = `press play (${e.name})`);
+}
+
+function pollSession(c) {
+  if (c.poll) clearInterval(c.poll);
+  const tick = async () => {
+    try {
+      const list = await (await api("/api/v1/sessions")).json();
+      const s = list.find((x) => x.media_id === c.item.id);
+      if (!s) return;
+      const pct = s.percent == null ? "" : ` · ${s.percent.toFixed(0)} % made`;
+      $("status").textContent = `${s.mode} · ${s.state}${pct} · encoder at ${s.position_s.toFixed(0)} s · ${s.speed}× real time`;
+      if (s.state === "failed") fail(`the session failed: ${s.error}`);
+    } catch (e) {
+      $("status").textContent = e.message;
+    }
+  };
+  tick();
+  c.poll = setInterval(tick, 1000);
+}
+
+$("video").addEventListener("error", () => {
+  const e = $("video").error;
+  if (e && current) fail(`video error ${e.code}: ${e.message || ""}`);
+});
+$("play").addEventListener("click", play);
+$("retry").addEventListener("click", play);
+$("back").addEventListener("click", async () => { await leaveDetail(); openLibrary(); });
+$("logout").addEventListener("click", async () => {
+  await leaveDetail();
+  localStorage.removeItem("hlsd-token");
+  token = null;
+  show("login");
+});
+$("login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  token = $("token").value.trim();
+  localStorage.setItem("hlsd-token", token);
+  $("login-error").textContent = "";
+  openLibrary();
+});
+window.addEventListener("pagehide", () => { leaveDetail(); });
+
+if (token) openLibrary(); else show("login");

@@ -1,0 +1,70 @@
+// Plays files through hlsd's own page in Debian's chromium (headless),
+// driven by playwright-core. Exits non-zero on the first failure.
+// Usage: node web/tests/browser.mjs BASE_URL TOKEN OUT_DIR DIRECT REMUX TRANSCODE
+import { chromium } from "playwright-core";
+
+const [base, token, outDir, direct, remux, transcode] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+  ],
+});
+let failed = false;
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.on("console", (m) => console.log(`page ${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => console.log(`page error: ${e}`));
+  page.on("response", (r) => { if (r.status() >= 400) console.log(`HTTP ${r.status()} ${r.url().replace(/api_key=[^&]*/, "api_key=…")}`); });
+  await page.goto(`${base}/`);
+  await page.fill("#token", token);
+  await page.click("#login-form button");
+  await page.waitForSelector("tr.item");
+  await page.screenshot({ path: `${outDir}/library.png` });
+  console.log("library listed");
+
+  for (const [name, kind] of [[direct, "direct_play"], [remux, "remux"], [transcode, "transcode"]]) {
+    await page.click(`tr.item[data-path="${name}"]`);
+    await page.waitForSelector("#detail:not(.hidden)");
+    const errors = [];
+    await page.evaluate(() => {
+      window.__videoErrors = [];
+      document.getElementById("video").addEventListener("error", () => window.__videoErrors.push(document.getElementById("video").error?.code));
+    });
+    const t0 = Date.now();
+    await page.click("#play");
+    await page.waitForFunction(() => document.getElementById("video").currentTime > 3, null, { timeout: 60000 });
+    console.log(`${kind} ${name}: past 3 s after ${Date.now() - t0} ms`);
+    errors.push(...(await page.evaluate(() => window.__videoErrors)));
+    const shown = await page.textContent("#error");
+    if (errors.length || shown) throw new Error(`${name}: errors ${JSON.stringify(errors)} ${shown}`);
+    if (kind === "transcode") {
+      const duration = await page.evaluate(() => document.getElementById("video").duration);
+      const target = duration * 0.8;
+      const t1 = Date.now();
+      await page.evaluate((t) => { document.getElementById("video").currentTime = t; }, target);
+      await page.waitForFunction(
+        (t) => { const v = document.getElementById("video"); return !v.seeking && v.currentTime > t + 0.3 && !v.paused; },
+        target,
+        { timeout: 30000 },
+      );
+      console.log(`${kind} ${name}: seek to ${target.toFixed(1)} s of ${duration.toFixed(1)} s resumed after ${Date.now() - t1} ms`);
+      await page.screenshot({ path: `${outDir}/playing.png` });
+    }
+    await page.click("#back");
+    await page.waitForSelector("#library:not(.hidden)");
+  }
+} catch (e) {
+  console.error(`FAILED: ${e.message}`);
+  failed = true;
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
