@@ -52,10 +52,21 @@ fn make_variants(dir: &Path, fixtures: &[PathBuf]) -> Vec<String> {
     write("garbage.mp4".into(), &garbage);
     write("garbage.ts".into(), &garbage);
     write("garbage.mkv".into(), &garbage[..1000]);
+    // Boxes that declare huge sizes: the MP4's first box (ftyp) claims
+    // 2 GiB, and a 64-bit box size claims 2^62 bytes.
+    let mut big = std::fs::read(&fixtures[0]).unwrap();
+    big[0..4].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    write("huge_declared_box.mp4".into(), &big);
+    let mut big = std::fs::read(&fixtures[0]).unwrap();
+    let ftyp = u32::from_be_bytes(big[0..4].try_into().unwrap()) as usize;
+    // The box after ftyp becomes a 64-bit-size box of 2^62 bytes.
+    big[ftyp..ftyp + 4].copy_from_slice(&1u32.to_be_bytes());
+    big.splice(ftyp + 8..ftyp + 8, (1u64 << 62).to_be_bytes());
+    write("huge_declared_box64.mp4".into(), &big);
     // A directory whose name looks like media.
     std::fs::create_dir(dir.join("folder.mkv")).unwrap();
     names.push("folder.mkv".into());
-    // A good header followed by a huge (sparse) declared size.
+    // A good header followed by a huge (sparse) actual size.
     let huge = dir.join("huge_sparse.mkv");
     std::fs::copy(&fixtures[1], &huge).unwrap();
     std::fs::OpenOptions::new()
