@@ -8,24 +8,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Polls until `pred` holds for session `sid` of `token`; returns its view.
-async fn wait_view(
-    server: &TestServer,
-    sid: &str,
-    token: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let v = session_view(server, sid, token).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "never: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn wait_gone(dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while dir.exists() {
@@ -54,7 +36,7 @@ async fn an_element_error_mid_stream_fails_only_its_session_and_deletes_its_fold
     let sid = failing["session_id"].as_str().unwrap();
     let folder = server.transcode_dir.join(sid);
 
-    let failed = wait_view(&server, sid, ALICE, |v| v["state"] == "failed").await;
+    let failed = wait_session(&server, sid, ALICE, |v| v["state"] == "failed").await;
     let message = failed["error"].as_str().unwrap();
     assert!(!message.is_empty(), "{failed}");
     println!("failed mid-stream with: {message}");
@@ -98,20 +80,23 @@ impl Tmpfs {
     }
 
     fn used_bytes(&self) -> u64 {
-        walk_bytes(&self.0)
+        bytes_under(&self.0, &|_| true)
     }
 }
 
-fn walk_bytes(dir: &Path) -> u64 {
+/// Bytes of the files under `dir` whose names `keep` accepts.
+fn bytes_under(dir: &Path, keep: &dyn Fn(&str) -> bool) -> u64 {
     std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| {
                     let m = e.metadata().unwrap();
                     if m.is_dir() {
-                        walk_bytes(&e.path())
-                    } else {
+                        bytes_under(&e.path(), keep)
+                    } else if keep(&e.file_name().to_string_lossy()) {
                         m.len()
+                    } else {
+                        0
                     }
                 })
                 .sum()
@@ -139,7 +124,7 @@ async fn a_full_transcode_dir_fails_the_session_cleanly_and_frees_the_space() {
     let webm = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&webm, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
-    let failed = wait_view(&server, sid, ALICE, |v| {
+    let failed = wait_session(&server, sid, ALICE, |v| {
         v["state"] == "failed" || v["state"] == "complete"
     })
     .await;
@@ -162,22 +147,7 @@ async fn a_full_transcode_dir_fails_the_session_cleanly_and_frees_the_space() {
 
 /// Bytes of `.ts` files under `dir`.
 fn segment_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| {
-                    let m = e.metadata().unwrap();
-                    if m.is_dir() {
-                        segment_bytes(&e.path())
-                    } else if e.file_name().to_string_lossy().ends_with(".ts") {
-                        m.len()
-                    } else {
-                        0
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
+    bytes_under(dir, &|name| name.ends_with(".ts"))
 }
 
 async fn play_all(server: &TestServer, master: &str, token: &str, segments: usize) {

@@ -19,24 +19,6 @@ async fn post(server: &TestServer, path: &str, token: &str) -> reqwest::Response
         .unwrap()
 }
 
-/// Polls `GET /api/v1/sessions` until `pred` holds for session `sid`.
-async fn wait_session(
-    server: &TestServer,
-    sid: &str,
-    token: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = session_view(server, sid, token).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "session never got there: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preloaded_session_is_reused_by_play_and_starts_in_milliseconds() {
     let media = media_subset(&[fixtures_dir().join(WEBM), fixtures_dir().join(MP4)]);

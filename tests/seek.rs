@@ -24,14 +24,7 @@ async fn a_cold_seek_near_the_end_returns_the_right_media_without_encoding_the_r
         eprintln!("NOTICE: ffprobe is not installed (scripts/setup.sh installs it); skipping");
         return;
     }
-    let media = tempfile::tempdir().unwrap();
-    let file = tokio::task::spawn_blocking({
-        let dir = media.path().to_path_buf();
-        move || make_long_avi(&dir, 600)
-    })
-    .await
-    .unwrap();
-    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let (media, name) = long_avi_dir(600).await;
     let server = start_server(media.path(), Duration::from_secs(600)).await;
     let item = server.media(&name).await;
     let duration = item["duration_s"].as_f64().unwrap();
@@ -143,14 +136,7 @@ async fn a_cold_seek_near_the_end_returns_the_right_media_without_encoding_the_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwatched_encoder_is_throttled_and_resumes_on_request() {
-    let media = tempfile::tempdir().unwrap();
-    let file = tokio::task::spawn_blocking({
-        let dir = media.path().to_path_buf();
-        move || make_long_avi(&dir, 180)
-    })
-    .await
-    .unwrap();
-    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let (media, name) = long_avi_dir(180).await;
     let server = start_server_with(media.path(), |c| {
         c.throttle_margin = Some(Duration::from_secs(30))
     })

@@ -557,8 +557,8 @@ impl Sessions {
     /// A manager writing under `transcode_dir`, encoding with `templates`,
     /// ending each session's first segment at `first_segment`, stopping
     /// sessions idle longer than `timeout`, and running seekable sessions
-    /// with `seek`, admitting sessions within `limits`, and counting into
-    /// `stats`.
+    /// with `seek`, admitting sessions within `limits`, counting into
+    /// `stats` and keeping the session folders within `disk`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         transcode_dir: PathBuf,

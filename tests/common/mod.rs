@@ -488,3 +488,34 @@ pub async fn session_view(server: &TestServer, session_id: &str, token: &str) ->
         .cloned()
         .unwrap_or_else(|| panic!("session {session_id} vanished"))
 }
+
+/// Polls `GET /api/v1/sessions` (as `token`) until `pred` holds for session
+/// `sid`, for at most 90 s; returns its view.
+pub async fn wait_session(
+    server: &TestServer,
+    sid: &str,
+    token: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let v = session_view(server, sid, token).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "session never got there: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A media dir holding one [`make_long_avi`] file of `seconds`; returns the
+/// dir and the file's name.
+pub async fn long_avi_dir(seconds: u32) -> (tempfile::TempDir, String) {
+    let media = tempfile::tempdir().unwrap();
+    let dir = media.path().to_path_buf();
+    let file = tokio::task::spawn_blocking(move || make_long_avi(&dir, seconds))
+        .await
+        .unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    (media, name)
+}
