@@ -4,8 +4,12 @@
 # Usage: scripts/run.sh [MEDIA_DIR] [more hlsd options, e.g. --addr 0.0.0.0:8080]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-media=$(realpath "${1:-$root/fixtures}")
-[ $# -gt 0 ] && shift
+# The first argument is the media folder unless it is an option.
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  media=$(realpath "$1"); shift
+else
+  media="$root/fixtures"
+fi
 "$root/scripts/setup.sh"
 cd "$root"
 exec cargo run --release --quiet -- --media-dir "$media" "$@"
