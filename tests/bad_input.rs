@@ -47,14 +47,7 @@ async fn bad_and_truncated_files_get_clear_errors_and_the_server_keeps_serving()
                 "{body}"
             );
         }
-        let r = server
-            .client
-            .post(server.url("/api/v1/hls/start"))
-            .bearer_auth(ALICE)
-            .json(&serde_json::json!({"media_id": id}))
-            .send()
-            .await
-            .unwrap();
+        let r = server.post_start(id, ALICE).await;
         assert_eq!(r.status(), 422, "{name}");
     }
     assert!(server.session_folders().is_empty());

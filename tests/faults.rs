@@ -212,25 +212,8 @@ async fn past_the_disk_budget_new_sessions_get_503() {
     let webm = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let alice = server.start_hls(&webm, ALICE).await;
     play_all(&server, alice["master_url"].as_str().unwrap(), ALICE, 1).await;
-    let r = server
-        .client
-        .post(server.url("/api/v1/hls/start"))
-        .bearer_auth(BOB)
-        .json(&serde_json::json!({"media_id": webm}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    assert!(r.headers().contains_key("retry-after"));
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "at_capacity");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("--disk-budget"),
-        "{body}"
-    );
+    let message = assert_at_capacity(server.post_start(&webm, BOB).await).await;
+    assert!(message.contains("--disk-budget"), "{message}");
     // Alice's own session goes on.
     play_all(&server, alice["master_url"].as_str().unwrap(), ALICE, 2).await;
     server.stop().await;

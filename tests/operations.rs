@@ -144,19 +144,7 @@ async fn past_the_transcode_cap_a_new_session_gets_503_and_reuse_still_works() {
     let webm = server.media_id(WEBM).await;
     let first = server.start_hls(&webm, ALICE).await;
 
-    let r = server
-        .client
-        .post(server.url("/api/v1/hls/start"))
-        .bearer_auth(BOB)
-        .json(&serde_json::json!({"media_id": webm}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    assert!(r.headers().contains_key("retry-after"));
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "at_capacity");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = assert_at_capacity(server.post_start(&webm, BOB).await).await;
     assert!(
         message.contains("maximum of 1 transcode sessions (--max-transcodes)"),
         "{message}"

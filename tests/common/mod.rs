@@ -168,16 +168,20 @@ impl TestServer {
 
     /// POST /api/v1/hls/start for `media_id` as `token`; returns the body.
     pub async fn start_hls(&self, media_id: &str, token: &str) -> Value {
-        let r = self
-            .client
+        let r = self.post_start(media_id, token).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// `POST /api/v1/hls/start` for `media_id` as `token`, whatever it answers.
+    pub async fn post_start(&self, media_id: &str, token: &str) -> reqwest::Response {
+        self.client
             .post(self.url("/api/v1/hls/start"))
             .bearer_auth(token)
             .json(&serde_json::json!({ "media_id": media_id }))
             .send()
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
+            .unwrap()
     }
 
     /// Session folders present in the transcode dir.
@@ -518,4 +522,13 @@ pub async fn long_avi_dir(seconds: u32) -> (tempfile::TempDir, String) {
         .unwrap();
     let name = file.file_name().unwrap().to_str().unwrap().to_string();
     (media, name)
+}
+
+/// Asserts `r` is a 503 `at_capacity` with `Retry-After`; returns its message.
+pub async fn assert_at_capacity(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "at_capacity");
+    body["error"]["message"].as_str().unwrap().to_string()
 }
