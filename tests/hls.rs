@@ -246,3 +246,44 @@ async fn every_playable_shared_file_plays_in_ffmpeg() {
     );
     server.stop().await;
 }
+
+/// The first video packet's adaptation-field flags in a segment, after
+/// checking that the segment opens with a PAT and a PMT (RFC 8216 3.2).
+fn first_video_flags(segment: &[u8]) -> u8 {
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    let packets: Vec<&[u8]> = segment.chunks(188).collect();
+    assert!(packets.iter().all(|p| p.len() == 188 && p[0] == 0x47));
+    assert_eq!(pid(packets[0]), 0, "a PAT first");
+    assert_eq!(pid(packets[1]), hlsd::pipeline::ts::PMT_PID, "then the PMT");
+    let video = packets
+        .iter()
+        .find(|p| pid(p) == hlsd::pipeline::ts::VIDEO_PID)
+        .expect("a video packet");
+    assert_ne!(video[1] & 0x40, 0, "a PES starts the video");
+    assert_ne!(video[3] & 0x20, 0, "with an adaptation field");
+    video[5]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remux_cuts_on_the_source_key_frames_and_opens_each_segment_with_one() {
+    // The fixture has a key frame every 1.96 s and lasts 10.048 s.
+    for (first, expected) in [(6, [7.84, 2.208]), (2, [3.92, 6.128])] {
+        let (played, _) = check_hls_with(fixtures_dir().join("remux_h264_aac.mkv"), "remux", |c| {
+            c.first_segment = Duration::from_secs(first)
+        })
+        .await;
+        assert_eq!(played.durations.len(), 2, "{:?}", played.durations);
+        for (got, want) in played.durations.iter().zip(expected) {
+            assert!(
+                (got - want).abs() < 0.05,
+                "first {first} s: {:?}",
+                played.durations
+            );
+        }
+        for (i, segment) in played.segment_bytes.iter().enumerate() {
+            let flags = first_video_flags(segment);
+            assert_ne!(flags & 0x40, 0, "segment {i} opens on a key frame");
+            assert_ne!(flags & 0x10, 0, "segment {i}: PCR on the video PID");
+        }
+    }
+}

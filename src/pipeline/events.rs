@@ -8,12 +8,12 @@ use std::time::Duration;
 pub enum PipelineEvent {
     /// The pipeline reached `Playing`.
     Playing,
-    /// `hlssink2` opened a new segment at this running time.
+    /// `hlssink2` (or the remux segmenter) opened a new segment at this running time.
     SegmentOpened {
         /// Running time of the segment's first buffer.
         running_time: Duration,
     },
-    /// `hlssink2` finished a segment (its bytes are on disk) at this running time.
+    /// `hlssink2` (or the remux segmenter) finished a segment (its bytes are on disk) at this running time.
     SegmentClosed {
         /// Running time at which the segment ends.
         running_time: Duration,
@@ -85,12 +85,16 @@ pub fn event_of(msg: &gst::Message, pipeline: &gst::Pipeline) -> Option<Pipeline
                 s
             };
             match s.name().as_str() {
-                "splitmuxsink-fragment-opened" => Some(PipelineEvent::SegmentOpened {
-                    running_time: running_time(s),
-                }),
-                "splitmuxsink-fragment-closed" => Some(PipelineEvent::SegmentClosed {
-                    running_time: running_time(s),
-                }),
+                "splitmuxsink-fragment-opened" | super::remux::SEGMENT_OPENED => {
+                    Some(PipelineEvent::SegmentOpened {
+                        running_time: running_time(s),
+                    })
+                }
+                "splitmuxsink-fragment-closed" | super::remux::SEGMENT_CLOSED => {
+                    Some(PipelineEvent::SegmentClosed {
+                        running_time: running_time(s),
+                    })
+                }
                 _ => None,
             }
         }

@@ -11,6 +11,9 @@
 //!
 //! `uridecodebin` stops autoplugging at the caps it is given, so a copied
 //! stream arrives parsed but not decoded, and a transcoded one arrives raw.
+//! A pure stream copy (H.264 copied, AAC copied or no audio) does not come
+//! here: [`remux`] cuts it in the demuxer's thread, with its own TS
+//! packetizer ([`ts`]).
 //!
 //! When the stream that drives the cuts (video, else audio) is encoded
 //! here, the cuts follow a fixed [`Grid`] in media time: the encoder is
@@ -24,6 +27,8 @@
 //! the session once `splitmuxsink` has closed it.
 
 mod events;
+pub mod remux;
+pub mod ts;
 
 pub use events::{event_of, PipelineEvent};
 
@@ -71,8 +76,9 @@ pub struct BuiltPipeline {
     pub position_ns: Arc<AtomicU64>,
     /// Segments opened by `hlssink2` and not yet closed, in order.
     pub open_segments: OpenSegments,
-    /// The `hlssink2` element (to end its streams when the source stalls).
-    pub sink: gst::Element,
+    /// The sink elements (`hlssink2`, or the remux appsinks): EOS on their
+    /// sink pads ends the streams when the source stalls.
+    pub sinks: Vec<gst::Element>,
 }
 
 /// How a pipeline runs: where it starts, where it cuts, what holds it back.
@@ -266,6 +272,9 @@ pub fn build(
     templates: &PipelineTemplates,
     options: &BuildOptions,
 ) -> anyhow::Result<BuiltPipeline> {
+    if remux::handles(item) {
+        return remux::build(item, dir, options);
+    }
     let decision = &item.decision;
     let uri = glib::filename_to_uri(&item.abs_path, None).context("media path to uri")?;
     let video_stream_id = item.video.as_ref().and_then(|v| v.stream_id.clone());
@@ -376,7 +385,7 @@ pub fn build(
         pipeline,
         position_ns,
         open_segments,
-        sink,
+        sinks: vec![sink],
     })
 }
 
@@ -666,6 +675,51 @@ struct LinkContext {
     throttle: Arc<Throttle>,
 }
 
+/// Whether `pad` is the planned stream of its kind, claiming it if so:
+/// matched by stream id when the Discoverer gave one (`Some(Some(id))`),
+/// else the first of its kind (`Some(None)`); `None`: nothing of this
+/// kind is planned. The first pad claimed is kept for the seek.
+fn take_planned(
+    linked: &Mutex<Linked>,
+    is_video: bool,
+    planned_id: Option<Option<&str>>,
+    stream_id: Option<&str>,
+    pad: &gst::Pad,
+) -> bool {
+    let mut linked = linked.lock().expect("link state");
+    let done = if is_video { linked.video } else { linked.audio };
+    let take = match planned_id {
+        Some(Some(id)) => !done && stream_id == Some(id),
+        Some(None) => !done,
+        None => false,
+    };
+    if take {
+        if is_video {
+            linked.video = true;
+        } else {
+            linked.audio = true;
+        }
+        linked.first_pad.get_or_insert_with(|| pad.clone());
+    }
+    take
+}
+
+/// Links a stream nobody plays to a `fakesink` of its own.
+fn discard_pad(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
+    let fakesink = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()?;
+    pipeline.add(&fakesink)?;
+    fakesink.sync_state_with_parent()?;
+    pad.link(
+        &fakesink
+            .static_pad("sink")
+            .expect("fakesink has a sink pad"),
+    )?;
+    Ok(())
+}
+
 fn link_pad(ctx: &LinkContext, pad: &gst::Pad) -> anyhow::Result<()> {
     let (Some(pipeline), Some(sink), Some(splitmux)) = (
         ctx.pipeline.upgrade(),
@@ -684,43 +738,17 @@ fn link_pad(ctx: &LinkContext, pad: &gst::Pad) -> anyhow::Result<()> {
     let is_video = media_type.starts_with("video/");
     let is_audio = media_type.starts_with("audio/");
 
-    // Take the planned stream: matched by stream id when the Discoverer gave
-    // one, else the first of its kind.
-    let wanted = {
-        let mut linked = ctx.linked.lock().expect("link state");
-        let (planned, done) = if is_video {
-            (plan.video.as_ref().map(|(_, id)| id), &mut linked.video)
-        } else if is_audio {
-            (plan.audio.as_ref().map(|(_, id)| id), &mut linked.audio)
-        } else {
-            (None, &mut false)
-        };
-        let take = match planned {
-            Some(Some(id)) => !*done && stream_id.as_deref() == Some(id.as_str()),
-            Some(None) => !*done,
-            None => false,
-        };
-        if take {
-            *done = true;
-            linked.first_pad.get_or_insert_with(|| pad.clone());
-        }
-        take
+    let planned_id = if is_video {
+        plan.video.as_ref().map(|(_, id)| id.as_deref())
+    } else if is_audio {
+        plan.audio.as_ref().map(|(_, id)| id.as_deref())
+    } else {
+        None
     };
+    let wanted = take_planned(&ctx.linked, is_video, planned_id, stream_id.as_deref(), pad);
     tracing::debug!(media_type, ?stream_id, wanted, "decoded pad");
-
     if !wanted {
-        let fakesink = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .property("async", false)
-            .build()?;
-        pipeline.add(&fakesink)?;
-        fakesink.sync_state_with_parent()?;
-        pad.link(
-            &fakesink
-                .static_pad("sink")
-                .expect("fakesink has a sink pad"),
-        )?;
-        return Ok(());
+        return discard_pad(&pipeline, pad);
     }
 
     let description = branch_description(plan, is_video);

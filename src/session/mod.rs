@@ -1361,7 +1361,7 @@ async fn run_pipeline(
                         "no progress for {} s: ending the stream here",
                         STALL_TIMEOUT.as_secs()
                     );
-                    for pad in built.sink.sink_pads() {
+                    for pad in built.sinks.iter().flat_map(|s| s.sink_pads()) {
                         pad.send_event(gst::event::Eos::new());
                     }
                     ended_stalled = true;
