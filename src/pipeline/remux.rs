@@ -9,7 +9,7 @@
 //!
 //! `parsebin` has no multiqueue, so the demuxer's streaming thread carries
 //! every buffer through the parsers into the appsinks' callbacks, where
-//! [`Segmenter`] packetizes it ([`super::ts`]) and cuts a segment at the
+//! `Segmenter` packetizes it ([`super::ts`]) and cuts a segment at the
 //! first key frame [`SEGMENT_SECONDS`] or more after the last cut: one
 //! thread, buffers in file order. `hlssink2` (splitmuxsink, its queues and
 //! `mpegtsmux`'s aggregator thread, one `GstBuffer` per 188-byte packet)
@@ -34,10 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Bus message a [`Segmenter`] posts when it opens a segment; field
+/// Bus message a `Segmenter` posts when it opens a segment; field
 /// `running-time` (u64 nanoseconds) is the time of its first buffer.
 pub const SEGMENT_OPENED: &str = "hlsd-segment-opened";
-/// Bus message a [`Segmenter`] posts once a segment's file is written and
+/// Bus message a `Segmenter` posts once a segment's file is written and
 /// closed; field `running-time` (u64 nanoseconds) is where it ends.
 pub const SEGMENT_CLOSED: &str = "hlsd-segment-closed";
 
