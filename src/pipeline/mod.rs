@@ -194,16 +194,29 @@ fn decodebin_caps(copy_video: bool, copy_audio: bool) -> gst::Caps {
     caps.parse().expect("static caps parse")
 }
 
-/// Queues in front of the encoders (times in nanoseconds of media): audio
-/// may wait a long time for an encoder that holds video frames back (x264
-/// lookahead), so its queue is bounded by time only and generously; the raw
-/// video queue stays short so that memory does not grow with frame size
-/// (design.md: the default 1 s queue deadlocked with x264 lookahead).
-/// Copied streams get no queue of their own: decodebin's multiqueue and
-/// splitmuxsink's queues already decouple them, and each extra queue is one
-/// more thread hand-off per buffer.
-const AUDIO_QUEUE: &str = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=30000000000";
+/// Queues in front of the encoders. Audio waits for an encoder that holds
+/// video frames back (x264's lookahead, B-frames and frame threads: about
+/// 17 frames at veryfast), so its queue is bounded by time only, to
+/// [`audio_queue_time`]; the raw video queue stays short so that memory does
+/// not grow with frame size (design.md: the default 1 s queue deadlocked
+/// with x264 lookahead). Copied streams get no queue of their own:
+/// decodebin's multiqueue and splitmuxsink's queues already decouple them,
+/// and each extra queue is one more thread hand-off per buffer.
 const RAW_VIDEO_QUEUE: &str = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0";
+
+/// Media time the audio queue may hold: 5 s, or 60 video frames when that
+/// is longer (a slide show at 1 fps: 60 s), which leaves room for an
+/// operator's slower x264 settings (medium: 40 frames of lookahead). It was
+/// 30 s: decoded stereo is 384 KB a second, so the queue held 11 MB on the
+/// bench file (35 MB for 5.1) for nothing (README, "Performance").
+fn audio_queue_time(fps: f64) -> Duration {
+    let floor = Duration::from_secs(5);
+    if fps > 0.0 {
+        floor.max(Duration::from_secs_f64(60.0 / fps))
+    } else {
+        floor
+    }
+}
 
 /// Which branch a decoded pad gets.
 #[derive(Clone)]
@@ -216,6 +229,8 @@ struct Plan {
     grid: Option<Grid>,
     /// Media time the pipeline starts at (the seek target), or zero.
     start: Duration,
+    /// Bound of the queue in front of the audio encoder.
+    audio_queue: Duration,
 }
 
 #[derive(Default)]
@@ -253,7 +268,11 @@ fn branch_description(plan: &Plan, is_video: bool) -> String {
         match plan.audio.as_ref().map(|(p, _)| *p) {
             Some(AudioPlan::Copy) => "aacparse".to_string(),
             Some(AudioPlan::Transcode) => {
-                format!("{AUDIO_QUEUE} ! {}", plan.templates.audio_transcode)
+                format!(
+                    "queue max-size-buffers=0 max-size-bytes=0 max-size-time={} ! {}",
+                    plan.audio_queue.as_nanos(),
+                    plan.templates.audio_transcode
+                )
             }
             None => unreachable!("only called for planned streams"),
         }
@@ -297,6 +316,7 @@ pub fn build(
         templates: templates.clone(),
         grid: options.grid,
         start,
+        audio_queue: audio_queue_time(fps),
     };
 
     let pipeline = gst::Pipeline::with_name(&format!("session-{}-{}", item.id, options.generation));
