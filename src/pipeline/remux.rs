@@ -46,6 +46,10 @@ pub const SEGMENT_CLOSED: &str = "hlsd-segment-closed";
 /// below zero.
 const TS_OFFSET: Duration = Duration::from_secs(3600);
 
+/// Audio frames without a timestamp held until one has one (about 3 s of
+/// AAC at 22 kHz); more are dropped.
+const MAX_UNDATED_AUDIO: usize = 64;
+
 /// Segment bytes gathered before each `write()`.
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -56,8 +60,14 @@ pub fn handles(item: &MediaItem) -> bool {
         && matches!(item.decision.audio, None | Some((_, AudioPlan::Copy)))
 }
 
+/// Output time (ns) of a running time: plus [`TS_OFFSET`].
+fn offset_ns(running_time_ns: u64) -> u64 {
+    running_time_ns + TS_OFFSET.as_nanos() as u64
+}
+
+/// Output timestamp in 90 kHz ticks of a running time.
 fn ticks_90k(running_time_ns: u64) -> u64 {
-    (running_time_ns + TS_OFFSET.as_nanos() as u64) * 9 / 100_000
+    offset_ns(running_time_ns) * 9 / 100_000
 }
 
 /// The file being written.
@@ -85,6 +95,10 @@ struct Segmenter {
     position: Arc<AtomicU64>,
     /// Streams that have not reached EOS yet.
     streams_left: usize,
+    /// Where the last audio frame written ends (running time, ns).
+    audio_next: Option<u64>,
+    /// Audio frames that came before any audio timestamp.
+    audio_undated: Vec<gst::Buffer>,
 }
 
 /// A write failure, with the `.part` file it concerns.
@@ -172,17 +186,62 @@ impl Segmenter {
     }
 
     fn audio(&mut self, sink: &gst::Element, sample: &gst::Sample) -> Result<(), WriteError> {
-        let Some((buffer, pts_ns, _)) = times(sample) else {
+        let Some(buffer) = sample.buffer_owned() else {
             return Ok(());
         };
-        if self.file.is_none() {
-            self.open(sink, pts_ns)?;
+        let duration = buffer.duration().map_or(0, |d| d.nseconds());
+        let pts = match times(sample) {
+            Some((_, pts, _)) => pts,
+            // A frame without a timestamp follows the one before it.
+            None => match self.audio_next {
+                Some(next) => next,
+                None => {
+                    // No timestamp yet (seen: the first PES of a TS file
+                    // carried several ADTS frames and no PTS): hold the
+                    // frames and date them back from the first that has one.
+                    if self.audio_undated.len() < MAX_UNDATED_AUDIO {
+                        self.audio_undated.push(buffer);
+                    }
+                    return Ok(());
+                }
+            },
+        };
+        if !self.audio_undated.is_empty() {
+            let undated = std::mem::take(&mut self.audio_undated);
+            let total: u64 = undated
+                .iter()
+                .map(|b| b.duration().map_or(0, |d| d.nseconds()))
+                .sum();
+            // In output time, where the 3600 s offset leaves room to go
+            // below zero running time.
+            let mut t = offset_ns(pts).saturating_sub(total);
+            for b in &undated {
+                self.write_audio_at(sink, b, t)?;
+                t += b.duration().map_or(0, |d| d.nseconds());
+            }
         }
-        let Ok(map) = buffer.map_readable() else {
-            return Ok(());
-        };
-        self.mux.write_audio(&mut self.buf, &map, ticks_90k(pts_ns));
+        self.write_audio_at(sink, &buffer, offset_ns(pts))?;
+        self.audio_next = Some(pts + duration);
         self.flush_if_full()
+    }
+
+    /// Writes one audio frame at `output_ns` (running time plus
+    /// [`TS_OFFSET`]).
+    fn write_audio_at(
+        &mut self,
+        sink: &gst::Element,
+        buffer: &gst::BufferRef,
+        output_ns: u64,
+    ) -> Result<(), WriteError> {
+        if self.file.is_none() {
+            let running = output_ns.saturating_sub(offset_ns(0));
+            self.open(sink, running)?;
+        }
+        if let Ok(map) = buffer.map_readable() {
+            self.mux
+                .write_audio(&mut self.buf, &map, output_ns * 9 / 100_000);
+        }
+        Ok(())
     }
 
     fn flush_if_full(&mut self) -> Result<(), WriteError> {
@@ -206,16 +265,18 @@ impl Segmenter {
 }
 
 /// A sample's buffer with its PTS and DTS as running times (ns); `None`
-/// for a buffer without a PTS or outside its segment.
+/// for a buffer with neither or outside its segment. A buffer with a DTS
+/// and no PTS (AVI gives only decode times) gets its DTS as PTS, as
+/// `mpegtsmux` does; the decoder still orders the frames.
 fn times(sample: &gst::Sample) -> Option<(&gst::BufferRef, u64, Option<u64>)> {
     let buffer = sample.buffer()?;
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    let pts = segment.to_running_time(buffer.pts()?)?.nseconds();
-    let dts = buffer
-        .dts()
-        .and_then(|d| segment.to_running_time(d))
-        .map(|d| d.nseconds());
-    Some((buffer, pts, dts))
+    let running = |t: Option<gst::ClockTime>| Some(segment.to_running_time(t?)?.nseconds());
+    match (running(buffer.pts()), running(buffer.dts())) {
+        (Some(pts), dts) => Some((buffer, pts, dts)),
+        (None, Some(dts)) => Some((buffer, dts, None)),
+        (None, None) => None,
+    }
 }
 
 fn post(sink: &gst::Element, name: &str, running_time_ns: u64) {
@@ -312,6 +373,8 @@ pub fn build(
         open: open_segments.clone(),
         position: position.clone(),
         streams_left: 1 + usize::from(with_audio),
+        audio_next: None,
+        audio_undated: Vec::new(),
     }));
 
     let mut branches = Vec::new();
