@@ -65,9 +65,19 @@ fn offset_ns(running_time_ns: u64) -> u64 {
     running_time_ns + TS_OFFSET.as_nanos() as u64
 }
 
+/// 90 kHz ticks of an output time (ns).
+fn ticks(output_ns: u64) -> u64 {
+    output_ns * 9 / 100_000
+}
+
 /// Output timestamp in 90 kHz ticks of a running time.
 fn ticks_90k(running_time_ns: u64) -> u64 {
-    offset_ns(running_time_ns) * 9 / 100_000
+    ticks(offset_ns(running_time_ns))
+}
+
+/// A buffer's duration in nanoseconds, 0 when unknown.
+fn duration_ns(buffer: &gst::BufferRef) -> u64 {
+    buffer.duration().map_or(0, |d| d.nseconds())
 }
 
 /// The file being written.
@@ -180,7 +190,7 @@ impl Segmenter {
             dts_ns.map(ticks_90k),
             key,
         );
-        let end = pts_ns + buffer.duration().map_or(0, |d| d.nseconds());
+        let end = pts_ns + duration_ns(buffer);
         self.position.fetch_max(end, Ordering::Relaxed);
         self.flush_if_full()
     }
@@ -189,7 +199,7 @@ impl Segmenter {
         let Some(buffer) = sample.buffer_owned() else {
             return Ok(());
         };
-        let duration = buffer.duration().map_or(0, |d| d.nseconds());
+        let duration = duration_ns(&buffer);
         let pts = match times(sample) {
             Some((_, pts, _)) => pts,
             // A frame without a timestamp follows the one before it.
@@ -208,16 +218,13 @@ impl Segmenter {
         };
         if !self.audio_undated.is_empty() {
             let undated = std::mem::take(&mut self.audio_undated);
-            let total: u64 = undated
-                .iter()
-                .map(|b| b.duration().map_or(0, |d| d.nseconds()))
-                .sum();
+            let total: u64 = undated.iter().map(|b| duration_ns(b)).sum();
             // In output time, where the 3600 s offset leaves room to go
             // below zero running time.
             let mut t = offset_ns(pts).saturating_sub(total);
             for b in &undated {
                 self.write_audio_at(sink, b, t)?;
-                t += b.duration().map_or(0, |d| d.nseconds());
+                t += duration_ns(b);
             }
         }
         self.write_audio_at(sink, &buffer, offset_ns(pts))?;
@@ -238,8 +245,7 @@ impl Segmenter {
             self.open(sink, running)?;
         }
         if let Ok(map) = buffer.map_readable() {
-            self.mux
-                .write_audio(&mut self.buf, &map, output_ns * 9 / 100_000);
+            self.mux.write_audio(&mut self.buf, &map, ticks(output_ns));
         }
         Ok(())
     }
