@@ -187,13 +187,7 @@ async fn fifty_corrupted_files_each_get_a_clear_answer_while_another_session_str
                     let r = server.get(&location, ALICE).await;
                     assert_eq!(r.status(), 500, "{name}");
                 }
-                let r = server
-                    .client
-                    .delete(server.url(&format!("/api/v1/hls/{sid}")))
-                    .bearer_auth(ALICE)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = server.delete_session(&sid, ALICE).await;
                 assert_eq!(r.status(), 204, "{name}");
                 format!("hls {}", end["state"].as_str().unwrap())
             }

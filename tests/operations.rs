@@ -115,13 +115,7 @@ async fn an_unplayed_preload_expires_with_its_folder_and_preload_can_be_off() {
     assert_eq!(r.status(), 202);
     let body: serde_json::Value = r.json().await.unwrap();
     let sid = body["session_id"].as_str().unwrap();
-    let r = server
-        .client
-        .delete(server.url(&format!("/api/v1/hls/{sid}")))
-        .bearer_auth(BOB)
-        .send()
-        .await
-        .unwrap();
+    let r = server.delete_session(sid, BOB).await;
     assert_eq!(r.status(), 204);
     assert!(server.session_folders().is_empty());
     server.stop().await;

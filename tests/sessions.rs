@@ -117,13 +117,7 @@ async fn delete_stops_the_session_and_deletes_its_folder() {
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
     // Delete while the encoder may still be running.
-    let r = server
-        .client
-        .delete(server.url(&format!("/api/v1/hls/{sid}")))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap();
+    let r = server.delete_session(sid, ALICE).await;
     assert_eq!(r.status(), 204);
     assert!(server.session_folders().is_empty());
     assert_eq!(
@@ -133,13 +127,7 @@ async fn delete_stops_the_session_and_deletes_its_folder() {
             .status(),
         404
     );
-    let r = server
-        .client
-        .delete(server.url(&format!("/api/v1/hls/{sid}")))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap();
+    let r = server.delete_session(sid, ALICE).await;
     assert_eq!(r.status(), 404);
     // Nothing reappears once the pipeline has wound down.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -241,13 +229,7 @@ async fn tokens_are_required_and_sessions_are_private() {
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found");
     }
-    let r = server
-        .client
-        .delete(server.url(&format!("/api/v1/hls/{sid}")))
-        .bearer_auth(BOB)
-        .send()
-        .await
-        .unwrap();
+    let r = server.delete_session(sid, BOB).await;
     assert_eq!(r.status(), 404);
     assert!(server
         .get_json("/api/v1/sessions", BOB, 200)

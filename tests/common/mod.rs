@@ -184,6 +184,16 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `DELETE /api/v1/hls/{session_id}` as `token`, whatever it answers.
+    pub async fn delete_session(&self, session_id: &str, token: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/v1/hls/{session_id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Session folders present in the transcode dir.
     pub fn session_folders(&self) -> Vec<PathBuf> {
         match std::fs::read_dir(&self.transcode_dir) {
