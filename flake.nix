@@ -22,7 +22,7 @@
             gst-plugins-bad
             gst-plugins-ugly # x264enc
             gst-libav # avenc_aac and the libav decoders
-          ];
+          ] ++ [ pkgs.x264 ]; # hlsdx264enc (build.rs links libx264)
         };
       });
     };

@@ -37,6 +37,18 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// Initialises GStreamer and registers hlsd's own elements
+/// (`hlsdx264enc`, [`pipeline::x264`]), which the built-in pipeline
+/// descriptions name. Call it once before [`run`]; later calls do nothing.
+///
+/// # Errors
+/// Fails when GStreamer cannot initialise or an element cannot register.
+pub fn init() -> anyhow::Result<()> {
+    gst::init().context("initialising GStreamer")?;
+    pipeline::x264::register().context("registering hlsdx264enc")?;
+    Ok(())
+}
+
 /// What every request handler shares.
 pub struct AppState {
     /// The configuration the server runs with.

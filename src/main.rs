@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    gst::init().context("initialising GStreamer")?;
+    hlsd::init()?;
 
     let templates = match &args.pipelines_dir {
         Some(dir) => PipelineTemplates::load(dir)?,

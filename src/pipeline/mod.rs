@@ -29,6 +29,7 @@
 mod events;
 pub mod remux;
 pub mod ts;
+pub mod x264;
 
 pub use events::{event_of, PipelineEvent};
 

@@ -75,7 +75,7 @@ pub async fn start_server_with(media_dir: &Path, tweak: impl FnOnce(&mut Config)
         )
         .with_test_writer()
         .try_init();
-    gst::init().expect("GStreamer initialises");
+    hlsd::init().expect("GStreamer initialises");
     let transcode_tmp = tempfile::tempdir().expect("temp transcode dir");
     let mut config = Config::new(
         media_dir.to_path_buf(),
