@@ -77,16 +77,18 @@ impl AppState {
 
 /// Scans the library, then serves HTTP on `listener` until `shutdown`
 /// resolves; then stops every session and deletes every session folder.
-/// GStreamer must be initialised (`gst::init`).
+/// GStreamer must be initialised ([`init`], or `gst::init`: hlsd's
+/// elements are then registered here).
 ///
 /// # Errors
-/// Fails when the media dir cannot be read or the transcode dir cannot be
-/// created.
+/// Fails when the media dir cannot be read, the transcode dir cannot be
+/// created or hlsd's elements cannot be registered.
 pub async fn run(
     listener: tokio::net::TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    pipeline::x264::register().context("registering hlsdx264enc")?;
     tokio::fs::create_dir_all(&config.transcode_dir)
         .await
         .with_context(|| format!("creating transcode dir {}", config.transcode_dir.display()))?;

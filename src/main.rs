@@ -98,9 +98,9 @@ fn main() -> anyhow::Result<()> {
 /// Caps glibc's malloc arenas at one per core (at least 2) unless the
 /// operator set `MALLOC_ARENA_MAX`. glibc's default is 8 per core: each
 /// streaming thread that frees frame buffers then keeps its own arena's
-/// worth of them. Measured on the bench transcode (README, "Performance"):
-/// RSS growth per session 165-172 MB with the default, 159-164 MB with 2
-/// arenas, at the same speed; the idle server is 10 MB smaller too.
+/// worth of them. Measured on the bench transcode, interleaved, 3 runs
+/// each (README, "Performance"): RSS growth per session 163-168 MB with 16
+/// arenas (the default here), 152-160 MB with 2, at the same speed.
 /// Called before any thread starts.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
