@@ -200,9 +200,10 @@ fn decodebin_caps(copy_video: bool, copy_audio: bool) -> gst::Caps {
 /// 17 frames at veryfast), so its queue is bounded by time only, to
 /// [`audio_queue_time`]; the raw video queue stays short so that memory does
 /// not grow with frame size (design.md: the default 1 s queue deadlocked
-/// with x264 lookahead). One decoded frame is enough to keep the decoder
-/// and the encoder thread both busy: with 3 (1080p: 3.1 MB each) and with
-/// none at all (8 % slower), the bench transcode was no faster. Copied streams get no queue of their own:
+/// with x264 lookahead). One decoded frame (3.1 MB at 1080p) keeps the
+/// decoder and the encoder thread both busy: the bench transcode ran at the
+/// same speed with 1 as with 3, and 5-10 % slower with no queue at all.
+/// Copied streams get no queue of their own:
 /// decodebin's multiqueue and splitmuxsink's queues already decouple them,
 /// and each extra queue is one more thread hand-off per buffer.
 const RAW_VIDEO_QUEUE: &str = "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0";
