@@ -1,11 +1,13 @@
 //! The media library: scan a folder, give each file a stable id, probe it
 //! with GStreamer's Discoverer and decide how it plays.
 //!
-//! Everything here but [`probe`] is plain data and logic, free of GStreamer,
+//! Everything here but [`probe`] and the demux pass of [`keyframes`] is
+//! plain data and logic, free of GStreamer,
 //! so it is unit-tested on its own.
 
 pub mod decision;
 pub mod id;
+pub mod keyframes;
 pub mod probe;
 mod scan;
 

@@ -1,0 +1,448 @@
+//! MP4 / MOV: key frames from the sample tables of the first video track,
+//! with `qtdemux`'s timestamp arithmetic.
+//!
+//! What `qtdemux` (GStreamer 1.22) does and this module reproduces:
+//! * sample PTS = `gst_util_uint64_scale(dts + ctts_offset + shift, GST_SECOND, mdhd_timescale)`
+//!   (rounded down); ctts offsets are read as signed 32-bit in both box
+//!   versions; `shift` = `cslg` compositionToDTSShift, or without `cslg` the
+//!   largest negative offset (so `-movflags +negative_cts_offsets` files work);
+//! * key frames = samples listed in `stss` (plus `stps`); no `stss` = all;
+//! * the edit list becomes the segment: `start` = media_time (mdhd timescale)
+//!   plus shift, `base` = a leading empty edit (mvhd timescale), `stop` =
+//!   `MIN(media_start + edit duration, movie duration - base + media_start)`
+//!   plus shift; without an edit list, one segment over the mdhd duration. So
+//!   running time = PTS - start + base, nothing outside `[start, stop]` has a
+//!   running time, and a sample whose DTS reaches the edit's media stop is not
+//!   pushed. ffmpeg writes such an edit list for H.264 with B-frames
+//!   (media_time = the composition delay, e.g. 2 frames) plus an empty edit
+//!   when the source started late (21 ms in the tests).
+//!
+//! `end` = PTS of the latest-presented pushed sample + its `stts` duration.
+//! GStreamer's last buffer carries `h264parse`'s nominal 1/framerate instead,
+//! so the two ends can differ by a fraction of a frame.
+//!
+//! Only edit lists of the shape `[empty edit] media edit` at rate 1 are
+//! handled; longer edit lists, fragmented files (`mvex`), a missing `moov`
+//! and inconsistent tables give `None`.
+
+use super::bytes::{be16, be32, be64};
+use super::{finish, scale, Input, KeyframeIndex, Source, MAX_ALLOC};
+
+/// Nanoseconds per second.
+const SECOND: u64 = 1_000_000_000;
+/// Most samples a track may have before we give up (about 2 weeks at 60 fps).
+const MAX_SAMPLES: u64 = 80_000_000;
+/// Most top-level boxes walked while looking for `moov`.
+const MAX_TOP_BOXES: u32 = 100_000;
+
+/// Reads the key-frame index of the first video track; see the module docs.
+pub(super) fn index(r: &mut Input) -> Option<KeyframeIndex> {
+    let moov = read_moov(r)?;
+    let boxes = children(&moov)?;
+    if boxes.iter().any(|(t, _)| t == b"mvex") {
+        return None; // fragmented: samples live in moof/trun, not in stbl
+    }
+    let mvhd = find(&boxes, b"mvhd")?;
+    let movie = if *mvhd.first()? == 1 {
+        (u64::from(be32(mvhd, 20)?), be64(mvhd, 24)?)
+    } else {
+        (u64::from(be32(mvhd, 12)?), u64::from(be32(mvhd, 16)?))
+    };
+    for (kind, trak) in &boxes {
+        if kind != b"trak" {
+            continue;
+        }
+        if let Some(track) = parse_trak(trak, r.len())? {
+            if track.samples > 0 {
+                return track.index(movie);
+            }
+        }
+    }
+    None
+}
+
+/// Finds the `moov` box among the top-level boxes and returns its payload.
+fn read_moov(r: &mut Input) -> Option<Vec<u8>> {
+    let mut pos = 0u64;
+    for _ in 0..MAX_TOP_BOXES {
+        let mut head = [0u8; 16];
+        let got = r.read_upto(pos, &mut head)?;
+        if got < 8 {
+            return None;
+        }
+        let size32 = u64::from(be32(&head, 0)?);
+        let kind: [u8; 4] = head.get(4..8)?.try_into().ok()?;
+        let (hlen, size) = match size32 {
+            0 => (8, r.len().checked_sub(pos)?),
+            1 if got >= 16 => (16, be64(&head, 8)?),
+            1 => return None,
+            s => (8, s),
+        };
+        if size < hlen || pos.checked_add(size)? > r.len() {
+            return None;
+        }
+        if &kind == b"moov" {
+            if size - hlen > MAX_ALLOC {
+                return None;
+            }
+            return r.read_vec(pos + hlen, size - hlen);
+        }
+        pos += size;
+        if pos >= r.len() {
+            return None;
+        }
+    }
+    None
+}
+
+/// Splits a box payload into its child boxes; `None` when malformed.
+fn children(data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        if rest.len() < 8 {
+            // QuickTime allows a 32-bit zero terminator at the end of a container.
+            return (rest.len() == 4 && be32(rest, 0)? == 0).then_some(out);
+        }
+        let size32 = u64::from(be32(rest, 0)?);
+        let kind: [u8; 4] = rest.get(4..8)?.try_into().ok()?;
+        let (hlen, size) = match size32 {
+            0 => (8, rest.len() as u64),
+            1 => (16, be64(rest, 8)?),
+            s => (8, s),
+        };
+        if size < hlen || size > rest.len() as u64 {
+            return None;
+        }
+        let size = usize::try_from(size).ok()?;
+        out.push((kind, rest.get(usize::try_from(hlen).ok()?..size)?));
+        rest = rest.get(size..)?;
+    }
+    Some(out)
+}
+
+/// First child of the given type.
+fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    boxes.iter().find(|(t, _)| t == kind).map(|(_, d)| *d)
+}
+
+/// Child box reached through a path of types, `None` if absent or malformed.
+fn path<'a>(data: &'a [u8], kinds: &[&[u8; 4]]) -> Option<&'a [u8]> {
+    let mut cur = data;
+    for k in kinds {
+        cur = find(&children(cur)?, k)?;
+    }
+    Some(cur)
+}
+
+/// One edit-list entry: (segment duration in movie timescale, media time or -1, rate is 1).
+type Edit = (u64, i64, bool);
+
+/// What we need from a video `trak`.
+struct Track<'a> {
+    /// mdhd timescale (ticks per second) and duration (ticks).
+    media: (u64, u64),
+    /// `cslg` compositionToDTSShift as qtdemux reads it (u32 after version/flags).
+    cslg: Option<u32>,
+    /// Number of samples (from `stts`, checked against `stsz`).
+    samples: u64,
+    /// `stts` payload (after version/flags).
+    stts: &'a [u8],
+    /// `ctts` payload, if present.
+    ctts: Option<&'a [u8]>,
+    /// 1-based sync sample numbers from `stss` and `stps`, or `None` = all samples.
+    sync: Option<Vec<u32>>,
+    /// Edit list, if present.
+    edits: Option<Vec<Edit>>,
+}
+
+/// Parses a `trak`; `Ok(None)`-like `Some(None)` for non-video tracks, `None` on doubt.
+fn parse_trak(trak: &[u8], file_len: u64) -> Option<Option<Track<'_>>> {
+    let hdlr = path(trak, &[b"mdia", b"hdlr"])?;
+    if hdlr.get(8..12)? != b"vide" {
+        return Some(None);
+    }
+    let mdhd = path(trak, &[b"mdia", b"mdhd"])?;
+    let media = if *mdhd.first()? == 1 {
+        (u64::from(be32(mdhd, 20)?), be64(mdhd, 24)?)
+    } else {
+        (u64::from(be32(mdhd, 12)?), u64::from(be32(mdhd, 16)?))
+    };
+    if media.0 == 0 {
+        return None;
+    }
+    let stbl = children(path(trak, &[b"mdia", b"minf", b"stbl"])?)?;
+    let stts = find(&stbl, b"stts")?.get(4..)?;
+    let mut samples = 0u64;
+    for i in 0..be32(stts, 0)? as usize {
+        samples += u64::from(be32(stts, 4 + i.checked_mul(8)?)?);
+    }
+    if samples > MAX_SAMPLES {
+        return None;
+    }
+    // stsz must agree, and bounds the work on hostile input: a table of sizes
+    // has one entry per sample, a constant size times the count fits the file.
+    let stsz = find(&stbl, b"stsz")?;
+    let (size, count) = (u64::from(be32(stsz, 4)?), u64::from(be32(stsz, 8)?));
+    let fits = if size == 0 {
+        count.checked_mul(4)?.checked_add(12)? <= stsz.len() as u64
+    } else {
+        count.checked_mul(size)? <= file_len
+    };
+    if count != samples || !fits {
+        return None;
+    }
+    let ctts = match find(&stbl, b"ctts") {
+        Some(c) => Some(c.get(4..)?),
+        None => None,
+    };
+    let cslg = match find(&stbl, b"cslg") {
+        Some(c) => Some(be32(c, 4)?),
+        None => None,
+    };
+    let mut sync: Option<Vec<u32>> = None;
+    for kind in [b"stss", b"stps"] {
+        if let Some(b) = find(&stbl, kind) {
+            let n = be32(b, 4)? as usize;
+            let list = sync.get_or_insert_with(Vec::new);
+            for i in 0..n {
+                list.push(be32(b, 8 + i.checked_mul(4)?)?);
+            }
+        }
+    }
+    if sync.as_ref().is_some_and(Vec::is_empty) {
+        return None;
+    }
+    let edits = match path(trak, &[b"edts", b"elst"]) {
+        Some(elst) => Some(parse_elst(elst)?),
+        None => None,
+    };
+    Some(Some(Track {
+        media,
+        cslg,
+        samples,
+        stts,
+        ctts,
+        sync,
+        edits,
+    }))
+}
+
+/// Parses an `elst` payload.
+fn parse_elst(elst: &[u8]) -> Option<Vec<Edit>> {
+    let v1 = *elst.first()? == 1;
+    let n = be32(elst, 4)? as usize;
+    let step = if v1 { 20 } else { 12 };
+    let mut out = Vec::with_capacity(n.min(64));
+    for i in 0..n {
+        let off = 8usize.checked_add(i.checked_mul(step)?)?;
+        let (dur, time, rate_off) = if v1 {
+            (be64(elst, off)?, be64(elst, off + 8)? as i64, off + 16)
+        } else {
+            (
+                u64::from(be32(elst, off)?),
+                i64::from(be32(elst, off + 4)? as i32),
+                off + 8,
+            )
+        };
+        let rate_is_one = be16(elst, rate_off)? == 1 && be16(elst, rate_off + 2)? == 0;
+        out.push((dur, time, rate_is_one));
+    }
+    Some(out)
+}
+
+/// The GStreamer segment `qtdemux` gives the track, in nanoseconds.
+struct Segment {
+    /// Segment start (media time of the edit, plus the ctts shift).
+    start: u64,
+    /// Segment stop, if any.
+    stop: Option<u64>,
+    /// Running time of `start` (duration of a leading empty edit).
+    base: u64,
+    /// Samples whose DTS reaches this (media time) are not pushed.
+    media_stop: Option<u64>,
+}
+
+/// Timescales and durations the segment depends on.
+struct Times {
+    /// mvhd timescale and duration (ticks).
+    movie: (u64, u64),
+    /// mdhd timescale and duration (ticks).
+    media: (u64, u64),
+    /// cslg / negative-ctts shift (media ticks).
+    shift: u64,
+}
+
+impl Segment {
+    /// From the edit list, as `qtdemux_parse_segments` and
+    /// `gst_qtdemux_stream_segment_get_boundaries` do (`None` for edit lists we do not model).
+    fn new(edits: Option<&[Edit]>, t: &Times) -> Option<Segment> {
+        let known = |d: u64| d != 0 && d != u64::from(u32::MAX) && d != u64::MAX;
+        let movie_dur = known(t.movie.1)
+            .then(|| scale(t.movie.1, SECOND, t.movie.0))
+            .flatten();
+        let (base, start, media_stop) = match edits {
+            None | Some([]) => {
+                let d = known(t.media.1)
+                    .then(|| scale(t.media.1, SECOND, t.media.0))
+                    .flatten();
+                (0, 0, d)
+            }
+            Some(edits) => {
+                let (empty, media) = match edits {
+                    [m] => (0, m),
+                    [(d, -1, _), m] => (*d, m),
+                    _ => return None,
+                };
+                let (dur, media_time, rate_is_one) = *media;
+                if !rate_is_one || media_time < 0 {
+                    return None;
+                }
+                let base = scale(empty, SECOND, t.movie.0)?;
+                let start = scale(u64::try_from(media_time).ok()?, SECOND, t.media.0)?;
+                let media_stop = if dur == 0 {
+                    None
+                } else {
+                    let end = scale(empty.checked_add(dur)?, SECOND, t.movie.0)?;
+                    Some(start.checked_add(end.checked_sub(base)?)?)
+                };
+                (base, start, media_stop)
+            }
+        };
+        // stop = MIN (media_stop, movie_duration - segment.time + media_start)
+        let stop = match (media_stop, movie_dur) {
+            (Some(m), Some(d)) => Some(m.min((d.checked_add(start)?).checked_sub(base)?)),
+            (m, _) => m,
+        };
+        let shift = scale(t.shift, SECOND, t.media.0)?;
+        Some(Segment {
+            start: start.checked_add(shift)?,
+            stop: match stop {
+                Some(s) => Some(s.checked_add(shift)?),
+                None => None,
+            },
+            base,
+            media_stop,
+        })
+    }
+
+    /// Running time of a timestamp, like `gst_segment_to_running_time`.
+    fn running_time(&self, t: u64) -> Option<u64> {
+        if t < self.start || self.stop.is_some_and(|s| t > s) {
+            return None;
+        }
+        (t - self.start).checked_add(self.base)
+    }
+}
+
+/// Run-length table reader over (count, value) pairs.
+struct Runs<'a> {
+    data: &'a [u8],
+    entries: usize,
+    idx: usize,
+    left: u32,
+}
+
+impl<'a> Runs<'a> {
+    /// Reader over a `stts`/`ctts` payload (entry count first).
+    fn new(data: &'a [u8]) -> Option<Runs<'a>> {
+        Some(Runs {
+            data,
+            entries: be32(data, 0)? as usize,
+            idx: 0,
+            left: 0,
+        })
+    }
+
+    /// The raw 32-bit value for the next sample, `None` when the table runs out.
+    fn next_value(&mut self) -> Option<u32> {
+        while self.left == 0 {
+            if self.idx >= self.entries {
+                return None;
+            }
+            let off = 4usize.checked_add(self.idx.checked_mul(8)?)?;
+            self.left = be32(self.data, off)?;
+            self.idx += 1;
+        }
+        self.left -= 1;
+        let off = 4usize.checked_add((self.idx - 1).checked_mul(8)?)?;
+        be32(self.data, off + 4)
+    }
+}
+
+impl Track<'_> {
+    /// Walks all samples and builds the index (`movie` = mvhd timescale and duration).
+    fn index(&self, movie: (u64, u64)) -> Option<KeyframeIndex> {
+        // qtdemux reads ctts offsets as signed 32-bit in both box versions and,
+        // without cslg, shifts them so the smallest is >= 0.
+        let offset_of = |v: u32| -> i64 { i64::from(v as i32) };
+        let shift = match (self.cslg, self.ctts) {
+            (_, None) => 0,
+            (Some(c), Some(_)) => i64::from(c),
+            (None, Some(c)) => {
+                // minimum over the table entries (not per sample: counts can be huge)
+                let mut least = 0i64;
+                for i in 0..be32(c, 0)? as usize {
+                    least = least.min(offset_of(be32(c, 8 + i.checked_mul(8)?)?));
+                }
+                -least
+            }
+        };
+        let times = Times {
+            movie,
+            media: self.media,
+            shift: u64::try_from(shift).ok()?,
+        };
+        let seg = Segment::new(self.edits.as_deref(), &times)?;
+        let mut sync = self.sync.clone();
+        if let Some(s) = sync.as_mut() {
+            s.sort_unstable();
+            s.dedup();
+        }
+        let mut next_sync = 0usize;
+        let mut stts = Runs::new(self.stts)?;
+        let mut ctts = match self.ctts {
+            Some(c) => Some(Runs::new(c)?),
+            None => None,
+        };
+        let ts = self.media.0;
+        let mut keys = Vec::new();
+        let mut last: Option<(u64, u64)> = None; // (running time, duration) of latest PTS
+        let mut dts = 0u64;
+        for n in 1..=self.samples {
+            let delta = u64::from(stts.next_value()?);
+            let off = match ctts.as_mut() {
+                Some(runs) => offset_of(runs.next_value()?),
+                None => 0,
+            };
+            let dts_ns = scale(dts, SECOND, ts)?;
+            let next_dts = dts.checked_add(delta)?;
+            // qtdemux leaves a segment once a sample's DTS reaches its media stop.
+            if seg.media_stop.is_some_and(|s| dts_ns >= s) {
+                break;
+            }
+            let pts_ticks = u64::try_from(i64::try_from(dts).ok()? + off + shift).ok()?;
+            let pts_ns = scale(pts_ticks, SECOND, ts)?;
+            let dur_ns = scale(next_dts, SECOND, ts)?.checked_sub(dts_ns)?;
+            let is_key = match &sync {
+                None => true,
+                Some(s) => {
+                    while s.get(next_sync).is_some_and(|&k| u64::from(k) < n) {
+                        next_sync += 1;
+                    }
+                    s.get(next_sync).is_some_and(|&k| u64::from(k) == n)
+                }
+            };
+            if let Some(rt) = seg.running_time(pts_ns) {
+                if is_key {
+                    keys.push(rt);
+                }
+                if last.is_none_or(|(t, _)| rt >= t) {
+                    last = Some((rt, dur_ns));
+                }
+            }
+            dts = next_dts;
+        }
+        finish(keys, last.and_then(|(t, d)| t.checked_add(d)), Source::Mp4)
+    }
+}
