@@ -4,10 +4,7 @@ use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Segment length asked of `hlssink2` (`target-duration`), in seconds. Six
-/// seconds is Apple's recommendation (HLS Authoring Specification) and what
-/// mydia and Jellyfin use.
-pub const SEGMENT_SECONDS: u32 = 6;
+pub use crate::timeline::SEGMENT_SECONDS;
 
 /// A user and the bearer token that authenticates them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,22 +110,24 @@ impl PipelineTemplates {
 pub struct Config {
     /// The library root, scanned recursively at start-up.
     pub media_dir: PathBuf,
-    /// Where sessions write segments: one sub-folder per session.
+    /// Where the segment store lives (`{transcode_dir}/store`), emptied at
+    /// start-up and at shutdown.
     pub transcode_dir: PathBuf,
-    /// A session idle this long is stopped and its folder deleted.
+    /// A session idle this long is stopped (its players forgotten, its
+    /// producers stopped unless someone else needs them).
     /// Default 600 s (the issue's; Jellyfin's ping timeout is 60 s).
     pub session_timeout: Duration,
     /// Accepted users and tokens.
     pub users: Vec<UserToken>,
-    /// Length of each session's first segment, at most [`SEGMENT_SECONDS`]
+    /// Length of every item's first segment, at most [`SEGMENT_SECONDS`]
     /// (default). A shorter one is ready sooner: 2 s is the fast start
     /// measured in README, "Performance". Later segments keep 6 s.
     pub first_segment: Duration,
     /// The encode branches.
     pub templates: PipelineTemplates,
-    /// How long a playlist request waits for a session's first segment
-    /// before answering 503 with `Retry-After` (growing playlists only; a
-    /// seekable session's playlist is complete at once). Default 5 s.
+    /// How long a media playlist request waits for an item's key frames to
+    /// be read, or for the first segment of a growing playlist, before
+    /// answering 503 with `Retry-After`. Default 5 s.
     pub playlist_wait: Duration,
     /// How long a request for a segment that is being made waits before
     /// answering 503 with `Retry-After`. Default 8 s: under hls.js's
@@ -136,33 +135,49 @@ pub struct Config {
     /// `fragLoadPolicy`), so the player gets an answer it can retry on
     /// rather than timing out.
     pub segment_wait: Duration,
-    /// A requested segment more than this many segments ahead of the one
-    /// the encoder is writing moves (relocates) the encoder to it. Default
-    /// 2: at the 4.6x real time measured for 1080p → 720p here, two
-    /// segments are about 2.6 s of encoding, about what a relocation costs
-    /// (a new pipeline and the seek, ~0.3 s, plus the requested segment
-    /// itself, ~1.3 s); players also ask for the next segment or two while
-    /// one is in flight, and those must not throw the encoder's work away.
+    /// A requested segment more than this many segments ahead of the one a
+    /// producer is writing starts a new producer there (if none makes it
+    /// already). Default 2: at the 4.6x real time measured for 1080p →
+    /// 720p here, two segments are about 2.6 s of encoding, about what a
+    /// new producer costs (a pipeline and the seek, ~0.3 s, plus the
+    /// requested segment itself, ~1.3 s); players also ask for the next
+    /// segment or two while one is in flight, and those must not start
+    /// producers of their own.
     pub relocate_ahead: usize,
-    /// The encoder of a seekable session is paused once it is this far
-    /// (media time) ahead of the end of the newest segment a client asked
-    /// for, and resumed when a request comes within it; `None` turns
+    /// A producer is paused once it is this far (media time) ahead of the
+    /// end of the newest segment asked for by the furthest player it
+    /// serves, and resumed when a request comes within it; `None` turns
     /// throttling off. Default 120 s, within the 60–180 s peers use
-    /// (Jellyfin throttles at 180 s by default).
+    /// (Jellyfin throttles at 180 s by default). Remux producers too: a
+    /// paused viewer never costs more disk than this margin.
     pub throttle_margin: Option<Duration>,
+    /// Producers one item may run at once (seeks by several players of
+    /// one title). Past it a producer nobody needs gives way, then one
+    /// that only served the same player; else 503. Default 3.
+    pub producers_per_item: usize,
+    /// The secret that signs playback tokens (`--secret`); `None`: a random
+    /// one per process. Nodes behind one load balancer share it.
+    pub secret: Option<String>,
+    /// How long a playback token lives beyond twice the item's duration.
+    /// Default 6 h: a VOD playlist is loaded once, so its segment URLs must
+    /// outlast the film and a long pause; a leaked URL opens that one item
+    /// for no longer.
+    pub token_ttl: Duration,
+    /// How long a demux-only pass for a file's key frames may take (files
+    /// whose container has no index). Default 600 s.
+    pub index_timeout: Duration,
     /// Whether `POST /api/v1/hls/preload/{id}` starts sessions. Default on.
     pub preload: bool,
     /// An unplayed preloaded session is stopped after this long. Default
     /// 60 s: long enough for a viewer reading a detail page to press play,
     /// far shorter than the playing timeout.
     pub preload_timeout: Duration,
-    /// Transcode sessions with a running pipeline at once; past it a new
-    /// one gets 503. Default 4: the most 1080p HEVC → 720p H.264 sessions
-    /// that all kept real time on this 2-core machine (README,
-    /// "Performance", concurrency).
+    /// Transcode producers at once; past it a new one gets 503. Default 4:
+    /// the most 1080p HEVC → 720p H.264 transcodes that all kept real time
+    /// on this 2-core machine (README, "Performance", concurrency).
     pub max_transcodes: usize,
-    /// Remux sessions with a running pipeline at once. Default 32: a remux
-    /// runs at disk speed (~160x real time) and is done in seconds.
+    /// Remux producers at once. Default 32: a remux runs at disk speed and
+    /// is held at the throttle margin.
     pub max_remuxes: usize,
     /// Users who may read `/api/v1/admin/streaming-stats` (and `/metrics`
     /// unless it is public). Default `admin`.
@@ -170,9 +185,11 @@ pub struct Config {
     /// Whether `/metrics` is served without a token. Default off: it shows
     /// server-wide activity.
     pub metrics_public: bool,
-    /// Bytes all session folders may hold; past it the oldest segments of
-    /// the least recently used seekable sessions are evicted, and past 90 %
-    /// new sessions get 503. `None` (default): no budget.
+    /// Bytes the segment store may hold; past it the least recently used
+    /// segments in no player's window are evicted, and past 90 % new
+    /// producers get 503. `None` (default): a quarter of the free space of
+    /// the transcode dir's file system at start-up
+    /// ([`crate::store::DEFAULT_BUDGET_SHARE`]).
     pub disk_budget: Option<u64>,
     /// The web page's files (`index.html`, `app.js`, `vendor/hls.min.js`),
     /// served at `/` and `/static/`; `None` serves no page.
@@ -197,6 +214,10 @@ impl Config {
             segment_wait: Duration::from_secs(8),
             relocate_ahead: 2,
             throttle_margin: Some(Duration::from_secs(120)),
+            producers_per_item: 3,
+            secret: None,
+            token_ttl: Duration::from_secs(6 * 3600),
+            index_timeout: Duration::from_secs(600),
             preload: true,
             preload_timeout: Duration::from_secs(60),
             max_transcodes: 4,

@@ -7,26 +7,47 @@
 //! # Layout
 //!
 //! - [`config`]: every knob and its default.
-//! - [`library`]: scan the media dir, stable ids, Discoverer probe, and the
-//!   playback decision (pure, unit-tested).
-//! - [`session`]: sessions and their registry (O(1) by id and by
-//!   (media, user)), the bus task, the idle reaper, cleanup.
-//! - [`pipeline`]: the GStreamer pipeline builder and bus events.
-//! - [`hls`]: master and media playlist text (pure, unit-tested).
-//! - [`http`]: warp routes, auth, direct play with Range, JSON errors.
+//! - [`library`]: scan the media dir, stable ids, Discoverer probe, the
+//!   playback decision (pure, unit-tested), and key-frame indexes.
+//! - [`timeline`]: the segment grid and key-frame cuts, segment names
+//!   (pure; imported by everyone, importing nothing).
+//! - [`rendition`]: an item's renditions and the keys that name their bytes
+//!   (pure).
+//! - [`hls`]: master and media playlist text (pure).
+//! - [`policy`]: the supervisor's rules: throttling, relocation,
+//!   coalescing, stopping, eviction (pure, unit-tested).
+//! - [`token`]: signed playback tokens in playlist URLs.
+//! - [`store`]: the segment store, its disk budget and eviction.
+//! - [`supervisor`]: titles, producers that follow the viewers, admission,
+//!   and each producer's task with its bus loop.
+//! - [`pipeline`]: GStreamer pipelines (remux, transcode), the segment
+//!   writer, the TS packetizer, the throttle, hlsd's x264 element.
+//! - [`session`]: viewer sessions and their registry (O(1) by id and by
+//!   (media, user)), the idle reaper.
+//! - [`http`]: warp routes by group, auth, direct play with Range, JSON
+//!   errors.
 //! - [`stats`]: streaming statistics, as JSON and Prometheus text.
 //!
+//! Dependencies point one way: `http` → `session` → `supervisor` →
+//! (`store`, `pipeline`, `policy`) → (`rendition`, `timeline`, `library`).
+//!
 //! GStreamer meets tokio at two seams only: blocking calls (Discoverer,
-//! state changes) run on `spawn_blocking`, and each pipeline's bus is read by
-//! one task that updates its session.
+//! building and stopping pipelines) run off the async threads, and each
+//! producer's bus is read by one task that reports to its title.
 
 pub mod config;
 pub mod hls;
 pub mod http;
 pub mod library;
 pub mod pipeline;
+pub mod policy;
+pub mod rendition;
 pub mod session;
 pub mod stats;
+pub mod store;
+pub mod supervisor;
+pub mod timeline;
+pub mod token;
 
 use anyhow::Context;
 use config::Config;
@@ -35,6 +56,8 @@ use session::Sessions;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use store::SegmentStore;
+use supervisor::Supervisor;
 use tokio_util::sync::CancellationToken;
 
 /// Initialises GStreamer and registers hlsd's own elements
@@ -55,10 +78,12 @@ pub struct AppState {
     pub config: Config,
     /// The scanned library.
     pub library: Library,
-    /// Live sessions.
+    /// Live sessions, and through them the supervisor and the store.
     pub sessions: Arc<Sessions>,
     /// Streaming statistics.
     pub stats: Arc<stats::Stats>,
+    /// Signs and checks playback tokens.
+    pub signer: token::Signer,
     /// token → user.
     tokens: HashMap<String, String>,
 }
@@ -76,7 +101,7 @@ impl AppState {
 }
 
 /// Scans the library, then serves HTTP on `listener` until `shutdown`
-/// resolves; then stops every session and deletes every session folder.
+/// resolves; then stops every producer and empties the segment store.
 /// GStreamer must be initialised ([`init`], or `gst::init`: hlsd's
 /// elements are then registered here).
 ///
@@ -92,32 +117,45 @@ pub async fn run(
     tokio::fs::create_dir_all(&config.transcode_dir)
         .await
         .with_context(|| format!("creating transcode dir {}", config.transcode_dir.display()))?;
+    remove_stale_session_folders(&config.transcode_dir).await;
+    let budget = config
+        .disk_budget
+        .or_else(|| store::default_budget(&config.transcode_dir));
+    let store = Arc::new(SegmentStore::new(
+        config.transcode_dir.join("store"),
+        budget,
+    ));
+    // A crashed run's segments are a cache nobody indexes: they go.
+    if store.clear() {
+        tracing::info!(dir = %store.root().display(), "deleted the segment store left by an earlier run");
+    }
+    tracing::info!(
+        store = %store.root().display(),
+        budget_bytes = budget.unwrap_or(0),
+        explicit = config.disk_budget.is_some(),
+        "segment store ready"
+    );
     let stats = Arc::new(stats::Stats::new());
-    let sessions = Arc::new(Sessions::new(
-        config.transcode_dir.clone(),
-        config.templates.clone(),
-        config.first_segment,
-        config.session_timeout,
-        session::SeekSettings {
+    let supervisor = Arc::new(Supervisor::new(
+        supervisor::Settings {
+            templates: config.templates.clone(),
+            first_segment: config.first_segment,
             relocate_ahead: config.relocate_ahead,
             throttle_margin: config.throttle_margin,
-        },
-        session::Limits {
             max_transcodes: config.max_transcodes.max(1),
             max_remuxes: config.max_remuxes.max(1),
-            preload_timeout: config.preload_timeout,
+            producers_per_item: config.producers_per_item.max(1),
+            index_timeout: config.index_timeout,
         },
+        store,
         stats.clone(),
-        Arc::new(session::DiskBudget::new(config.disk_budget)),
     ));
-    match sessions.remove_stale_folders().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            folders = n,
-            "deleted session folders left by an earlier run"
-        ),
-        Err(e) => tracing::warn!(error = %e, "could not clean the transcode dir"),
-    }
+    let sessions = Arc::new(Sessions::new(
+        supervisor,
+        stats.clone(),
+        config.session_timeout,
+        config.preload_timeout,
+    ));
     let library = library::scan(
         &config.media_dir,
         config.probe_timeout,
@@ -129,11 +167,16 @@ pub async fn run(
         .iter()
         .map(|u| (u.token.clone(), u.user.clone()))
         .collect();
+    let signer = match &config.secret {
+        Some(s) => token::Signer::new(s.as_bytes()),
+        None => token::Signer::random(),
+    };
     let state = Arc::new(AppState {
         config,
         library,
         sessions: sessions.clone(),
         stats,
+        signer,
         tokens,
     });
 
@@ -156,4 +199,29 @@ pub async fn run(
     let _ = reaper.await;
     sessions.shutdown().await;
     Ok(())
+}
+
+/// Deletes session folders (named by UUID) that hlsd versions before the
+/// segment store left in the transcode dir. Other files are kept.
+async fn remove_stale_session_folders(dir: &std::path::Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let is_dir = entry.file_type().await.is_ok_and(|t| t.is_dir());
+        if is_dir
+            && uuid::Uuid::parse_str(&name.to_string_lossy()).is_ok()
+            && tokio::fs::remove_dir_all(entry.path()).await.is_ok()
+        {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            folders = removed,
+            "deleted session folders left by an earlier run"
+        );
+    }
 }

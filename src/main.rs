@@ -26,13 +26,14 @@ struct Args {
         value_name = "USER:TOKEN"
     )]
     tokens: Vec<UserToken>,
-    /// Where sessions write segments, one sub-folder each [default: $TMPDIR/hlsd].
+    /// Where the segment store lives (emptied at start-up and shutdown)
+    /// [default: $TMPDIR/hlsd].
     #[arg(long, env = "HLSD_TRANSCODE_DIR")]
     transcode_dir: Option<PathBuf>,
     /// Seconds of inactivity after which a session is stopped and deleted.
     #[arg(long, env = "HLSD_SESSION_TIMEOUT", default_value_t = 600)]
     session_timeout: u64,
-    /// Seconds of media in each session's first segment (1-6); 2 gives a
+    /// Seconds of media in every item's first segment (1-6); 2 gives a
     /// fast start, later segments keep 6.
     #[arg(long, env = "HLSD_FIRST_SEGMENT", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=6))]
     first_segment: u64,
@@ -40,12 +41,12 @@ struct Args {
     /// 503 with Retry-After.
     #[arg(long, env = "HLSD_SEGMENT_WAIT", default_value_t = 8)]
     segment_wait: u64,
-    /// A requested segment more than this many segments ahead of the
-    /// encoder moves the encoder to it.
+    /// A requested segment more than this many segments ahead of every
+    /// producer starts a producer there.
     #[arg(long, env = "HLSD_RELOCATE_AHEAD", default_value_t = 2)]
     relocate_ahead: usize,
-    /// Seconds of media the encoder may run ahead of the newest segment a
-    /// client asked for before it is paused; 0 never pauses it.
+    /// Seconds of media a producer may run ahead of the newest segment its
+    /// furthest player asked for before it is paused; 0 never pauses it.
     #[arg(long, env = "HLSD_THROTTLE_MARGIN", default_value_t = 120)]
     throttle_margin: u64,
     /// Turn off POST /api/v1/hls/preload (it then answers {"status":"disabled"}).
@@ -54,12 +55,22 @@ struct Args {
     /// Seconds after which a preloaded session nobody played is stopped.
     #[arg(long, env = "HLSD_PRELOAD_TIMEOUT", default_value_t = 60)]
     preload_timeout: u64,
-    /// Most transcode sessions running at once; more get 503.
+    /// Most transcode producers running at once; more get 503.
     #[arg(long, env = "HLSD_MAX_TRANSCODES", default_value_t = 4)]
     max_transcodes: usize,
-    /// Most remux sessions running at once; more get 503.
+    /// Most remux producers running at once; more get 503.
     #[arg(long, env = "HLSD_MAX_REMUXES", default_value_t = 32)]
     max_remuxes: usize,
+    /// Most producers of one item at once (players seeking apart).
+    #[arg(long, env = "HLSD_PRODUCERS_PER_ITEM", default_value_t = 3)]
+    producers_per_item: usize,
+    /// Secret that signs playback tokens; nodes behind one load balancer
+    /// share it [default: random per process].
+    #[arg(long, env = "HLSD_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Seconds a playback token lives beyond twice the item's duration.
+    #[arg(long, env = "HLSD_TOKEN_TTL", default_value_t = 6 * 3600)]
+    token_ttl: u64,
     /// A user who may read /api/v1/admin/streaming-stats and /metrics; may
     /// repeat.
     #[arg(
@@ -69,11 +80,12 @@ struct Args {
         default_value = "admin"
     )]
     admins: Vec<String>,
-    /// Bytes all session folders may hold (0: no budget); past it the
-    /// oldest segments of the least recently used sessions are evicted and,
-    /// past 90 %, new sessions get 503.
-    #[arg(long, env = "HLSD_DISK_BUDGET", default_value_t = 0)]
-    disk_budget: u64,
+    /// Bytes the segment store may hold (0: no budget); past it the least
+    /// recently used segments in no player's window are evicted and, past
+    /// 90 %, new producers get 503 [default: a quarter of the transcode
+    /// dir's free space at start-up].
+    #[arg(long, env = "HLSD_DISK_BUDGET")]
+    disk_budget: Option<u64>,
     /// Folder of the web page's files [default: ./web/static if present].
     #[arg(long, env = "HLSD_WEB_DIR")]
     web_dir: Option<PathBuf>,
@@ -154,9 +166,12 @@ async fn serve() -> anyhow::Result<()> {
     config.preload_timeout = Duration::from_secs(args.preload_timeout);
     config.max_transcodes = args.max_transcodes.max(1);
     config.max_remuxes = args.max_remuxes.max(1);
+    config.producers_per_item = args.producers_per_item.max(1);
+    config.secret = args.secret.filter(|s| !s.is_empty());
+    config.token_ttl = Duration::from_secs(args.token_ttl);
     config.admins = args.admins;
     config.metrics_public = args.metrics_public;
-    config.disk_budget = (args.disk_budget > 0).then_some(args.disk_budget);
+    config.disk_budget = args.disk_budget.map(|b| if b == 0 { u64::MAX } else { b });
     config.web_dir = args
         .web_dir
         .or_else(|| Some(PathBuf::from("web/static")).filter(|d| d.join("index.html").is_file()));
@@ -201,5 +216,5 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: stopping sessions");
+    tracing::info!("shutting down: stopping producers");
 }

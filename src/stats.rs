@@ -3,11 +3,10 @@
 //! Prometheus text format (`/metrics`) from one `prometheus` registry.
 
 use crate::library::Playback;
-use crate::session::SessionState;
 use prometheus::core::Collector;
 use prometheus::{
-    Counter, CounterVec, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Counter, CounterVec, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -58,6 +57,9 @@ pub struct Stats {
     transcoded: Counter,
     media_seconds: CounterVec,
     active: IntGaugeVec,
+    producers: IntGaugeVec,
+    store_bytes: IntGauge,
+    store_segments: IntGauge,
     recent_ttfs: Mutex<VecDeque<f64>>,
 }
 
@@ -126,7 +128,7 @@ impl Stats {
             .expect("unique metric");
         let transcoded = Counter::new(
             "hlsd_media_seconds_transcoded_total",
-            "Seconds of media in segments made by transcode sessions",
+            "Seconds of media in segments made by transcode producers (each made once, whoever watches)",
         )
         .expect("valid metric");
         registry
@@ -154,6 +156,26 @@ impl Stats {
         registry
             .register(Box::new(active.clone()))
             .expect("unique metric");
+        let producers = IntGaugeVec::new(
+            Opts::new(
+                "hlsd_producers",
+                "Producer pipelines, by kind (remux, transcode) and phase (starting, running, held)",
+            ),
+            &["kind", "phase"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(producers.clone()))
+            .expect("unique metric");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let store_bytes = gauge("hlsd_store_bytes", "Bytes of segments in the segment store");
+        let store_segments = gauge("hlsd_store_segments", "Segments in the segment store");
         Stats {
             registry,
             started,
@@ -165,6 +187,9 @@ impl Stats {
             transcoded,
             media_seconds,
             active,
+            producers,
+            store_bytes,
+            store_segments,
             recent_ttfs: Mutex::new(VecDeque::new()),
         }
     }
@@ -219,12 +244,27 @@ impl Stats {
 
     /// Sets the active-session gauges from `(mode, state)` of every live
     /// session.
-    pub fn set_active(&self, sessions: &[(Playback, SessionState)]) {
+    /// `state` is the session state's snake_case name.
+    pub fn set_active(&self, sessions: &[(Playback, &str)]) {
         self.active.reset();
         for (mode, state) in sessions {
-            self.active
-                .with_label_values(&[mode.as_str(), state_name(*state)])
-                .inc();
+            self.active.with_label_values(&[mode.as_str(), state]).inc();
+        }
+    }
+
+    /// Sets the store gauges: `bytes` and `segments` held.
+    pub fn set_store(&self, bytes: u64, segments: usize) {
+        self.store_bytes.set(bytes as i64);
+        self.store_segments.set(segments as i64);
+    }
+
+    /// Sets the producer gauges from `(kind, phase, count)`.
+    pub fn set_producers(&self, counts: &[(&str, &str, u64)]) {
+        self.producers.reset();
+        for (kind, phase, n) in counts {
+            self.producers
+                .with_label_values(&[kind, phase])
+                .set(*n as i64);
         }
     }
 
@@ -236,13 +276,13 @@ impl Stats {
     }
 
     /// The JSON view for `/api/v1/admin/streaming-stats`.
-    pub fn report(&self, sessions: &[(Playback, SessionState)]) -> StatsReport {
+    pub fn report(&self, sessions: &[(Playback, &str)]) -> StatsReport {
         let mut active: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for (mode, state) in sessions {
             *active
                 .entry(mode.as_str().to_string())
                 .or_default()
-                .entry(state_name(*state).to_string())
+                .entry(state.to_string())
                 .or_default() += 1;
         }
         let by_label = |c: &IntCounterVec| -> BTreeMap<String, u64> {
@@ -290,18 +330,6 @@ impl Stats {
     }
 }
 
-/// The snake_case name of a session state, as the API spells it.
-fn state_name(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Starting => "starting",
-        SessionState::Running => "running",
-        SessionState::Throttled => "throttled",
-        SessionState::Idle => "idle",
-        SessionState::Complete => "complete",
-        SessionState::Failed => "failed",
-    }
-}
-
 /// The `q` quantile (0–1) of sorted `samples`, nearest rank; `None` when
 /// there are none.
 fn percentile(samples: &[f64], q: f64) -> Option<f64> {
@@ -340,7 +368,7 @@ pub struct StatsReport {
     pub sessions_stopped: BTreeMap<String, u64>,
     /// Time from a session's start to its first segment on disk.
     pub first_segment_s: Percentiles,
-    /// Seconds of media in segments made by transcode sessions.
+    /// Seconds of media in segments made by transcode producers.
     pub media_seconds_transcoded: f64,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
@@ -367,7 +395,7 @@ mod tests {
         stats.session_stopped(StopReason::Timeout);
         stats.first_segment(Duration::from_millis(1500));
         stats.segment_made(Playback::Transcode, Duration::from_secs(6));
-        let active = [(Playback::Remux, SessionState::Running)];
+        let active = [(Playback::Remux, "running")];
         stats.set_active(&active);
         let r = stats.report(&active);
         assert_eq!(r.sessions_started, 1);

@@ -49,6 +49,12 @@ pub enum ApiError {
     /// 500: the session's pipeline failed; the message is plain.
     #[error("{0}")]
     SessionFailed(String),
+    /// 404: the file was deleted since the library was scanned.
+    #[error("{0}")]
+    MediaGone(String),
+    /// 403: a playback token that is invalid or expired.
+    #[error("{0}")]
+    Token(crate::token::TokenError),
     /// 500: anything unexpected (details in the logs only).
     #[error("internal error")]
     Internal,
@@ -61,7 +67,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::MediaGone(_) => StatusCode::NOT_FOUND,
+            ApiError::Token(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -85,6 +92,9 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::AtCapacity(_) => "at_capacity",
             ApiError::SessionFailed(_) => "session_failed",
+            ApiError::MediaGone(_) => "media_gone",
+            ApiError::Token(crate::token::TokenError::Invalid) => "token_invalid",
+            ApiError::Token(crate::token::TokenError::Expired) => "token_expired",
             ApiError::Internal => "internal",
         }
     }

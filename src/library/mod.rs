@@ -1,9 +1,9 @@
 //! The media library: scan a folder, give each file a stable id, probe it
-//! with GStreamer's Discoverer and decide how it plays.
+//! with GStreamer's Discoverer, decide how it plays, and index the key
+//! frames of video that is copied.
 //!
 //! Everything here but [`probe`] and the demux pass of [`keyframes`] is
-//! plain data and logic, free of GStreamer,
-//! so it is unit-tested on its own.
+//! plain data and logic, free of GStreamer, so it is unit-tested on its own.
 
 pub mod decision;
 pub mod id;
@@ -12,10 +12,10 @@ pub mod probe;
 mod scan;
 
 pub use decision::{decide, AudioPlan, Decision, Playback, VideoPlan};
-pub use scan::{scan, Library};
+pub use scan::{probe_item, scan, Library, MediaGone};
 
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use uuid::Uuid;
 
@@ -138,4 +138,46 @@ pub struct MediaItem {
     /// The full decision, with the plan the pipeline follows.
     #[serde(skip)]
     pub decision: Decision,
+}
+
+impl MediaItem {
+    /// The item for the file at `path` under the media dir `root`, of
+    /// `size_bytes` modified at `modified`, from its probe `info` and
+    /// `decision`. A duration the file cannot back
+    /// ([`crate::timeline::plausible_duration`]) is not listed: it becomes
+    /// `null` with the reason `duration_untrusted:SECONDS`, and the item
+    /// plays with a growing playlist until its real end is found.
+    pub fn from_probe(
+        root: &Path,
+        path: &Path,
+        size_bytes: u64,
+        modified: SystemTime,
+        info: &MediaInfo,
+        mut decision: Decision,
+    ) -> MediaItem {
+        let relative = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+        let duration = info.duration.filter(|d| !d.is_zero());
+        let trusted = duration.filter(|d| crate::timeline::plausible_duration(*d, size_bytes));
+        if let (Some(d), None) = (duration, trusted) {
+            decision
+                .reasons
+                .push(format!("duration_untrusted:{:.1}", d.as_secs_f64()));
+        }
+        MediaItem {
+            id: id::media_id(&relative),
+            path: id::portable_path(&relative),
+            size_bytes,
+            duration_s: trusted.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+            container: info.container.clone(),
+            video: info.video.clone(),
+            audio: info.audio.clone(),
+            subtitles: info.subtitles.clone(),
+            playable: decision.playback.is_some(),
+            playback: decision.playback,
+            reasons: decision.reasons.clone(),
+            abs_path: path.to_path_buf(),
+            modified,
+            decision,
+        }
+    }
 }

@@ -1,36 +1,93 @@
 //! Scanning the media dir: every file gets an id, a probe and a decision.
 
-use super::{decide, id, probe, MediaInfo, MediaItem};
+use super::{decide, probe, MediaInfo, MediaItem};
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
 /// The scanned library, in memory: items in path order and an index by id.
+/// An item is replaced when its file is found changed.
 #[derive(Debug, Default)]
 pub struct Library {
-    items: Vec<MediaItem>,
+    inner: RwLock<Items>,
+    /// The media dir, canonical.
+    root: PathBuf,
+    /// Discoverer timeout per file.
+    probe_timeout: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Items {
+    items: Vec<Arc<MediaItem>>,
     by_id: HashMap<Uuid, usize>,
 }
 
+/// A library item whose file is no longer on disk.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{path} is no longer on disk")]
+pub struct MediaGone {
+    /// The item's path relative to the media dir.
+    pub path: String,
+}
+
 impl Library {
-    /// Builds a library from items (sorted by path here).
-    pub fn new(mut items: Vec<MediaItem>) -> Self {
+    /// Builds a library of `items` (sorted by path here) under `root`.
+    pub fn new(root: PathBuf, mut items: Vec<MediaItem>, probe_timeout: Duration) -> Self {
         items.sort_by(|a, b| a.path.cmp(&b.path));
         let by_id = items.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
-        Library { items, by_id }
+        Library {
+            inner: RwLock::new(Items {
+                items: items.into_iter().map(Arc::new).collect(),
+                by_id,
+            }),
+            root,
+            probe_timeout,
+        }
     }
 
     /// Every item, in path order.
-    pub fn items(&self) -> &[MediaItem] {
-        &self.items
+    pub fn items(&self) -> Vec<Arc<MediaItem>> {
+        self.inner.read().expect("library lock").items.clone()
     }
 
     /// The item with this id, if any.
-    pub fn get(&self, id: &Uuid) -> Option<&MediaItem> {
-        self.by_id.get(id).map(|&i| &self.items[i])
+    pub fn get(&self, id: &Uuid) -> Option<Arc<MediaItem>> {
+        let inner = self.inner.read().expect("library lock");
+        inner.by_id.get(id).map(|&i| inner.items[i].clone())
+    }
+
+    /// `item` as its file is now: the same item if its size and
+    /// modification time are unchanged, else a fresh probe of it (which
+    /// replaces it in the library).
+    ///
+    /// # Errors
+    /// [`MediaGone`] when the file is no longer there.
+    pub async fn refresh(&self, item: Arc<MediaItem>) -> Result<Arc<MediaItem>, MediaGone> {
+        let gone = || MediaGone {
+            path: item.path.clone(),
+        };
+        let meta = tokio::fs::metadata(&item.abs_path)
+            .await
+            .map_err(|_| gone())?;
+        if !meta.is_file() {
+            return Err(gone());
+        }
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        if meta.len() == item.size_bytes && modified == item.modified {
+            return Ok(item);
+        }
+        tracing::info!(path = %item.path, "file changed since the scan: probing it again");
+        let fresh =
+            Arc::new(probe_item(&self.root, item.abs_path.clone(), self.probe_timeout).await);
+        let mut inner = self.inner.write().expect("library lock");
+        if let Some(&i) = inner.by_id.get(&fresh.id) {
+            inner.items[i] = fresh.clone();
+        }
+        Ok(fresh)
     }
 }
 
@@ -83,11 +140,12 @@ pub async fn scan(dir: &Path, timeout: Duration, concurrency: usize) -> anyhow::
         elapsed_ms = started.elapsed().as_millis() as u64,
         "library ready"
     );
-    Ok(Library::new(items))
+    Ok(Library::new(dir, items, timeout))
 }
 
-async fn probe_item(dir: &Path, path: PathBuf, timeout: Duration) -> MediaItem {
-    let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+/// Probes the file at `path` (under `dir`) with a bound of `timeout` and
+/// makes its library item.
+pub async fn probe_item(dir: &Path, path: PathBuf, timeout: Duration) -> MediaItem {
     let meta = tokio::fs::metadata(&path).await.ok();
     let probe_path = path.clone();
     // The Discoverer has its own timeout; the outer one guards against a
@@ -108,27 +166,15 @@ async fn probe_item(dir: &Path, path: PathBuf, timeout: Duration) -> MediaItem {
             ..Default::default()
         },
     };
-    let decision = decide(&info);
-    let item = MediaItem {
-        id: id::media_id(&relative),
-        path: id::portable_path(&relative),
-        size_bytes: meta.as_ref().map(|m| m.len()).unwrap_or(0),
-        duration_s: info
-            .duration
-            .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
-        container: info.container.clone(),
-        video: info.video.clone(),
-        audio: info.audio.clone(),
-        subtitles: info.subtitles.clone(),
-        playable: decision.playback.is_some(),
-        playback: decision.playback,
-        reasons: decision.reasons.clone(),
-        abs_path: path,
-        modified: meta
-            .and_then(|m| m.modified().ok())
+    let item = MediaItem::from_probe(
+        dir,
+        &path,
+        meta.as_ref().map(|m| m.len()).unwrap_or(0),
+        meta.and_then(|m| m.modified().ok())
             .unwrap_or(SystemTime::UNIX_EPOCH),
-        decision,
-    };
+        &info,
+        decide(&info),
+    );
     tracing::debug!(path = %item.path, playback = ?item.playback, reasons = ?item.reasons, "probed");
     item
 }

@@ -1,24 +1,13 @@
 //! Bus messages turned into the few events a session cares about.
 
 use gst::prelude::*;
-use std::time::Duration;
 
 /// What a pipeline's bus told us, in plain data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PipelineEvent {
     /// The pipeline reached `Playing`.
     Playing,
-    /// `hlssink2` (or the remux segmenter) opened a new segment at this running time.
-    SegmentOpened {
-        /// Running time of the segment's first buffer.
-        running_time: Duration,
-    },
-    /// `hlssink2` (or the remux segmenter) finished a segment (its bytes are on disk) at this running time.
-    SegmentClosed {
-        /// Running time at which the segment ends.
-        running_time: Duration,
-    },
-    /// All streams reached the end: the session is complete.
+    /// All streams reached the end of the file.
     Eos,
     /// A fatal error.
     Error {
@@ -38,20 +27,7 @@ pub enum PipelineEvent {
     },
 }
 
-fn running_time(s: &gst::StructureRef) -> Duration {
-    Duration::from_nanos(
-        s.get::<u64>("running-time")
-            .or_else(|_| {
-                s.get::<gst::ClockTime>("running-time")
-                    .map(|t| t.nseconds())
-            })
-            .unwrap_or(0),
-    )
-}
-
 /// Converts one bus message of `pipeline` into an event, if it matters.
-/// `hlssink2` must have `message-forward=true`: its `splitmuxsink` child's
-/// fragment messages then arrive wrapped in `GstBinForwarded`.
 pub fn event_of(msg: &gst::Message, pipeline: &gst::Pipeline) -> Option<PipelineEvent> {
     use gst::MessageView;
     let path = || {
@@ -74,29 +50,6 @@ pub fn event_of(msg: &gst::Message, pipeline: &gst::Pipeline) -> Option<Pipeline
             if msg.src() == Some(pipeline.upcast_ref()) && s.current() == gst::State::Playing =>
         {
             Some(PipelineEvent::Playing)
-        }
-        MessageView::Element(e) => {
-            let s = e.structure()?;
-            let inner;
-            let s = if s.name() == "GstBinForwarded" {
-                inner = s.get::<gst::Message>("message").ok()?;
-                inner.structure()?
-            } else {
-                s
-            };
-            match s.name().as_str() {
-                "splitmuxsink-fragment-opened" | super::remux::SEGMENT_OPENED => {
-                    Some(PipelineEvent::SegmentOpened {
-                        running_time: running_time(s),
-                    })
-                }
-                "splitmuxsink-fragment-closed" | super::remux::SEGMENT_CLOSED => {
-                    Some(PipelineEvent::SegmentClosed {
-                        running_time: running_time(s),
-                    })
-                }
-                _ => None,
-            }
         }
         _ => None,
     }

@@ -1,12 +1,15 @@
 //! An MPEG-2 transport stream packetizer for one program of H.264 video
-//! and ADTS AAC audio (ISO/IEC 13818-1), for the remux path.
+//! and ADTS AAC audio (ISO/IEC 13818-1), for every segment hlsd writes.
 //!
 //! It writes what an HLS segment needs and no more: a PAT and a PMT, PES
 //! packets with PTS (and DTS when it differs), a PCR in the adaptation
-//! field of each video PES start, and the random access indicator on key
-//! frames (RFC 8216, section 3.2: "each segment MUST contain a PAT and a
-//! PMT"; they are written at the start of every segment and before every
-//! key frame). PIDs are ffmpeg's (PMT 0x1000, video 0x100, audio 0x101).
+//! field of each PES start of the PCR stream (video, else audio), and the
+//! random access indicator on key frames (RFC 8216, section 3.2: "each
+//! segment MUST contain a PAT and a PMT"; they are written at the start of
+//! every segment and before every key frame). PIDs are ffmpeg's (PMT
+//! 0x1000, video 0x100, audio 0x101). Continuity counters restart at every
+//! segment, so a segment's bytes do not depend on which producer made the
+//! segments before it.
 //!
 //! Timestamps in and out are 90 kHz ticks, wrapped to 33 bits.
 
@@ -71,6 +74,14 @@ impl TsMuxer {
         }
     }
 
+    /// Restarts every continuity counter at 0: called at each segment start.
+    pub fn reset_continuity(&mut self) {
+        self.cc_pat = 0;
+        self.cc_pmt = 0;
+        self.cc_video = 0;
+        self.cc_audio = 0;
+    }
+
     /// Appends a PAT and a PMT packet.
     pub fn write_tables(&mut self, out: &mut Vec<u8>) {
         for (packet, cc) in [(&self.pat, &mut self.cc_pat), (&self.pmt, &mut self.cc_pmt)] {
@@ -112,11 +123,24 @@ impl TsMuxer {
         );
     }
 
-    /// Appends one ADTS AAC frame (or several) as a PES packet.
+    /// Appends one ADTS AAC frame (or several) as a PES packet. Without
+    /// video, audio carries the PCR, and every frame is a random access
+    /// point.
     pub fn write_audio(&mut self, out: &mut Vec<u8>, data: &[u8], pts: u64) {
         debug_assert!(self.streams.audio, "no audio stream declared");
         let header = pes_header(0xc0, data.len(), pts, None, false);
-        write_pes(out, AUDIO_PID, &mut self.cc_audio, &header, data, None);
+        let adaptation = (!self.streams.video).then(|| Adaptation {
+            random_access: true,
+            pcr: Some(pts.wrapping_sub(PCR_OFFSET_90K) & TS_MASK),
+        });
+        write_pes(
+            out,
+            AUDIO_PID,
+            &mut self.cc_audio,
+            &header,
+            data,
+            adaptation,
+        );
     }
 }
 
@@ -351,6 +375,15 @@ mod tests {
             | u64::from(b[4] >> 1)
     }
 
+    /// The PCR base in an adaptation field (after its flags byte).
+    fn read_pcr(af: &[u8]) -> u64 {
+        (u64::from(af[1]) << 25)
+            | (u64::from(af[2]) << 17)
+            | (u64::from(af[3]) << 9)
+            | (u64::from(af[4]) << 1)
+            | u64::from(af[5] >> 7)
+    }
+
     #[test]
     fn tables_carry_valid_crcs_and_name_the_streams() {
         let mut mux = TsMuxer::new(Streams {
@@ -399,12 +432,7 @@ mod tests {
         }
         let af = &video[0].3;
         assert_eq!(af[0] & 0x50, 0x50, "random access and PCR flags");
-        let pcr = (u64::from(af[1]) << 25)
-            | (u64::from(af[2]) << 17)
-            | (u64::from(af[3]) << 9)
-            | (u64::from(af[4]) << 1)
-            | u64::from(af[5] >> 7);
-        assert_eq!(pcr, 900_000 - 3000 - PCR_OFFSET_90K);
+        assert_eq!(read_pcr(af), 900_000 - 3000 - PCR_OFFSET_90K);
         let pes: Vec<u8> = video.iter().flat_map(|v| v.4.clone()).collect();
         assert_eq!(&pes[..4], &[0, 0, 1, 0xe0]);
         assert_eq!(&pes[4..6], &[0, 0], "unbounded length for a long video PES");
@@ -416,6 +444,30 @@ mod tests {
             &data[..],
             "payload intact, stuffing only in adaptation fields"
         );
+    }
+
+    #[test]
+    fn audio_alone_carries_the_pcr_and_counters_restart_per_segment() {
+        let mut mux = TsMuxer::new(Streams {
+            video: false,
+            audio: true,
+        });
+        let mut out = Vec::new();
+        mux.write_tables(&mut out);
+        mux.write_audio(&mut out, &[0xab; 300], 90_000);
+        let p = packets(&out);
+        let pmt = &p[1].4;
+        let pcr_pid = (u16::from(pmt[9] & 0x1f) << 8) | u16::from(pmt[10]);
+        assert_eq!(pcr_pid, AUDIO_PID);
+        let af = &p[2].3;
+        assert_eq!(af[0] & 0x50, 0x50, "random access and PCR flags");
+        assert_eq!(read_pcr(af), 90_000 - PCR_OFFSET_90K);
+        let pes: Vec<u8> = p[2..].iter().flat_map(|x| x.4.clone()).collect();
+        assert_eq!(&pes[14..], &[0xab; 300][..], "payload intact");
+        mux.reset_continuity();
+        let mut next = Vec::new();
+        mux.write_tables(&mut next);
+        assert!(packets(&next).iter().all(|x| x.2 == 0));
     }
 
     #[test]
@@ -431,6 +483,7 @@ mod tests {
             let mut out = Vec::new();
             mux.write_audio(&mut out, &data, 1234);
             let pes: Vec<u8> = packets(&out).into_iter().flat_map(|x| x.4).collect();
+            assert_eq!(out.len() % PACKET_LEN, 0);
             let declared = usize::from(u16::from_be_bytes([pes[4], pes[5]]));
             assert_eq!(declared, pes.len() - 6, "PES length for {len}");
             assert_eq!(read_timestamp(&pes[9..14]), 1234);

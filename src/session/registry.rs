@@ -99,21 +99,34 @@ mod tests {
     use std::path::Path;
 
     fn session(media: Uuid, user: &str) -> Arc<Session> {
+        let item = crate::library::MediaItem {
+            id: media,
+            ..crate::library::MediaItem::from_probe(
+                Path::new("/m"),
+                Path::new("/m/a.mkv"),
+                1,
+                std::time::SystemTime::UNIX_EPOCH,
+                &Default::default(),
+                Default::default(),
+            )
+        };
+        let store = Arc::new(crate::store::SegmentStore::new("/nonexistent".into(), None));
+        let title = Arc::new(crate::supervisor::Title::new(
+            "t".into(),
+            Arc::new(item),
+            Vec::new(),
+            store,
+            2,
+            None,
+        ));
         Arc::new(Session::new(
-            media,
+            Uuid::new_v4(),
+            title,
             user,
             Playback::Remux,
-            Path::new("/nonexistent"),
-            None,
-            crate::hls::Variant::default(),
-            None,
-            super::super::SeekSettings {
-                relocate_ahead: 2,
-                throttle_margin: None,
-            },
+            0,
+            0,
             false,
-            Arc::new(crate::stats::Stats::new()),
-            Arc::new(super::super::DiskBudget::new(None)),
         ))
     }
 

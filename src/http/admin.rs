@@ -1,0 +1,111 @@
+//! Statistics for operators: `GET /api/v1/admin/streaming-stats` (JSON)
+//! and `GET /metrics` (Prometheus text), admins only unless
+//! `--metrics-public`.
+
+use super::{respond, with_state, ApiError, Principal, Route};
+use crate::AppState;
+use serde::Serialize;
+use std::sync::Arc;
+use warp::http::{header, HeaderValue};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// 403 unless `p` is an admin.
+fn require_admin(state: &AppState, p: &Principal) -> Result<(), ApiError> {
+    if state.is_admin(&p.user) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this needs an admin token (--admin)".into(),
+        ))
+    }
+}
+
+/// What `/api/v1/admin/streaming-stats` returns: the session statistics,
+/// the segment store and the producers.
+#[derive(Serialize)]
+struct AdminStats {
+    #[serde(flatten)]
+    report: crate::stats::StatsReport,
+    /// Segments, bytes, budget and evictions of the segment store.
+    store: crate::store::StoreStats,
+    /// Producer pipelines: `{kind: {phase: n}}`.
+    producers:
+        std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
+}
+
+/// Refreshes the gauges that are read from live state.
+fn refresh_gauges(state: &AppState) -> Vec<(crate::library::Playback, &'static str)> {
+    let sessions = state.sessions.snapshot();
+    state.stats.set_active(&sessions);
+    let store = state.sessions.supervisor().store().stats();
+    state.stats.set_store(store.bytes, store.segments);
+    let counts = state.sessions.supervisor().counts();
+    let flat: Vec<(&str, &str, u64)> = counts
+        .by_kind
+        .iter()
+        .flat_map(|(k, phases)| phases.iter().map(move |(p, n)| (*k, *p, *n)))
+        .collect();
+    state.stats.set_producers(&flat);
+    sessions
+}
+
+pub(super) fn routes(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    // GET /api/v1/admin/streaming-stats
+    let admin_stats = warp::path!("api" / "v1" / "admin" / "streaming-stats")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .map(|p: Principal, state: Arc<AppState>| {
+            respond(require_admin(&state, &p).map(|_| {
+                let sessions = refresh_gauges(&state);
+                warp::reply::json(&AdminStats {
+                    report: state.stats.report(&sessions),
+                    store: state.sessions.supervisor().store().stats(),
+                    producers: state.sessions.supervisor().counts().by_kind,
+                })
+                .into_response()
+            }))
+        });
+
+    // GET /metrics (Prometheus text; a token unless --metrics-public)
+    let metrics_state = state.clone();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(
+            warp::any()
+                .and_then(move || {
+                    let state = metrics_state.clone();
+                    async move {
+                        if state.config.metrics_public {
+                            Ok::<_, Rejection>(None)
+                        } else {
+                            Err(warp::reject::custom(ApiError::Unauthorized))
+                        }
+                    }
+                })
+                .or(auth.map(Some))
+                .unify(),
+        )
+        .and(with_state(state))
+        .map(|p: Option<Principal>, state: Arc<AppState>| {
+            let allowed = match &p {
+                None => Ok(()),
+                Some(p) => require_admin(&state, p),
+            };
+            respond(allowed.map(|_| {
+                refresh_gauges(&state);
+                let mut res = Response::new(state.stats.prometheus_text().into());
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                res
+            }))
+        });
+
+    admin_stats.boxed().or(metrics.boxed()).unify().boxed()
+}

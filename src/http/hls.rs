@@ -1,0 +1,484 @@
+//! The HLS routes: sessions (start, preload, stop, list), the master
+//! playlist (account token), and media playlists and segments (signed
+//! playback token).
+//!
+//! Media playlist and segment URLs name the media item and the rendition,
+//! `/api/v1/hls/media/{media_id}/{rendition}/segment_00042.ts?token=...`,
+//! and their token ([`crate::token`]) names the user, the item, the
+//! session and the player, so the account's token never travels in a
+//! playlist and an HTTP cache can key segments on the path alone.
+
+use super::media::{current_media, hls_mode};
+use super::{
+    query_value, raw_query, respond, with_state, ApiError, Principal, Route, PLAYLIST_TYPE,
+    RETRY_AFTER_S, SEGMENT_TYPE,
+};
+use crate::hls::{self, Listed};
+use crate::library::Playback;
+use crate::session::{Session, SessionState};
+use crate::supervisor::SegmentOutcome;
+use crate::timeline::segment_index;
+use crate::token::{now_unix_s, Grant};
+use crate::AppState;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use uuid::Uuid;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// The session, playlist and segment routes.
+pub(super) fn routes(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    // POST /api/v1/hls/start
+    let start = warp::path!("api" / "v1" / "hls" / "start")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(16 * 1024))
+        .and(warp::body::bytes())
+        .and(raw_query())
+        .and(with_state(state.clone()))
+        .then(
+            |p: Principal, body: Bytes, query: String, state: Arc<AppState>| async move {
+                // Parsed here rather than by warp::body::json, whose rejection
+                // would lose to the other routes' 405 when the JSON is bad.
+                let request = serde_json::from_slice::<StartRequest>(&body)
+                    .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+                start_handler(&state, &p, request, &query).await
+            },
+        )
+        .map(respond);
+
+    // POST /api/v1/hls/preload/{media_id}
+    let preload = warp::path!("api" / "v1" / "hls" / "preload" / String)
+        .and(warp::post())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .then(
+            |id: String, p: Principal, state: Arc<AppState>| async move {
+                preload_handler(&state, &p, &id).await
+            },
+        )
+        .map(respond);
+
+    // GET /api/v1/hls/{sid}/master.m3u8
+    let master = warp::path!("api" / "v1" / "hls" / String / "master.m3u8")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .map(|sid: String, p: Principal, state: Arc<AppState>| {
+            respond(master_handler(&state, &p, &sid))
+        });
+
+    // GET /api/v1/hls/media/{media_id}/{rendition}/{playlist.m3u8|segment_N.ts}?token=
+    let media = warp::path!("api" / "v1" / "hls" / "media" / String / String / String)
+        .and(warp::get())
+        .and(raw_query())
+        .and(with_state(state.clone()))
+        .then(rendition_handler)
+        .map(respond);
+
+    // DELETE /api/v1/hls/{sid}
+    let delete = warp::path!("api" / "v1" / "hls" / String)
+        .and(warp::delete())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .map(|sid: String, p: Principal, state: Arc<AppState>| {
+            respond(parse_session_id(&sid).and_then(|id| {
+                if state.sessions.stop(&id, &p.user) {
+                    Ok(
+                        warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT)
+                            .into_response(),
+                    )
+                } else {
+                    Err(ApiError::NotFound(format!("no session {sid}")))
+                }
+            }))
+        });
+
+    // GET /api/v1/sessions
+    let sessions = warp::path!("api" / "v1" / "sessions")
+        .and(warp::get())
+        .and(auth)
+        .and(with_state(state))
+        .map(|p: Principal, state: Arc<AppState>| {
+            let ahead = state.sessions.supervisor().relocate_ahead();
+            let list: Vec<SessionView> = state
+                .sessions
+                .for_user(&p.user)
+                .iter()
+                .map(|s| SessionView::of(&state, s, ahead))
+                .collect();
+            warp::reply::json(&list).into_response()
+        });
+
+    start
+        .boxed()
+        .or(preload.boxed())
+        .unify()
+        .or(master.boxed())
+        .unify()
+        .or(media.boxed())
+        .unify()
+        .or(delete.boxed())
+        .unify()
+        .or(sessions.boxed())
+        .unify()
+        .boxed()
+}
+
+fn parse_session_id(sid: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(sid).map_err(|_| ApiError::NotFound(format!("no session {sid}")))
+}
+
+fn find_session(state: &AppState, p: &Principal, sid: &str) -> Result<Arc<Session>, ApiError> {
+    let id = parse_session_id(sid)?;
+    state
+        .sessions
+        .get(&id, &p.user)
+        .ok_or_else(|| ApiError::NotFound(format!("no session {sid}")))
+}
+
+/// The master playlist's URL, with `?api_key=` when the client
+/// authenticated that way (the 302 of `/api/v1/stream` and the start
+/// response; never inside a playlist).
+pub(super) fn master_url(session: &Session, api_key: Option<&str>) -> String {
+    let query = match api_key {
+        Some(k) => format!(
+            "?api_key={}",
+            form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>()
+        ),
+        None => String::new(),
+    };
+    format!("/api/v1/hls/{}/master.m3u8{query}", session.id)
+}
+
+#[derive(Debug, Deserialize)]
+struct StartRequest {
+    media_id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct StartResponse {
+    session_id: Uuid,
+    mode: Playback,
+    master_url: String,
+}
+
+async fn start_handler(
+    state: &Arc<AppState>,
+    p: &Principal,
+    body: StartRequest,
+    query: &str,
+) -> Result<Response, ApiError> {
+    let item = current_media(state, &body.media_id).await?;
+    let mode = hls_mode(&item)?;
+    let (session, _) = state
+        .sessions
+        .start(item, mode, &p.user, false)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
+    Ok(warp::reply::json(&StartResponse {
+        session_id: session.id,
+        mode: session.mode,
+        master_url: master_url(&session, query_value(query, "api_key").as_deref()),
+    })
+    .into_response())
+}
+
+/// `POST /api/v1/hls/preload/{media_id}`: starts the caller's session in
+/// the background so that a later play finds its first segment made.
+async fn preload_handler(
+    state: &Arc<AppState>,
+    p: &Principal,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let item = current_media(state, id).await?;
+    let mode = hls_mode(&item)?;
+    let json = |status: StatusCode, body: serde_json::Value| {
+        warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    };
+    if !state.config.preload {
+        return Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"status": "disabled"}),
+        ));
+    }
+    if item.playback == Some(Playback::DirectPlay) {
+        return Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"status": "direct_play"}),
+        ));
+    }
+    let (session, _) = state
+        .sessions
+        .start(item, mode, &p.user, true)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        serde_json::json!({"status": "warming", "session_id": session.id}),
+    ))
+}
+
+fn failed(session: &Session, state: &AppState) -> Option<String> {
+    let status = session.status(state.sessions.supervisor().relocate_ahead());
+    (status.state == SessionState::Failed)
+        .then(|| status.error.unwrap_or_else(|| "the session failed".into()))
+}
+
+fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response, ApiError> {
+    let session = find_session(state, p, sid)?;
+    session.touch();
+    if let Some(e) = failed(&session, state) {
+        return Err(ApiError::SessionFailed(e));
+    }
+    // Each fetch of the master playlist is a player with its own playhead.
+    let player = session.new_player();
+    session.title.touch(
+        (session.id, player),
+        session.start,
+        session.is_preload(),
+        session.renditions,
+    );
+    // Player 0 held the session's place until a real player came.
+    session.title.remove_player((session.id, 0));
+    let duration_s = session.duration().map_or(0, |d| d.as_secs());
+    let token = state.signer.sign(&Grant {
+        user: session.user.clone(),
+        media_id: session.media_id,
+        session_id: session.id,
+        player,
+        expires_unix_s: now_unix_s() + state.config.token_ttl.as_secs() + 2 * duration_s,
+    });
+    let title = &session.title;
+    let uris: Vec<String> = title
+        .renditions
+        .iter()
+        .map(|r| {
+            format!(
+                "../media/{}/{}/playlist.m3u8?token={token}",
+                session.media_id, r.name
+            )
+        })
+        .collect();
+    let listed: Vec<Listed<'_>> = title
+        .renditions
+        .iter()
+        .zip(&uris)
+        .map(|(rendition, uri)| Listed { rendition, uri })
+        .collect();
+    let video = listed.iter().find(|l| l.rendition.plan.is_video()).copied();
+    let audio: Vec<Listed<'_>> = listed
+        .iter()
+        .filter(|l| !l.rendition.plan.is_video())
+        .copied()
+        .collect();
+    Ok(playlist_response(hls::master_playlist(video, &audio)))
+}
+
+fn playlist_response(body: String) -> Response {
+    let mut res = Response::new(body.into());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PLAYLIST_TYPE),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// The session a playback token names: the live one, or one rebuilt from
+/// the token when it has timed out (a player that was paused long), as
+/// long as the item is still there.
+async fn session_of(state: &AppState, grant: &Grant) -> Result<Arc<Session>, ApiError> {
+    let principal = Principal {
+        user: grant.user.clone(),
+    };
+    if let Ok(s) = find_session(state, &principal, &grant.session_id.to_string()) {
+        if s.media_id == grant.media_id {
+            return Ok(s);
+        }
+    }
+    let item = current_media(state, &grant.media_id.to_string()).await?;
+    let mode = hls_mode(&item)?;
+    state
+        .sessions
+        .resume(grant.session_id, item, mode, &grant.user)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))
+}
+
+async fn rendition_handler(
+    media_id: String,
+    rendition: String,
+    file: String,
+    query: String,
+    state: Arc<AppState>,
+) -> Result<Response, ApiError> {
+    let token = query_value(&query, "token").ok_or(ApiError::Unauthorized)?;
+    let grant = state
+        .signer
+        .verify(&token, now_unix_s())
+        .map_err(ApiError::Token)?;
+    let not_found = || ApiError::NotFound(format!("no {rendition}/{file} in media {media_id}"));
+    if Uuid::parse_str(&media_id).ok() != Some(grant.media_id) {
+        return Err(ApiError::Token(crate::token::TokenError::Invalid));
+    }
+    let session = session_of(&state, &grant).await?;
+    let r = session
+        .title
+        .rendition_index(&rendition)
+        .ok_or_else(not_found)?;
+    session.touch();
+    if file == "playlist.m3u8" {
+        return media_playlist(&state, &session, &token).await;
+    }
+    let n = segment_index(&file).ok_or_else(not_found)?;
+    let outcome = state
+        .sessions
+        .supervisor()
+        .segment(
+            &session.title,
+            session.player(grant.player),
+            r,
+            n,
+            state.config.segment_wait,
+        )
+        .await;
+    let path = match outcome {
+        SegmentOutcome::Ready(path) => path,
+        SegmentOutcome::Missing => return Err(not_found()),
+        SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
+        SegmentOutcome::AtCapacity(e) => return Err(ApiError::AtCapacity(e.to_string())),
+        SegmentOutcome::NotYet(message) => {
+            return Err(ApiError::NotReady {
+                message,
+                retry_after_s: RETRY_AFTER_S,
+            })
+        }
+    };
+    // Evicted between the look-up and the read: the player retries.
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::NotReady {
+            message: format!("segment {n} is being made again"),
+            retry_after_s: RETRY_AFTER_S,
+        })?;
+    let mut res = Response::new(Bytes::from(bytes).into());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_TYPE));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(res)
+}
+
+/// A media playlist of `session`'s title (every rendition shares the
+/// timeline): VOD when the timeline's end was known at its first request
+/// (every file whose duration can be believed, and every copy with a key
+/// frame index), else a growing EVENT playlist of the segments made.
+async fn media_playlist(
+    state: &AppState,
+    session: &Session,
+    token: &str,
+) -> Result<Response, ApiError> {
+    let title = &session.title;
+    let wait = state.config.playlist_wait;
+    let timeline = match title.wait_timeline(wait).await {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => return Err(ApiError::SessionFailed(e)),
+        None => {
+            return Err(ApiError::NotReady {
+                message: "the file's key frames are being read".into(),
+                retry_after_s: RETRY_AFTER_S,
+            })
+        }
+    };
+    if let Some(e) = failed(session, state) {
+        return Err(ApiError::SessionFailed(e));
+    }
+    let query = format!("?token={token}");
+    if !title.is_growing() {
+        return Ok(playlist_response(hls::vod_playlist(
+            &timeline.durations(),
+            &query,
+        )));
+    }
+    // The end was not known: list what is made, from the start, with the
+    // lengths of the first rendition (every rendition shares its cuts).
+    let mut changes = title.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let made = title.made_prefix();
+        let closed = title.timeline().is_some_and(|t| t.is_closed());
+        if !made.is_empty() || closed {
+            return Ok(playlist_response(hls::event_playlist(
+                &made, closed, &query,
+            )));
+        }
+        if let Some(e) = title.failure() {
+            return Err(ApiError::SessionFailed(e));
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(ApiError::NotReady {
+                    message: "the first segment is not ready yet".into(),
+                    retry_after_s: RETRY_AFTER_S,
+                })
+            }
+        }
+    }
+}
+
+/// A session as `GET /api/v1/sessions` lists it.
+#[derive(Debug, Serialize)]
+struct SessionView {
+    session_id: Uuid,
+    media_id: Uuid,
+    mode: Playback,
+    state: SessionState,
+    /// Media seconds reached by the producer serving its players.
+    position_s: f64,
+    /// Source duration in seconds, if known.
+    duration_s: Option<f64>,
+    /// 0–100, if the number of segments is known: of the segments made.
+    percent: Option<f64>,
+    /// Started by a preload and not played yet.
+    preload: bool,
+    /// Whether the media playlist is a complete VOD playlist (seek
+    /// anywhere; segments are made on request) rather than a growing one.
+    seekable: bool,
+    /// Media seconds per wall-clock second.
+    speed: f64,
+    /// Segments of every one of its renditions in the store.
+    segments_ready: usize,
+    /// Players (master playlist fetches) it has handed out.
+    players: usize,
+    error: Option<String>,
+}
+
+impl SessionView {
+    fn of(state: &AppState, s: &Session, ahead: usize) -> Self {
+        let status = s.status(ahead);
+        state.sessions.observe(s, status.state);
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        SessionView {
+            session_id: s.id,
+            media_id: s.media_id,
+            mode: s.mode,
+            state: status.state,
+            position_s: round(status.position.as_secs_f64()),
+            duration_s: s.duration().map(|d| round(d.as_secs_f64())),
+            percent: s.percent(&status).map(round),
+            seekable: s.title.timeline().is_some_and(|t| t.is_closed()),
+            preload: s.is_preload(),
+            speed: status.speed,
+            segments_ready: status.segments_ready,
+            players: s.title.playheads(s.id).len(),
+            error: status.error.clone(),
+        }
+    }
+}

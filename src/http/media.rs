@@ -1,0 +1,209 @@
+//! The library routes and the one entry point for playback:
+//! `GET /api/v1/stream/{id}` answers with the file's bytes (direct play,
+//! with HTTP Range) or a 302 to the caller's HLS session.
+
+use super::{query_value, range, raw_query, respond, with_state, ApiError, Principal, Route};
+use crate::library::{MediaItem, Playback};
+use crate::AppState;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use uuid::Uuid;
+use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// The library routes and `/api/v1/stream/{id}`.
+pub(super) fn routes(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    // GET /api/v1/media
+    let list = warp::path!("api" / "v1" / "media")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .map(|_: Principal, state: Arc<AppState>| {
+            warp::reply::json(&state.library.items()).into_response()
+        });
+
+    // GET /api/v1/media/{id}
+    let get = warp::path!("api" / "v1" / "media" / String)
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with_state(state.clone()))
+        .map(|id: String, _: Principal, state: Arc<AppState>| {
+            respond(find_media(&state, &id).map(|item| warp::reply::json(&*item).into_response()))
+        });
+
+    // GET|HEAD /api/v1/stream/{id}
+    let stream = warp::path!("api" / "v1" / "stream" / String)
+        .and(warp::get().or(warp::head()).unify())
+        .and(auth)
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(raw_query())
+        .and(with_state(state))
+        .then(stream_handler)
+        .map(respond);
+
+    list.boxed()
+        .or(get.boxed())
+        .unify()
+        .or(stream.boxed())
+        .unify()
+        .boxed()
+}
+
+/// The library item `id`.
+///
+/// # Errors
+/// 404 for an unknown or malformed id.
+pub(super) fn find_media(state: &AppState, id: &str) -> Result<Arc<MediaItem>, ApiError> {
+    Uuid::parse_str(id)
+        .ok()
+        .and_then(|id| state.library.get(&id))
+        .ok_or_else(|| ApiError::NotFound(format!("no media {id}")))
+}
+
+/// The library item `id` as its file is now: re-probed if it changed since
+/// the scan.
+///
+/// # Errors
+/// 404 `not_found` for an unknown id, 404 `media_gone` for a file deleted
+/// since the scan.
+pub(super) async fn current_media(state: &AppState, id: &str) -> Result<Arc<MediaItem>, ApiError> {
+    let item = find_media(state, id)?;
+    state
+        .library
+        .refresh(item)
+        .await
+        .map_err(|e| ApiError::MediaGone(e.to_string()))
+}
+
+/// The HLS mode for an item: its own, or remux/transcode for a direct-play
+/// file that is asked for as HLS.
+///
+/// # Errors
+/// 422 for an unplayable item, with its reasons.
+pub(super) fn hls_mode(item: &MediaItem) -> Result<Playback, ApiError> {
+    match item.playback {
+        None => Err(ApiError::Unplayable(format!(
+            "{} cannot be played: {}",
+            item.path,
+            item.reasons.join(", ")
+        ))),
+        Some(Playback::DirectPlay) => Ok(item.decision.hls_mode()),
+        Some(mode) => Ok(mode),
+    }
+}
+
+async fn stream_handler(
+    id: String,
+    p: Principal,
+    method: Method,
+    headers: HeaderMap,
+    query: String,
+    state: Arc<AppState>,
+) -> Result<Response, ApiError> {
+    let force_hls = match query_value(&query, "mode").as_deref() {
+        None | Some("auto") => false,
+        Some("hls") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "mode must be auto or hls, not {other:?}"
+            )))
+        }
+    };
+    let item = current_media(&state, &id).await?;
+    let mode = hls_mode(&item)?;
+    if item.playback == Some(Playback::DirectPlay) && !force_hls {
+        return direct_play(&item, &method, &headers).await;
+    }
+    let (session, _) = state
+        .sessions
+        .start(item, mode, &p.user, false)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
+    let mut res = Response::new(Default::default());
+    *res.status_mut() = StatusCode::FOUND;
+    let location = super::hls::master_url(&session, query_value(&query, "api_key").as_deref());
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|_| ApiError::Internal)?,
+    );
+    Ok(res)
+}
+
+/// Serves the file's bytes: 200, 206 for one range, 416 outside the file.
+async fn direct_play(
+    item: &MediaItem,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let gone = || ApiError::MediaGone(format!("{} is no longer on disk", item.path));
+    let meta = tokio::fs::metadata(&item.abs_path)
+        .await
+        .map_err(|_| gone())?;
+    let size = meta.len();
+    let modified = meta.modified().unwrap_or(item.modified);
+    let etag = range::etag(size, modified);
+    let last_modified = httpdate::fmt_http_date(modified);
+    let header_str = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let outcome = range::evaluate(
+        header_str(header::RANGE),
+        header_str(header::IF_RANGE),
+        &etag,
+        &last_modified,
+        size,
+    );
+    let (status, start, len) = match outcome {
+        range::RangeOutcome::Full => (StatusCode::OK, 0, size),
+        range::RangeOutcome::Partial(r) => (
+            StatusCode::PARTIAL_CONTENT,
+            *r.start(),
+            r.end() - r.start() + 1,
+        ),
+        range::RangeOutcome::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(size)),
+    };
+
+    let mut res = if method == Method::HEAD {
+        Response::new(Default::default())
+    } else {
+        let mut file = tokio::fs::File::open(&item.abs_path)
+            .await
+            .map_err(|_| gone())?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|_| ApiError::Internal)?;
+        let body = tokio_util::io::ReaderStream::new(file.take(len));
+        warp::reply::stream(body).into_response()
+    };
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    let mime = mime_guess::from_path(&item.abs_path).first_or_octet_stream();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(mime.essence_str()).map_err(|_| ApiError::Internal)?,
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, len.into());
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).map_err(|_| ApiError::Internal)?,
+    );
+    h.insert(
+        header::LAST_MODIFIED,
+        HeaderValue::from_str(&last_modified).map_err(|_| ApiError::Internal)?,
+    );
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes {}-{}/{size}", start, start + len - 1))
+                .map_err(|_| ApiError::Internal)?,
+        );
+    }
+    Ok(res)
+}

@@ -1,0 +1,431 @@
+//! Cutting one rendition's elementary stream into MPEG-TS segment files on
+//! the item's timeline.
+//!
+//! Every producer pipeline ends in one appsink per rendition whose
+//! callbacks, in the streaming thread, hand each access unit (an H.264
+//! access unit or an ADTS AAC frame) to a [`SegmentWriter`]. The writer
+//! packetizes it ([`super::ts`]), and cuts at each segment's end on the
+//! [`Timeline`]: video on the first key frame at or after the cut (the
+//! cutter of a transcode forces one there; a copy's cuts are its key
+//! frames), audio on the first frame at or after it. A segment is written
+//! to a `.part` file and handed to its [`SegmentOutput`] once the next
+//! one begins (or the stream ends), which moves it into the store. A
+//! segment the store already holds is not written again.
+//!
+//! Timestamps are running times, which every producer keeps equal to
+//! media time, plus mpegtsmux's 3600 s offset: segment `n` carries the
+//! same timestamps whichever producer made it.
+
+use super::throttle::Throttle;
+use super::ts::{Streams, TsMuxer};
+use crate::timeline::Timeline;
+use gst::prelude::*;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Offset added to running time in the output timestamps, as `mpegtsmux`
+/// does (its `TSMUX_START_TS`, 3600 s): B-frames' DTS before PTS never go
+/// below zero.
+pub const TS_OFFSET: Duration = Duration::from_secs(3600);
+
+/// A frame this close before a cut counts as at it (demuxers round
+/// timestamps to their own clock).
+const CUT_SLACK_NS: u64 = 1_000_000;
+
+/// Audio frames without a timestamp held until one has one (about 3 s of
+/// AAC at 22 kHz); more are dropped.
+const MAX_UNDATED_AUDIO: usize = 64;
+
+/// Segment bytes gathered before each `write()`.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// Where a writer's segments go: the store, through the producer.
+pub trait SegmentOutput: Send + Sync {
+    /// Whether segment `n` is in the store already: it is then not written.
+    fn exists(&self, n: usize) -> bool;
+    /// The `.part` file to write segment `n` into.
+    fn part_path(&self, n: usize) -> PathBuf;
+    /// Segment `n` begins (it is written, or skipped when it exists).
+    fn opened(&self, n: usize);
+    /// Segment `n` is complete in `part`, `duration` of media long: move
+    /// it into the store.
+    ///
+    /// # Errors
+    /// The rename's error (a full or read-only disk, say).
+    fn finished(&self, n: usize, part: &Path, duration: Duration) -> std::io::Result<()>;
+    /// The stream ended in segment `last`, at media time `end`.
+    fn ended(&self, last: usize, end: Duration);
+}
+
+/// A write failure, with the `.part` file it concerns.
+#[derive(Debug)]
+pub struct WriteError {
+    /// The file being written.
+    pub part: PathBuf,
+    /// What went wrong.
+    pub error: std::io::Error,
+}
+
+/// Which elementary stream a writer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// H.264 access units, Annex B byte-stream.
+    Video,
+    /// ADTS AAC frames.
+    Audio,
+}
+
+/// Output time (ns) of a running time: plus [`TS_OFFSET`].
+fn offset_ns(running_time_ns: u64) -> u64 {
+    running_time_ns + TS_OFFSET.as_nanos() as u64
+}
+
+/// 90 kHz ticks of an output time (ns).
+fn ticks(output_ns: u64) -> u64 {
+    output_ns * 9 / 100_000
+}
+
+/// A buffer's duration in nanoseconds, 0 when unknown.
+pub fn duration_ns(buffer: &gst::BufferRef) -> u64 {
+    buffer.duration().map_or(0, |d| d.nseconds())
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One rendition's segmenter. Owned by its appsink's callbacks.
+pub struct SegmentWriter {
+    kind: StreamKind,
+    mux: TsMuxer,
+    timeline: Timeline,
+    /// The segment being written (or, before the first frame, the first
+    /// one to write).
+    index: usize,
+    /// Whether the first frame has come (the start gate is open).
+    started: bool,
+    /// The open `.part` file; `None` while skipping a segment the store has.
+    file: Option<(File, PathBuf)>,
+    buf: Vec<u8>,
+    output: Arc<dyn SegmentOutput>,
+    /// Media time (ns) reached: the end of the newest frame written.
+    position: Arc<AtomicU64>,
+    /// Holds the stream past the viewers' margin (a remux, whose writers
+    /// run in the demuxer's thread); `None` when the pipeline holds it
+    /// further up (a transcode).
+    throttle: Option<(Arc<Throttle>, bool)>,
+    /// Where the last audio frame written ends (running time, ns).
+    audio_next: Option<u64>,
+    /// Audio frames that came before any audio timestamp.
+    audio_undated: Vec<gst::Buffer>,
+    ended: bool,
+}
+
+impl SegmentWriter {
+    /// A writer for a `kind` stream cut on `timeline`, starting at segment
+    /// `start_index`, handing segments to `output` and reporting progress
+    /// in `position` (ns). With `throttle`, frames past its limit wait in
+    /// [`Self::push`]; the flag says whether this stream's wait counts as
+    /// the throttle holding (the stream that drives the cuts).
+    pub fn new(
+        kind: StreamKind,
+        timeline: Timeline,
+        start_index: usize,
+        output: Arc<dyn SegmentOutput>,
+        position: Arc<AtomicU64>,
+        throttle: Option<(Arc<Throttle>, bool)>,
+    ) -> Self {
+        SegmentWriter {
+            kind,
+            mux: TsMuxer::new(Streams {
+                video: kind == StreamKind::Video,
+                audio: kind == StreamKind::Audio,
+            }),
+            timeline,
+            index: start_index,
+            started: false,
+            file: None,
+            buf: Vec::with_capacity(WRITE_BUFFER + (1 << 16)),
+            output,
+            position,
+            throttle,
+            audio_next: None,
+            audio_undated: Vec::new(),
+            ended: false,
+        }
+    }
+
+    fn open(&mut self) -> Result<(), WriteError> {
+        self.buf.clear();
+        self.mux.reset_continuity();
+        self.output.opened(self.index);
+        if self.output.exists(self.index) {
+            self.file = None;
+            return Ok(());
+        }
+        let part = self.output.part_path(self.index);
+        let file = File::create(&part).map_err(|error| WriteError {
+            part: part.clone(),
+            error,
+        })?;
+        self.file = Some((file, part));
+        self.mux.write_tables(&mut self.buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), WriteError> {
+        if let Some((file, part)) = &mut self.file {
+            file.write_all(&self.buf).map_err(|error| WriteError {
+                part: part.clone(),
+                error,
+            })?;
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes out and closes the open segment, which ends at `end_ns`.
+    fn close(&mut self, end_ns: u64) -> Result<(), WriteError> {
+        self.flush()?;
+        if let Some((file, part)) = self.file.take() {
+            drop(file);
+            let start = self.timeline.start(self.index);
+            let duration = Duration::from_nanos(end_ns).saturating_sub(start);
+            self.output
+                .finished(self.index, &part, duration)
+                .map_err(|error| WriteError { part, error })?;
+        }
+        Ok(())
+    }
+
+    /// Takes one frame at running time `pts_ns` (decode time `dts_ns`).
+    /// `pad` is the appsink's pad, for the throttle.
+    ///
+    /// # Errors
+    /// A segment file that cannot be written or moved.
+    pub fn push(
+        &mut self,
+        buffer: &gst::BufferRef,
+        pts_ns: Option<u64>,
+        dts_ns: Option<u64>,
+        pad: &gst::Pad,
+    ) -> Result<(), WriteError> {
+        if self.ended {
+            return Ok(());
+        }
+        match self.kind {
+            StreamKind::Video => {
+                // AVI gives decode times only on some frames: the decoder
+                // still orders them (as mpegtsmux does).
+                let Some(pts) = pts_ns.or(dts_ns) else {
+                    return Ok(());
+                };
+                let dts = pts_ns.and(dts_ns);
+                let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                self.place(pts, key, pad)?;
+                if !self.started {
+                    return Ok(());
+                }
+                if self.file.is_some() {
+                    if let Ok(map) = buffer.map_readable() {
+                        self.mux.write_video(
+                            &mut self.buf,
+                            &map,
+                            ticks(offset_ns(pts)),
+                            dts.map(|d| ticks(offset_ns(d))),
+                            key,
+                        );
+                    }
+                }
+                self.position
+                    .fetch_max(pts + duration_ns(buffer), Ordering::Relaxed);
+            }
+            StreamKind::Audio => {
+                let duration = duration_ns(buffer);
+                let pts = match pts_ns.or(dts_ns).or(self.audio_next) {
+                    Some(pts) => pts,
+                    None => {
+                        // No timestamp yet (seen: the first PES of a TS file
+                        // carried several ADTS frames and no PTS): hold the
+                        // frames and date them back from the first that has one.
+                        if self.audio_undated.len() < MAX_UNDATED_AUDIO {
+                            self.audio_undated.push(buffer.to_owned());
+                        }
+                        return Ok(());
+                    }
+                };
+                if !self.audio_undated.is_empty() {
+                    let undated = std::mem::take(&mut self.audio_undated);
+                    let total: u64 = undated.iter().map(|b| duration_ns(b)).sum();
+                    let mut t = pts.saturating_sub(total);
+                    for b in &undated {
+                        self.write_audio(b, t, pad)?;
+                        t += duration_ns(b);
+                    }
+                }
+                self.write_audio(buffer, pts, pad)?;
+                self.audio_next = Some(pts + duration);
+            }
+        }
+        if self.buf.len() >= WRITE_BUFFER {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn write_audio(
+        &mut self,
+        buffer: &gst::BufferRef,
+        pts: u64,
+        pad: &gst::Pad,
+    ) -> Result<(), WriteError> {
+        // Half a frame of slack: a frame that mostly lies after a cut
+        // belongs to the next segment.
+        let half = duration_ns(buffer) / 2;
+        self.place(pts + half.min(CUT_SLACK_NS * 20), true, pad)?;
+        if !self.started {
+            return Ok(());
+        }
+        if self.file.is_some() {
+            if let Ok(map) = buffer.map_readable() {
+                self.mux
+                    .write_audio(&mut self.buf, &map, ticks(offset_ns(pts)));
+            }
+        }
+        self.position
+            .fetch_max(pts + duration_ns(buffer), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Opens the first segment once a frame that may start it comes, and
+    /// cuts when a frame that may start the next one comes. Holds the
+    /// stream at the throttle first.
+    fn place(&mut self, t: u64, may_start: bool, pad: &gst::Pad) -> Result<(), WriteError> {
+        if let Some((throttle, counts)) = &self.throttle {
+            throttle.wait(t, pad, *counts);
+        }
+        if !self.started {
+            let start = ns(self.timeline.start(self.index));
+            if !may_start || t + CUT_SLACK_NS < start {
+                return Ok(());
+            }
+            self.started = true;
+            self.open()?;
+        }
+        if !may_start {
+            return Ok(());
+        }
+        while let Some(cut) = self.timeline.cut_after(self.index).map(ns) {
+            if t + CUT_SLACK_NS < cut {
+                break;
+            }
+            self.close(cut)?;
+            self.index += 1;
+            self.open()?;
+        }
+        Ok(())
+    }
+
+    /// The stream ended: closes the last segment at the end of the newest
+    /// frame and reports where the media ends.
+    ///
+    /// # Errors
+    /// A segment file that cannot be written or moved.
+    pub fn finish(&mut self) -> Result<(), WriteError> {
+        if self.ended {
+            return Ok(());
+        }
+        self.ended = true;
+        let end = self.position.load(Ordering::Relaxed);
+        if self.started {
+            let end = end.max(ns(self.timeline.start(self.index)));
+            self.close(end)?;
+            self.output.ended(self.index, Duration::from_nanos(end));
+        }
+        Ok(())
+    }
+
+    /// The `.part` file being written, if any (deleted when the producer
+    /// is torn down).
+    pub fn open_part(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(_, p)| p.as_path())
+    }
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        // Torn down mid-segment: its unfinished file goes.
+        if let Some((file, part)) = self.file.take() {
+            drop(file);
+            let _ = std::fs::remove_file(part);
+        }
+    }
+}
+
+/// A sample's buffer with its PTS and DTS as running times (ns), either
+/// `None` when absent or outside the segment.
+pub fn running_times(sample: &gst::Sample) -> Option<(&gst::BufferRef, Option<u64>, Option<u64>)> {
+    let buffer = sample.buffer()?;
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    let running = |t: Option<gst::ClockTime>| Some(segment.to_running_time(t?)?.nseconds());
+    Some((buffer, running(buffer.pts()), running(buffer.dts())))
+}
+
+/// An appsink feeding `writer` in the streaming thread. `async=false`:
+/// with no queue in front (a remux), a sink waiting for preroll would
+/// block the demuxer before the other stream's sink got data.
+pub fn writer_sink(name: &str, writer: SegmentWriter) -> gst_app::AppSink {
+    let sink = gst_app::AppSink::builder()
+        .name(name)
+        .sync(false)
+        .enable_last_sample(false)
+        .build();
+    sink.set_property("async", false);
+    let writer = Arc::new(std::sync::Mutex::new(writer));
+    let on_eos = writer.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let Some((buffer, pts, dts)) = running_times(&sample) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let pad = sink.static_pad("sink").expect("appsink has a sink pad");
+                let mut w = writer.lock().expect("segment writer");
+                w.push(buffer, pts, dts, &pad)
+                    .map(|()| gst::FlowSuccess::Ok)
+                    .map_err(|e| write_failed(sink.upcast_ref(), e))
+            })
+            .eos(move |sink| {
+                if let Err(e) = on_eos.lock().expect("segment writer").finish() {
+                    let _ = write_failed(sink.upcast_ref(), e);
+                }
+            })
+            .build(),
+    );
+    sink
+}
+
+/// Posts a resource error for `e` on `element`'s bus.
+pub fn write_failed(element: &gst::Element, e: WriteError) -> gst::FlowError {
+    tracing::error!(location = %e.part.display(), error = %e.error, "cannot write a segment");
+    let full = e.error.raw_os_error() == Some(libc::ENOSPC);
+    gst::element_error!(
+        element,
+        gst::ResourceError::Write,
+        (
+            "{}",
+            if full {
+                "Could not write a segment. The transcode dir is full."
+            } else {
+                "Could not write a segment."
+            }
+        ),
+        ["{}: {}", e.part.display(), e.error]
+    );
+    gst::FlowError::Error
+}

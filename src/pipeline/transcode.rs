@@ -1,0 +1,331 @@
+//! The transcode pipeline: at least one rendition decoded and encoded.
+//!
+//! ```text
+//! uridecodebin (caps: raw + the compressed formats that are copied)
+//!   ├─ video ─ h264parse ─────────────────────────────────────────── appsink (copy)
+//!   │          [gate, cutter] queue ─ [deinterlace] ─ [videoflip] ─ video-transcode.gst ─ appsink
+//!   ├─ audio ─ aacparse ─────────────────────────────────────────── appsink (copy)
+//!   │          [gate] queue ─ audio-transcode.gst ─ aacparse ────── appsink
+//!   └─ other tracks ─ fakesink
+//! ```
+//!
+//! `uridecodebin` stops autoplugging at the caps it is given, so a copied
+//! stream arrives parsed but not decoded, and an encoded one arrives raw.
+//! On the stream that drives the cuts (the first output), the gate probe
+//! holds buffers at the [`Throttle`], and for encoded video the cutter asks
+//! the encoder for a key frame on the first frame at or after each cut of
+//! the timeline, where the segment writer then cuts.
+
+use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
+use super::{
+    claim_output, discard_pad, media_time_segments, seek_when_exposed, BuiltPipeline, Linked,
+    Output, ProducerSpec, Throttle,
+};
+use crate::config::PipelineTemplates;
+use crate::rendition::Plan;
+use crate::timeline::{Timeline, SEGMENT_SECONDS};
+use anyhow::{anyhow, Context};
+use gst::prelude::*;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Caps at which `uridecodebin` stops: every raw and subtitle format (its
+/// default) plus the compressed formats this producer copies.
+fn decodebin_caps(copy_video: bool, copy_audio: bool) -> gst::Caps {
+    let mut caps = String::from(
+        "video/x-raw(ANY); audio/x-raw(ANY); text/x-raw(ANY); subpicture/x-dvd; \
+         subpicture/x-dvb; subpicture/x-pgs; closedcaption/x-cea-608; closedcaption/x-cea-708",
+    );
+    if copy_video {
+        caps.push_str("; video/x-h264");
+    }
+    if copy_audio {
+        caps.push_str("; audio/mpeg, mpegversion=(int){2,4}");
+    }
+    caps.parse().expect("static caps parse")
+}
+
+/// Queues in front of the encoders. Audio waits for an encoder that holds
+/// video frames back (x264's lookahead, B-frames and frame threads: about
+/// 17 frames at veryfast), so its queue is bounded by time only, to
+/// [`audio_queue_time`]; the raw video queue stays short so that memory does
+/// not grow with frame size (design.md: the default 1 s queue deadlocked
+/// with x264 lookahead). One decoded frame (3.1 MB at 1080p) keeps the
+/// decoder and the encoder thread both busy: the bench transcode ran at the
+/// same speed with 1 as with 3, and 5-10 % slower with no queue at all.
+/// Copied streams get no queue of their own: decodebin's multiqueue
+/// already decouples them.
+const RAW_VIDEO_QUEUE: &str = "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0";
+
+/// What the writers' appsinks take.
+const H264_OUT: &str = "capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au";
+const AAC_OUT: &str = "capsfilter caps=audio/mpeg,stream-format=adts";
+
+/// Media time the audio queue may hold: 5 s, or 60 video frames when that
+/// is longer (a slide show at 1 fps: 60 s), which leaves room for an
+/// operator's slower x264 settings (medium: 40 frames of lookahead). It was
+/// 30 s: decoded stereo is 384 KB a second, so the queue held 11 MB on the
+/// bench file (35 MB for 5.1) for nothing (README, "Performance").
+fn audio_queue_time(fps: f64) -> Duration {
+    let floor = Duration::from_secs(5);
+    if fps > 0.0 {
+        floor.max(Duration::from_secs_f64(60.0 / fps))
+    } else {
+        floor
+    }
+}
+
+/// The gst-launch description of the branch between a decoded (or
+/// parsed) pad and its appsink.
+fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fps: f64) -> String {
+    match plan {
+        Plan::VideoCopy => format!("h264parse config-interval=-1 ! {H264_OUT}"),
+        Plan::VideoEncode {
+            width,
+            height,
+            deinterlace,
+            rotate,
+        } => {
+            let mut d = RAW_VIDEO_QUEUE.to_string();
+            if deinterlace {
+                d.push_str(" ! videoconvert ! deinterlace");
+            }
+            if rotate {
+                d.push_str(" ! videoflip video-direction=auto");
+            }
+            d.push_str(" ! ");
+            d.push_str(&templates.video(width, height, keyint));
+            d.push_str(" ! ");
+            d.push_str(H264_OUT);
+            d
+        }
+        Plan::AudioCopy { .. } => format!("aacparse ! {AAC_OUT}"),
+        Plan::AudioEncode { .. } => format!(
+            "queue max-size-buffers=0 max-size-bytes=0 max-size-time={} ! {} ! aacparse ! {AAC_OUT}",
+            audio_queue_time(fps).as_nanos(),
+            templates.audio_transcode
+        ),
+    }
+}
+
+/// The media (stream) time of `pts` in the time segment `pad` carries.
+fn stream_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime> {
+    pad.sticky_event::<gst::event::Segment>(0)?
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_stream_time(pts)
+}
+
+/// What the `pad-added` handler needs.
+struct LinkContext {
+    pipeline: glib::WeakRef<gst::Pipeline>,
+    spec: ProducerSpec,
+    linked: Arc<Mutex<Linked>>,
+    position: Arc<AtomicU64>,
+    keyint: u32,
+}
+
+/// Builds the transcode pipeline of `spec`.
+///
+/// # Errors
+/// Fails when an element is missing from this GStreamer installation or an
+/// encode description does not parse.
+pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
+    let uri = glib::filename_to_uri(&spec.path, None).context("media path to uri")?;
+    let start = spec.timeline.start(spec.start_index);
+    let pipeline = gst::Pipeline::with_name(&spec.name);
+    let src = gst::ElementFactory::make("uridecodebin")
+        .name("source")
+        .property("uri", uri.as_str())
+        .property(
+            "caps",
+            decodebin_caps(
+                spec.outputs.iter().any(|o| o.plan == Plan::VideoCopy),
+                spec.outputs
+                    .iter()
+                    .any(|o| matches!(o.plan, Plan::AudioCopy { .. })),
+            ),
+        )
+        .build()
+        .context("uridecodebin")?;
+    pipeline.add(&src)?;
+
+    let position_ns = Arc::new(AtomicU64::new(start.as_nanos() as u64));
+    let linked = Arc::new(Mutex::new(Linked::default()));
+    let keyint = if spec.fps > 0.0 {
+        (spec.fps * SEGMENT_SECONDS as f64).round().max(1.0) as u32
+    } else {
+        250
+    };
+    let ctx = LinkContext {
+        pipeline: pipeline.downgrade(),
+        spec: spec.clone(),
+        linked: linked.clone(),
+        position: position_ns.clone(),
+        keyint,
+    };
+    src.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = ctx.pipeline.upgrade() else {
+            return;
+        };
+        if let Err(e) = link_pad(&ctx, &pipeline, pad) {
+            // Callbacks never panic: report on the bus and let the producer fail.
+            tracing::error!(error = format!("{e:#}"), pad = %pad.name(), "linking a decoded stream failed");
+            gst::element_error!(
+                pipeline,
+                gst::CoreError::Negotiation,
+                ("Could not link a stream: {}", e)
+            );
+        }
+    });
+    // A planned stream that never showed up would leave its output waiting
+    // for ever: the producer sees EOS from the streams that did.
+    if !start.is_zero() {
+        seek_when_exposed(&src, &pipeline, linked, start);
+    }
+    Ok(BuiltPipeline {
+        pipeline,
+        position_ns,
+    })
+}
+
+fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let media_type = caps
+        .structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    let stream_id = pad.stream_id().map(|s| s.to_string());
+    let is_video = media_type.starts_with("video/");
+    let is_audio = media_type.starts_with("audio/");
+    let index = if is_video || is_audio {
+        claim_output(
+            &ctx.linked,
+            &ctx.spec.outputs,
+            is_video,
+            stream_id.as_deref(),
+            pad,
+        )
+    } else {
+        None
+    };
+    tracing::debug!(media_type, ?stream_id, ?index, "decoded pad");
+    let Some(index) = index else {
+        return discard_pad(pipeline, pad);
+    };
+    let output: &Output = &ctx.spec.outputs[index];
+    let drives = index == 0;
+
+    let description =
+        branch_description(output.plan, &ctx.spec.templates, ctx.keyint, ctx.spec.fps);
+    let branch = gst::parse::bin_from_description(&description, true)
+        .with_context(|| format!("parsing branch: {description}"))?;
+    let kind = if is_video {
+        StreamKind::Video
+    } else {
+        StreamKind::Audio
+    };
+    let position = if drives {
+        ctx.position.clone()
+    } else {
+        Arc::new(AtomicU64::new(0))
+    };
+    let writer = SegmentWriter::new(
+        kind,
+        ctx.spec.timeline.clone(),
+        ctx.spec.start_index,
+        output.sink.clone(),
+        position,
+        None,
+    );
+    let sink = writer_sink(&format!("out{index}"), writer);
+    pipeline.add_many([branch.upcast_ref::<gst::Element>(), sink.upcast_ref()])?;
+    let branch_src = branch
+        .static_pad("src")
+        .ok_or_else(|| anyhow!("branch has no src pad"))?;
+    branch_src.link(&sink.static_pad("sink").expect("appsink sink pad"))?;
+    sink.sync_state_with_parent()?;
+    branch.sync_state_with_parent()?;
+
+    media_time_segments(pad);
+    add_gate(
+        pad,
+        ctx.spec.timeline.start(ctx.spec.start_index),
+        ctx.spec.throttle.clone(),
+        drives,
+    );
+    if matches!(output.plan, Plan::VideoEncode { .. }) {
+        add_cutter(pad, ctx.spec.timeline.clone(), ctx.spec.start_index);
+    }
+    pad.link(
+        &branch
+            .static_pad("sink")
+            .ok_or_else(|| anyhow!("branch has no sink pad"))?,
+    )?;
+    Ok(())
+}
+
+/// The gate on every decoded stream of a transcode: buffers are dropped
+/// until the seek to `start` has landed (the segment's `time` is still
+/// short of it) and when they precede the segment's start; then the
+/// throttle may hold the buffer.
+fn add_gate(pad: &gst::Pad, start: Duration, throttle: Arc<Throttle>, drives_cuts: bool) {
+    // Demuxers may round the segment's time to their own clock.
+    const SLACK: Duration = Duration::from_millis(2);
+    let start_ns = start.saturating_sub(SLACK).as_nanos() as u64;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(event) = pad.sticky_event::<gst::event::Segment>(0) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(segment) = event.segment().downcast_ref::<gst::ClockTime>() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if start_ns > 0 && segment.time().map_or(0, |t| t.nseconds()) < start_ns {
+            return gst::PadProbeReturn::Drop;
+        }
+        if segment.start().is_some_and(|s| pts < s) {
+            return gst::PadProbeReturn::Drop;
+        }
+        if let Some(t) = segment.to_stream_time(pts) {
+            throttle.wait(t.nseconds(), pad, drives_cuts);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Asks the encoder for a key frame on the first frame at or after each
+/// cut of `timeline` (from segment `start_index` on), where the segment
+/// writer then cuts. Times here are stream (media) times: this pad's own
+/// sticky segment is the one before the segment probe rewrote it.
+fn add_cutter(pad: &gst::Pad, timeline: Timeline, start_index: usize) {
+    // The segment whose end comes next.
+    let next = Mutex::new(start_index);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(t) = info
+            .buffer()
+            .and_then(|b| b.pts())
+            .and_then(|pts| stream_time(pad, pts))
+        else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut next = next.lock().expect("cutter state");
+        let Some(cut) = timeline.cut_after(*next) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if Duration::from_nanos(t.nseconds()) < cut {
+            return gst::PadProbeReturn::Ok;
+        }
+        *next = timeline.index_at(Duration::from_nanos(t.nseconds()));
+        drop(next);
+        let event = gst_video::DownstreamForceKeyUnitEvent::builder()
+            .running_time(t)
+            .all_headers(true)
+            .build();
+        pad.push_event(event);
+        gst::PadProbeReturn::Ok
+    });
+}

@@ -1,0 +1,380 @@
+//! Renditions: the streams an HLS client is offered for a media item, each
+//! one elementary stream cut into its own segments on the item's
+//! [`crate::timeline::Timeline`]. Pure: no GStreamer, no HTTP.
+//!
+//! A rendition is everything that decides its segments' bytes: which
+//! source stream, copied or encoded, and how (size, rate control, the
+//! encode branch's text). Two viewers who need the same rendition of the
+//! same file share its segments in the store ([`Rendition::key`]). Today
+//! an item has at most one video rendition (copied H.264, or H.264 encoded
+//! at one size) and one audio rendition (its chosen track, AAC copied or
+//! encoded); the master playlist lists the video as the variant and the
+//! audio as an `EXT-X-MEDIA` rendition (RFC 8216 §4.3.4.1), so more audio
+//! tracks, subtitles and sizes can be added beside them.
+
+use crate::library::{AudioPlan, MediaItem, VideoPlan};
+use sha2::{Digest, Sha256};
+
+/// Bumped whenever hlsd's segment bytes change for the same inputs (the
+/// TS packetizer, the cutter), so a store from an older build is never
+/// served.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a rendition is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// The source's H.264 video, copied (`h264parse` only).
+    VideoCopy,
+    /// The source's video decoded and encoded to H.264 at this size.
+    VideoEncode {
+        /// Output width in pixels (even).
+        width: u32,
+        /// Output height in pixels (even).
+        height: u32,
+        /// Whether a deinterlacer goes before the encoder.
+        deinterlace: bool,
+        /// Whether the `image-orientation` tag is applied.
+        rotate: bool,
+    },
+    /// Audio track `track` (index into the item's audio list), AAC copied.
+    AudioCopy {
+        /// Index into [`MediaItem::audio`].
+        track: usize,
+    },
+    /// Audio track `track` decoded and encoded to AAC-LC stereo 48 kHz.
+    AudioEncode {
+        /// Index into [`MediaItem::audio`].
+        track: usize,
+    },
+}
+
+impl Plan {
+    /// Whether it is a video rendition.
+    pub fn is_video(&self) -> bool {
+        matches!(self, Plan::VideoCopy | Plan::VideoEncode { .. })
+    }
+
+    /// Whether its stream is copied rather than encoded.
+    pub fn is_copy(&self) -> bool {
+        matches!(self, Plan::VideoCopy | Plan::AudioCopy { .. })
+    }
+}
+
+/// One rendition of a media item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendition {
+    /// Its name in URLs (`/api/v1/hls/media/{id}/{name}/...`): `video-copy`,
+    /// `video-720p`, `audio-0-copy`, `audio-0-aac`. Unique within the item.
+    pub name: String,
+    /// What it is made of.
+    pub plan: Plan,
+    /// RFC 6381 codec string (`avc1.64001f`, `mp4a.40.2`).
+    pub codecs: String,
+    /// Estimated peak bit rate in bits per second.
+    pub bandwidth_bps: u64,
+    /// Output size in pixels, for video.
+    pub resolution: Option<(u32, u32)>,
+    /// Output channel count, for audio.
+    pub channels: Option<u32>,
+    /// The source track's language tag, for audio, when it is a plausible
+    /// BCP 47 primary tag (2 or 3 letters).
+    pub language: Option<String>,
+    /// Hex digest of everything that decides its bytes (plan, encode
+    /// branch, grid, [`FORMAT_VERSION`]): its folder in the store.
+    pub key: String,
+}
+
+/// AAC-LC's RFC 6381 string (ISO/IEC 14496-3 audio object type 2).
+pub const AAC_LC: &str = "mp4a.40.2";
+/// Bit rate of encoded audio (see `pipelines/audio-transcode.gst`).
+pub const AAC_BITRATE_BPS: u64 = 128_000;
+/// Assumed bit rate of copied AAC per channel, for `BANDWIDTH` estimates.
+const COPIED_AAC_BPS_PER_CHANNEL: u64 = 96_000;
+/// Bits per pixel per frame assumed for x264 veryfast CRF 23 output when
+/// estimating `BANDWIDTH` (~2.8 Mb/s for 720p30); an estimate, not a cap.
+const CRF23_BITS_PER_PIXEL: f64 = 0.1;
+
+/// H.264 `level_idc` for a stream of this size and rate: the lowest level of
+/// ITU-T H.264 Table A-1 whose macroblock rate and frame size allow it.
+pub fn h264_level_idc(width: u32, height: u32, fps: f64) -> u8 {
+    // (level_idc, MaxMBPS, MaxFS) from Table A-1.
+    const LEVELS: &[(u8, f64, u32)] = &[
+        (30, 40_500.0, 1_620),
+        (31, 108_000.0, 3_600),
+        (32, 216_000.0, 5_120),
+        (40, 245_760.0, 8_192),
+        (42, 522_240.0, 8_704),
+        (50, 589_824.0, 22_080),
+        (51, 983_040.0, 36_864),
+    ];
+    let frame_mbs = width.div_ceil(16) * height.div_ceil(16);
+    let fps = if fps > 0.0 { fps } else { 30.0 };
+    LEVELS
+        .iter()
+        .find(|(_, mbps, fs)| frame_mbs <= *fs && frame_mbs as f64 * fps <= *mbps)
+        .map(|(l, _, _)| *l)
+        .unwrap_or(52)
+}
+
+/// The `avc1.PPCCLL` string (RFC 6381 §3.3) for a caps profile and level.
+pub fn avc1_codec(profile: Option<&str>, level: Option<&str>, fallback_level_idc: u8) -> String {
+    let (profile_idc, constraints) = match profile.unwrap_or("high") {
+        "constrained-baseline" => (0x42, 0xE0),
+        "baseline" => (0x42, 0x00),
+        "main" => (0x4D, 0x40),
+        "extended" => (0x58, 0x00),
+        _ => (0x64, 0x00),
+    };
+    let level_idc = match level {
+        Some("1b") => 9,
+        Some(l) => l
+            .parse::<f64>()
+            .map(|l| (l * 10.0).round() as u8)
+            .unwrap_or(fallback_level_idc),
+        None => fallback_level_idc,
+    };
+    format!("avc1.{profile_idc:02x}{constraints:02x}{level_idc:02x}")
+}
+
+/// What besides the plan decides a rendition's bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyInputs<'a> {
+    /// The video encode branch (`pipelines/video-transcode.gst`).
+    pub video_template: &'a str,
+    /// The audio encode branch (`pipelines/audio-transcode.gst`).
+    pub audio_template: &'a str,
+    /// The first segment's length in milliseconds (`--first-segment`):
+    /// it moves every cut.
+    pub first_segment_ms: u128,
+}
+
+/// The key of `plan`: a copy depends on no encode branch, an encode on its
+/// branch's text.
+fn key_of(plan: &Plan, inputs: &KeyInputs<'_>) -> String {
+    let template = match plan {
+        Plan::VideoCopy | Plan::AudioCopy { .. } => "",
+        Plan::VideoEncode { .. } => inputs.video_template,
+        Plan::AudioEncode { .. } => inputs.audio_template,
+    };
+    let mut h = Sha256::new();
+    h.update(format!(
+        "hlsd-rendition/{FORMAT_VERSION}/{plan:?}/{}/",
+        inputs.first_segment_ms
+    ));
+    h.update(template.as_bytes());
+    let digest = h.finalize();
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A language tag fit for `LANGUAGE` (RFC 5646 primary subtag: 2 or 3
+/// ASCII letters), lower-cased.
+fn language_tag(language: Option<&str>) -> Option<String> {
+    let l = language?.trim();
+    ((2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()))
+        .then(|| l.to_ascii_lowercase())
+}
+
+/// The renditions of `item`'s HLS output, following its decision: video
+/// first (if any), then audio (if any). Empty for an unplayable item.
+pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
+    let d = &item.decision;
+    let duration = item.duration_s.unwrap_or(0.0);
+    let source_bps = if duration > 0.0 {
+        (item.size_bytes as f64 * 8.0 / duration) as u64
+    } else {
+        0
+    };
+    let mut out = Vec::new();
+    if let (Some(plan), Some(v)) = (d.video, item.video.as_ref()) {
+        let (rendition_plan, name, codecs, resolution, bandwidth) = match plan {
+            VideoPlan::Copy => (
+                Plan::VideoCopy,
+                "video-copy".to_string(),
+                avc1_codec(
+                    v.profile.as_deref(),
+                    v.level.as_deref(),
+                    h264_level_idc(v.width, v.height, v.fps),
+                ),
+                (v.width, v.height),
+                // The source's whole bit rate: an upper bound for its video.
+                source_bps,
+            ),
+            VideoPlan::Transcode {
+                width,
+                height,
+                deinterlace,
+                rotate,
+            } => {
+                let fps = if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 };
+                (
+                    Plan::VideoEncode {
+                        width,
+                        height,
+                        deinterlace,
+                        rotate,
+                    },
+                    format!("video-{height}p"),
+                    avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
+                    (width, height),
+                    (width as f64 * height as f64 * fps * CRF23_BITS_PER_PIXEL) as u64,
+                )
+            }
+        };
+        out.push(Rendition {
+            key: key_of(&rendition_plan, inputs),
+            name,
+            plan: rendition_plan,
+            codecs,
+            bandwidth_bps: bandwidth.max(64_000),
+            resolution: Some(resolution),
+            channels: None,
+            language: None,
+        });
+    }
+    if let Some((track, plan)) = d.audio {
+        let source = item.audio.get(track);
+        let (rendition_plan, name, channels, bandwidth) = match plan {
+            AudioPlan::Copy => {
+                let channels = source.map_or(2, |a| a.channels.max(1));
+                (
+                    Plan::AudioCopy { track },
+                    format!("audio-{track}-copy"),
+                    channels,
+                    COPIED_AAC_BPS_PER_CHANNEL * channels as u64,
+                )
+            }
+            AudioPlan::Transcode => (
+                Plan::AudioEncode { track },
+                format!("audio-{track}-aac"),
+                2,
+                AAC_BITRATE_BPS,
+            ),
+        };
+        out.push(Rendition {
+            key: key_of(&rendition_plan, inputs),
+            name,
+            plan: rendition_plan,
+            codecs: AAC_LC.to_string(),
+            bandwidth_bps: bandwidth,
+            resolution: None,
+            channels: Some(channels),
+            language: language_tag(source.and_then(|a| a.language.as_deref())),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::{decide, AudioStream, MediaInfo, VideoStream};
+
+    fn item(codec: &str, audio: &str, container: &str) -> MediaItem {
+        let info = MediaInfo {
+            duration: Some(std::time::Duration::from_secs(10)),
+            container: Some(container.into()),
+            video: Some(VideoStream {
+                codec: codec.into(),
+                profile: Some("high".into()),
+                level: Some("3.1".into()),
+                width: 1920,
+                height: 1080,
+                fps: 25.0,
+                bit_depth: Some(8),
+                chroma_format: Some("4:2:0".into()),
+                pixel_aspect: (1, 1),
+                interlaced: false,
+                rotation: 0,
+                decodable: true,
+                stream_id: None,
+            }),
+            audio: vec![AudioStream {
+                codec: audio.into(),
+                channels: 6,
+                sample_rate: 48_000,
+                language: Some("en".into()),
+                decodable: true,
+                stream_id: None,
+            }],
+            ..Default::default()
+        };
+        MediaItem::from_probe(
+            std::path::Path::new("/m"),
+            std::path::Path::new("/m/a.mkv"),
+            1_000_000,
+            std::time::SystemTime::UNIX_EPOCH,
+            &info,
+            decide(&info),
+        )
+    }
+
+    const INPUTS: KeyInputs<'static> = KeyInputs {
+        video_template: "x264 crf=23",
+        audio_template: "avenc_aac",
+        first_segment_ms: 6000,
+    };
+
+    #[test]
+    fn a_remux_has_a_copied_video_and_a_copied_audio_rendition() {
+        let r = renditions_of(&item("h264", "aac", "matroska"), &INPUTS);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].name.as_str(), r[0].plan),
+            ("video-copy", Plan::VideoCopy)
+        );
+        assert_eq!(r[0].codecs, "avc1.64001f");
+        assert_eq!(r[0].resolution, Some((1920, 1080)));
+        assert_eq!(r[1].name, "audio-0-copy");
+        assert_eq!(
+            (r[1].channels, r[1].language.as_deref()),
+            (Some(6), Some("en"))
+        );
+        assert_ne!(r[0].key, r[1].key);
+    }
+
+    #[test]
+    fn a_transcode_names_its_size_and_keys_on_the_encoder_and_grid() {
+        let it = item("hevc", "ac3", "matroska");
+        let r = renditions_of(&it, &INPUTS);
+        assert_eq!(r[0].name, "video-720p");
+        assert_eq!(r[0].codecs, "avc1.64001f");
+        assert_eq!(r[1].name, "audio-0-aac");
+        assert_eq!(r[1].channels, Some(2));
+        let again = renditions_of(&it, &INPUTS);
+        assert_eq!(r[0].key, again[0].key, "stable");
+        let other_encoder = KeyInputs {
+            video_template: "x264 crf=20",
+            ..INPUTS
+        };
+        assert_ne!(r[0].key, renditions_of(&it, &other_encoder)[0].key);
+        assert_eq!(r[1].key, renditions_of(&it, &other_encoder)[1].key);
+        let fast_start = KeyInputs {
+            first_segment_ms: 2000,
+            ..INPUTS
+        };
+        assert_ne!(r[1].key, renditions_of(&it, &fast_start)[1].key);
+    }
+
+    #[test]
+    fn levels_follow_table_a1_and_codec_strings_rfc_6381() {
+        assert_eq!(h264_level_idc(1280, 720, 30.0), 31);
+        assert_eq!(h264_level_idc(1280, 720, 60.0), 32);
+        assert_eq!(h264_level_idc(1920, 1080, 30.0), 40);
+        assert_eq!(h264_level_idc(640, 360, 25.0), 30);
+        assert_eq!(avc1_codec(Some("high"), Some("3.1"), 0), "avc1.64001f");
+        assert_eq!(avc1_codec(Some("main"), Some("4"), 0), "avc1.4d4028");
+        assert_eq!(
+            avc1_codec(Some("constrained-baseline"), None, 30),
+            "avc1.42e01e"
+        );
+    }
+
+    #[test]
+    fn only_plausible_language_tags_are_kept() {
+        assert_eq!(language_tag(Some("fre")).as_deref(), Some("fre"));
+        assert_eq!(language_tag(Some("EN")).as_deref(), Some("en"));
+        assert_eq!(language_tag(Some("english")), None);
+        assert_eq!(language_tag(Some("e\"n")), None);
+        assert_eq!(language_tag(None), None);
+    }
+}

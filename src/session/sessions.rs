@@ -1,0 +1,313 @@
+//! The session manager: the registry, starting and stopping sessions, the
+//! idle reaper.
+//!
+//! The registry lives behind a `std::sync::Mutex` that is only held for
+//! map operations, never across an `.await` (as in mini-redis's `db.rs`).
+
+use super::{Registry, Session, SessionState};
+use crate::library::{MediaItem, Playback};
+use crate::stats::{Stats, StopReason};
+use crate::supervisor::{AtCapacity, Supervisor};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Sessions, and the supervisor they ask for segments.
+pub struct Sessions {
+    registry: Mutex<Registry>,
+    supervisor: Arc<Supervisor>,
+    stats: Arc<Stats>,
+    timeout: Duration,
+    preload_timeout: Duration,
+}
+
+impl Sessions {
+    /// A manager whose sessions are played by `supervisor`'s producers,
+    /// stopped when idle for `timeout` (`preload_timeout` for a preload
+    /// nobody played), counted into `stats`.
+    pub fn new(
+        supervisor: Arc<Supervisor>,
+        stats: Arc<Stats>,
+        timeout: Duration,
+        preload_timeout: Duration,
+    ) -> Self {
+        Sessions {
+            registry: Mutex::new(Registry::default()),
+            supervisor,
+            stats,
+            timeout,
+            preload_timeout,
+        }
+    }
+
+    /// The supervisor.
+    pub fn supervisor(&self) -> &Arc<Supervisor> {
+        &self.supervisor
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().expect("registry lock")
+    }
+
+    /// The session `id` of `user` (another user's is `None`, like an unknown id).
+    pub fn get(&self, id: &Uuid, user: &str) -> Option<Arc<Session>> {
+        self.registry().get(id, user)
+    }
+
+    /// Every session of `user`.
+    pub fn for_user(&self, user: &str) -> Vec<Arc<Session>> {
+        self.registry().for_user(user)
+    }
+
+    /// `(mode, state)` of every live session, for the statistics.
+    pub fn snapshot(&self) -> Vec<(Playback, &'static str)> {
+        let ahead = self.supervisor.relocate_ahead();
+        let all: Vec<Arc<Session>> = self.registry().all().cloned().collect();
+        all.iter()
+            .map(|s| (s.mode, self.observe(s, s.status(ahead).state).as_str()))
+            .collect()
+    }
+
+    /// Counts a session's completion the first time its state is seen
+    /// complete; returns the state.
+    pub fn observe(&self, session: &Session, state: SessionState) -> SessionState {
+        if state == SessionState::Complete && session.completion_once() {
+            self.stats.session_completed(session.mode);
+            tracing::info!(session_id = %session.id, media_id = %session.media_id, "session complete");
+        }
+        state
+    }
+
+    /// Starts a session of `user` for `item` in `mode`, or returns the live
+    /// one they already have for the same file (a failed one, or one of a
+    /// file since replaced, is replaced). A `preload` session makes only
+    /// its first segments until a later start (not a preload) plays it.
+    /// Does not wait for any segment. Returns the session and whether it
+    /// was created.
+    ///
+    /// # Errors
+    /// [`AtCapacity`] when its first segment needs a new producer and the
+    /// server is at a cap; reusing a session never counts against it.
+    pub fn start(
+        &self,
+        item: Arc<MediaItem>,
+        mode: Playback,
+        user: &str,
+        preload: bool,
+    ) -> Result<(Arc<Session>, bool), AtCapacity> {
+        let title = self.supervisor.title(item.clone());
+        let existing = self.registry().by_owner(&item.id, user);
+        if let Some(existing) = existing {
+            let failed = existing.status(0).state == SessionState::Failed;
+            if !failed && Arc::ptr_eq(&existing.title, &title) {
+                existing.touch();
+                if !preload {
+                    existing.mark_played();
+                }
+                return Ok((existing, false));
+            }
+        }
+        // A new attempt: a failure of this file is tried again.
+        title.clear_failure();
+        let renditions = title.all_renditions();
+        let session = Arc::new(Session::new(
+            Uuid::new_v4(),
+            title.clone(),
+            user,
+            mode,
+            renditions,
+            0,
+            preload,
+        ));
+        self.supervisor
+            .begin(&title, session.player(0), session.start)?;
+        let replaced = self.registry().insert(session.clone());
+        if let Some(old) = replaced {
+            self.end(old, StopReason::Replaced);
+        }
+        self.stats.session_started(mode);
+        let weak: Weak<Session> = Arc::downgrade(&session);
+        let stats = self.stats.clone();
+        title.on_first_segment(
+            session.start,
+            Box::new(move || {
+                if let Some(s) = weak.upgrade() {
+                    if s.first_segment_once() {
+                        let elapsed = s.created().elapsed();
+                        stats.first_segment(elapsed);
+                        tracing::info!(
+                            session_id = %s.id,
+                            media_id = %s.media_id,
+                            ttfs_ms = elapsed.as_millis() as u64,
+                            "first segment ready"
+                        );
+                    }
+                }
+            }),
+        );
+        tracing::info!(
+            session_id = %session.id,
+            media_id = %item.id,
+            path = %item.path,
+            mode = mode.as_str(),
+            user,
+            preload,
+            "session started"
+        );
+        Ok((session, true))
+    }
+
+    /// The session `id` of `user` for `item` as a playback token names it:
+    /// the live one, or the user's current session for the item, or one
+    /// made again with that id (it timed out while its player was paused).
+    ///
+    /// # Errors
+    /// [`AtCapacity`] as for [`Self::start`].
+    pub fn resume(
+        &self,
+        id: Uuid,
+        item: Arc<MediaItem>,
+        mode: Playback,
+        user: &str,
+    ) -> Result<Arc<Session>, AtCapacity> {
+        if let Some(s) = self.registry().get(&id, user) {
+            return Ok(s);
+        }
+        let title = self.supervisor.title(item.clone());
+        if let Some(s) = self.registry().by_owner(&item.id, user) {
+            if Arc::ptr_eq(&s.title, &title) {
+                return Ok(s);
+            }
+        }
+        let session = Arc::new(Session::new(
+            id,
+            title.clone(),
+            user,
+            mode,
+            title.all_renditions(),
+            0,
+            false,
+        ));
+        let replaced = self.registry().insert(session.clone());
+        if let Some(old) = replaced {
+            self.end(old, StopReason::Replaced);
+        }
+        self.stats.session_started(mode);
+        tracing::info!(session_id = %id, media_id = %item.id, user, "session resumed from a playback token");
+        Ok(session)
+    }
+
+    /// Forgets `session`'s players (its producers stop when nobody else
+    /// needs them) and logs why it ended.
+    fn end(&self, session: Arc<Session>, reason: StopReason) {
+        self.stats.session_stopped(reason);
+        session.title.remove_session(session.id);
+        tracing::info!(
+            session_id = %session.id,
+            media_id = %session.media_id,
+            reason = reason.as_str(),
+            "session stopped"
+        );
+    }
+
+    /// Stops session `id` of `user`. Returns whether there was such a
+    /// session.
+    pub fn stop(&self, id: &Uuid, user: &str) -> bool {
+        let session = {
+            let mut registry = self.registry();
+            match registry.get(id, user) {
+                Some(_) => registry.remove(id),
+                None => None,
+            }
+        };
+        match session {
+            Some(s) => {
+                self.end(s, StopReason::Delete);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn timeout_of(&self, session: &Session) -> Duration {
+        if session.is_preload() {
+            self.preload_timeout
+        } else {
+            self.timeout
+        }
+    }
+
+    /// Stops every session idle for longer than its timeout: the session
+    /// timeout, or the preload timeout for an unplayed preload.
+    pub fn reap_idle(&self) {
+        let idle: Vec<Arc<Session>> = {
+            let mut registry = self.registry();
+            let ids = registry.idle(Instant::now(), |s| self.timeout_of(s));
+            ids.iter().filter_map(|id| registry.remove(id)).collect()
+        };
+        for s in idle {
+            let reason = if s.is_preload() {
+                StopReason::PreloadTimeout
+            } else {
+                StopReason::Timeout
+            };
+            self.end(s, reason);
+        }
+    }
+
+    /// Runs [`Self::reap_idle`] and the supervisor's upkeep periodically,
+    /// and the disk budget whenever it is passed, until `shutdown` is
+    /// cancelled.
+    pub async fn reaper(self: Arc<Self>, shutdown: CancellationToken) {
+        let period = (self.timeout.min(self.preload_timeout) / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let mut tick = tokio::time::interval(period);
+        let mut trimmed = true;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    self.reap_idle();
+                    self.supervisor.reap(self.timeout);
+                    let _ = self.snapshot();
+                    self.trim_when_idle(&mut trimmed);
+                }
+                _ = self.supervisor.over_budget() => {
+                    self.supervisor.enforce_budget();
+                }
+            }
+        }
+    }
+
+    /// Once no session and no producer is left, hands the memory the
+    /// pipelines freed back to the system (`malloc_trim`): glibc otherwise
+    /// keeps it in its per-thread arenas, and after a burst of sessions the
+    /// server stayed ~180 MB above where it started (bench/soak.py). Runs
+    /// once per busy-then-empty period; `trimmed` remembers which.
+    fn trim_when_idle(&self, trimmed: &mut bool) {
+        let empty = self.registry().is_empty() && self.supervisor.producer_count() == 0;
+        if !empty {
+            *trimmed = false;
+        } else if !*trimmed {
+            *trimmed = true;
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only releases free memory; it has no
+            // preconditions and is thread-safe in glibc.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    }
+
+    /// Stops every session and producer and empties the store.
+    pub async fn shutdown(&self) {
+        let all = self.registry().drain();
+        let n = all.len();
+        for s in all {
+            self.end(s, StopReason::Shutdown);
+        }
+        self.supervisor.shutdown(Duration::from_secs(12)).await;
+        tracing::info!(sessions = n, "all sessions stopped");
+    }
+}

@@ -1,0 +1,222 @@
+//! Admission: whether a new producer may start, within the title's cap
+//! (`--producers-per-item`, [`policy::plan_start`]) and the server's
+//! (`--max-transcodes`, `--max-remuxes`, the disk budget), and which
+//! producer gives way. Every decision is taken under the supervisor's
+//! admission lock, so two requests never both pass a cap.
+
+use super::title::{self, bit, Title};
+use super::{Player, SegmentOutcome, Supervisor};
+use crate::library::Playback;
+use crate::policy::{self, StartPlan};
+use crate::timeline::Timeline;
+use std::sync::Arc;
+
+/// A new producer could not start: the server is at a cap.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AtCapacity {
+    /// Its kind has its most producers running.
+    #[error(
+        "the server is running its maximum of {limit} {} pipelines ({}); try again later",
+        mode.as_str(),
+        if *mode == Playback::Remux { "--max-remuxes" } else { "--max-transcodes" }
+    )]
+    Producers {
+        /// The kind that is full.
+        mode: Playback,
+        /// Its cap.
+        limit: usize,
+    },
+    /// The segment store is near its disk budget.
+    #[error("the segment store is near its disk budget of {limit_bytes} bytes (--disk-budget); try again later")]
+    Disk {
+        /// The budget in bytes.
+        limit_bytes: u64,
+    },
+}
+
+impl Supervisor {
+    /// Starts a producer for segment `n` of `rendition` unless one is
+    /// coming, within the title's and the server's caps.
+    pub(super) fn ensure(
+        &self,
+        title: &Arc<Title>,
+        player: &Player,
+        rendition: usize,
+        n: usize,
+        timeline: &Timeline,
+    ) -> Result<(), SegmentOutcome> {
+        let _admission = self.admission.lock().expect("admission");
+        if title.coming(rendition, n) {
+            return Ok(());
+        }
+        if !self.store.admits() {
+            self.enforce_budget();
+        }
+        // The other renditions this player needs at `n` and nobody makes.
+        let mut list = vec![rendition];
+        for r in (0..title.renditions.len()).filter(|r| player.renditions & bit(*r) != 0) {
+            if r != rendition && !title.has_segment(r, n) && !title.coming(r, n) {
+                list.push(r);
+            }
+        }
+        list.sort_unstable();
+        let kind = if list.iter().all(|&r| title.renditions[r].plan.is_copy()) {
+            Playback::Remux
+        } else {
+            Playback::Transcode
+        };
+        let (producers, viewers, waiters) = title.views();
+        let plan = policy::plan_start(
+            &producers,
+            &viewers,
+            &waiters,
+            title::viewer_id(&player.key),
+            self.settings.producers_per_item,
+            self.settings.relocate_ahead,
+        );
+        let victim = match plan {
+            StartPlan::Go => None,
+            StartPlan::Replace(id) => title.producers().into_iter().find(|p| p.id == id),
+            StartPlan::Refuse => {
+                return Err(SegmentOutcome::NotYet(format!(
+                    "this item already runs its maximum of {} producers (--producers-per-item) for other viewers",
+                    self.settings.producers_per_item
+                )))
+            }
+        };
+        let limit = match kind {
+            Playback::Remux => self.settings.max_remuxes,
+            _ => self.settings.max_transcodes,
+        }
+        .max(1);
+        let frees_one = victim.as_ref().is_some_and(|v| v.kind == kind);
+        if !frees_one && self.running(kind) >= limit && !self.preempt(kind) {
+            self.stats.error("capacity");
+            tracing::warn!(mode = kind.as_str(), limit, "producer refused: at capacity");
+            return Err(SegmentOutcome::AtCapacity(AtCapacity::Producers {
+                mode: kind,
+                limit,
+            }));
+        }
+        if !self.store.admits() {
+            self.stats.error("disk_budget");
+            tracing::warn!(
+                used_bytes = self.store.used(),
+                "producer refused: disk budget"
+            );
+            return Err(SegmentOutcome::AtCapacity(AtCapacity::Disk {
+                limit_bytes: self.store.limit().unwrap_or(0),
+            }));
+        }
+        if let Some(v) = victim {
+            v.stop("replaced by a newer request");
+        }
+        self.spawn(title, list, n, kind, timeline);
+        Ok(())
+    }
+
+    /// Producers of `kind` running (not stopping) on the whole server.
+    fn running(&self, kind: Playback) -> usize {
+        self.titles()
+            .iter()
+            .flat_map(|t| t.producers())
+            .filter(|p| p.kind == kind && !p.is_stopping())
+            .count()
+    }
+
+    /// Stops one producer of `kind` that may give way
+    /// ([`policy::preemptable`]); whether there was one.
+    fn preempt(&self, kind: Playback) -> bool {
+        for t in self.titles() {
+            let (producers, viewers, waiters) = t.views();
+            for view in producers {
+                if !policy::preemptable(&view, &viewers, &waiters, self.settings.relocate_ahead) {
+                    continue;
+                }
+                if let Some(p) = t
+                    .producers()
+                    .into_iter()
+                    .find(|p| p.id == view.id && p.kind == kind)
+                {
+                    p.stop("preempted: its viewers are idle");
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Registers `player` at segment `start` of `title` and, unless that
+    /// segment is in the store or coming, starts a producer there once the
+    /// timeline is known. Does not wait for it.
+    ///
+    /// # Errors
+    /// [`AtCapacity`] when the server is at a cap and a producer would be
+    /// needed.
+    pub fn begin(
+        self: &Arc<Self>,
+        title: &Arc<Title>,
+        player: Player,
+        start: usize,
+    ) -> Result<(), AtCapacity> {
+        let needed = !title.has_segment(0, start) && !title.coming(0, start);
+        if needed {
+            let _admission = self.admission.lock().expect("admission");
+            let copies = title.renditions.iter().all(|r| r.plan.is_copy());
+            let kind = if copies {
+                Playback::Remux
+            } else {
+                Playback::Transcode
+            };
+            let limit = match kind {
+                Playback::Remux => self.settings.max_remuxes,
+                _ => self.settings.max_transcodes,
+            }
+            .max(1);
+            let preemptable = self.titles().iter().any(|t| {
+                let (producers, viewers, waiters) = t.views();
+                producers.iter().any(|v| {
+                    policy::preemptable(v, &viewers, &waiters, self.settings.relocate_ahead)
+                })
+            });
+            if self.running(kind) >= limit && !preemptable {
+                self.stats.error("capacity");
+                tracing::warn!(mode = kind.as_str(), limit, "session refused: at capacity");
+                return Err(AtCapacity::Producers { mode: kind, limit });
+            }
+            if !self.store.admits() {
+                self.enforce_budget();
+                if !self.store.admits() {
+                    self.stats.error("disk_budget");
+                    tracing::warn!(
+                        used_bytes = self.store.used(),
+                        "session refused: disk budget"
+                    );
+                    return Err(AtCapacity::Disk {
+                        limit_bytes: self.store.limit().unwrap_or(0),
+                    });
+                }
+            }
+        }
+        title.touch(player.key, start, player.preload, player.renditions);
+        if needed && !title.renditions.is_empty() {
+            let me = self.clone();
+            let title = title.clone();
+            let wait = self.settings.index_timeout;
+            tokio::spawn(async move {
+                let Some(Ok(timeline)) = title.wait_timeline(wait).await else {
+                    return;
+                };
+                if !timeline.contains(start) || title.has_segment(0, start) {
+                    return;
+                }
+                if let Err(SegmentOutcome::AtCapacity(e)) =
+                    me.ensure(&title, &player, 0, start, &timeline)
+                {
+                    tracing::warn!(error = %e, "could not start the first producer");
+                }
+            });
+        }
+        Ok(())
+    }
+}

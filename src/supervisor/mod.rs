@@ -1,0 +1,409 @@
+//! The producer supervisor: one encode for every viewer.
+//!
+//! Each media file being played is a [`Title`] with its renditions and
+//! timeline. A request for a segment is served from the [`SegmentStore`]
+//! when it is there; otherwise, unless a running producer of the title
+//! will reach it soon ([`crate::policy::coming`]), a new [`Producer`] starts at
+//! that segment, within the title's cap (`--producers-per-item`; past it
+//! a producer nobody needs gives way, then one that only served the same
+//! player: the newest request of a player wins) and the server's caps
+//! (`--max-transcodes`, `--max-remuxes`, the disk budget). Producers follow
+//! their viewers: held by their throttle past the margin, stopped when
+//! they reach segments that exist or nobody needs them any more.
+//!
+//! The rules are pure functions in [`crate::policy`]; this module applies
+//! them to live state. Its admission lock serializes every start, so two
+//! requests never both pass a cap.
+
+mod admission;
+mod producer;
+mod run;
+mod title;
+
+pub use admission::AtCapacity;
+pub use producer::{Phase, Producer};
+pub use title::{bit, TimelineState, Title, ViewerKey};
+
+use crate::config::PipelineTemplates;
+use crate::library::keyframes::{self, KeyframeIndex};
+use crate::library::{MediaItem, Playback};
+use crate::pipeline::Throttle;
+
+use crate::rendition::{renditions_of, KeyInputs, Plan};
+use crate::stats::Stats;
+use crate::store::{title_key, SegmentStore};
+use crate::timeline::Timeline;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the supervisor runs: one field per knob (see [`crate::config::Config`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The encode branches.
+    pub templates: PipelineTemplates,
+    /// The first segment's length (`--first-segment`).
+    pub first_segment: Duration,
+    /// A request this many segments past where a producer is still counts
+    /// as coming (`--relocate-ahead`).
+    pub relocate_ahead: usize,
+    /// How far past its furthest viewer a producer runs before it is held
+    /// (`--throttle-margin`); `None`: never held.
+    pub throttle_margin: Option<Duration>,
+    /// Transcode producers at once (`--max-transcodes`).
+    pub max_transcodes: usize,
+    /// Remux producers at once (`--max-remuxes`).
+    pub max_remuxes: usize,
+    /// Producers of one title at once (`--producers-per-item`).
+    pub producers_per_item: usize,
+    /// How long a demux-only pass for a file's key frames may take.
+    pub index_timeout: Duration,
+}
+
+/// What a segment request found, once it was allowed to wait.
+#[derive(Debug)]
+pub enum SegmentOutcome {
+    /// In the store: serve this file.
+    Ready(PathBuf),
+    /// There is no such segment, or no media in it.
+    Missing,
+    /// Still coming after the wait, or no producer may start for it now:
+    /// answer 503 with `Retry-After`.
+    NotYet(String),
+    /// A producer of the title failed with this message.
+    Failed(String),
+    /// A new producer would pass a server cap.
+    AtCapacity(AtCapacity),
+}
+
+/// One player as a request names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Player {
+    /// (session, player number).
+    pub key: ViewerKey,
+    /// Its session was only preloaded.
+    pub preload: bool,
+    /// The renditions it plays (bits).
+    pub renditions: u64,
+}
+
+type IndexCell = Arc<tokio::sync::OnceCell<Result<Arc<KeyframeIndex>, String>>>;
+
+/// Producers, the titles they work for, and the store they fill.
+pub struct Supervisor {
+    settings: Settings,
+    store: Arc<SegmentStore>,
+    stats: Arc<Stats>,
+    titles: Mutex<HashMap<Arc<str>, Arc<Title>>>,
+    indexes: Mutex<HashMap<Arc<str>, IndexCell>>,
+    admission: Mutex<()>,
+    next_id: AtomicU64,
+}
+
+/// Producer counts by kind and phase, for the statistics.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ProducerCounts {
+    /// `{kind: {phase: n}}`.
+    pub by_kind:
+        std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl Supervisor {
+    /// A supervisor filling `store`, counting into `stats`.
+    pub fn new(settings: Settings, store: Arc<SegmentStore>, stats: Arc<Stats>) -> Self {
+        Supervisor {
+            settings,
+            store,
+            stats,
+            titles: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(HashMap::new()),
+            admission: Mutex::new(()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<SegmentStore> {
+        &self.store
+    }
+
+    /// How many segments past a producer a request still counts as coming.
+    pub fn relocate_ahead(&self) -> usize {
+        self.settings.relocate_ahead
+    }
+
+    fn titles(&self) -> Vec<Arc<Title>> {
+        self.titles
+            .lock()
+            .expect("titles")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The title of `item` (by file identity), made on first use; its
+    /// timeline is built in the background.
+    pub fn title(self: &Arc<Self>, item: Arc<MediaItem>) -> Arc<Title> {
+        let key = title_key(&item.id, item.size_bytes, item.modified);
+        let mut titles = self.titles.lock().expect("titles");
+        if let Some(t) = titles.get(&key) {
+            return t.clone();
+        }
+        let inputs = KeyInputs {
+            video_template: &self.settings.templates.video_transcode,
+            audio_template: &self.settings.templates.audio_transcode,
+            first_segment_ms: self.settings.first_segment.as_millis(),
+        };
+        let renditions = renditions_of(&item, &inputs);
+        let title = Arc::new(Title::new(
+            key.clone(),
+            item,
+            renditions,
+            self.store.clone(),
+            self.settings.relocate_ahead,
+            self.settings.throttle_margin,
+        ));
+        titles.insert(key, title.clone());
+        drop(titles);
+        tokio::spawn(self.clone().build_timeline(title.clone()));
+        title
+    }
+
+    /// Finds the timeline of `title`: a grid, or the key-frame cuts of its
+    /// copied video.
+    async fn build_timeline(self: Arc<Self>, title: Arc<Title>) {
+        let first = self.settings.first_segment;
+        let duration = title.item.duration_s.map(Duration::from_secs_f64);
+        let copies_video = title
+            .renditions
+            .first()
+            .is_some_and(|r| r.plan == Plan::VideoCopy);
+        let state = if copies_video {
+            let started = Instant::now();
+            match self.keyframes(&title).await {
+                Ok(index) => {
+                    let last = index.keyframes.last().copied().unwrap_or_default();
+                    // The container's duration only where it is believable.
+                    let end = index.end.or(duration.filter(|d| *d >= last));
+                    tracing::info!(
+                        media_id = %title.item.id,
+                        keyframes = index.keyframes.len(),
+                        source = ?index.source,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "key frames indexed"
+                    );
+                    TimelineState::Ready(Timeline::cuts(&index.keyframes, end, first))
+                }
+                Err(e) => {
+                    tracing::warn!(media_id = %title.item.id, error = %e, "cannot index key frames");
+                    TimelineState::Failed(format!("the file's key frames cannot be read: {e}"))
+                }
+            }
+        } else {
+            TimelineState::Ready(Timeline::grid(first, duration))
+        };
+        title.set_timeline(state);
+        title.retune();
+    }
+
+    /// The key frames of `title`'s video: the container's index where it
+    /// has one, else a demux-only pass; read once per file identity.
+    async fn keyframes(&self, title: &Title) -> Result<Arc<KeyframeIndex>, String> {
+        let cell = self
+            .indexes
+            .lock()
+            .expect("indexes")
+            .entry(title.key.clone())
+            .or_default()
+            .clone();
+        let path = title.item.abs_path.clone();
+        let timeout = self.settings.index_timeout;
+        cell.get_or_init(|| async move {
+            let read = tokio::task::spawn_blocking(move || {
+                keyframes::from_container(&path)
+                    .map(Ok)
+                    .unwrap_or_else(|| keyframes::demux_pass(&path, timeout))
+            })
+            .await;
+            match read {
+                Ok(Ok(index)) if !index.keyframes.is_empty() => Ok(Arc::new(index)),
+                Ok(Ok(_)) => Err("no key frame found".to_string()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(format!("indexing task failed: {e}")),
+            }
+        })
+        .await
+        .clone()
+    }
+
+    /// Segment `n` of rendition `rendition` of `title` for `player`, once
+    /// it is in the store or `wait` has passed; starts a producer for it
+    /// when none will reach it soon.
+    pub async fn segment(
+        &self,
+        title: &Arc<Title>,
+        player: Player,
+        rendition: usize,
+        n: usize,
+        wait: Duration,
+    ) -> SegmentOutcome {
+        let deadline = tokio::time::Instant::now() + wait;
+        let timeline = match title.wait_timeline(wait).await {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return SegmentOutcome::Failed(e),
+            None => return SegmentOutcome::NotYet("the file's key frames are being read".into()),
+        };
+        if !timeline.contains(n) {
+            return SegmentOutcome::Missing;
+        }
+        title.touch(player.key, n, player.preload, player.renditions);
+        let key = title.segment_key(rendition, n);
+        if let Some(path) = self.store.lookup(&key) {
+            return SegmentOutcome::Ready(path);
+        }
+        if let Some(e) = title.failure() {
+            return SegmentOutcome::Failed(e);
+        }
+        if let Err(o) = self.ensure(title, &player, rendition, n, &timeline) {
+            return o;
+        }
+        let _waiting = title.add_waiter(player.key, rendition, n);
+        let mut changes = title.subscribe();
+        loop {
+            if let Some(path) = self.store.lookup(&key) {
+                return SegmentOutcome::Ready(path);
+            }
+            if let Some(e) = title.failure() {
+                return SegmentOutcome::Failed(e);
+            }
+            if title.timeline().is_some_and(|t| !t.contains(n)) {
+                return SegmentOutcome::Missing;
+            }
+            if !title.coming(rendition, n) {
+                // Its producer gave way to a newer request, or stopped.
+                return SegmentOutcome::NotYet(format!("segment {n} is not being made now"));
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() {
+                    return SegmentOutcome::NotYet(format!("segment {n} is being made"));
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    return SegmentOutcome::NotYet(format!("segment {n} is being made"));
+                }
+            }
+        }
+    }
+
+    pub(super) fn spawn(
+        &self,
+        title: &Arc<Title>,
+        list: Vec<usize>,
+        n: usize,
+        kind: Playback,
+        timeline: &Timeline,
+    ) {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let producer = Arc::new(Producer::new(
+            id,
+            list,
+            n,
+            timeline.start(n),
+            kind,
+            Arc::new(Throttle::new(Some(Duration::ZERO))),
+        ));
+        title.add_producer(producer.clone());
+        title.retune();
+        tokio::spawn(run::run(run::RunContext {
+            title: title.clone(),
+            producer,
+            timeline: timeline.clone(),
+            templates: self.settings.templates.clone(),
+            stats: self.stats.clone(),
+        }));
+    }
+
+    /// Frees the store down to 90 % of its budget, never touching a
+    /// segment in a player's window or waited for.
+    pub fn enforce_budget(&self) -> usize {
+        if self.store.limit().is_none() {
+            return 0;
+        }
+        // Gathered before the store's lock is taken (lock order).
+        let windows: HashMap<Arc<str>, Vec<(usize, usize)>> = self
+            .titles()
+            .iter()
+            .map(|t| (t.key.clone(), t.windows()))
+            .collect();
+        self.store.enforce_budget(|k| {
+            windows
+                .get(&k.title)
+                .is_some_and(|w| w.iter().any(|(a, b)| *a <= k.index && k.index <= *b))
+        })
+    }
+
+    /// Periodic upkeep: forgets players silent for `player_timeout`, stops
+    /// producers nobody needs, drops titles nobody uses, keeps the budget.
+    pub fn reap(&self, player_timeout: Duration) {
+        let mut idle = Vec::new();
+        for t in self.titles() {
+            t.expire_players(player_timeout);
+            t.retune();
+            if t.is_idle() {
+                idle.push(t.key.clone());
+            }
+        }
+        if !idle.is_empty() {
+            let mut titles = self.titles.lock().expect("titles");
+            for k in idle {
+                if titles.get(&k).is_some_and(|t| t.is_idle()) {
+                    titles.remove(&k);
+                }
+            }
+        }
+        self.enforce_budget();
+    }
+
+    /// Resolves when the store has passed its budget.
+    pub async fn over_budget(&self) {
+        self.store.over_budget().await
+    }
+
+    /// Producer counts by kind and phase.
+    pub fn counts(&self) -> ProducerCounts {
+        let mut c = ProducerCounts::default();
+        for p in self.titles().iter().flat_map(|t| t.producers()) {
+            let phase = match p.phase() {
+                Phase::Starting => "starting",
+                Phase::Running => "running",
+                Phase::Held => "held",
+                Phase::Stopping => "stopping",
+            };
+            *c.by_kind
+                .entry(p.kind.as_str())
+                .or_default()
+                .entry(phase)
+                .or_default() += 1;
+        }
+        c
+    }
+
+    /// How many producers exist now (stopping ones included).
+    pub fn producer_count(&self) -> usize {
+        self.titles().iter().map(|t| t.producers().len()).sum()
+    }
+
+    /// Stops every producer, waits (at most `wait`) for their pipelines to
+    /// reach NULL, and empties the store.
+    pub async fn shutdown(&self, wait: Duration) {
+        for p in self.titles().iter().flat_map(|t| t.producers()) {
+            p.stop("the server is shutting down");
+        }
+        let deadline = Instant::now() + wait;
+        while self.producer_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self.store.clear();
+    }
+}
