@@ -113,17 +113,13 @@ async fn fifty_corrupted_files_each_get_a_clear_answer_while_another_session_str
     let good = server.media_id("good.webm").await;
     let started = server.start_hls(&good, BOB).await;
     let master = started["master_url"].as_str().unwrap().to_string();
+    let playlist = fetch_master(&server, &master, BOB).await.variant;
     let base = server.base.clone();
     let streaming = {
         // Bob plays the good file segment by segment meanwhile.
         let client = server.client.clone();
         tokio::spawn(async move {
-            let seg = |n: usize| {
-                format!(
-                    "{base}{}/360p/segment_{n:05}.ts",
-                    master.trim_end_matches("/master.m3u8")
-                )
-            };
+            let seg = |n: usize| format!("{base}{}", segment_url(&playlist, n));
             let mut bytes = 0;
             for n in 0..4 {
                 loop {

@@ -1,6 +1,6 @@
-//! Faults: a pipeline that errors mid-stream, and a transcode dir that
-//! fills up. The failing session fails with a message and loses its folder;
-//! the others are untouched; nothing crashes.
+//! Faults: a pipeline that errors mid-stream, a transcode dir that fills
+//! up, and the disk budget. The failing session fails with a message and
+//! its title's segments go; the others are untouched; nothing crashes.
 
 mod common;
 
@@ -8,16 +8,28 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-async fn wait_gone(dir: &Path) {
+/// The store's segment files of media item `id` for segment `n`.
+fn stored(server: &TestServer, id: &str, n: usize) -> Vec<PathBuf> {
+    let id = id.replace('-', "");
+    let name = format!("segment_{n:05}.ts");
+    server
+        .files_ending(&name)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(&id))
+        .collect()
+}
+
+/// Waits until the store holds no segment of media item `id`.
+async fn wait_no_segments(server: &TestServer, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while dir.exists() {
-        assert!(Instant::now() < deadline, "{} still there", dir.display());
+    while (0..10).any(|n| !stored(server, id, n).is_empty()) {
+        assert!(Instant::now() < deadline, "segments of {id} still stored");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_element_error_mid_stream_fails_only_its_session_and_deletes_its_folder() {
+async fn an_element_error_mid_stream_fails_only_its_session_and_drops_its_segments() {
     let media = media_subset(&[
         fixtures_dir().join("transcode_vp8_vorbis_20s.webm"),
         fixtures_dir().join("remux_h264_aac.mkv"),
@@ -34,23 +46,16 @@ async fn an_element_error_mid_stream_fails_only_its_session_and_deletes_its_fold
     let failing = server.start_hls(&webm, ALICE).await;
     let other = server.start_hls(&mkv, BOB).await;
     let sid = failing["session_id"].as_str().unwrap();
-    let folder = server.transcode_dir.join(sid);
+    let master = failing["master_url"].as_str().unwrap().to_string();
+    let playlist = fetch_master(&server, &master, ALICE).await.variant;
 
     let failed = wait_session(&server, sid, ALICE, |v| v["state"] == "failed").await;
     let message = failed["error"].as_str().unwrap();
     assert!(!message.is_empty(), "{failed}");
     println!("failed mid-stream with: {message}");
-    wait_gone(&folder).await;
-    let base = failing["master_url"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches("/master.m3u8")
-        .to_string();
-    for path in [
-        format!("{base}/master.m3u8"),
-        format!("{base}/360p/playlist.m3u8"),
-        format!("{base}/360p/segment_00000.ts"),
-    ] {
+    wait_no_segments(&server, &webm).await;
+    assert!(server.files_ending(".part").is_empty());
+    for path in [master, playlist.clone(), segment_url(&playlist, 0)] {
         let r = server.get(&path, ALICE).await;
         assert_eq!(r.status(), 500, "{path}");
         let body: serde_json::Value = r.json().await.unwrap();
@@ -124,6 +129,13 @@ async fn a_full_transcode_dir_fails_the_session_cleanly_and_frees_the_space() {
     let webm = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&webm, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
+    // A player asks for every segment, so the producer is not held.
+    let playlist = fetch_master(&server, s["master_url"].as_str().unwrap(), ALICE)
+        .await
+        .variant;
+    for n in 0..4 {
+        let _ = server.get(&segment_url(&playlist, n), ALICE).await;
+    }
     let failed = wait_session(&server, sid, ALICE, |v| {
         v["state"] == "failed" || v["state"] == "complete"
     })
@@ -134,9 +146,13 @@ async fn a_full_transcode_dir_fails_the_session_cleanly_and_frees_the_space() {
     );
     let message = failed["error"].as_str().unwrap();
     println!("full disk: {message}");
-    assert!(!message.is_empty());
-    wait_gone(&transcode.join(sid)).await;
-    assert_eq!(disk.used_bytes(), 0, "the failed session's bytes are freed");
+    assert!(message.contains("full"), "{message}");
+    wait_no_segments(&server, &webm).await;
+    assert_eq!(
+        disk.used_bytes(),
+        0,
+        "the failed producer's bytes are freed"
+    );
     // The server still answers, and a new session starts.
     assert_eq!(server.get("/healthz", ALICE).await.status(), 200);
     let again = server.start_hls(&webm, ALICE).await;
@@ -145,74 +161,82 @@ async fn a_full_transcode_dir_fails_the_session_cleanly_and_frees_the_space() {
     drop(disk);
 }
 
-/// Bytes of `.ts` files under `dir`.
-fn segment_bytes(dir: &Path) -> u64 {
-    bytes_under(dir, &|name| name.ends_with(".ts"))
-}
-
+/// Fetches segments `0..segments` of the session's variant and audio
+/// through a master playlist of its own (a player).
 async fn play_all(server: &TestServer, master: &str, token: &str, segments: usize) {
-    let base = master.trim_end_matches("/master.m3u8");
+    let m = fetch_master(server, master, token).await;
     for n in 0..segments {
-        let r = get_segment(server, &format!("{base}/360p/segment_{n:05}.ts"), token).await;
-        assert_eq!(r.status(), 200, "segment {n}");
+        for playlist in std::iter::once(&m.variant).chain(&m.audio) {
+            let r = get_segment(server, &segment_url(playlist, n), token).await;
+            assert_eq!(r.status(), 200, "segment {n}");
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_disk_budget_evicts_the_least_recently_used_segments_first() {
-    const BUDGET: u64 = 3_200_000;
-    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")]);
-    let server = start_server_with(media.path(), |c| c.disk_budget = Some(BUDGET)).await;
+    // Room for the players' windows (4 segments each) and a little more.
+    const BUDGET: u64 = 4_000_000;
+    let media = media_subset(&[
+        fixtures_dir().join("transcode_vp8_vorbis_20s.webm"),
+        fixtures_dir().join("remux_h264_aac.mkv"),
+    ]);
+    let server = start_server_with(media.path(), |c| {
+        c.disk_budget = Some(BUDGET);
+        c.admins = vec!["alice".into()];
+    })
+    .await;
     let webm = server.media_id("transcode_vp8_vorbis_20s.webm").await;
-    // Alice watches all 4 segments (~2.6 MB), then Bob does: together they
-    // would pass the budget.
+    let mkv = server.media_id("remux_h264_aac.mkv").await;
+    // Alice watches all 4 segments of one title (~2.6 MB), then Bob
+    // another (~2.8 MB): together they pass the budget.
     let alice = server.start_hls(&webm, ALICE).await;
     let a_master = alice["master_url"].as_str().unwrap();
     play_all(&server, a_master, ALICE, 4).await;
-    let bob = server.start_hls(&webm, BOB).await;
-    play_all(&server, bob["master_url"].as_str().unwrap(), BOB, 4).await;
+    let bob = server.start_hls(&mkv, BOB).await;
+    play_all(&server, bob["master_url"].as_str().unwrap(), BOB, 2).await;
 
     let deadline = Instant::now() + Duration::from_secs(20);
-    while segment_bytes(&server.transcode_dir) > BUDGET {
+    while server.store_bytes() > BUDGET {
         assert!(Instant::now() < deadline, "never back under the budget");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let a = session_view(&server, alice["session_id"].as_str().unwrap(), ALICE).await;
-    let b = session_view(&server, bob["session_id"].as_str().unwrap(), BOB).await;
+    let stats = server.admin_stats(ALICE).await;
     println!(
-        "on disk {} bytes; alice {} segments, bob {}",
-        segment_bytes(&server.transcode_dir),
-        a["segments_ready"],
-        b["segments_ready"]
+        "on disk {} bytes; store {}",
+        server.store_bytes(),
+        stats["store"]
     );
-    // Alice, the least recently used, lost her oldest segments; Bob kept his.
-    assert!(a["segments_ready"].as_u64().unwrap() < 4, "{a}");
-    assert_eq!(b["segments_ready"], 4, "{b}");
+    assert!(stats["store"]["evicted"].as_u64().unwrap() > 0, "{stats}");
+    // Alice's oldest segments, least recently used and behind her
+    // playhead, went first; the one she plays stayed.
+    assert!(stored(&server, &webm, 0).is_empty(), "segment 0 evicted");
+    assert!(
+        !stored(&server, &webm, 3).is_empty(),
+        "segment 3 is in her window"
+    );
+    assert!(server.store_bytes() <= BUDGET);
     // An evicted segment is made again when asked for.
-    let r = get_segment(
-        &server,
-        &format!(
-            "{}/360p/segment_00000.ts",
-            a_master.trim_end_matches("/master.m3u8")
-        ),
-        ALICE,
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-    assert!(!r.bytes().await.unwrap().is_empty());
+    play_all(&server, a_master, ALICE, 1).await;
+    assert!(!stored(&server, &webm, 0).is_empty());
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_disk_budget_new_sessions_get_503() {
+async fn past_the_disk_budget_new_producers_get_503() {
     // Smaller than one segment: nothing can be evicted (it is the viewer's
-    // window), so the next session is refused before the disk fills.
-    let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")]);
+    // window), so a session of another title, which needs a new producer,
+    // is refused before the disk fills.
+    let media = media_subset(&[
+        fixtures_dir().join("transcode_vp8_vorbis_20s.webm"),
+        fixtures_dir().join("remux_h264_aac.mkv"),
+    ]);
     let server = start_server_with(media.path(), |c| c.disk_budget = Some(500_000)).await;
     let webm = server.media_id("transcode_vp8_vorbis_20s.webm").await;
+    let mkv = server.media_id("remux_h264_aac.mkv").await;
     let alice = server.start_hls(&webm, ALICE).await;
     play_all(&server, alice["master_url"].as_str().unwrap(), ALICE, 1).await;
-    let message = assert_at_capacity(server.post_start(&webm, BOB).await).await;
+    let message = assert_at_capacity(server.post_start(&mkv, BOB).await).await;
     assert!(message.contains("--disk-budget"), "{message}");
     // Alice's own session goes on.
     play_all(&server, alice["master_url"].as_str().unwrap(), ALICE, 2).await;

@@ -33,22 +33,43 @@ async fn check_hls_with(
         played.total_s
     );
     let has_video = !item["video"].is_null();
-    for (i, bytes) in played.segment_bytes.clone().into_iter().enumerate() {
+    let has_audio = !item["audio"].as_array().unwrap().is_empty();
+    // Video segments carry video only and audio segments audio only
+    // (the audio is an EXT-X-MEDIA rendition); an audio-only item's
+    // variant is its audio.
+    let mut all: Vec<(bool, usize, Vec<u8>)> = Vec::new();
+    for (i, b) in played.segment_bytes.iter().enumerate() {
+        all.push((has_video, i, b.clone()));
+    }
+    for (i, b) in played.audio_bytes.iter().enumerate() {
+        all.push((false, i, b.clone()));
+    }
+    if has_video && has_audio {
+        assert_eq!(
+            played.audio_bytes.len(),
+            played.segments,
+            "{name}: an audio segment per video segment"
+        );
+    }
+    for (video, i, bytes) in all {
         let decoded = tokio::task::spawn_blocking(move || decode_ts(&bytes))
             .await
             .unwrap();
         let decoded =
             decoded.unwrap_or_else(|e| panic!("{name}: segment {i} does not decode: {e}"));
-        if has_video {
+        if video {
             assert!(
                 decoded.video_frames > 0,
-                "{name}: segment {i} has no video frames"
+                "{name}: video segment {i} has no video frames"
             );
-        }
-        if !item["audio"].as_array().unwrap().is_empty() {
+            assert_eq!(
+                decoded.audio_buffers, 0,
+                "{name}: video segment {i} carries video only"
+            );
+        } else if has_audio {
             assert!(
                 decoded.audio_buffers > 0,
-                "{name}: segment {i} has no audio"
+                "{name}: audio segment {i} has no audio"
             );
         }
         if let (Some((w, h)), Some(res)) = (decoded.size, played.variant.1) {
@@ -132,6 +153,7 @@ async fn real_avi_and_ts_remux_with_every_frame() {
             let segments: Vec<_> = played
                 .segment_bytes
                 .iter()
+                .chain(&played.audio_bytes)
                 .map(|b| decode_ts(b).unwrap())
                 .collect();
             (source, segments)
@@ -214,18 +236,16 @@ async fn every_playable_shared_file_plays_in_ffmpeg() {
         );
         // Let a growing (EVENT) session finish first, so the client sees a
         // complete playlist (ffmpeg starts a live playlist at its edge).
+        // Every file with a believable duration is seekable (VOD) now.
         if item["playback"] != "direct_play" {
             let r = server.client.get(server.url(&stream)).send().await.unwrap();
             assert_eq!(r.status(), 302, "{name}");
             let location = r.headers()["location"].to_str().unwrap().to_string();
             assert!(location.contains(&format!("api_key={ALICE}")), "{location}");
             let sid = location.split('/').nth(4).unwrap().to_string();
-            let list = server.get_json("/api/v1/sessions", ALICE, 200).await;
-            let seekable = list
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s["session_id"] == sid.as_str() && s["seekable"] == true);
+            // Once its timeline is known (key frames read, for a copy).
+            let view = wait_session(&server, &sid, ALICE, |v| v["state"] != "starting").await;
+            let seekable = view["seekable"] == true;
             // A seekable session lists every segment at once and makes
             // each on request (it may be throttled, never complete alone).
             if !seekable {

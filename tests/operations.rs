@@ -61,16 +61,10 @@ async fn a_preloaded_session_is_reused_by_play_and_starts_in_milliseconds() {
     assert_eq!(r.status(), 302);
     let master = r.headers()["location"].to_str().unwrap().to_string();
     assert!(master.contains(&sid), "{master} reuses {sid}");
-    let r = server.get(&master, ALICE).await;
+    let playlist = fetch_master(&server, &master, ALICE).await.variant;
+    let r = server.get(&playlist, ALICE).await;
     assert_eq!(r.status(), 200);
-    let base = master.trim_end_matches("/master.m3u8").to_string();
-    let r = server
-        .get(&format!("{base}/360p/playlist.m3u8"), ALICE)
-        .await;
-    assert_eq!(r.status(), 200);
-    let r = server
-        .get(&format!("{base}/360p/segment_00000.ts"), ALICE)
-        .await;
+    let r = server.get(&segment_url(&playlist, 0), ALICE).await;
     assert_eq!(r.status(), 200);
     assert!(!r.bytes().await.unwrap().is_empty());
     println!(
@@ -86,7 +80,7 @@ async fn a_preloaded_session_is_reused_by_play_and_starts_in_milliseconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unplayed_preload_expires_with_its_folder_and_preload_can_be_off() {
+async fn an_unplayed_preload_expires_with_its_producer_and_preload_can_be_off() {
     let media = media_subset(&[fixtures_dir().join(WEBM)]);
     let server = start_server_with(media.path(), |c| {
         c.preload_timeout = Duration::from_secs(1);
@@ -99,7 +93,11 @@ async fn an_unplayed_preload_expires_with_its_folder_and_preload_can_be_off() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let list = server.get_json("/api/v1/sessions", ALICE, 200).await;
-        if list.as_array().unwrap().is_empty() && server.session_folders().is_empty() {
+        let stats = server.admin_stats(ALICE).await;
+        if list.as_array().unwrap().is_empty()
+            && stats["producers"].as_object().unwrap().is_empty()
+            && server.files_ending(".part").is_empty()
+        {
             break;
         }
         assert!(Instant::now() < deadline, "preload never expired: {list}");
@@ -117,7 +115,12 @@ async fn an_unplayed_preload_expires_with_its_folder_and_preload_can_be_off() {
     let sid = body["session_id"].as_str().unwrap();
     let r = server.delete_session(sid, BOB).await;
     assert_eq!(r.status(), 204);
-    assert!(server.session_folders().is_empty());
+    assert!(server
+        .get_json("/api/v1/sessions", BOB, 200)
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
     server.stop().await;
 
     let media = media_subset(&[fixtures_dir().join(WEBM)]);
@@ -127,30 +130,39 @@ async fn an_unplayed_preload_expires_with_its_folder_and_preload_can_be_off() {
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], "disabled");
-    assert!(server.session_folders().is_empty());
+    assert!(server.files_ending(".ts").is_empty(), "nothing made");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_transcode_cap_a_new_session_gets_503_and_reuse_still_works() {
-    let media = media_subset(&[fixtures_dir().join(WEBM)]);
+async fn past_the_transcode_cap_a_new_title_gets_503_and_a_shared_one_plays() {
+    // Two titles on the transcode path: the same file under two names.
+    let media = tempfile::tempdir().unwrap();
+    for name in [WEBM, "second.webm"] {
+        std::os::unix::fs::symlink(fixtures_dir().join(WEBM), media.path().join(name)).unwrap();
+    }
     let server = start_server_with(media.path(), |c| c.max_transcodes = 1).await;
     let webm = server.media_id(WEBM).await;
+    let second = server.media_id("second.webm").await;
     let first = server.start_hls(&webm, ALICE).await;
 
-    let message = assert_at_capacity(server.post_start(&webm, BOB).await).await;
+    let message = assert_at_capacity(server.post_start(&second, BOB).await).await;
     assert!(
-        message.contains("maximum of 1 transcode sessions (--max-transcodes)"),
+        message.contains("maximum of 1 transcode") && message.contains("--max-transcodes"),
         "{message}"
     );
     // Bob's /stream is refused the same way.
-    let r = server.get(&format!("/api/v1/stream/{webm}"), BOB).await;
+    let r = server.get(&format!("/api/v1/stream/{second}"), BOB).await;
     assert_eq!(r.status(), 503);
 
-    // Alice's own session is reused, not counted again.
+    // Alice's own session is reused, not counted again ...
     let again = server.start_hls(&webm, ALICE).await;
     assert_eq!(again["session_id"], first["session_id"]);
+    // ... and Bob may watch her title: it needs no second encode.
+    let bobs = server.start_hls(&webm, BOB).await;
     let played = play_hls(&server, first["master_url"].as_str().unwrap(), ALICE).await;
+    assert_eq!(played.segments, 4);
+    let played = play_hls(&server, bobs["master_url"].as_str().unwrap(), BOB).await;
     assert_eq!(played.segments, 4);
     server.stop().await;
 }
@@ -185,12 +197,10 @@ async fn stats_and_metrics_count_starts_failures_and_timeouts_for_admins_only() 
 
     // A session that makes a segment, then is left idle until it times out.
     let s = server.start_hls(&webm, BOB).await;
-    let base = s["master_url"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches("/master.m3u8")
-        .to_string();
-    let r = get_segment(&server, &format!("{base}/360p/segment_00000.ts"), BOB).await;
+    let playlist = fetch_master(&server, s["master_url"].as_str().unwrap(), BOB)
+        .await
+        .variant;
+    let r = get_segment(&server, &segment_url(&playlist, 0), BOB).await;
     assert_eq!(r.status(), 200);
     let running = server
         .get_json("/api/v1/admin/streaming-stats", ALICE, 200)

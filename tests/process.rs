@@ -1,4 +1,4 @@
-//! The real binary as an operator runs it: SIGTERM with sessions running,
+//! The real binary as an operator runs it: SIGTERM with producers running,
 //! a restart after SIGKILL, and tokens kept out of the logs.
 
 mod common;
@@ -91,19 +91,33 @@ async fn start_session(client: &reqwest::Client, base: &str, file: &str) -> serd
         .unwrap()
 }
 
-/// Waits until some session folder holds a finished segment.
-async fn wait_segment(transcode: &Path) {
+/// Finished segments anywhere under `dir`.
+fn segments_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| {
+                    if e.path().is_dir() {
+                        segments_under(&e.path())
+                    } else {
+                        usize::from(e.file_name().to_string_lossy().ends_with(".ts"))
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until the segment store holds segments of `titles` titles.
+async fn wait_segment(transcode: &Path, titles: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let any = session_dirs(transcode).iter().any(|d| {
-            std::fs::read_dir(d)
-                .map(|e| {
-                    e.filter_map(|e| e.ok())
-                        .any(|e| e.file_name().to_string_lossy().ends_with(".ts"))
-                })
-                .unwrap_or(false)
-        });
-        if any {
+        let store = transcode.join("store");
+        let made = session_dirs(&store)
+            .iter()
+            .filter(|t| segments_under(t) > 0)
+            .count();
+        if made >= titles {
             return;
         }
         assert!(Instant::now() < deadline, "no segment made");
@@ -124,8 +138,8 @@ async fn sigterm_with_sessions_running_exits_in_seconds_and_leaves_nothing() {
     let client = reqwest::Client::new();
     start_session(&client, &p.base, "transcode_vp8_vorbis_20s.webm").await;
     start_session(&client, &p.base, "remux_h264_aac.mkv").await;
-    wait_segment(&transcode).await;
-    assert_eq!(session_dirs(&transcode).len(), 2);
+    wait_segment(&transcode, 2).await;
+    assert_eq!(session_dirs(&transcode), vec![transcode.join("store")]);
 
     let t0 = Instant::now();
     let mut child = p.child;
@@ -175,12 +189,18 @@ async fn a_restart_after_sigkill_sweeps_the_folders_left_behind() {
     );
     let client = reqwest::Client::new();
     start_session(&client, &p.base, "transcode_vp8_vorbis_20s.webm").await;
-    wait_segment(&transcode).await;
+    wait_segment(&transcode, 1).await;
     let mut child = p.child;
     child.kill().unwrap(); // SIGKILL: no cleanup at all
     child.wait().unwrap();
     let left = session_dirs(&transcode);
-    assert_eq!(left.len(), 1, "a crash leaves its folder");
+    assert_eq!(
+        left,
+        vec![transcode.join("store")],
+        "a crash leaves its store"
+    );
+    // A session folder of an older hlsd is swept too.
+    std::fs::create_dir(transcode.join(uuid::Uuid::new_v4().to_string())).unwrap();
     // An operator's own file in the transcode dir is not touched.
     std::fs::write(transcode.join("keep-me.txt"), b"x").unwrap();
 
@@ -196,6 +216,10 @@ async fn a_restart_after_sigkill_sweeps_the_folders_left_behind() {
         "swept at start-up"
     );
     let log = std::fs::read_to_string(&p.log).unwrap();
+    assert!(
+        log.contains("deleted the segment store left by an earlier run"),
+        "{log}"
+    );
     assert!(
         log.contains("deleted session folders left by an earlier run"),
         "{log}"

@@ -45,15 +45,18 @@ async fn two_starts_by_one_user_share_a_session() {
             .len(),
         1
     );
-    // Each session's task creates its folder as it starts.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while server.session_folders().len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "two session folders");
+    // Both users play one title: its segments are made once, in one place.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.files_ending(".ts").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no segment made");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(server.session_folders().len(), 2);
+    let titles = std::fs::read_dir(server.transcode_dir.join("store"))
+        .unwrap()
+        .count();
+    assert_eq!(titles, 1, "one title in the store for two users");
 
-    // Stopping the server stops every pipeline and deletes every folder.
+    // Stopping the server stops every pipeline and empties the store.
     let dir = server.stop().await;
     let left: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
@@ -62,17 +65,17 @@ async fn two_starts_by_one_user_share_a_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeats_keep_a_session_and_idleness_removes_it_with_its_folder() {
+async fn heartbeats_keep_a_session_and_idleness_removes_it() {
     let media = media_subset(&[fixtures_dir().join("remux_h264_aac.mkv")]);
     let server = start_server(media.path(), Duration::from_secs(2)).await;
     let id = server.media_id("remux_h264_aac.mkv").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap().to_string();
     let master = s["master_url"].as_str().unwrap().to_string();
+    let playlist = fetch_master(&server, &master, ALICE).await.variant;
     let done = wait_complete(&server, &sid, ALICE).await;
     assert_eq!(done["state"], "complete");
-    assert_eq!(server.session_folders().len(), 1);
-    let playlist = master.replace("master.m3u8", "360p/playlist.m3u8");
+    assert!(server.store_bytes() > 0);
 
     // Requests every 0.5 s for 4 s (twice the timeout) keep it alive.
     for _ in 0..8 {
@@ -89,7 +92,7 @@ async fn heartbeats_keep_a_session_and_idleness_removes_it_with_its_folder() {
         1
     );
 
-    // Then silence: gone, with its folder. (Listing sessions is not a heartbeat.)
+    // Then silence: gone. (Listing sessions is not a heartbeat.)
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(server
         .get_json("/api/v1/sessions", ALICE, 200)
@@ -97,29 +100,27 @@ async fn heartbeats_keep_a_session_and_idleness_removes_it_with_its_folder() {
         .as_array()
         .unwrap()
         .is_empty());
-    assert!(
-        server.session_folders().is_empty(),
-        "folder left: {:?}",
-        server.session_folders()
-    );
-    assert_eq!(server.get(&playlist, ALICE).await.status(), 404);
-    // A new start after the timeout makes a new session.
+    assert_eq!(server.get(&master, ALICE).await.status(), 404);
+    assert!(server.files_ending(".part").is_empty());
+    // A new start after the timeout makes a new session, which finds the
+    // title's segments still in the store.
     let again = server.start_hls(&id, ALICE).await;
     assert_ne!(again["session_id"], s["session_id"]);
+    let view = session_view(&server, again["session_id"].as_str().unwrap(), ALICE).await;
+    assert_eq!(view["state"], "complete", "{view}");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_stops_the_session_and_deletes_its_folder() {
+async fn delete_stops_the_session_and_its_producer() {
     let media = media_subset(&[fixtures_dir().join("transcode_vp8_vorbis_20s.webm")]);
-    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    let server = start_server_with(media.path(), |c| c.admins = vec!["alice".into()]).await;
     let id = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
-    // Delete while the encoder may still be running.
+    // Delete while the producer may still be running.
     let r = server.delete_session(sid, ALICE).await;
     assert_eq!(r.status(), 204);
-    assert!(server.session_folders().is_empty());
     assert_eq!(
         server
             .get(s["master_url"].as_str().unwrap(), ALICE)
@@ -129,9 +130,21 @@ async fn delete_stops_the_session_and_deletes_its_folder() {
     );
     let r = server.delete_session(sid, ALICE).await;
     assert_eq!(r.status(), 404);
-    // Nothing reappears once the pipeline has wound down.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(server.session_folders().is_empty());
+    // Its producer, needed by nobody else, stops and leaves no .part file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = server.admin_stats(ALICE).await;
+        if stats["producers"].as_object().unwrap().is_empty()
+            && server.files_ending(".part").is_empty()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "producer left: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.stop().await;
 }
 
@@ -171,7 +184,7 @@ async fn tokens_are_required_and_sessions_are_private() {
     }
 
     let id = server.media_id("remux_h264_aac.mkv").await;
-    // With ?api_key, playlists carry the key in every URI they list.
+    // With ?api_key, the redirect to the master playlist carries it ...
     let r = server
         .client
         .get(server.url(&format!("/api/v1/stream/{id}?api_key={ALICE}")))
@@ -181,6 +194,8 @@ async fn tokens_are_required_and_sessions_are_private() {
     assert_eq!(r.status(), 302);
     let master_url = r.headers()["location"].to_str().unwrap().to_string();
     assert!(master_url.ends_with(&format!("master.m3u8?api_key={ALICE}")));
+    // ... but no playlist does: their URIs carry a signed playback token,
+    // and name the media item and the rendition.
     let master = server
         .client
         .get(server.url(&master_url))
@@ -191,37 +206,57 @@ async fn tokens_are_required_and_sessions_are_private() {
         .await
         .unwrap();
     assert!(
-        master.contains(&format!("360p/playlist.m3u8?api_key={ALICE}")),
+        !master.contains("api_key") && !master.contains(ALICE),
         "{master}"
     );
-    let playlist_url = master_url.replace("master.m3u8", "360p/playlist.m3u8");
-    let playlist = server
+    assert!(
+        master.contains(&format!("../media/{id}/video-copy/playlist.m3u8?token=")),
+        "{master}"
+    );
+    let m = fetch_master(&server, &master_url, ALICE).await;
+    let playlist_url = m.variant.clone();
+    // The playlist needs no account token at all.
+    let r = server
         .client
         .get(server.url(&playlist_url))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    assert_eq!(r.status(), 200);
+    let playlist = r.text().await.unwrap();
+    assert!(!playlist.contains("api_key"), "{playlist}");
+    let token = playlist_url.split("token=").nth(1).unwrap();
     assert!(
-        playlist.contains(&format!("segment_00000.ts?api_key={ALICE}")),
+        playlist.contains(&format!("segment_00000.ts?token={token}")),
         "{playlist}"
     );
-    // With a bearer header they do not.
-    let plain = server.get(&master_url, ALICE).await.text().await.unwrap();
-    assert!(
-        plain.contains("360p/playlist.m3u8\n") && !plain.contains("api_key"),
-        "{plain}"
-    );
+    // A token altered, missing, or for another item is refused.
+    let (fields, mac) = token.split_once('.').unwrap();
+    let forged = format!("{fields}.{}", mac.chars().rev().collect::<String>());
+    for (url, status, code) in [
+        (playlist_url.replace(token, &forged), 403, "token_invalid"),
+        (
+            playlist_url.split('?').next().unwrap().to_string(),
+            401,
+            "unauthorized",
+        ),
+        (
+            playlist_url.replace(&id, &uuid::Uuid::new_v4().to_string()),
+            403,
+            "token_invalid",
+        ),
+    ] {
+        let r = server.client.get(server.url(&url)).send().await.unwrap();
+        assert_eq!(r.status(), status, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{url}");
+    }
 
     // Bob sees Alice's session exactly like an unknown one.
     let sid = master_url.split('/').nth(4).unwrap();
     let unknown = uuid::Uuid::new_v4();
     for path in [
         format!("/api/v1/hls/{sid}/master.m3u8"),
-        format!("/api/v1/hls/{sid}/360p/playlist.m3u8"),
-        format!("/api/v1/hls/{sid}/360p/segment_00000.ts"),
         format!("/api/v1/hls/{unknown}/master.m3u8"),
     ] {
         let r = server.get(&path, BOB).await;
@@ -250,10 +285,9 @@ async fn a_segment_not_made_in_time_gets_503_with_retry_after() {
     let server = start_server_with(media.path(), |c| c.segment_wait = Duration::ZERO).await;
     let id = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&id, ALICE).await;
-    let playlist = s["master_url"]
-        .as_str()
-        .unwrap()
-        .replace("master.m3u8", "360p/playlist.m3u8");
+    let playlist = fetch_master(&server, s["master_url"].as_str().unwrap(), ALICE)
+        .await
+        .variant;
     // The playlist of a transcode is complete at once (VOD) ...
     let r = server.get(&playlist, ALICE).await;
     assert_eq!(r.status(), 200);
@@ -261,12 +295,7 @@ async fn a_segment_not_made_in_time_gets_503_with_retry_after() {
     assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
     assert_eq!(text.matches("#EXTINF").count(), 4, "{text}");
     // ... and a segment still being made is a bounded 503.
-    let r = server
-        .get(
-            &playlist.replace("playlist.m3u8", "segment_00000.ts"),
-            ALICE,
-        )
-        .await;
+    let r = server.get(&segment_url(&playlist, 0), ALICE).await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "2");
     let body: serde_json::Value = r.json().await.unwrap();
@@ -293,6 +322,17 @@ async fn a_failing_pipeline_fails_its_session_with_a_plain_message() {
     let id = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let s = server.start_hls(&id, ALICE).await;
     let sid = s["session_id"].as_str().unwrap();
+    let master_url = s["master_url"].as_str().unwrap().to_string();
+    // The master playlist, if it comes before the failure, lists a media
+    // playlist that must fail too.
+    let r = server.get(&master_url, ALICE).await;
+    let playlist = if r.status() == 200 {
+        let text = r.text().await.unwrap();
+        let uri = text.lines().rfind(|l| !l.starts_with('#')).unwrap();
+        Some(resolve(&master_url, uri))
+    } else {
+        None
+    };
     let done = wait_complete(&server, sid, ALICE).await;
     assert_eq!(done["state"], "failed", "{done}");
     let message = done["error"].as_str().unwrap().to_string();
@@ -302,13 +342,7 @@ async fn a_failing_pipeline_fails_its_session_with_a_plain_message() {
         "no GStreamer debug detail for clients: {message}"
     );
 
-    for path in [
-        s["master_url"].as_str().unwrap().to_string(),
-        s["master_url"]
-            .as_str()
-            .unwrap()
-            .replace("master.m3u8", "360p/playlist.m3u8"),
-    ] {
+    for path in std::iter::once(master_url.clone()).chain(playlist) {
         let r = server.get(&path, ALICE).await;
         assert_eq!(r.status(), 500, "{path}");
         let body: serde_json::Value = r.json().await.unwrap();

@@ -194,16 +194,40 @@ impl TestServer {
             .unwrap()
     }
 
-    /// Session folders present in the transcode dir.
-    pub fn session_folders(&self) -> Vec<PathBuf> {
-        match std::fs::read_dir(&self.transcode_dir) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect(),
-            Err(_) => Vec::new(),
+    /// Files under the transcode dir whose names end with `suffix`
+    /// (`.ts` segments in the store, `.part` files being written).
+    pub fn files_ending(&self, suffix: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.filter_map(|e| e.ok()) {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, suffix, out);
+                } else if p.to_string_lossy().ends_with(suffix) {
+                    out.push(p);
+                }
+            }
         }
+        let mut out = Vec::new();
+        walk(&self.transcode_dir, suffix, &mut out);
+        out
+    }
+
+    /// Bytes of the finished segments in the store.
+    pub fn store_bytes(&self) -> u64 {
+        self.files_ending(".ts")
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// `GET /api/v1/admin/streaming-stats` as `token` (an admin).
+    pub async fn admin_stats(&self, token: &str) -> Value {
+        self.get_json("/api/v1/admin/streaming-stats", token, 200)
+            .await
     }
 
     /// Stops the server as Ctrl-C would and waits for it.
@@ -217,52 +241,107 @@ impl TestServer {
     }
 }
 
-/// An HLS playback checked as a player would: every segment fetched.
-pub struct Played {
-    /// Sum of `#EXTINF` durations, seconds.
-    pub total_s: f64,
-    /// Segment count.
-    pub segments: usize,
-    /// Each segment's `#EXTINF`, seconds.
-    pub durations: Vec<f64>,
-    /// Bytes of every segment, in order.
-    pub segment_bytes: Vec<Vec<u8>>,
-    /// The master playlist's variant: (bandwidth, resolution, codecs).
-    pub variant: (u64, Option<(u64, u64)>, Option<String>),
+/// `uri` resolved against the URL path `base` (RFC 3986), as a player
+/// does: a path with its query.
+pub fn resolve(base: &str, uri: &str) -> String {
+    let root = reqwest::Url::parse("http://hlsd.invalid").unwrap();
+    let url = root.join(base).unwrap().join(uri).unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
 }
 
-/// Follows `master_url` (relative) as `token`: master → media playlist
-/// (polled until `#EXT-X-ENDLIST`) → every segment. Asserts the playlist
-/// rules a player relies on.
-pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Played {
+/// The URL of segment `n` beside a media playlist URL (its token kept).
+pub fn segment_url(playlist_url: &str, n: usize) -> String {
+    playlist_url.replace("playlist.m3u8", &format!("segment_{n:05}.ts"))
+}
+
+/// What a master playlist lists.
+#[derive(Debug, Clone)]
+pub struct Master {
+    /// The variant's media playlist URL (video, or audio for audio-only).
+    pub variant: String,
+    /// The audio renditions' media playlist URLs (`EXT-X-MEDIA`).
+    pub audio: Vec<String>,
+    /// The variant: (bandwidth, resolution, codecs).
+    pub info: (u64, Option<(u64, u64)>, Option<String>),
+    /// The playlist text.
+    pub text: String,
+}
+
+/// Fetches and checks a master playlist as `token` (each fetch is a new
+/// player of the session).
+pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) -> Master {
     let r = server.get(master_url, token).await;
     assert_eq!(r.status(), 200, "master playlist");
     assert_eq!(r.headers()["cache-control"], "no-cache");
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
-    let text = r.bytes().await.unwrap();
-    let master = match m3u8_rs::parse_playlist_res(&text) {
+    let text = r.text().await.unwrap();
+    let master = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
         Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
         other => panic!("not a master playlist: {other:?}"),
     };
-    assert_eq!(master.variants.len(), 1);
+    assert_eq!(master.variants.len(), 1, "{text}");
     let v = &master.variants[0];
     assert!(v.bandwidth > 0);
     assert!(
         v.codecs.as_deref().is_some_and(|c| !c.is_empty()),
         "CODECS present"
     );
-    let base = master_url.rsplit_once('/').unwrap().0;
-    let media_url = format!("{base}/{}", v.uri);
+    assert!(
+        !text.contains("api_key"),
+        "no account token in a playlist: {text}"
+    );
+    let audio: Vec<String> = master
+        .alternatives
+        .iter()
+        .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio)
+        .map(|a| {
+            resolve(
+                master_url,
+                a.uri.as_deref().expect("an audio rendition has a URI"),
+            )
+        })
+        .collect();
+    if !audio.is_empty() {
+        assert_eq!(
+            v.audio.as_deref(),
+            Some("audio"),
+            "the variant names its audio group"
+        );
+        assert!(
+            v.codecs.as_deref().unwrap().contains("mp4a"),
+            "CODECS lists the audio"
+        );
+    }
+    Master {
+        variant: resolve(master_url, &v.uri),
+        audio,
+        info: (
+            v.bandwidth,
+            v.resolution.map(|r| (r.width, r.height)),
+            v.codecs.clone(),
+        ),
+        text,
+    }
+}
 
+/// A media playlist polled until it ends (`#EXT-X-ENDLIST`).
+pub async fn complete_playlist(
+    server: &TestServer,
+    url: &str,
+    token: &str,
+) -> m3u8_rs::MediaPlaylist {
     let deadline = Instant::now() + Duration::from_secs(180);
-    let media = loop {
-        let r = server.get(&media_url, token).await;
+    loop {
+        let r = server.get(url, token).await;
         match r.status().as_u16() {
             200 => {
                 assert_eq!(r.headers()["cache-control"], "no-cache");
                 let text = r.bytes().await.unwrap();
                 match m3u8_rs::parse_playlist_res(&text) {
-                    Ok(m3u8_rs::Playlist::MediaPlaylist(m)) if m.end_list => break m,
+                    Ok(m3u8_rs::Playlist::MediaPlaylist(m)) if m.end_list => return m,
                     Ok(m3u8_rs::Playlist::MediaPlaylist(_)) => {}
                     other => panic!("not a media playlist: {other:?}"),
                 }
@@ -273,15 +352,40 @@ pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Pla
                 r.text().await.unwrap_or_default()
             ),
         }
-        assert!(
-            Instant::now() < deadline,
-            "session did not complete in time"
-        );
+        assert!(Instant::now() < deadline, "the playlist never ended");
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let media_base = media_url.rsplit_once('/').unwrap().0.to_string();
-    let mut total = 0.0;
-    let mut segment_bytes = Vec::new();
+    }
+}
+
+/// An HLS playback checked as a player would: every segment of every
+/// rendition fetched.
+pub struct Played {
+    /// Sum of the variant's `#EXTINF` durations, seconds.
+    pub total_s: f64,
+    /// The variant's segment count.
+    pub segments: usize,
+    /// Each of the variant's `#EXTINF`, seconds.
+    pub durations: Vec<f64>,
+    /// Bytes of every segment of the variant (video, or audio for an
+    /// audio-only item), in order.
+    pub segment_bytes: Vec<Vec<u8>>,
+    /// Bytes of every segment of the audio rendition, when the variant is
+    /// video with an audio group.
+    pub audio_bytes: Vec<Vec<u8>>,
+    /// The master playlist's variant: (bandwidth, resolution, codecs).
+    pub variant: (u64, Option<(u64, u64)>, Option<String>),
+    /// The variant's media playlist URL.
+    pub playlist_url: String,
+}
+
+/// Fetches every segment of a complete media playlist.
+async fn fetch_all(
+    server: &TestServer,
+    url: &str,
+    media: &m3u8_rs::MediaPlaylist,
+    token: &str,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
     for seg in &media.segments {
         assert!(
             (seg.duration as f64).round() as u64 <= media.target_duration,
@@ -289,26 +393,47 @@ pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Pla
             seg.duration,
             media.target_duration
         );
-        total += seg.duration as f64;
-        let r = get_segment(server, &format!("{media_base}/{}", seg.uri), token).await;
+        assert!(
+            seg.uri.contains("token="),
+            "segment URIs carry a playback token"
+        );
+        let r = get_segment(server, &resolve(url, &seg.uri), token).await;
         assert_eq!(r.status(), 200, "segment {}", seg.uri);
         assert_eq!(r.headers()["content-type"], "video/mp2t");
         assert_eq!(
             r.headers()["cache-control"],
             "public, max-age=31536000, immutable"
         );
-        segment_bytes.push(r.bytes().await.unwrap().to_vec());
+        out.push(r.bytes().await.unwrap().to_vec());
+    }
+    out
+}
+
+/// Follows `master_url` (relative) as `token`: master → media playlists
+/// (polled until `#EXT-X-ENDLIST`) → every segment of every rendition.
+/// Asserts the playlist rules a player relies on.
+pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Played {
+    let master = fetch_master(server, master_url, token).await;
+    let media = complete_playlist(server, &master.variant, token).await;
+    let segment_bytes = fetch_all(server, &master.variant, &media, token).await;
+    let mut audio_bytes = Vec::new();
+    for audio in &master.audio {
+        let a = complete_playlist(server, audio, token).await;
+        assert_eq!(
+            a.segments.len(),
+            media.segments.len(),
+            "audio and video share the timeline"
+        );
+        audio_bytes = fetch_all(server, audio, &a, token).await;
     }
     Played {
-        total_s: total,
+        total_s: media.segments.iter().map(|s| s.duration as f64).sum(),
         segments: media.segments.len(),
         durations: media.segments.iter().map(|s| s.duration as f64).collect(),
         segment_bytes,
-        variant: (
-            v.bandwidth,
-            v.resolution.map(|r| (r.width, r.height)),
-            v.codecs.clone(),
-        ),
+        audio_bytes,
+        variant: master.info,
+        playlist_url: master.variant,
     }
 }
 
