@@ -177,6 +177,34 @@ impl Timeline {
         self.len.is_some()
     }
 
+    /// Whether its cuts follow key frames (copied video) rather than a grid.
+    pub fn has_cuts(&self) -> bool {
+        matches!(self.starts, Starts::Cuts(_))
+    }
+
+    /// The lengths of the segments whose end is known, from segment 0: all
+    /// of them for a closed timeline; for open key-frame cuts (found while
+    /// a file is read), all but the last; none for an open grid.
+    pub fn known_durations(&self) -> Vec<Duration> {
+        match (self.len, &self.starts) {
+            (Some(_), _) => self.durations(),
+            (None, Starts::Grid { .. }) => Vec::new(),
+            (None, Starts::Cuts(c)) => (0..c.len().saturating_sub(1))
+                .filter_map(|n| self.segment_duration(n))
+                .collect(),
+        }
+    }
+
+    /// How far a producer may go on open key-frame cuts: the last cut
+    /// known (the segment it opens cannot be closed before the next one is
+    /// found). `None` when every cut is known, or on a grid.
+    pub fn known_until(&self) -> Option<Duration> {
+        match (self.len, &self.starts) {
+            (None, Starts::Cuts(c)) => Some(c.last().copied().unwrap_or_default()),
+            _ => None,
+        }
+    }
+
     /// Whether segment `n` may exist: within the known length, or anywhere
     /// on an open grid, or among the known cuts of open cuts.
     pub fn contains(&self, n: usize) -> bool {
@@ -392,6 +420,28 @@ mod tests {
         assert!(t.contains(1) && !t.contains(2));
         assert_eq!(t.end(0), Some(s(13.0)));
         assert_eq!(t.end(1), None);
+    }
+
+    #[test]
+    fn cuts_found_while_reading_are_a_prefix_of_the_final_ones() {
+        let keys: Vec<_> = (0..40).map(|i| s(3.3 * i as f64)).collect();
+        let all = Timeline::cuts(&keys, Some(s(132.0)), s(6.0));
+        for found in [5, 17, 31] {
+            let partial = Timeline::cuts(&keys[..found], None, s(6.0));
+            assert!(partial.has_cuts() && !partial.is_closed());
+            let known = partial.known_durations();
+            assert_eq!(
+                known,
+                all.durations()[..known.len()],
+                "after {found} key frames"
+            );
+            let last = partial.known_until().unwrap();
+            assert_eq!(partial.start(known.len()), last);
+            assert!(!partial.contains(known.len() + 1));
+        }
+        assert_eq!(all.known_until(), None);
+        assert_eq!(all.known_durations(), all.durations());
+        assert!(Timeline::grid(s(6.0), None).known_durations().is_empty());
     }
 
     #[test]

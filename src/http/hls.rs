@@ -411,8 +411,14 @@ async fn media_playlist(
     let mut changes = title.subscribe();
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let made = title.made_prefix();
-        let closed = title.timeline().is_some_and(|t| t.is_closed());
+        let now = title.timeline();
+        let closed = now.as_ref().is_some_and(|t| t.is_closed());
+        // Key-frame cuts being found: every segment whose end is known;
+        // a grid whose end is not: the segments made.
+        let made = match now {
+            Some(t) if t.has_cuts() => t.known_durations(),
+            _ => title.made_prefix(),
+        };
         if !made.is_empty() || closed {
             return Ok(playlist_response(hls::event_playlist(
                 &made, closed, &query,

@@ -36,6 +36,10 @@ pub const TS_OFFSET: Duration = Duration::from_secs(3600);
 /// timestamps to their own clock).
 const CUT_SLACK_NS: u64 = 1_000_000;
 
+/// A first video frame this far after its segment's start is logged: one
+/// second, more than any frame interval but 1 fps slide shows.
+const LATE_START_NS: u64 = 1_000_000_000;
+
 /// Audio frames without a timestamp held until one has one (about 3 s of
 /// AAC at 22 kHz); more are dropped.
 const MAX_UNDATED_AUDIO: usize = 64;
@@ -57,6 +61,10 @@ pub trait SegmentOutput: Send + Sync {
     /// # Errors
     /// The rename's error (a full or read-only disk, say).
     fn finished(&self, n: usize, part: &Path, duration: Duration) -> std::io::Result<()>;
+    /// The item's timeline now, when it may have changed since the
+    /// producer started (an open one: its cuts are still being found, or
+    /// its end is not known).
+    fn timeline(&self) -> Option<Timeline>;
     /// The stream ended in segment `last`, at media time `end`.
     fn ended(&self, last: usize, end: Duration);
 }
@@ -308,10 +316,25 @@ impl SegmentWriter {
         if let Some((throttle, counts)) = &self.throttle {
             throttle.wait(t, pad, *counts);
         }
+        if !self.timeline.is_closed() {
+            // Cuts found since the producer started (they only ever grow).
+            if let Some(t) = self.output.timeline() {
+                self.timeline = t;
+            }
+        }
         if !self.started {
             let start = ns(self.timeline.start(self.index));
             if !may_start || t + CUT_SLACK_NS < start {
                 return Ok(());
+            }
+            if self.kind == StreamKind::Video && t > start + LATE_START_NS {
+                // The seek landed off its key frame (or the file lacks it):
+                // the segment starts late, and its first second is missing.
+                tracing::warn!(
+                    segment = self.index,
+                    late_ms = (t - start) / 1_000_000,
+                    "the first frame of a segment came late"
+                );
             }
             self.started = true;
             self.open()?;

@@ -91,13 +91,25 @@ pub struct Player {
 
 type IndexCell = Arc<tokio::sync::OnceCell<Result<Arc<KeyframeIndex>, String>>>;
 
+/// Key-frame indexes by file identity, and the order they came in.
+type IndexCache = (
+    HashMap<Arc<str>, IndexCell>,
+    std::collections::VecDeque<Arc<str>>,
+);
+
+/// Key-frame indexes kept in memory: a 2-hour film's is about 40 KB (one
+/// `Duration` per key frame), so 512 cost at most ~20 MB. The catalogue
+/// will keep them on disk.
+const INDEXES_KEPT: usize = 512;
+
 /// Producers, the titles they work for, and the store they fill.
 pub struct Supervisor {
     settings: Settings,
     store: Arc<SegmentStore>,
     stats: Arc<Stats>,
     titles: Mutex<HashMap<Arc<str>, Arc<Title>>>,
-    indexes: Mutex<HashMap<Arc<str>, IndexCell>>,
+    /// Key-frame indexes by file identity, the newest [`INDEXES_KEPT`].
+    indexes: Mutex<IndexCache>,
     admission: Mutex<()>,
     next_id: AtomicU64,
 }
@@ -118,7 +130,7 @@ impl Supervisor {
             store,
             stats,
             titles: Mutex::new(HashMap::new()),
-            indexes: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(Default::default()),
             admission: Mutex::new(()),
             next_id: AtomicU64::new(1),
         }
@@ -209,22 +221,43 @@ impl Supervisor {
     }
 
     /// The key frames of `title`'s video: the container's index where it
-    /// has one, else a demux-only pass; read once per file identity.
-    async fn keyframes(&self, title: &Title) -> Result<Arc<KeyframeIndex>, String> {
-        let cell = self
-            .indexes
-            .lock()
-            .expect("indexes")
-            .entry(title.key.clone())
-            .or_default()
-            .clone();
+    /// has one, else a demux-only pass; read once per file identity while
+    /// it is among the [`INDEXES_KEPT`] newest. During a demux pass, the
+    /// cuts found so far are published as an open timeline every 250 ms, so
+    /// a viewer gets a growing playlist within a second rather than waiting
+    /// for the whole file to be read (12 s for a 2-hour film here).
+    async fn keyframes(&self, title: &Arc<Title>) -> Result<Arc<KeyframeIndex>, String> {
+        let cell = {
+            let mut guard = self.indexes.lock().expect("indexes");
+            let (cells, order) = &mut *guard;
+            if !cells.contains_key(&title.key) {
+                order.push_back(title.key.clone());
+                if order.len() > INDEXES_KEPT {
+                    if let Some(old) = order.pop_front() {
+                        cells.remove(&old);
+                    }
+                }
+            }
+            cells.entry(title.key.clone()).or_default().clone()
+        };
         let path = title.item.abs_path.clone();
         let timeout = self.settings.index_timeout;
+        let first = self.settings.first_segment;
+        let growing = title.clone();
         cell.get_or_init(|| async move {
             let read = tokio::task::spawn_blocking(move || {
-                keyframes::from_container(&path)
-                    .map(Ok)
-                    .unwrap_or_else(|| keyframes::demux_pass(&path, timeout))
+                keyframes::from_container(&path).map(Ok).unwrap_or_else(|| {
+                    let mut published = 0;
+                    keyframes::demux_pass_progress(&path, timeout, &mut |keys| {
+                        let partial = Timeline::cuts(keys, None, first);
+                        let known = partial.known_durations().len();
+                        if known > published {
+                            published = known;
+                            growing.set_timeline(TimelineState::Ready(partial));
+                            growing.retune();
+                        }
+                    })
+                })
             })
             .await;
             match read {
@@ -256,7 +289,11 @@ impl Supervisor {
             None => return SegmentOutcome::NotYet("the file's key frames are being read".into()),
         };
         if !timeline.contains(n) {
-            return SegmentOutcome::Missing;
+            return if timeline.known_until().is_some() {
+                SegmentOutcome::NotYet("the file's key frames are still being read".into())
+            } else {
+                SegmentOutcome::Missing
+            };
         }
         title.touch(player.key, n, player.preload, player.renditions);
         let key = title.segment_key(rendition, n);

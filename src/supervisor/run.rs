@@ -91,6 +91,10 @@ impl SegmentOutput for RenditionOutput {
         Ok(())
     }
 
+    fn timeline(&self) -> Option<Timeline> {
+        self.title.timeline()
+    }
+
     fn ended(&self, last: usize, end: Duration) {
         if self.producer.drives(self.rendition) {
             self.title.record_end(last, end);

@@ -509,6 +509,12 @@ impl Title {
                 self.ahead,
                 tight,
             );
+            // Cuts still being found: no further than the last one known.
+            let limit = match (limit, timeline.known_until()) {
+                (Some(l), Some(k)) => Some(l.min(k)),
+                (None, k) => k,
+                (l, None) => l,
+            };
             p.throttle.set_limit(limit);
             if !policy::has_demand(view, &viewers, &waiters, self.ahead)
                 && p.age() > Duration::from_secs(1)

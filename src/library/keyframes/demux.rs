@@ -55,8 +55,12 @@ impl Progress {
     }
 }
 
-/// Runs the demux-only pass; see [`super::demux_pass`].
-pub(super) fn run(path: &Path, timeout: Duration) -> Result<KeyframeIndex, String> {
+/// Runs the demux-only pass; see [`super::demux_pass_progress`].
+pub(super) fn run(
+    path: &Path,
+    timeout: Duration,
+    on_progress: &mut dyn FnMut(&[Duration]),
+) -> Result<KeyframeIndex, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     gst::init().map_err(|e| format!("GStreamer init failed: {e}"))?;
 
@@ -96,7 +100,18 @@ pub(super) fn run(path: &Path, timeout: Duration) -> Result<KeyframeIndex, Strin
         }
     });
 
-    let result = drive(&pipeline, timeout, &progress);
+    let mut report = || {
+        let mut keys = collected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys
+            .clone();
+        keys.sort_unstable();
+        keys.dedup();
+        let keys: Vec<Duration> = keys.into_iter().map(Duration::from_nanos).collect();
+        on_progress(&keys);
+    };
+    let result = drive(&pipeline, timeout, &progress, &mut report);
     let _ = pipeline.set_state(gst::State::Null);
     result?;
 
@@ -212,8 +227,14 @@ fn recording_sink(state: Arc<Mutex<Collected>>) -> gst_app::AppSink {
         .build()
 }
 
-/// Plays the pipeline to EOS, an error, a stall or the deadline.
-fn drive(pipeline: &gst::Pipeline, timeout: Duration, progress: &Progress) -> Result<(), String> {
+/// Plays the pipeline to EOS, an error, a stall or the deadline, calling
+/// `report` about every 250 ms meanwhile.
+fn drive(
+    pipeline: &gst::Pipeline,
+    timeout: Duration,
+    progress: &Progress,
+    report: &mut dyn FnMut(),
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let bus = pipeline.bus().ok_or("pipeline without bus")?;
     pipeline.set_state(gst::State::Playing).map_err(|_| {
@@ -227,6 +248,7 @@ fn drive(pipeline: &gst::Pipeline, timeout: Duration, progress: &Progress) -> Re
         if progress.stalled() {
             return Err("the demuxer found no stream (unreadable or unknown format)".into());
         }
+        report();
         let left = left.min(Duration::from_millis(250));
         let wait =
             gst::ClockTime::from_nseconds(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));

@@ -125,7 +125,21 @@ pub fn from_container(path: &Path) -> Option<KeyframeIndex> {
 /// A plain message when the file cannot be read or demuxed, has no video
 /// stream, or the pass takes longer than `timeout`.
 pub fn demux_pass(path: &Path, timeout: Duration) -> Result<KeyframeIndex, String> {
-    demux::run(path, timeout)
+    demux::run(path, timeout, &mut |_| {})
+}
+
+/// [`demux_pass`], calling `on_progress` about every 250 ms with the key
+/// frames found so far (ascending): a 2-hour film takes seconds, and its
+/// first minutes are known at once.
+///
+/// # Errors
+/// As [`demux_pass`].
+pub fn demux_pass_progress(
+    path: &Path,
+    timeout: Duration,
+    on_progress: &mut dyn FnMut(&[Duration]),
+) -> Result<KeyframeIndex, String> {
+    demux::run(path, timeout, on_progress)
 }
 
 /// Upper bound for any single structure read into memory (moov, Cues, index).
