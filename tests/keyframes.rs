@@ -9,10 +9,9 @@
 
 mod common;
 
-use common::{fixtures_dir, shared_media};
+use common::{fixtures_dir, keyframe_media as generated, shared_media};
 use hlsd::library::keyframes::{demux_pass, from_container, KeyframeIndex, Source};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// What `from_container` must do for a file.
@@ -22,30 +21,6 @@ enum Expect {
     Index(Source),
     /// No index: none in the file, or one known to be incomplete.
     NoIndex,
-}
-
-/// The generated media, made once (the tests of this file run in
-/// parallel: one makes them, the others wait).
-fn generated() -> Option<PathBuf> {
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testmedia");
-    if !dir.join(".done").exists() {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media/make-keyframe-media.sh");
-        let ok = Command::new("bash")
-            .arg(script)
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "NOTICE: cannot make the key-frame test media (ffmpeg missing?); skipping those"
-            );
-            return None;
-        }
-    }
-    Some(dir)
 }
 
 fn cases(shared: &Path) -> Vec<(PathBuf, Expect)> {

@@ -19,8 +19,7 @@
 
 use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
 use super::{
-    claim_output, discard_pad, media_time_segments, seek_when_exposed, BuiltPipeline, Linked,
-    ProducerSpec,
+    claim_output, discard_pad, media_time_segments, BuiltPipeline, Linked, ProducerSpec, SeekOnce,
 };
 use crate::rendition::Plan;
 use anyhow::{anyhow, Context};
@@ -91,6 +90,10 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     }
 
     let linked = Arc::new(Mutex::new(Linked::default()));
+    let seek = SeekOnce::new(start, &pipeline, linked.clone(), spec.outputs.len());
+    if let Some(seek) = &seek {
+        seek.on_no_more_pads(&parsebin);
+    }
     let weak = pipeline.downgrade();
     let on_pad = linked.clone();
     let outputs = spec.outputs.clone();
@@ -113,8 +116,13 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         tracing::debug!(media_type, ?stream_id, ?index, "parsed pad");
         let result = match index {
             Some(i) => {
-                media_time_segments(pad);
-                pad.link(&pads[i]).map(|_| ()).map_err(Into::into)
+                media_time_segments(pad, seek.clone());
+                let linked = pad.link(&pads[i]).map(|_| ()).map_err(Into::into);
+                if let Some(seek) = &seek {
+                    seek.watch(pad, i);
+                    seek.when_linked();
+                }
+                linked
             }
             None => discard_pad(&pipeline, pad),
         };
@@ -137,9 +145,6 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             }
         }
     });
-    if !start.is_zero() {
-        seek_when_exposed(&parsebin, &pipeline, linked, start);
-    }
     Ok(BuiltPipeline {
         pipeline,
         position_ns: position,

@@ -18,8 +18,8 @@
 
 use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
 use super::{
-    claim_output, discard_pad, media_time_segments, seek_when_exposed, BuiltPipeline, Linked,
-    Output, ProducerSpec, Throttle,
+    claim_output, discard_pad, media_time, media_time_segments, BuiltPipeline, Linked,
+    MediaSegment, Output, ProducerSpec, SeekOnce, Throttle,
 };
 use crate::config::PipelineTemplates;
 use crate::rendition::Plan;
@@ -109,19 +109,12 @@ fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fp
     }
 }
 
-/// The media (stream) time of `pts` in the time segment `pad` carries.
-fn stream_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime> {
-    pad.sticky_event::<gst::event::Segment>(0)?
-        .segment()
-        .downcast_ref::<gst::ClockTime>()?
-        .to_stream_time(pts)
-}
-
 /// What the `pad-added` handler needs.
 struct LinkContext {
     pipeline: glib::WeakRef<gst::Pipeline>,
     spec: ProducerSpec,
     linked: Arc<Mutex<Linked>>,
+    seek: Option<Arc<SeekOnce>>,
     position: Arc<AtomicU64>,
     keyint: u32,
 }
@@ -158,10 +151,15 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     } else {
         250
     };
+    let seek = SeekOnce::new(start, &pipeline, linked.clone(), spec.outputs.len());
+    if let Some(seek) = &seek {
+        seek.on_no_more_pads(&src);
+    }
     let ctx = LinkContext {
         pipeline: pipeline.downgrade(),
         spec: spec.clone(),
         linked: linked.clone(),
+        seek,
         position: position_ns.clone(),
         keyint,
     };
@@ -179,11 +177,6 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             );
         }
     });
-    // A planned stream that never showed up would leave its output waiting
-    // for ever: the producer sees EOS from the streams that did.
-    if !start.is_zero() {
-        seek_when_exposed(&src, &pipeline, linked, start);
-    }
     Ok(BuiltPipeline {
         pipeline,
         position_ns,
@@ -248,21 +241,31 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     sink.sync_state_with_parent()?;
     branch.sync_state_with_parent()?;
 
-    media_time_segments(pad);
+    let segment = media_time_segments(pad, ctx.seek.clone());
     add_gate(
         pad,
+        segment.clone(),
         ctx.spec.timeline.start(ctx.spec.start_index),
         ctx.spec.throttle.clone(),
         drives,
     );
     if matches!(output.plan, Plan::VideoEncode { .. }) {
-        add_cutter(pad, ctx.spec.timeline.clone(), ctx.spec.start_index);
+        add_cutter(
+            pad,
+            segment,
+            ctx.spec.timeline.clone(),
+            ctx.spec.start_index,
+        );
     }
     pad.link(
         &branch
             .static_pad("sink")
             .ok_or_else(|| anyhow!("branch has no sink pad"))?,
     )?;
+    if let Some(seek) = &ctx.seek {
+        seek.watch(pad, index);
+        seek.when_linked();
+    }
     Ok(())
 }
 
@@ -270,7 +273,13 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
 /// until the seek to `start` has landed (the segment's `time` is still
 /// short of it) and when they precede the segment's start; then the
 /// throttle may hold the buffer.
-fn add_gate(pad: &gst::Pad, start: Duration, throttle: Arc<Throttle>, drives_cuts: bool) {
+fn add_gate(
+    pad: &gst::Pad,
+    media: MediaSegment,
+    start: Duration,
+    throttle: Arc<Throttle>,
+    drives_cuts: bool,
+) {
     // Demuxers may round the segment's time to their own clock.
     const SLACK: Duration = Duration::from_millis(2);
     let start_ns = start.saturating_sub(SLACK).as_nanos() as u64;
@@ -278,10 +287,7 @@ fn add_gate(pad: &gst::Pad, start: Duration, throttle: Arc<Throttle>, drives_cut
         let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
             return gst::PadProbeReturn::Ok;
         };
-        let Some(event) = pad.sticky_event::<gst::event::Segment>(0) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let Some(segment) = event.segment().downcast_ref::<gst::ClockTime>() else {
+        let Some(segment) = media.lock().expect("media segment").clone() else {
             return gst::PadProbeReturn::Ok;
         };
         if start_ns > 0 && segment.time().map_or(0, |t| t.nseconds()) < start_ns {
@@ -299,16 +305,16 @@ fn add_gate(pad: &gst::Pad, start: Duration, throttle: Arc<Throttle>, drives_cut
 
 /// Asks the encoder for a key frame on the first frame at or after each
 /// cut of `timeline` (from segment `start_index` on), where the segment
-/// writer then cuts. Times here are stream (media) times: this pad's own
-/// sticky segment is the one before the segment probe rewrote it.
-fn add_cutter(pad: &gst::Pad, timeline: Timeline, start_index: usize) {
+/// writer then cuts. Times here are media times (this pad's own sticky
+/// segment is the demuxer's, before the segment probe rewrote it).
+fn add_cutter(pad: &gst::Pad, media: MediaSegment, timeline: Timeline, start_index: usize) {
     // The segment whose end comes next.
     let next = Mutex::new(start_index);
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(t) = info
             .buffer()
             .and_then(|b| b.pts())
-            .and_then(|pts| stream_time(pad, pts))
+            .and_then(|pts| media_time(&media, pts))
         else {
             return gst::PadProbeReturn::Ok;
         };

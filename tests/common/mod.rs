@@ -30,6 +30,31 @@ pub fn shared_media() -> Option<PathBuf> {
     }
 }
 
+/// The media `tests/media/make-keyframe-media.sh` makes (H.264 with
+/// B-frames and irregular GOPs in many containers and muxers), made once
+/// into `target/testmedia`; `None`, with a notice, when it cannot be made.
+pub fn keyframe_media() -> Option<PathBuf> {
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testmedia");
+    if !dir.join(".done").exists() {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media/make-keyframe-media.sh");
+        let ok = std::process::Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "NOTICE: cannot make the key-frame test media (ffmpeg missing?); skipping those"
+            );
+            return None;
+        }
+    }
+    Some(dir)
+}
+
 /// A temporary media dir holding symlinks to `files` (paths), so a test
 /// scans only what it uses.
 pub fn media_subset(files: &[PathBuf]) -> tempfile::TempDir {

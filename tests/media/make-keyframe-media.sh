@@ -31,6 +31,7 @@ $ff -i bf_ffmpeg.mkv -map 0 -c copy -movflags +faststart bf_faststart.mp4
 $ff -i bf_ffmpeg.mkv -map 0 -c copy -movflags +negative_cts_offsets bf_negcts.mp4
 $ff -i bf_ffmpeg.mkv -map 0 -c copy -f mov bf_ffmpeg.mov
 $ff -i bf_ffmpeg.mkv -map 0 -c copy -bsf:v h264_mp4toannexb bf_ffmpeg.avi
+$ff -i bf_ffmpeg.mkv -map 0 -c copy bf_ffmpeg.ts               # PCR 0.7 s ahead of the first PTS
 # GStreamer's own muxers (same streams)
 for mux in "matroskamux:bf_gst.mkv" "matroskamux min-index-interval=5000000000:bf_gst_sparsecues.mkv" "avimux:bf_gst.avi"; do
   $gst filesrc location=bf_ffmpeg.mp4 ! qtdemux name=d \
