@@ -267,6 +267,7 @@ pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::library::decision::tests::{audio as audio_stream, h264};
     use crate::library::{decide, AudioStream, MediaInfo, VideoStream};
 
     fn item(codec: &str, audio: &str, container: &str) -> MediaItem {
@@ -275,26 +276,13 @@ mod tests {
             container: Some(container.into()),
             video: Some(VideoStream {
                 codec: codec.into(),
-                profile: Some("high".into()),
                 level: Some("3.1".into()),
-                width: 1920,
-                height: 1080,
-                fps: 25.0,
-                bit_depth: Some(8),
-                chroma_format: Some("4:2:0".into()),
-                pixel_aspect: (1, 1),
-                interlaced: false,
-                rotation: 0,
-                decodable: true,
-                stream_id: None,
+                ..h264(1920, 1080)
             }),
             audio: vec![AudioStream {
-                codec: audio.into(),
                 channels: 6,
-                sample_rate: 48_000,
                 language: Some("en".into()),
-                decodable: true,
-                stream_id: None,
+                ..audio_stream(audio)
             }],
             ..Default::default()
         };

@@ -232,10 +232,12 @@ pub fn decide(info: &MediaInfo) -> Decision {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn h264(w: u32, h: u32) -> VideoStream {
+    /// An 8-bit 4:2:0 H.264 High stream of `w`×`h` at 25 fps (shared
+    /// with other modules' tests).
+    pub(crate) fn h264(w: u32, h: u32) -> VideoStream {
         VideoStream {
             codec: "h264".into(),
             profile: Some("high".into()),
@@ -253,7 +255,8 @@ mod tests {
         }
     }
 
-    fn audio(codec: &str) -> AudioStream {
+    /// A decodable stereo 48 kHz `codec` stream with no language.
+    pub(crate) fn audio(codec: &str) -> AudioStream {
         AudioStream {
             codec: codec.into(),
             channels: 2,
