@@ -404,6 +404,9 @@ impl SeekOnce {
                 .spawn(move || {
                     std::thread::sleep(NO_MORE_PADS_GRACE);
                     if let Some(me) = me.upgrade() {
+                        if !me.is_sent() {
+                            tracing::debug!("an output is still short of buffers: seeking anyway");
+                        }
                         me.fire();
                     }
                 });

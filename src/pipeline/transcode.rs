@@ -241,6 +241,10 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     sink.sync_state_with_parent()?;
     branch.sync_state_with_parent()?;
 
+    // Counted before the gate, which drops everything until the seek.
+    if let Some(seek) = &ctx.seek {
+        seek.watch(pad, index);
+    }
     let segment = media_time_segments(pad, ctx.seek.clone());
     add_gate(
         pad,
@@ -263,7 +267,6 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
             .ok_or_else(|| anyhow!("branch has no sink pad"))?,
     )?;
     if let Some(seek) = &ctx.seek {
-        seek.watch(pad, index);
         seek.when_linked();
     }
     Ok(())
