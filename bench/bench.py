@@ -10,7 +10,12 @@ Measures, as a client sees it over HTTP against a running release build:
   5. segment serving: requests/s and p99 latency with 64 connections (wrk),
      vs nginx serving the same files;
   6. cold seek: a fresh session whose first request is a segment near the
-     end, next to the first segment of a fresh session, in the same rounds.
+     end, next to the first segment of a fresh session, in the same rounds;
+  7. sharing: four users start the same transcode title 2 s apart and play
+     it to the end: hlsd's whole-process CPU seconds against four runs of
+     the peer (what a server that spawns ffmpeg per viewer spends), and
+     each user's wait for segment 0; and the disk the segment store holds
+     with one paused remux viewer.
 
 Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
 Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +70,34 @@ def rss_kib(pid):
     except OSError:
         pass
     return 0
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def playlists(base, master_url, token=TOKEN):
+    """The media playlist URLs a master playlist lists: (variant, [audio])."""
+    url = base + master_url
+    _, text = http(url, token=token)
+    lines = text.decode().splitlines()
+    variant = urllib.parse.urljoin(url, [l for l in lines if l and not l.startswith("#")][0])
+    audio = [urllib.parse.urljoin(url, re.search(r'URI="([^"]+)"', l).group(1))
+             for l in lines if l.startswith("#EXT-X-MEDIA:TYPE=AUDIO")]
+    return variant, audio
+
+
+def segment_urls(playlist_url, token=TOKEN):
+    """Every segment URL of a media playlist (waiting for a first one)."""
+    while True:
+        status, body = http(playlist_url, token=token)
+        if status == 200 and b"#EXTINF" in body:
+            return [urllib.parse.urljoin(playlist_url, l) for l in body.decode().splitlines()
+                    if l and not l.startswith("#")]
+        time.sleep(0.02)
 
 
 class RssSampler(threading.Thread):
@@ -138,18 +172,11 @@ def hlsd_round(binary, media, path, extra=()):
         sampler.start()
         t0 = time.monotonic()
         s = srv.start(path)
-        _, master = http(srv.base + s["master_url"])
-        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
-        session_base = srv.base + s["master_url"].rsplit("/", 1)[0]
-        playlist_url = f"{session_base}/{variant}"
-        while True:  # the server long-polls up to 5 s for the first segment
-            status, body = http(playlist_url)
-            if status == 200 and b"#EXTINF" in body:
-                seg = [l for l in body.decode().splitlines() if l and not l.startswith("#")][0]
-                quality = variant.split("/")[0]
-                fetch_segment(f"{session_base}/{quality}/{seg}")
-                ttfs = time.monotonic() - t0
-                break
+        variant, audio = playlists(srv.base, s["master_url"])
+        # A player needs segment 0 of the video and of the audio rendition.
+        for playlist in [variant, *audio]:
+            fetch_segment(segment_urls(playlist)[0])
+        ttfs = time.monotonic() - t0
         while True:
             st = [x for x in srv.sessions() if x["session_id"] == s["session_id"]][0]
             if st["state"] in ("complete", "failed"):
@@ -163,11 +190,11 @@ def hlsd_round(binary, media, path, extra=()):
         srv.stop()
 
 
-def fetch_segment(url):
+def fetch_segment(url, token=TOKEN):
     """GETs a segment; a seekable session answers 503 while it is being made
     (after waiting up to 8 s itself), so retry."""
     while True:
-        status, data = http(url)
+        status, data = http(url, token=token)
         if status == 200 and data:
             return data
         assert status == 503, (status, data[:200])
@@ -182,11 +209,9 @@ def seek_round(binary, media, path, index):
         time.sleep(0.3)
         t0 = time.monotonic()
         s = srv.start(path)
-        _, master = http(srv.base + s["master_url"])
-        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
-        session_base = srv.base + s["master_url"].rsplit("/", 1)[0]
-        quality = variant.split("/")[0]
-        fetch_segment(f"{session_base}/{quality}/segment_{index:05d}.ts")
+        variant, audio = playlists(srv.base, s["master_url"])
+        for playlist in [variant, *audio]:
+            fetch_segment(segment_urls(playlist)[index])
         return time.monotonic() - t0
     finally:
         srv.stop()
@@ -218,12 +243,9 @@ def preload_round(binary, media, path):
             assert e.code == 302, e.code
             master_url = e.headers["Location"]
         assert sid in master_url
-        _, master = http(srv.base + master_url)
-        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
-        session_base = srv.base + master_url.rsplit("/", 1)[0]
-        _, playlist = http(f"{session_base}/{variant}")
-        seg = [l for l in playlist.decode().splitlines() if l and not l.startswith("#")][0]
-        fetch_segment(f"{session_base}/{variant.split('/')[0]}/{seg}")
+        variant, audio = playlists(srv.base, master_url)
+        for playlist in [variant, *audio]:
+            fetch_segment(segment_urls(playlist)[0])
         return time.monotonic() - t0
     finally:
         srv.stop()
@@ -264,16 +286,27 @@ def ffmpeg_round(mode, src):
     return ttfs, total, usage.ru_maxrss
 
 
+def titles_dir(src, n):
+    """A media dir with `n` names for one file: `n` titles, which hlsd does
+    not share (each is its own file identity)."""
+    d = tempfile.mkdtemp(prefix="hlsd-titles-")
+    for i in range(n):
+        os.symlink(src, os.path.join(d, f"title_{i}.mkv"))
+    return d
+
+
 def concurrency(binary, media, src, duration, max_n):
-    """Largest N for which N simultaneous transcodes all reach speed >= 1.0."""
+    """Largest N for which N simultaneous transcodes of N different titles
+    all reach speed >= 1.0."""
     best_h = best_f = 0
     rows = []
     for n in range(1, max_n + 1):
         users = [f"u{i}" for i in range(n)]
-        srv = Hlsd(binary, media, users=users, extra=("--max-transcodes", "64"))  # measure past the default cap
+        titles = titles_dir(src, n)
+        srv = Hlsd(binary, titles, users=users, extra=("--max-transcodes", "64"))  # measure past the default cap
         try:
             t0 = time.monotonic()
-            started = [srv.start(TRANSCODE, f"{u}-token") for u in users]
+            started = [srv.start(f"title_{i}.mkv", f"{u}-token") for i, u in enumerate(users)]
             ends = {}
             while len(ends) < n:
                 for u, s in zip(users, started):
@@ -285,6 +318,7 @@ def concurrency(binary, media, src, duration, max_n):
                 time.sleep(0.05)
         finally:
             srv.stop()
+            shutil.rmtree(titles, ignore_errors=True)
         h_speed = min(duration / t for t in ends.values())
         outs = [tempfile.mkdtemp(prefix="ffmpeg-conc-") for _ in range(n)]
         t0 = time.monotonic()
@@ -329,12 +363,14 @@ def serving(binary, media, rounds):
         s = srv.start(TRANSCODE)
         while srv.sessions()[0]["state"] not in ("complete", "failed"):
             time.sleep(0.1)
-        _, master = http(srv.base + s["master_url"])
-        variant = [l for l in master.decode().splitlines() if l and not l.startswith("#")][0]
-        quality = variant.split("/")[0]
-        seg_dir = os.path.join(srv.tmp, "sessions", s["session_id"])
+        variant, _ = playlists(srv.base, s["master_url"])
+        url_h = segment_urls(variant)[1]
         seg = "segment_00001.ts"
-        size = os.path.getsize(os.path.join(seg_dir, seg))
+        size = len(fetch_segment(url_h))
+        # The same file in the store, for nginx to serve.
+        store = os.path.join(srv.tmp, "sessions", "store")
+        seg_dir = next(root for root, _, files in os.walk(store)
+                       if seg in files and os.path.getsize(os.path.join(root, seg)) == size)
         port = free_port()
         conf = os.path.join(ngx_dir, "nginx.conf")
         with open(conf, "w") as f:
@@ -352,9 +388,8 @@ http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         hl, ng = [], []
-        url_h = f"{srv.base}/api/v1/hls/{s['session_id']}/{quality}/{seg}"
         for _ in range(rounds):
-            hl.append(wrk(url_h, f"Authorization: Bearer {TOKEN}"))
+            hl.append(wrk(url_h))
             ng.append(wrk(f"http://127.0.0.1:{port}/{seg}"))
         ngx.terminate()
         ngx.wait()
@@ -362,6 +397,103 @@ http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
     finally:
         srv.stop()
         shutil.rmtree(ngx_dir, ignore_errors=True)
+
+
+def sharing_round(binary, media, path, users=4, gap=2.0):
+    """`users` users start one title `gap` s apart, each fetching every
+    segment of the video and audio renditions in order, as fast as it
+    comes. Returns (hlsd CPU seconds from the first start until every
+    producer has ended, each user's wait for segment 0)."""
+    names = [f"s{i}" for i in range(users)]
+    srv = Hlsd(binary, media, users=names, extra=("--admin", "bench"))
+    try:
+        time.sleep(0.3)
+        cpu0 = cpu_s(srv.proc.pid)
+        waits = [None] * users
+        errors = []
+
+        def viewer(i):
+            try:
+                token = f"{names[i]}-token"
+                time.sleep(i * gap)
+                t0 = time.monotonic()
+                s = srv.start(path, token)
+                variant, audio = playlists(srv.base, s["master_url"], token)
+                lists = [segment_urls(p, token) for p in [variant, *audio]]
+                for urls in lists:
+                    fetch_segment(urls[0], token)
+                waits[i] = time.monotonic() - t0
+                for urls in lists:
+                    for u in urls[1:]:
+                        fetch_segment(u, token)
+            except Exception as e:  # reported, not hidden
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=viewer, args=(i,)) for i in range(users)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        while True:
+            _, body = http(srv.base + "/api/v1/admin/streaming-stats")
+            st = json.loads(body)
+            if not st["producers"]:
+                break
+            time.sleep(0.05)
+        return cpu_s(srv.proc.pid) - cpu0, waits, st["media_seconds_transcoded"]
+    finally:
+        srv.stop()
+
+
+def ffmpeg_sharing(src, users=4, gap=2.0):
+    """The peer per viewer: `users` ffmpeg transcodes started `gap` s apart.
+    Returns (their CPU seconds, each one's wait for its first segment)."""
+    outs = [tempfile.mkdtemp(prefix="ffmpeg-share-") for _ in range(users)]
+    procs, starts, waits, cpu = [], [], [None] * users, 0.0
+    t0 = time.monotonic()
+    done = set()
+    while len(done) < users:
+        now = time.monotonic()
+        if len(procs) < users and now >= t0 + len(procs) * gap:
+            starts.append(now)
+            procs.append(subprocess.Popen([PEER, "transcode", src, outs[len(procs)]],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for i, p in enumerate(procs):
+            if waits[i] is None:
+                try:
+                    if "#EXTINF" in open(os.path.join(outs[i], "index.m3u8")).read():
+                        waits[i] = time.monotonic() - starts[i]
+                except OSError:
+                    pass
+            if i not in done:
+                pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+                if pid:
+                    done.add(i)
+                    cpu += usage.ru_utime + usage.ru_stime
+                    assert os.waitstatus_to_exitcode(status) == 0
+        time.sleep(0.005)
+    for o in outs:
+        shutil.rmtree(o, ignore_errors=True)
+    return cpu, [w if w is not None else 0.0 for w in waits]
+
+
+def paused_remux(binary, media, path, margin):
+    """One remux viewer fetches segment 0 (video and audio) and pauses.
+    Returns (bytes the segment store holds 5 s later, the file's size)."""
+    srv = Hlsd(binary, media, extra=("--throttle-margin", str(margin)))
+    try:
+        s = srv.start(path)
+        variant, audio = playlists(srv.base, s["master_url"])
+        for playlist in [variant, *audio]:
+            fetch_segment(segment_urls(playlist)[0])
+        time.sleep(5)
+        store = os.path.join(srv.tmp, "sessions", "store")
+        held = sum(os.path.getsize(os.path.join(root, f))
+                   for root, _, files in os.walk(store) for f in files if f.endswith(".ts"))
+        return held, os.path.getsize(os.path.join(media, path))
+    finally:
+        srv.stop()
 
 
 def med(xs):
@@ -375,7 +507,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-concurrency", type=int, default=6)
-    ap.add_argument("--skip", default="", help="comma list: transcode,remux,concurrency,serving")
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,paused,concurrency,serving")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     media = os.path.abspath(args.media)
@@ -427,6 +559,32 @@ def main():
                          f"{hs:.2f} s", f"{ftot:.2f} s", f"{hs / ftot:.2f}"))
         rows.append((f"throughput, {mode} (media s / wall s)", f"{hx:.1f}x", f"{fx:.1f}x", f"{hx / fx:.2f}"))
         rows.append((f"memory, {mode} (hlsd RSS growth vs ffmpeg peak RSS)", f"{hm:.0f} MB", f"{fm:.0f} MB", f"{hm / fm:.2f}"))
+
+    if "sharing" not in skip:
+        src = os.path.join(media, TRANSCODE)
+        hs, fs = [], []
+        for i in range(args.rounds):  # interleaved
+            hs.append(sharing_round(args.hlsd, media, TRANSCODE))
+            fs.append(ffmpeg_sharing(src))
+            print(f"  sharing round {i + 1}: hlsd {hs[-1][0]:.1f} CPU s, waits {[round(w, 2) for w in hs[-1][1]]}, "
+                  f"{hs[-1][2]} media s transcoded | 4 x ffmpeg {fs[-1][0]:.1f} CPU s, waits {[round(w, 2) for w in fs[-1][1]]}",
+                  flush=True)
+        results["sharing"] = {
+            "hlsd": [{"cpu_s": c, "waits_s": w, "media_seconds_transcoded": m} for c, w, m in hs],
+            "ffmpeg": [{"cpu_s": c, "waits_s": w} for c, w in fs],
+        }
+        hc, fc = med([x[0] for x in hs]), med([x[0] for x in fs])
+        waits = lambda runs: " / ".join(f"{med([r[1][i] for r in runs]):.2f}" for i in range(4))
+        rows.append(("sharing: 4 users start one 36 s transcode 2 s apart, CPU seconds (target <= 0.35)",
+                     f"{hc:.1f} s", f"{fc:.1f} s (4 ffmpeg runs)", f"{hc / fc:.2f}"))
+        rows.append(("sharing: each user's wait for segment 0 (s, users 1 / 2 / 3 / 4)",
+                     waits(hs), waits(fs), "(reported)"))
+    if "paused" not in skip:
+        margin = 30
+        held, size = paused_remux(args.hlsd, media, REMUX, margin)
+        results["paused_remux"] = {"margin_s": margin, "store_bytes": held, "file_bytes": size}
+        rows.append((f"disk held by one paused remux viewer after segment 0 (--throttle-margin {margin}, 120 s file)",
+                     f"{held / 1e6:.1f} MB", f"{size / 1e6:.1f} MB (whole file)", f"{held / size:.2f}"))
 
     if "concurrency" not in skip:
         bh, bf, crow = concurrency(args.hlsd, media, os.path.join(media, TRANSCODE), 36.0, args.max_concurrency)

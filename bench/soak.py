@@ -7,7 +7,7 @@
          p50/p99 latency, the server's open fds and threads before and after,
          and its RSS over time.
   churn: 1000 start/stop cycles of a remux session of a short file; then
-         counts sessions, session folders and RSS.
+         counts sessions, .part files left and RSS.
 
 Usage: bench/soak.py [--clients 100] [--seconds 60] [--sessions 8] [--cycles 1000]
 """
@@ -18,6 +18,7 @@ import statistics
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +43,6 @@ def pct(xs, q):
 
 def player(srv, token, master_url, stop, out):
     """Fetches the media playlist, then every segment in order, looping."""
-    base = srv.base + master_url.rsplit("/", 1)[0]
     lat, errors, s5xx, s503 = [], 0, 0, 0
     segments = None
     n = 0
@@ -50,14 +50,12 @@ def player(srv, token, master_url, stop, out):
         try:
             if segments is None:
                 t0 = time.monotonic()
-                status, body = bench.http(srv.base + master_url, token=token)
-                variant = [l for l in body.decode().splitlines() if l and not l.startswith("#")][0]
-                quality = variant.split("/")[0]
-                status, body = bench.http(f"{base}/{variant}", token=token)
+                variant, audio = bench.playlists(srv.base, master_url, token)
+                status, body = bench.http(variant, token=token)
                 lat.append(time.monotonic() - t0)
                 if status == 200:
-                    segments = [l for l in body.decode().splitlines() if l and not l.startswith("#")]
-                    segments = [f"{base}/{quality}/{s}" for s in segments]
+                    segments = [urllib.parse.urljoin(variant, l) for l in body.decode().splitlines()
+                                if l and not l.startswith("#")]
                 elif status == 503:
                     s503 += 1
                     time.sleep(0.5)
@@ -130,7 +128,7 @@ def soak(args):
         time.sleep(16)
         settle = time.monotonic() - settle
         after = proc_counts(pid)
-        left = os.listdir(os.path.join(srv.tmp, "sessions"))
+        left = [f for r, _, fs in os.walk(os.path.join(srv.tmp, "sessions")) for f in fs if f.endswith(".part")]
         lat = [x for o in out for x in o[0]]
         return {
             "clients": args.clients, "seconds": args.seconds, "sessions": args.sessions,
@@ -140,7 +138,7 @@ def soak(args):
             "fds": [before[0], peak[0], after[0]], "threads": [before[1], peak[1], after[1]],
             "rss_mb": [round(before[2] / 1024), round(max(rss) / 1024), round(after[2] / 1024)],
             "rss_every_s_mb": [round(r / 1024) for r in rss],
-            "session_folders_left": len(left),
+            "part_files_left": len(left),
             "settle_s": round(settle, 1),
         }
     finally:
@@ -164,12 +162,12 @@ def churn(args):
         elapsed = time.monotonic() - t0
         time.sleep(2)
         after = proc_counts(pid)
-        left = os.listdir(os.path.join(srv.tmp, "sessions"))
+        left = [f for r, _, fs in os.walk(os.path.join(srv.tmp, "sessions")) for f in fs if f.endswith(".part")]
         return {
             "cycles": args.cycles, "seconds": round(elapsed, 1),
             "ms_per_cycle": round(elapsed / args.cycles * 1000, 1),
             "delete_statuses": statuses, "sessions_left": len(srv.sessions()),
-            "session_folders_left": len(left),
+            "part_files_left": len(left),
             "fds": [before[0], after[0]], "threads": [before[1], after[1]],
             "rss_mb": [round(before[2] / 1024), round(after[2] / 1024)],
         }
