@@ -6,13 +6,15 @@
 //! per rendition, a complete `VOD` playlist whenever the item's end is
 //! known. URIs are passed in by the caller (they carry signed tokens).
 
-use crate::rendition::Rendition;
-use crate::timeline::{segment_name, SEGMENT_SECONDS};
+use crate::rendition::{Rendition, SubtitleRendition};
+use crate::timeline::{segment_name, subtitle_segment_name, SEGMENT_SECONDS};
 use std::fmt::Write;
 use std::time::Duration;
 
 /// `GROUP-ID` of the audio renditions in the master playlist.
 pub const AUDIO_GROUP: &str = "audio";
+/// `GROUP-ID` of the subtitle renditions in the master playlist.
+pub const SUBTITLE_GROUP: &str = "subs";
 
 /// A rendition and the URI of its media playlist, for the master playlist.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +23,48 @@ pub struct Listed<'a> {
     pub rendition: &'a Rendition,
     /// Its media playlist's URI, relative to the master playlist.
     pub uri: &'a str,
+    /// `DEFAULT=YES`: the one a player plays unless told otherwise.
+    pub default: bool,
+}
+
+/// A WebVTT rendition and the URI of its media playlist.
+#[derive(Debug, Clone, Copy)]
+pub struct ListedSubtitles<'a> {
+    /// The rendition.
+    pub rendition: &'a SubtitleRendition,
+    /// Its media playlist's URI, relative to the master playlist.
+    pub uri: &'a str,
+    /// `DEFAULT=YES`.
+    pub default: bool,
+}
+
+/// A quoted-string attribute value (RFC 8216 §4.2): no `"`, CR or LF.
+fn quoted(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\r' | '\n' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// `NAME`s made unique within a group (RFC 8216 §4.3.4.1.1: "All
+/// EXT-X-MEDIA tags in the same Group MUST have different NAME
+/// attributes"): a repeated name gets ` (2)`, ` (3)`, ...
+fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let base = quoted(name);
+        let mut candidate = base.clone();
+        let mut n = 2;
+        while out.contains(&candidate) {
+            candidate = format!("{base} ({n})");
+            n += 1;
+        }
+        out.push(candidate);
+    }
+    out
 }
 
 /// ~20 % over the estimates for MPEG-TS overhead and peaks above the average.
@@ -32,14 +76,20 @@ fn peak(bps: u64) -> u64 {
 ///
 /// With video, one `EXT-X-STREAM-INF` for the video rendition with
 /// `BANDWIDTH` (video plus the largest audio, §4.3.4.2), `RESOLUTION`,
-/// `CODECS` (video and audio codecs, as the Apple authoring spec asks) and
-/// `AUDIO` naming the group; each audio rendition is an
-/// `EXT-X-MEDIA:TYPE=AUDIO` with its own `URI` (§4.3.4.1). With audio
-/// only, the audio rendition is the variant itself.
-pub fn master_playlist(video: Option<Listed<'_>>, audio: &[Listed<'_>]) -> String {
+/// `CODECS` (video and audio codecs, as the Apple authoring spec asks; not
+/// WebVTT, which browsers' MSE do not know), `AUDIO` and `SUBTITLES`
+/// naming the groups; each audio rendition is an `EXT-X-MEDIA:TYPE=AUDIO`
+/// and each WebVTT one an `EXT-X-MEDIA:TYPE=SUBTITLES`, each with its own
+/// `URI` (§4.3.4.1). With audio only, the default audio rendition is the
+/// variant itself.
+pub fn master_playlist(
+    video: Option<Listed<'_>>,
+    audio: &[Listed<'_>],
+    subtitles: &[ListedSubtitles<'_>],
+) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     let Some(video) = video else {
-        if let Some(a) = audio.first() {
+        if let Some(a) = audio.iter().find(|a| a.default).or(audio.first()) {
             let _ = writeln!(
                 out,
                 "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"\n{}",
@@ -50,12 +100,15 @@ pub fn master_playlist(video: Option<Listed<'_>>, audio: &[Listed<'_>]) -> Strin
         }
         return out;
     };
-    for (i, a) in audio.iter().enumerate() {
+    let names = unique_names(audio.iter().enumerate().map(|(i, a)| {
+        a.rendition
+            .label
+            .as_deref()
+            .or(a.rendition.language.as_deref())
+            .unwrap_or(if i == 0 { "Audio" } else { "Audio track" })
+    }));
+    for (a, name) in audio.iter().zip(&names) {
         let r = a.rendition;
-        let name = match &r.language {
-            Some(l) => format!("{l} ({})", i + 1),
-            None => format!("Audio {}", i + 1),
-        };
         let _ = write!(
             out,
             "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{name}\""
@@ -63,12 +116,31 @@ pub fn master_playlist(video: Option<Listed<'_>>, audio: &[Listed<'_>]) -> Strin
         if let Some(l) = &r.language {
             let _ = write!(out, ",LANGUAGE=\"{l}\"");
         }
-        let default = if i == 0 { "YES" } else { "NO" };
+        let default = if a.default { "YES" } else { "NO" };
         let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
         if let Some(c) = r.channels {
             let _ = write!(out, ",CHANNELS=\"{c}\"");
         }
         let _ = writeln!(out, ",URI=\"{}\"", a.uri);
+    }
+    let names = unique_names(subtitles.iter().map(|s| s.rendition.label.as_str()));
+    for (s, name) in subtitles.iter().zip(&names) {
+        let r = s.rendition;
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLE_GROUP}\",NAME=\"{name}\""
+        );
+        if let Some(l) = &r.language {
+            let _ = write!(out, ",LANGUAGE=\"{l}\"");
+        }
+        // A forced track is meant to be shown without being chosen;
+        // the Apple authoring spec has AUTOSELECT=YES on it too.
+        let default = if s.default { "YES" } else { "NO" };
+        let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
+        if r.forced {
+            out.push_str(",FORCED=YES");
+        }
+        let _ = writeln!(out, ",URI=\"{}\"", s.uri);
     }
     let v = video.rendition;
     let audio_bps = audio
@@ -77,9 +149,11 @@ pub fn master_playlist(video: Option<Listed<'_>>, audio: &[Listed<'_>]) -> Strin
         .max()
         .unwrap_or(0);
     let mut codecs = v.codecs.clone();
-    if let Some(a) = audio.first() {
+    let mut audio_codecs: Vec<&str> = audio.iter().map(|a| a.rendition.codecs.as_str()).collect();
+    audio_codecs.dedup();
+    for c in audio_codecs {
         codecs.push(',');
-        codecs.push_str(&a.rendition.codecs);
+        codecs.push_str(c);
     }
     let _ = write!(
         out,
@@ -92,6 +166,9 @@ pub fn master_playlist(video: Option<Listed<'_>>, audio: &[Listed<'_>]) -> Strin
     let _ = write!(out, ",CODECS=\"{codecs}\"");
     if !audio.is_empty() {
         let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
+    }
+    if !subtitles.is_empty() {
+        let _ = write!(out, ",SUBTITLES=\"{SUBTITLE_GROUP}\"");
     }
     let _ = writeln!(out, "\n{}", video.uri);
     out
@@ -110,14 +187,22 @@ pub fn target_duration(segments: &[Duration]) -> u64 {
         .max(SEGMENT_SECONDS as u64)
 }
 
-fn segment_lines(out: &mut String, durations: &[Duration], query: &str) {
+/// What a media playlist lists: MPEG-TS or WebVTT segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentFormat {
+    /// `segment_NNNNN.ts`.
+    Ts,
+    /// `segment_NNNNN.vtt`.
+    WebVtt,
+}
+
+fn segment_lines(out: &mut String, durations: &[Duration], query: &str, format: SegmentFormat) {
     for (i, d) in durations.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "#EXTINF:{:.3},\n{}{query}",
-            d.as_secs_f64(),
-            segment_name(i)
-        );
+        let name = match format {
+            SegmentFormat::Ts => segment_name(i),
+            SegmentFormat::WebVtt => subtitle_segment_name(i),
+        };
+        let _ = writeln!(out, "#EXTINF:{:.3},\n{name}{query}", d.as_secs_f64());
     }
 }
 
@@ -125,13 +210,15 @@ fn segment_lines(out: &mut String, durations: &[Duration], query: &str) {
 /// playlist that lists every segment from the start, so players show the
 /// whole timeline and may seek anywhere (RFC 8216 §4.3.3.5,
 /// `#EXT-X-ENDLIST` §4.3.3.4). Segments not yet made are made when asked
-/// for. `query` (`?token=...`) follows every segment URI.
-pub fn vod_playlist(durations: &[Duration], query: &str) -> String {
+/// for. `query` (`?token=...`) follows every segment URI. Every rendition
+/// of an item, subtitles included, has the same list (the Apple authoring
+/// spec asks WebVTT playlists to match the video's segments).
+pub fn vod_playlist(durations: &[Duration], query: &str, format: SegmentFormat) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
     out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
-    segment_lines(&mut out, durations, query);
+    segment_lines(&mut out, durations, query, format);
     out.push_str("#EXT-X-ENDLIST\n");
     out
 }
@@ -142,12 +229,17 @@ pub fn vod_playlist(durations: &[Duration], query: &str) -> String {
 /// players to begin at the start rather than the live edge (§4.3.5.2).
 /// The target duration is fixed (a player may see it before any long
 /// segment), so a key-frame cut past it is listed as it is.
-pub fn event_playlist(durations: &[Duration], complete: bool, query: &str) -> String {
+pub fn event_playlist(
+    durations: &[Duration],
+    complete: bool,
+    query: &str,
+    format: SegmentFormat,
+) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
     out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n");
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=0\n");
-    segment_lines(&mut out, durations, query);
+    segment_lines(&mut out, durations, query, format);
     if complete {
         out.push_str("#EXT-X-ENDLIST\n");
     }
@@ -168,12 +260,14 @@ mod tests {
             resolution: plan.is_video().then_some((1280, 720)),
             channels: (!plan.is_video()).then_some(2),
             language: (!plan.is_video()).then(|| "en".to_string()),
+            label: (!plan.is_video()).then(|| "English".to_string()),
+            default: false,
             key: "k".into(),
         }
     }
 
     #[test]
-    fn the_master_lists_the_video_variant_and_its_audio_group() {
+    fn the_master_lists_the_video_variant_its_audio_and_subtitle_groups() {
         let v = rendition("video-720p", Plan::VideoCopy, "avc1.64001f", 3_000_000);
         let a = rendition(
             "audio-0-aac",
@@ -181,30 +275,68 @@ mod tests {
             "mp4a.40.2",
             128_000,
         );
+        let mut b = rendition(
+            "audio-1-copy",
+            Plan::AudioCopy { track: 1 },
+            "mp4a.40.2",
+            192_000,
+        );
+        b.language = Some("fr".into());
+        let subs = SubtitleRendition {
+            name: "subs-2".into(),
+            track: 2,
+            language: Some("fr".into()),
+            label: "fr \"forced\"".into(),
+            forced: true,
+            default: false,
+        };
         let m = master_playlist(
             Some(Listed {
                 rendition: &v,
                 uri: "v.m3u8?token=t",
+                default: true,
             }),
-            &[Listed {
-                rendition: &a,
-                uri: "a.m3u8?token=t",
+            &[
+                Listed {
+                    rendition: &a,
+                    uri: "a.m3u8?token=t",
+                    default: false,
+                },
+                Listed {
+                    rendition: &b,
+                    uri: "b.m3u8?token=t",
+                    default: true,
+                },
+            ],
+            &[ListedSubtitles {
+                rendition: &subs,
+                uri: "s.m3u8?token=t",
+                default: false,
             }],
         );
         assert!(m.starts_with("#EXTM3U\n"), "{m}");
         assert!(m.contains(
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"en (1)\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a.m3u8?token=t\"\n"
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=NO,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a.m3u8?token=t\"\n"
+        ), "{m}");
+        // Same label twice: NAME stays unique in the group.
+        assert!(m.contains(
+            "NAME=\"English (2)\",LANGUAGE=\"fr\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"b.m3u8?token=t\"\n"
         ), "{m}");
         assert!(m.contains(
-            "#EXT-X-STREAM-INF:BANDWIDTH=3753600,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\"\nv.m3u8?token=t\n"
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"fr 'forced'\",LANGUAGE=\"fr\",DEFAULT=NO,AUTOSELECT=YES,FORCED=YES,URI=\"s.m3u8?token=t\"\n"
         ), "{m}");
-        // Audio only: the audio playlist is the variant.
+        assert!(m.contains(
+            "#EXT-X-STREAM-INF:BANDWIDTH=3830400,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\",SUBTITLES=\"subs\"\nv.m3u8?token=t\n"
+        ), "{m}");
+        // Audio only: the default audio playlist is the variant.
         let m = master_playlist(
             None,
             &[Listed {
                 rendition: &a,
                 uri: "a.m3u8",
+                default: true,
             }],
+            &[],
         );
         assert!(m.contains("#EXT-X-STREAM-INF:BANDWIDTH=153600,CODECS=\"mp4a.40.2\"\na.m3u8\n"));
         assert!(!m.contains("EXT-X-MEDIA"));
@@ -213,7 +345,7 @@ mod tests {
     #[test]
     fn a_vod_playlist_lists_every_segment_and_ends() {
         let d = [6.0, 6.0, 1.5].map(Duration::from_secs_f64);
-        let p = vod_playlist(&d, "?token=k");
+        let p = vod_playlist(&d, "?token=k", SegmentFormat::Ts);
         assert!(p.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{p}");
         assert!(p.contains("#EXT-X-TARGETDURATION:6\n"), "{p}");
         assert!(
@@ -231,11 +363,16 @@ mod tests {
     #[test]
     fn an_event_playlist_grows_and_ends_when_complete() {
         let segs = [Duration::from_secs(6), Duration::from_millis(3_960)];
-        let p = event_playlist(&segs, false, "");
+        let p = event_playlist(&segs, false, "", SegmentFormat::Ts);
         assert!(p.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
         assert!(p.contains("#EXTINF:3.960,\nsegment_00001.ts\n"));
         assert!(!p.contains("#EXT-X-ENDLIST"));
-        assert!(event_playlist(&segs, true, "").ends_with("#EXT-X-ENDLIST\n"));
+        assert!(event_playlist(&segs, true, "", SegmentFormat::Ts).ends_with("#EXT-X-ENDLIST\n"));
+        let vtt = vod_playlist(&segs, "?t", SegmentFormat::WebVtt);
+        assert!(
+            vtt.contains("#EXTINF:3.960,\nsegment_00001.vtt?t\n"),
+            "{vtt}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`rendition`]: an item's renditions and the keys that name their bytes
 //!   (pure).
 //! - [`hls`]: master and media playlist text (pure).
+//! - [`subtitle`]: cues and WebVTT text, segments and whole files (pure).
 //! - [`policy`]: the supervisor's rules: throttling, relocation,
 //!   coalescing, stopping, eviction (pure, unit-tested).
 //! - [`token`]: signed playback tokens in playlist URLs.
@@ -45,6 +46,7 @@ pub mod rendition;
 pub mod session;
 pub mod stats;
 pub mod store;
+pub mod subtitle;
 pub mod supervisor;
 pub mod timeline;
 pub mod token;

@@ -5,14 +5,20 @@
 //! A rendition is everything that decides its segments' bytes: which
 //! source stream, copied or encoded, and how (size, rate control, the
 //! encode branch's text). Two viewers who need the same rendition of the
-//! same file share its segments in the store ([`Rendition::key`]). Today
-//! an item has at most one video rendition (copied H.264, or H.264 encoded
-//! at one size) and one audio rendition (its chosen track, AAC copied or
-//! encoded); the master playlist lists the video as the variant and the
-//! audio as an `EXT-X-MEDIA` rendition (RFC 8216 §4.3.4.1), so more audio
-//! tracks, subtitles and sizes can be added beside them.
+//! same file share its segments in the store ([`Rendition::key`]). An item
+//! has one video rendition (copied H.264, or H.264 encoded at one size),
+//! one more per image subtitle track (the video encoded with that track
+//! burned in, made only if asked for), and one audio rendition per
+//! playable audio track (AAC copied, anything else encoded to AAC). Each
+//! text subtitle track, embedded or sidecar, is a [`SubtitleRendition`]:
+//! WebVTT cut on the same timeline. The master playlist lists a video
+//! rendition as the variant, and the audio and subtitles as `EXT-X-MEDIA`
+//! renditions (RFC 8216 §4.3.4.1).
 
-use crate::library::{AudioPlan, MediaItem, VideoPlan};
+use crate::library::decision::{audio_copyable, transcode_size};
+use crate::library::{
+    AudioPlan, MediaItem, SubtitleKind, SubtitleSource, SubtitleStream, VideoPlan,
+};
 use sha2::{Digest, Sha256};
 
 /// Bumped whenever hlsd's segment bytes change for the same inputs (the
@@ -35,6 +41,9 @@ pub enum Plan {
         deinterlace: bool,
         /// Whether the `image-orientation` tag is applied.
         rotate: bool,
+        /// The image subtitle track (index into [`MediaItem::subtitles`])
+        /// burned into the picture, if any.
+        burn: Option<usize>,
     },
     /// Audio track `track` (index into the item's audio list), AAC copied.
     AudioCopy {
@@ -79,6 +88,11 @@ pub struct Rendition {
     /// The source track's language tag, for audio, when it is a plausible
     /// BCP 47 primary tag (2 or 3 letters).
     pub language: Option<String>,
+    /// A name for people (`English (AAC 5.1)`), for audio: the track's
+    /// title, else its language and codec.
+    pub label: Option<String>,
+    /// Whether it is the item's default audio track, for audio.
+    pub default: bool,
     /// Hex digest of everything that decides its bytes (plan, encode
     /// branch, grid, [`FORMAT_VERSION`]): its folder in the store.
     pub key: String,
@@ -174,94 +188,377 @@ fn language_tag(language: Option<&str>) -> Option<String> {
         .then(|| l.to_ascii_lowercase())
 }
 
-/// The renditions of `item`'s HLS output, following its decision: video
-/// first (if any), then audio (if any). Empty for an unplayable item.
-pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
-    let d = &item.decision;
+/// Most audio renditions listed per item (a rendition's index is its bit
+/// in a 64-bit mask, shared with the video renditions).
+pub const MAX_AUDIO_RENDITIONS: usize = 32;
+/// Most burn-in video renditions listed per item.
+pub const MAX_BURN_RENDITIONS: usize = 16;
+
+/// The bit rate of a source, from its size and duration (0 when unknown).
+fn source_bps(item: &MediaItem) -> u64 {
     let duration = item.duration_s.unwrap_or(0.0);
-    let source_bps = if duration > 0.0 {
+    if duration > 0.0 {
         (item.size_bytes as f64 * 8.0 / duration) as u64
     } else {
         0
+    }
+}
+
+/// An encoded video rendition of `item` at `width`×`height`.
+fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendition {
+    let Plan::VideoEncode {
+        width,
+        height,
+        burn,
+        ..
+    } = plan
+    else {
+        unreachable!("encoded_video takes an encode plan")
     };
+    let fps = item
+        .video
+        .as_ref()
+        .map_or(30.0, |v| if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 });
+    Rendition {
+        key: key_of(&plan, inputs),
+        name: match burn {
+            Some(s) => format!("video-{height}p-burn{s}"),
+            None => format!("video-{height}p"),
+        },
+        plan,
+        codecs: avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
+        bandwidth_bps: ((width as f64 * height as f64 * fps * CRF23_BITS_PER_PIXEL) as u64)
+            .max(64_000),
+        resolution: Some((width, height)),
+        channels: None,
+        language: None,
+        label: None,
+        default: false,
+    }
+}
+
+/// A people's name for an audio track: its title, else its language and
+/// codec (`fr ac3 5.1`).
+fn audio_label(a: &crate::library::AudioStream) -> String {
+    if let Some(t) = &a.title {
+        return t.clone();
+    }
+    let layout = match a.channels {
+        1 => "mono".to_string(),
+        2 => "stereo".to_string(),
+        6 => "5.1".to_string(),
+        8 => "7.1".to_string(),
+        n => format!("{n} ch"),
+    };
+    let language = a.language.as_deref().unwrap_or("und");
+    format!("{language} {} {layout}", a.codec)
+}
+
+/// The renditions of `item`'s HLS output: its video rendition first (if
+/// any), then one per playable audio track (in track order; the
+/// decision's track is the default), then one burn-in video rendition per
+/// image subtitle track. Empty for an unplayable item.
+pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
+    let d = &item.decision;
     let mut out = Vec::new();
+    if d.playback.is_none() {
+        return out;
+    }
     if let (Some(plan), Some(v)) = (d.video, item.video.as_ref()) {
-        let (rendition_plan, name, codecs, resolution, bandwidth) = match plan {
-            VideoPlan::Copy => (
-                Plan::VideoCopy,
-                "video-copy".to_string(),
-                avc1_codec(
-                    v.profile.as_deref(),
-                    v.level.as_deref(),
-                    h264_level_idc(v.width, v.height, v.fps),
-                ),
-                (v.width, v.height),
-                // The source's whole bit rate: an upper bound for its video.
-                source_bps,
-            ),
+        match plan {
+            VideoPlan::Copy => {
+                let plan = Plan::VideoCopy;
+                out.push(Rendition {
+                    key: key_of(&plan, inputs),
+                    name: "video-copy".to_string(),
+                    plan,
+                    codecs: avc1_codec(
+                        v.profile.as_deref(),
+                        v.level.as_deref(),
+                        h264_level_idc(v.width, v.height, v.fps),
+                    ),
+                    // The source's whole bit rate: an upper bound for its video.
+                    bandwidth_bps: source_bps(item).max(64_000),
+                    resolution: Some((v.width, v.height)),
+                    channels: None,
+                    language: None,
+                    label: None,
+                    default: false,
+                });
+            }
             VideoPlan::Transcode {
                 width,
                 height,
                 deinterlace,
                 rotate,
-            } => {
-                let fps = if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 };
-                (
-                    Plan::VideoEncode {
-                        width,
-                        height,
-                        deinterlace,
-                        rotate,
-                    },
-                    format!("video-{height}p"),
-                    avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
-                    (width, height),
-                    (width as f64 * height as f64 * fps * CRF23_BITS_PER_PIXEL) as u64,
-                )
-            }
-        };
-        out.push(Rendition {
-            key: key_of(&rendition_plan, inputs),
-            name,
-            plan: rendition_plan,
-            codecs,
-            bandwidth_bps: bandwidth.max(64_000),
-            resolution: Some(resolution),
-            channels: None,
-            language: None,
-        });
+            } => out.push(encoded_video(
+                item,
+                Plan::VideoEncode {
+                    width,
+                    height,
+                    deinterlace,
+                    rotate,
+                    burn: None,
+                },
+                inputs,
+            )),
+        }
     }
-    if let Some((track, plan)) = d.audio {
-        let source = item.audio.get(track);
-        let (rendition_plan, name, channels, bandwidth) = match plan {
-            AudioPlan::Copy => {
-                let channels = source.map_or(2, |a| a.channels.max(1));
-                (
-                    Plan::AudioCopy { track },
-                    format!("audio-{track}-copy"),
-                    channels,
-                    COPIED_AAC_BPS_PER_CHANNEL * channels as u64,
-                )
-            }
-            AudioPlan::Transcode => (
+    let chosen = d.audio.map(|(track, _)| track);
+    let playable = item
+        .audio
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| audio_copyable(a) || a.decodable)
+        .take(MAX_AUDIO_RENDITIONS);
+    for (track, a) in playable {
+        // The decision's track keeps its plan; the others copy AAC and
+        // encode the rest.
+        let copy = match d.audio {
+            Some((t, plan)) if t == track => plan == AudioPlan::Copy,
+            _ => audio_copyable(a),
+        };
+        let (plan, name, channels, bandwidth) = if copy {
+            let channels = a.channels.max(1);
+            (
+                Plan::AudioCopy { track },
+                format!("audio-{track}-copy"),
+                channels,
+                COPIED_AAC_BPS_PER_CHANNEL * channels as u64,
+            )
+        } else {
+            (
                 Plan::AudioEncode { track },
                 format!("audio-{track}-aac"),
                 2,
                 AAC_BITRATE_BPS,
-            ),
+            )
         };
         out.push(Rendition {
-            key: key_of(&rendition_plan, inputs),
+            key: key_of(&plan, inputs),
             name,
-            plan: rendition_plan,
+            plan,
             codecs: AAC_LC.to_string(),
             bandwidth_bps: bandwidth,
             resolution: None,
             channels: Some(channels),
-            language: language_tag(source.and_then(|a| a.language.as_deref())),
+            language: language_tag(a.language.as_deref()),
+            label: Some(audio_label(a)),
+            default: chosen == Some(track),
         });
     }
+    if let Some(v) = item.video.as_ref().filter(|v| v.decodable) {
+        let (width, height) = match d.video {
+            Some(VideoPlan::Transcode { width, height, .. }) => (width, height),
+            _ => transcode_size(v),
+        };
+        for s in item
+            .subtitles
+            .iter()
+            .filter(|s| s.kind == SubtitleKind::Image)
+            .take(MAX_BURN_RENDITIONS)
+        {
+            out.push(encoded_video(
+                item,
+                Plan::VideoEncode {
+                    width,
+                    height,
+                    deinterlace: v.interlaced,
+                    rotate: v.rotation != 0,
+                    burn: Some(s.index),
+                },
+                inputs,
+            ));
+        }
+    }
     out
+}
+
+/// One text subtitle track served as WebVTT on the item's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubtitleRendition {
+    /// Its name in URLs: `subs-{index}`.
+    pub name: String,
+    /// Index into [`MediaItem::subtitles`].
+    pub track: usize,
+    /// Language tag for `LANGUAGE`, if known.
+    pub language: Option<String>,
+    /// Name for people: the title, else the language, with `forced`/`SDH`.
+    pub label: String,
+    /// `FORCED=YES`.
+    pub forced: bool,
+    /// Marked default by the file.
+    pub default: bool,
+}
+
+/// Most subtitle renditions listed per item.
+pub const MAX_SUBTITLE_RENDITIONS: usize = 64;
+
+/// The WebVTT renditions of `item`: one per text subtitle track, embedded
+/// or sidecar, in the item's subtitle order.
+pub fn subtitle_renditions(item: &MediaItem) -> Vec<SubtitleRendition> {
+    if item.playback.is_none() {
+        return Vec::new();
+    }
+    item.subtitles
+        .iter()
+        .filter(|s| s.kind == SubtitleKind::Text && s.codec != "unknown")
+        .take(MAX_SUBTITLE_RENDITIONS)
+        .map(|s| SubtitleRendition {
+            name: format!("subs-{}", s.index),
+            track: s.index,
+            language: language_tag(s.language.as_deref()),
+            label: subtitle_label(s),
+            forced: s.forced,
+            default: s.default,
+        })
+        .collect()
+}
+
+fn subtitle_label(s: &SubtitleStream) -> String {
+    let mut label = s
+        .title
+        .clone()
+        .or_else(|| s.language.clone())
+        .unwrap_or_else(|| format!("Subtitles {}", s.index + 1));
+    if s.forced && !label.to_lowercase().contains("forced") {
+        label.push_str(" (forced)");
+    }
+    if matches!(s.source, SubtitleSource::Sidecar { sdh: true, .. }) {
+        label.push_str(" (SDH)");
+    }
+    label
+}
+
+/// A track a client asks for: by its index in the item's list, or by
+/// language (`fr`, `fre`, `French` is not a tag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackRef {
+    /// [`crate::library::AudioStream::index`] or [`SubtitleStream::index`].
+    Index(usize),
+    /// A language tag, normalised by [`crate::library::language::normalize`].
+    Language(String),
+    /// No subtitles.
+    Off,
+}
+
+impl TrackRef {
+    /// Parses `2`, `fr`, `fre`, `off`/`none`.
+    ///
+    /// # Errors
+    /// Anything else, with a message for the client.
+    pub fn parse(raw: &str) -> Result<TrackRef, String> {
+        let raw = raw.trim();
+        if let Ok(i) = raw.parse::<usize>() {
+            return Ok(TrackRef::Index(i));
+        }
+        if matches!(raw.to_ascii_lowercase().as_str(), "off" | "none") {
+            return Ok(TrackRef::Off);
+        }
+        crate::library::language::normalize(raw)
+            .map(TrackRef::Language)
+            .ok_or_else(|| format!("{raw:?} is neither a track index nor a language tag"))
+    }
+}
+
+/// What a viewer session plays of a title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Choice {
+    /// The video rendition (index into the title's renditions), if any.
+    pub video: Option<usize>,
+    /// The default audio rendition, if any.
+    pub audio: Option<usize>,
+    /// The default subtitle rendition (index into the WebVTT renditions).
+    pub subtitle: Option<usize>,
+}
+
+impl Choice {
+    /// The bits of its video and audio renditions.
+    pub fn mask(&self) -> u64 {
+        [self.video, self.audio]
+            .into_iter()
+            .flatten()
+            .fold(0, |m, i| m | (1u64 << i.min(63)))
+    }
+}
+
+/// Picks a session's renditions: `audio` (else the item's default track),
+/// `subtitle` (else the track the file marks default, if any) and `burn`
+/// (an image subtitle track burned into the video).
+///
+/// # Errors
+/// A track index that names no playable audio track, no text subtitle
+/// track, or (for `burn`) no image subtitle track; a message for the
+/// client.
+pub fn choose(
+    renditions: &[Rendition],
+    subtitles: &[SubtitleRendition],
+    audio: Option<&TrackRef>,
+    subtitle: Option<&TrackRef>,
+    burn: Option<usize>,
+) -> Result<Choice, String> {
+    let video = match burn {
+        None => renditions.iter().position(|r| {
+            matches!(
+                r.plan,
+                Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
+            )
+        }),
+        Some(b) => Some(
+            renditions
+                .iter()
+                .position(|r| matches!(r.plan, Plan::VideoEncode { burn: Some(x), .. } if x == b))
+                .ok_or_else(|| {
+                    format!(
+                        "subtitle track {b} is not an image subtitle track that can be burned in"
+                    )
+                })?,
+        ),
+    };
+    let audio_track = |r: &Rendition| match r.plan {
+        Plan::AudioCopy { track } | Plan::AudioEncode { track } => Some(track),
+        _ => None,
+    };
+    let fallback = renditions
+        .iter()
+        .position(|r| r.default && audio_track(r).is_some())
+        .or_else(|| renditions.iter().position(|r| audio_track(r).is_some()));
+    let audio = match audio {
+        None | Some(TrackRef::Off) => fallback,
+        Some(TrackRef::Index(i)) => Some(
+            renditions
+                .iter()
+                .position(|r| audio_track(r) == Some(*i))
+                .ok_or_else(|| format!("audio track {i} does not exist or cannot be played"))?,
+        ),
+        Some(TrackRef::Language(l)) => renditions
+            .iter()
+            .position(|r| audio_track(r).is_some() && r.language.as_deref() == Some(l))
+            .or(fallback),
+    };
+    let subtitle = match subtitle {
+        None => subtitles.iter().position(|s| s.default),
+        Some(TrackRef::Off) => None,
+        Some(TrackRef::Index(i)) => Some(
+            subtitles
+                .iter()
+                .position(|s| s.track == *i)
+                .ok_or_else(|| format!("subtitle track {i} is not a text subtitle track"))?,
+        ),
+        Some(TrackRef::Language(l)) => subtitles
+            .iter()
+            .position(|s| s.language.as_deref() == Some(l) && !s.forced)
+            .or_else(|| {
+                subtitles
+                    .iter()
+                    .position(|s| s.language.as_deref() == Some(l))
+            }),
+    };
+    Ok(Choice {
+        video,
+        audio,
+        subtitle,
+    })
 }
 
 #[cfg(test)]

@@ -48,6 +48,20 @@ pub fn segment_name(index: usize) -> String {
 /// also keeps hostile paths out: only these names are ever opened).
 pub fn segment_index(name: &str) -> Option<usize> {
     let digits = name.strip_prefix("segment_")?.strip_suffix(".ts")?;
+    parse_index(digits)
+}
+
+/// The name of WebVTT segment `index`: `segment_00042.vtt`.
+pub fn subtitle_segment_name(index: usize) -> String {
+    format!("segment_{index:05}.vtt")
+}
+
+/// The index in `segment_NNNNN.vtt`, or `None` for any other name.
+pub fn subtitle_segment_index(name: &str) -> Option<usize> {
+    parse_index(name.strip_prefix("segment_")?.strip_suffix(".vtt")?)
+}
+
+fn parse_index(digits: &str) -> Option<usize> {
     if digits.len() != 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -11,13 +11,14 @@
 use super::media::{current_media, hls_mode};
 use super::{
     query_value, raw_query, respond, with_state, ApiError, Principal, Route, PLAYLIST_TYPE,
-    RETRY_AFTER_S, SEGMENT_TYPE,
+    RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
 };
-use crate::hls::{self, Listed};
+use crate::hls::{self, Listed, ListedSubtitles, SegmentFormat};
 use crate::library::Playback;
+use crate::rendition::{choose, TrackRef};
 use crate::session::{Session, SessionState};
 use crate::supervisor::SegmentOutcome;
-use crate::timeline::segment_index;
+use crate::timeline::{segment_index, subtitle_segment_index};
 use crate::token::{now_unix_s, Grant};
 use crate::AppState;
 use bytes::Bytes;
@@ -159,6 +160,106 @@ pub(super) fn master_url(session: &Session, api_key: Option<&str>) -> String {
 #[derive(Debug, Deserialize)]
 struct StartRequest {
     media_id: String,
+    /// Preferred audio track: its index or a language.
+    #[serde(default)]
+    audio: Option<serde_json::Value>,
+    /// Preferred subtitle track: its index, a language, or `"off"`.
+    #[serde(default)]
+    subtitle: Option<serde_json::Value>,
+    /// An image subtitle track to burn into the video.
+    #[serde(default)]
+    burn: Option<usize>,
+}
+
+/// The tracks a client asks for, as `audio=`, `subtitle=` and `burn=`.
+#[derive(Debug, Default)]
+pub(super) struct TrackRequest {
+    audio: Option<TrackRef>,
+    subtitle: Option<TrackRef>,
+    burn: Option<usize>,
+}
+
+impl TrackRequest {
+    /// From a query string (`/api/v1/stream/{id}?audio=fr&subtitle=2`).
+    ///
+    /// # Errors
+    /// 400 for a value that is neither an index nor a language.
+    pub(super) fn from_query(query: &str) -> Result<TrackRequest, ApiError> {
+        let track = |name| {
+            query_value(query, name)
+                .map(|v| {
+                    TrackRef::parse(&v).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+                })
+                .transpose()
+        };
+        let burn = query_value(query, "burn")
+            .map(|v| {
+                v.parse::<usize>().map_err(|_| {
+                    ApiError::BadRequest(format!("burn must be a subtitle track index, not {v:?}"))
+                })
+            })
+            .transpose()?;
+        Ok(TrackRequest {
+            audio: track("audio")?,
+            subtitle: track("subtitle")?,
+            burn,
+        })
+    }
+
+    fn from_body(body: &StartRequest) -> Result<TrackRequest, ApiError> {
+        let track = |name, v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .map(|v| {
+                    let raw = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    TrackRef::parse(&raw).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(TrackRequest {
+            audio: track("audio", &body.audio)?,
+            subtitle: track("subtitle", &body.subtitle)?,
+            burn: body.burn,
+        })
+    }
+}
+
+/// Starts (or finds) `p`'s session of `item` playing the tracks `tracks`
+/// asks for.
+///
+/// # Errors
+/// 400 for a track the item does not have, 422 unplayable, 503
+/// `at_capacity`.
+pub(super) fn start_session(
+    state: &AppState,
+    p: &Principal,
+    item: Arc<crate::library::MediaItem>,
+    tracks: &TrackRequest,
+    preload: bool,
+) -> Result<Arc<Session>, ApiError> {
+    let mut mode = hls_mode(&item)?;
+    let title = state.sessions.supervisor().title(item);
+    let choice = choose(
+        &title.renditions,
+        &title.subtitles,
+        tracks.audio.as_ref(),
+        tracks.subtitle.as_ref(),
+        tracks.burn,
+    )
+    .map_err(ApiError::BadRequest)?;
+    if choice
+        .video
+        .is_some_and(|v| !title.renditions[v].plan.is_copy())
+    {
+        mode = Playback::Transcode;
+    }
+    state
+        .sessions
+        .start(title, mode, &p.user, preload, choice)
+        .map(|(session, _)| session)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))
 }
 
 #[derive(Debug, Serialize)]
@@ -175,11 +276,8 @@ async fn start_handler(
     query: &str,
 ) -> Result<Response, ApiError> {
     let item = current_media(state, &body.media_id).await?;
-    let mode = hls_mode(&item)?;
-    let (session, _) = state
-        .sessions
-        .start(item, mode, &p.user, false)
-        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
+    let tracks = TrackRequest::from_body(&body)?;
+    let session = start_session(state, p, item, &tracks, false)?;
     Ok(warp::reply::json(&StartResponse {
         session_id: session.id,
         mode: session.mode,
@@ -196,7 +294,7 @@ async fn preload_handler(
     id: &str,
 ) -> Result<Response, ApiError> {
     let item = current_media(state, id).await?;
-    let mode = hls_mode(&item)?;
+    hls_mode(&item)?;
     let json = |status: StatusCode, body: serde_json::Value| {
         warp::reply::with_status(warp::reply::json(&body), status).into_response()
     };
@@ -212,10 +310,7 @@ async fn preload_handler(
             serde_json::json!({"status": "direct_play"}),
         ));
     }
-    let (session, _) = state
-        .sessions
-        .start(item, mode, &p.user, true)
-        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
+    let session = start_session(state, p, item, &TrackRequest::default(), true)?;
     Ok(json(
         StatusCode::ACCEPTED,
         serde_json::json!({"status": "warming", "session_id": session.id}),
@@ -253,29 +348,49 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
         expires_unix_s: now_unix_s() + state.config.token_ttl.as_secs() + 2 * duration_s,
     });
     let title = &session.title;
-    let uris: Vec<String> = title
+    let uri = |name: &str| {
+        format!(
+            "../media/{}/{}/playlist.m3u8?token={token}",
+            session.media_id, name
+        )
+    };
+    let choice = session.choice;
+    let video_uri = choice.video.map(|v| uri(&title.renditions[v].name));
+    let video = choice.video.zip(video_uri.as_deref()).map(|(v, u)| Listed {
+        rendition: &title.renditions[v],
+        uri: u,
+        default: true,
+    });
+    let audio_uris: Vec<(usize, String)> = title
         .renditions
         .iter()
-        .map(|r| {
-            format!(
-                "../media/{}/{}/playlist.m3u8?token={token}",
-                session.media_id, r.name
-            )
+        .enumerate()
+        .filter(|(_, r)| !r.plan.is_video())
+        .map(|(i, r)| (i, uri(&r.name)))
+        .collect();
+    let audio: Vec<Listed<'_>> = audio_uris
+        .iter()
+        .map(|(i, u)| Listed {
+            rendition: &title.renditions[*i],
+            uri: u,
+            default: choice.audio == Some(*i),
         })
         .collect();
-    let listed: Vec<Listed<'_>> = title
-        .renditions
+    let subtitle_uris: Vec<String> = title.subtitles.iter().map(|s| uri(&s.name)).collect();
+    let subtitles: Vec<ListedSubtitles<'_>> = title
+        .subtitles
         .iter()
-        .zip(&uris)
-        .map(|(rendition, uri)| Listed { rendition, uri })
+        .zip(&subtitle_uris)
+        .enumerate()
+        .map(|(i, (rendition, uri))| ListedSubtitles {
+            rendition,
+            uri,
+            default: choice.subtitle == Some(i),
+        })
         .collect();
-    let video = listed.iter().find(|l| l.rendition.plan.is_video()).copied();
-    let audio: Vec<Listed<'_>> = listed
-        .iter()
-        .filter(|l| !l.rendition.plan.is_video())
-        .copied()
-        .collect();
-    Ok(playlist_response(hls::master_playlist(video, &audio)))
+    Ok(playlist_response(hls::master_playlist(
+        video, &audio, &subtitles,
+    )))
 }
 
 fn playlist_response(body: String) -> Response {
@@ -326,13 +441,21 @@ async fn rendition_handler(
         return Err(ApiError::Token(crate::token::TokenError::Invalid));
     }
     let session = session_of(&state, &grant).await?;
+    if let Some(sub) = session.title.subtitle_index(&rendition) {
+        session.touch();
+        if file == "playlist.m3u8" {
+            return media_playlist(&state, &session, &token, SegmentFormat::WebVtt).await;
+        }
+        let n = subtitle_segment_index(&file).ok_or_else(not_found)?;
+        return subtitle_segment(&state, &session, sub, n).await;
+    }
     let r = session
         .title
         .rendition_index(&rendition)
         .ok_or_else(not_found)?;
     session.touch();
     if file == "playlist.m3u8" {
-        return media_playlist(&state, &session, &token).await;
+        return media_playlist(&state, &session, &token, SegmentFormat::Ts).await;
     }
     let n = segment_index(&file).ok_or_else(not_found)?;
     let outcome = state
@@ -340,7 +463,7 @@ async fn rendition_handler(
         .supervisor()
         .segment(
             &session.title,
-            session.player(grant.player),
+            session.player_for(grant.player, r),
             r,
             n,
             state.config.segment_wait,
@@ -375,6 +498,37 @@ async fn rendition_handler(
     Ok(res)
 }
 
+/// WebVTT segment `n` of subtitle rendition `sub` of `session`'s title.
+async fn subtitle_segment(
+    state: &AppState,
+    session: &Session,
+    sub: usize,
+    n: usize,
+) -> Result<Response, ApiError> {
+    let text = state
+        .sessions
+        .supervisor()
+        .subtitle_segment(&session.title, sub, n, state.config.segment_wait)
+        .await
+        .map_err(|o| match o {
+            SegmentOutcome::Missing => {
+                ApiError::NotFound(format!("no subtitle segment {n} in this item"))
+            }
+            SegmentOutcome::Failed(message) => ApiError::SessionFailed(message),
+            SegmentOutcome::AtCapacity(e) => ApiError::AtCapacity(e.to_string()),
+            SegmentOutcome::NotYet(message) => ApiError::NotReady {
+                message,
+                retry_after_s: RETRY_AFTER_S,
+            },
+            SegmentOutcome::Ready(_) => ApiError::Internal,
+        })?;
+    let mut res = Response::new(text.into());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(VTT_TYPE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
 /// A media playlist of `session`'s title (every rendition shares the
 /// timeline): VOD when the timeline's end was known at its first request
 /// (every file whose duration can be believed, and every copy with a key
@@ -383,6 +537,7 @@ async fn media_playlist(
     state: &AppState,
     session: &Session,
     token: &str,
+    format: SegmentFormat,
 ) -> Result<Response, ApiError> {
     let title = &session.title;
     let wait = state.config.playlist_wait;
@@ -404,6 +559,7 @@ async fn media_playlist(
         return Ok(playlist_response(hls::vod_playlist(
             &timeline.durations(),
             &query,
+            format,
         )));
     }
     // The end was not known: list what is made, from the start, with the
@@ -421,7 +577,7 @@ async fn media_playlist(
         };
         if !made.is_empty() || closed {
             return Ok(playlist_response(hls::event_playlist(
-                &made, closed, &query,
+                &made, closed, &query, format,
             )));
         }
         if let Some(e) = title.failure() {

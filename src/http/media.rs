@@ -38,16 +38,30 @@ pub(super) fn routes(
     // GET|HEAD /api/v1/stream/{id}
     let stream = warp::path!("api" / "v1" / "stream" / String)
         .and(warp::get().or(warp::head()).unify())
-        .and(auth)
+        .and(auth.clone())
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(raw_query())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .then(stream_handler)
+        .map(respond);
+
+    // GET /api/v1/media/{id}/subtitles/{index}.vtt
+    let vtt = warp::path!("api" / "v1" / "media" / String / "subtitles" / String)
+        .and(warp::get())
+        .and(auth)
+        .and(with_state(state))
+        .then(
+            |id: String, file: String, _: Principal, state: Arc<AppState>| async move {
+                whole_file_vtt(&state, &id, &file).await
+            },
+        )
         .map(respond);
 
     list.boxed()
         .or(get.boxed())
+        .unify()
+        .or(vtt.boxed())
         .unify()
         .or(stream.boxed())
         .unify()
@@ -115,20 +129,50 @@ async fn stream_handler(
         }
     };
     let item = current_media(&state, &id).await?;
-    let mode = hls_mode(&item)?;
-    if item.playback == Some(Playback::DirectPlay) && !force_hls {
+    hls_mode(&item)?;
+    let tracks = super::hls::TrackRequest::from_query(&query)?;
+    // Another audio track than the default, or burned subtitles, need HLS.
+    let wants_other =
+        query_value(&query, "audio").is_some() || query_value(&query, "burn").is_some();
+    if item.playback == Some(Playback::DirectPlay) && !force_hls && !wants_other {
         return direct_play(&item, &method, &headers).await;
     }
-    let (session, _) = state
-        .sessions
-        .start(item, mode, &p.user, false)
-        .map_err(|e| ApiError::AtCapacity(e.to_string()))?;
+    let session = super::hls::start_session(&state, &p, item, &tracks, false)?;
     let mut res = Response::new(Default::default());
     *res.status_mut() = StatusCode::FOUND;
     let location = super::hls::master_url(&session, query_value(&query, "api_key").as_deref());
     res.headers_mut().insert(
         header::LOCATION,
         HeaderValue::from_str(&location).map_err(|_| ApiError::Internal)?,
+    );
+    Ok(res)
+}
+
+/// `GET /api/v1/media/{id}/subtitles/{index}.vtt`: every cue of text
+/// subtitle track `index` as one WebVTT file, for a `<track>` element
+/// beside a direct play.
+async fn whole_file_vtt(state: &AppState, id: &str, file: &str) -> Result<Response, ApiError> {
+    let item = current_media(state, id).await?;
+    let not_found = || ApiError::NotFound(format!("no text subtitle track {file} in media {id}"));
+    let index: usize = file
+        .strip_suffix(".vtt")
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(not_found)?;
+    let track = item
+        .subtitles
+        .get(index)
+        .filter(|s| s.kind == crate::library::SubtitleKind::Text)
+        .ok_or_else(not_found)?;
+    tracing::debug!(media_id = %item.id, track = track.index, "whole-file subtitles");
+    let cues = crate::supervisor::whole_file_cues(item.clone(), index, state.config.index_timeout)
+        .await
+        .map_err(|e| {
+            ApiError::SessionFailed(format!("subtitle track {index} cannot be read: {e}"))
+        })?;
+    let mut res = Response::new(crate::subtitle::document(&cues).into());
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(super::VTT_TYPE),
     );
     Ok(res)
 }

@@ -40,6 +40,8 @@ pub struct Principal {
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// `Content-Type` of MPEG-TS segments (RFC 8216 §3.2).
 const SEGMENT_TYPE: &str = "video/mp2t";
+/// WebVTT's media type (W3C WebVTT §7.1).
+const VTT_TYPE: &str = "text/vtt; charset=utf-8";
 /// Seconds a client is told to wait when a playlist or segment is not ready.
 const RETRY_AFTER_S: u32 = 2;
 

@@ -134,8 +134,20 @@ pub fn transcode_size(v: &VideoStream) -> (u32, u32) {
     (width, height)
 }
 
-fn audio_copyable(a: &AudioStream) -> bool {
+/// Whether an audio track goes into HLS as it is (AAC, RFC 8216 §3.2).
+pub fn audio_copyable(a: &AudioStream) -> bool {
     a.codec == "aac"
+}
+
+/// The track a player gets when it asks for none: the first the file
+/// marks as default and that can be played, else the first that can.
+pub fn default_audio(audio: &[AudioStream]) -> Option<usize> {
+    let playable = |a: &AudioStream| audio_copyable(a) || a.decodable;
+    audio
+        .iter()
+        .position(|a| a.default && playable(a))
+        .or_else(|| audio.iter().position(playable))
+        .or((!audio.is_empty()).then_some(0))
 }
 
 /// Decides how `info` plays. `container` is matched by its short name.
@@ -150,20 +162,22 @@ pub fn decide(info: &MediaInfo) -> Decision {
         return d;
     }
 
-    // Audio: the first track for now (design.md: default or first).
+    // Audio: the file's default track, else the first (design.md); the
+    // others are offered as alternate renditions.
     let mut audio_copy = false;
-    if let Some(a) = info.audio.first() {
+    let chosen = default_audio(&info.audio);
+    if let Some((i, a)) = chosen.map(|i| (i, &info.audio[i])) {
         if info.audio.len() > 1 {
             d.reasons
-                .push(format!("audio_track:1_of_{}", info.audio.len()));
+                .push(format!("audio_track:{}_of_{}", i + 1, info.audio.len()));
         }
         if audio_copyable(a) {
             audio_copy = true;
-            d.audio = Some((0, AudioPlan::Copy));
+            d.audio = Some((i, AudioPlan::Copy));
         } else if a.decodable {
             d.reasons
                 .push(format!("audio_codec_unsupported:{}", a.codec));
-            d.audio = Some((0, AudioPlan::Transcode));
+            d.audio = Some((i, AudioPlan::Transcode));
         } else {
             d.reasons.push(format!("audio_undecodable:{}", a.codec));
         }
@@ -203,9 +217,8 @@ pub fn decide(info: &MediaInfo) -> Decision {
 
     let container = info.container.as_deref().unwrap_or("unknown");
     let direct_container = DIRECT_PLAY_CONTAINERS.contains(&container);
-    let direct_audio = info
-        .audio
-        .first()
+    let direct_audio = chosen
+        .map(|i| &info.audio[i])
         .is_none_or(|a| a.codec == "aac" || a.codec == "mp3");
     d.playback = Some(if video_copy && direct_container && direct_audio {
         // MP3 is fine for a browser; the reason only concerns HLS.
@@ -258,10 +271,13 @@ pub(crate) mod tests {
     /// A decodable stereo 48 kHz `codec` stream with no language.
     pub(crate) fn audio(codec: &str) -> AudioStream {
         AudioStream {
+            index: 0,
             codec: codec.into(),
             channels: 2,
             sample_rate: 48_000,
             language: None,
+            title: None,
+            default: false,
             decodable: true,
             stream_id: None,
         }
@@ -389,6 +405,23 @@ pub(crate) mod tests {
         assert_eq!(d.playback, Some(Playback::Transcode));
         let d = decide(&info("adts", None, vec![audio("aac")]));
         assert_eq!(d.playback, Some(Playback::Remux));
+    }
+
+    #[test]
+    fn the_default_audio_track_is_chosen_else_the_first_playable() {
+        let mut fre = audio("ac3");
+        fre.default = true;
+        let d = decide(&info(
+            "matroska",
+            Some(h264(1280, 720)),
+            vec![audio("aac"), fre.clone()],
+        ));
+        assert_eq!(d.audio, Some((1, AudioPlan::Transcode)));
+        assert!(d.reasons.contains(&"audio_track:2_of_2".to_string()));
+        let mut bad = audio("cook");
+        bad.decodable = false;
+        assert_eq!(default_audio(&[bad, audio("mp3")]), Some(1));
+        assert_eq!(default_audio(&[]), None);
     }
 
     #[test]

@@ -8,8 +8,10 @@
 pub mod decision;
 pub mod id;
 pub mod keyframes;
+pub mod language;
 pub mod probe;
 mod scan;
+pub mod sidecar;
 
 pub use decision::{decide, AudioPlan, Decision, Playback, VideoPlan};
 pub use scan::{probe_item, scan, Library, MediaGone};
@@ -60,14 +62,22 @@ pub struct VideoStream {
 /// One audio track.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AudioStream {
+    /// Its place among the file's audio tracks, from 0: what `audio=`
+    /// names.
+    pub index: usize,
     /// Short codec name: `aac`, `mp3`, `ac3`, `eac3`, `dts`, `vorbis`, `flac`, ...
     pub codec: String,
     /// Channel count.
     pub channels: u32,
     /// Sample rate in Hz.
     pub sample_rate: u32,
-    /// ISO 639 language code, if tagged.
+    /// Language as ISO 639-1 (`en`) where it has one, else the tag as the
+    /// file gives it (an ISO 639-2 code such as `gsw`); `null` if untagged.
     pub language: Option<String>,
+    /// The track's title (`Director's commentary`), if tagged.
+    pub title: Option<String>,
+    /// Whether the file marks it as the default track.
+    pub default: bool,
     /// Whether this machine's GStreamer has a decoder for it.
     #[serde(skip)]
     pub decodable: bool,
@@ -76,13 +86,73 @@ pub struct AudioStream {
     pub stream_id: Option<String>,
 }
 
-/// One subtitle track (listed only; not yet served).
+/// Whether a subtitle track is text (served as WebVTT) or pictures
+/// (burned into the video on request).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SubtitleKind {
+    /// Timed text: SubRip, WebVTT, ASS/SSA, `tx3g`.
+    Text,
+    /// Bitmaps: PGS (Blu-ray), VobSub (DVD), DVB.
+    Image,
+}
+
+/// Where a subtitle track comes from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum SubtitleSource {
+    /// A track inside the media file.
+    Embedded {
+        /// GStreamer stream id, to pick the track in a pipeline.
+        #[serde(skip)]
+        stream_id: Option<String>,
+    },
+    /// A file next to the media file (`film.en.srt`).
+    Sidecar {
+        /// Its file name, in the media file's folder.
+        file: String,
+        /// Whether its name marks it as for the deaf and hard of hearing
+        /// (`.sdh.`, `.cc.`, `.hi.`).
+        sdh: bool,
+        /// Absolute path on disk (not serialised).
+        #[serde(skip)]
+        path: PathBuf,
+    },
+}
+
+/// One subtitle track, embedded or sidecar.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SubtitleStream {
-    /// Short codec name: `subrip`, `webvtt`, `pgs`, `ass`, ...
+    /// Its place in the item's subtitle list (embedded tracks first, in
+    /// file order, then sidecars by name): what `subtitle=` and `burn=`
+    /// name.
+    pub index: usize,
+    /// Short codec name: `subrip`, `webvtt`, `ass`, `pgs`, `dvdsub`, `dvbsub`, ...
     pub codec: String,
-    /// ISO 639 language code, if tagged.
+    /// Text or image.
+    pub kind: SubtitleKind,
+    /// Language as for [`AudioStream::language`].
     pub language: Option<String>,
+    /// The track's title, if tagged.
+    pub title: Option<String>,
+    /// Only for foreign-language passages (a `.forced.` sidecar, or a title
+    /// that says "forced").
+    pub forced: bool,
+    /// Whether the file marks it as the default track.
+    pub default: bool,
+    /// Embedded or sidecar.
+    #[serde(flatten)]
+    pub source: SubtitleSource,
+}
+
+impl SubtitleStream {
+    /// The subtitle kind of a codec name ([`SubtitleStream::codec`]).
+    pub fn kind_of(codec: &str) -> SubtitleKind {
+        match codec {
+            "pgs" | "dvdsub" | "dvbsub" => SubtitleKind::Image,
+            _ => SubtitleKind::Text,
+        }
+    }
 }
 
 /// What the Discoverer found in a file, in plain data.

@@ -3,7 +3,7 @@
 //! Discovering is blocking (85–140 ms per file measured here, design.md), so
 //! callers run [`probe_file`] on a blocking thread.
 
-use super::{AudioStream, MediaInfo, SubtitleStream, VideoStream};
+use super::{language, AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream};
 use gst::prelude::*;
 use gst_pbutils::prelude::*;
 use gst_pbutils::{Discoverer, DiscovererContainerInfo, DiscovererResult};
@@ -83,9 +83,13 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, String> {
     let audio = info
         .audio_streams()
         .into_iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(index, a)| {
             let caps = a.caps();
             AudioStream {
+                index,
+                title: title_of(a.upcast_ref()),
+                default: is_default(a.upcast_ref()),
                 codec: caps
                     .as_ref()
                     .and_then(|c| c.structure(0))
@@ -93,7 +97,7 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, String> {
                     .unwrap_or_else(|| "unknown".into()),
                 channels: a.channels(),
                 sample_rate: a.sample_rate(),
-                language: a.language().map(|l| l.to_string()),
+                language: a.language().as_deref().and_then(language::normalize),
                 decodable: caps.as_ref().is_some_and(decoder_available),
                 stream_id: a.stream_id().map(|s| s.to_string()),
             }
@@ -102,14 +106,31 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, String> {
     let subtitles = info
         .subtitle_streams()
         .into_iter()
-        .map(|s| SubtitleStream {
-            codec: s
+        .enumerate()
+        .map(|(index, s)| {
+            let codec = s
                 .caps()
                 .as_ref()
                 .and_then(|c| c.structure(0))
                 .map(subtitle_codec_name)
-                .unwrap_or_else(|| "unknown".into()),
-            language: s.language().map(|l| l.to_string()),
+                .unwrap_or_else(|| "unknown".into());
+            let title = title_of(s.upcast_ref());
+            SubtitleStream {
+                index,
+                kind: SubtitleStream::kind_of(&codec),
+                codec,
+                language: s.language().as_deref().and_then(language::normalize),
+                // GStreamer 1.22's demuxers do not expose Matroska's
+                // FlagForced; a title that says so is the usual sign.
+                forced: title
+                    .as_deref()
+                    .is_some_and(|t| t.to_lowercase().contains("forced")),
+                title,
+                default: is_default(s.upcast_ref()),
+                source: SubtitleSource::Embedded {
+                    stream_id: s.stream_id().map(|id| id.to_string()),
+                },
+            }
         })
         .collect();
 
@@ -121,6 +142,23 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, String> {
         subtitles,
         probe_error: None,
     })
+}
+
+/// A stream's title tag (Matroska's track name), if it has a useful one.
+fn title_of(s: &gst_pbutils::DiscovererStreamInfo) -> Option<String> {
+    let tags = s.tags()?;
+    let title = tags.get::<gst::tags::Title>()?;
+    let title = title.get().trim();
+    (!title.is_empty()).then(|| title.to_string())
+}
+
+/// Whether the file marks the stream as its default. GStreamer 1.22's
+/// Discoverer does not report it (the demuxers put Matroska's FlagDefault
+/// in `GST_STREAM_FLAG_SELECT` on their pads' `GstStream`, which the
+/// Discoverer's stream info does not carry), so no track is marked and
+/// the first playable one is the default.
+fn is_default(_s: &gst_pbutils::DiscovererStreamInfo) -> bool {
+    false
 }
 
 /// The first line of a GLib error, without GStreamer debug detail.

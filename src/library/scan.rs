@@ -1,6 +1,6 @@
 //! Scanning the media dir: every file gets an id, a probe and a decision.
 
-use super::{decide, probe, MediaInfo, MediaItem};
+use super::{decide, probe, sidecar, MediaInfo, MediaItem};
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
@@ -105,6 +105,8 @@ fn list_files(dir: &Path) -> Vec<PathBuf> {
             }
         })
         .filter(|e| e.file_type().is_file())
+        // Subtitle files belong to the media file they sit beside.
+        .filter(|e| !sidecar::is_subtitle_file(e.path()))
         .map(|e| e.into_path())
         .collect()
 }
@@ -152,7 +154,12 @@ pub async fn probe_item(dir: &Path, path: PathBuf, timeout: Duration) -> MediaIt
     // demuxer that ignores it.
     let info = match tokio::time::timeout(
         timeout + Duration::from_secs(5),
-        tokio::task::spawn_blocking(move || probe::probe_file(&probe_path, timeout)),
+        tokio::task::spawn_blocking(move || {
+            let mut info = probe::probe_file(&probe_path, timeout);
+            let embedded = info.subtitles.len();
+            info.subtitles.extend(sidecar::find(&probe_path, embedded));
+            info
+        }),
     )
     .await
     {

@@ -19,6 +19,7 @@
 //! stream's segment so that running time equals media time: segment `n`
 //! carries the same timestamps whichever producer made it.
 
+pub mod cues;
 mod events;
 pub mod remux;
 pub mod segmenter;
@@ -73,6 +74,9 @@ pub struct ProducerSpec {
     pub templates: PipelineTemplates,
     /// The pipeline's name, for logs and debugging.
     pub name: String,
+    /// The stream id of an image subtitle track to burn into the encoded
+    /// video (`dvdspu`), if any.
+    pub burn_stream: Option<String>,
 }
 
 /// A built, not yet started pipeline and the handles a producer watches.

@@ -86,10 +86,16 @@ fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fp
             height,
             deinterlace,
             rotate,
+            burn,
         } => {
-            let mut d = RAW_VIDEO_QUEUE.to_string();
+            let mut d = format!("{RAW_VIDEO_QUEUE} name=head");
             if deinterlace {
                 d.push_str(" ! videoconvert ! deinterlace");
+            }
+            if burn.is_some() {
+                // The sub-picture pad is linked when its stream shows up
+                // (see `link_subpicture`); dvdspu takes I420 and NV12.
+                d.push_str(&format!(" ! videoconvert ! video/x-raw,format=I420 ! dvdspu name={BURN_ELEMENT} ! video/x-raw,format=I420 ! videoconvert"));
             }
             if rotate {
                 d.push_str(" ! videoflip video-direction=auto");
@@ -98,6 +104,7 @@ fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fp
             d.push_str(&templates.video(width, height, keyint));
             d.push_str(" ! ");
             d.push_str(H264_OUT);
+            d.push_str(" name=tail");
             d
         }
         Plan::AudioCopy { .. } => format!("aacparse ! {AAC_OUT}"),
@@ -109,8 +116,23 @@ fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fp
     }
 }
 
+/// Name of the `dvdspu` in a burn-in branch.
+const BURN_ELEMENT: &str = "burn";
+
+/// The two ends of a burn-in, which show up in either order: the
+/// branch's sub-picture sink pad (ghosted out of the branch) and the
+/// decoded sub-picture stream (held by a blocking probe until then).
+#[derive(Default)]
+struct Burn {
+    sink: Option<gst::Pad>,
+    waiting: Option<(gst::Pad, gst::PadProbeId)>,
+}
+
 /// What the `pad-added` handler needs.
 struct LinkContext {
+    /// The stream id of the image subtitle track burned in, if any.
+    burn_stream: Option<String>,
+    burn: Mutex<Burn>,
     pipeline: glib::WeakRef<gst::Pipeline>,
     spec: ProducerSpec,
     linked: Arc<Mutex<Linked>>,
@@ -155,7 +177,37 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     if let Some(seek) = &seek {
         seek.on_no_more_pads(&src);
     }
+    let burn_stream = spec.burn_stream.clone();
+    // Streams nobody asked for stay compressed (and go to a fakesink)
+    // rather than being decoded for nothing: an audio-only producer does
+    // not decode the video. Only when every wanted stream is known by id.
+    if spec.outputs.iter().all(|o| o.stream_id.is_some()) {
+        let wanted: Vec<String> = spec
+            .outputs
+            .iter()
+            .filter_map(|o| o.stream_id.clone())
+            .chain(burn_stream.clone())
+            .collect();
+        src.connect("autoplug-continue", false, move |args| {
+            let pad = args.get(1).and_then(|v| v.get::<gst::Pad>().ok());
+            let id = pad
+                .as_ref()
+                .and_then(|p| p.stream_id())
+                .map(|s| s.to_string());
+            // Demuxed streams have ids `{upstream}/{stream}`: the source's
+            // own pad (a container, whose id has no `/`) and containers
+            // holding a wanted stream go on.
+            let go_on = id.is_none_or(|id| {
+                !id.contains('/')
+                    || wanted.contains(&id)
+                    || wanted.iter().any(|w| w.starts_with(&format!("{id}/")))
+            });
+            Some(go_on.to_value())
+        });
+    }
     let ctx = LinkContext {
+        burn_stream,
+        burn: Mutex::new(Burn::default()),
         pipeline: pipeline.downgrade(),
         spec: spec.clone(),
         linked: linked.clone(),
@@ -190,8 +242,23 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
         .map(|s| s.name().to_string())
         .unwrap_or_default();
     let stream_id = pad.stream_id().map(|s| s.to_string());
-    let is_video = media_type.starts_with("video/");
-    let is_audio = media_type.starts_with("audio/");
+    if media_type.starts_with("subpicture/")
+        && ctx.burn_stream.is_some()
+        && ctx.burn_stream == stream_id
+    {
+        media_time_segments(pad, ctx.seek.clone());
+        return link_subpicture(ctx, Some(pad.clone()), None);
+    }
+    let is_video = media_type.starts_with("video/x-raw")
+        || (media_type.starts_with("video/")
+            && ctx.spec.outputs.iter().any(|o| o.plan == Plan::VideoCopy));
+    let is_audio = media_type.starts_with("audio/x-raw")
+        || (media_type.starts_with("audio/")
+            && ctx
+                .spec
+                .outputs
+                .iter()
+                .any(|o| matches!(o.plan, Plan::AudioCopy { .. })));
     let index = if is_video || is_audio {
         claim_output(
             &ctx.linked,
@@ -212,8 +279,22 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
 
     let description =
         branch_description(output.plan, &ctx.spec.templates, ctx.keyint, ctx.spec.fps);
-    let branch = gst::parse::bin_from_description(&description, true)
+    let burns = matches!(output.plan, Plan::VideoEncode { burn: Some(_), .. });
+    // A burn-in branch has two sink pads: its ghosts are made by hand.
+    let branch = gst::parse::bin_from_description(&description, !burns)
         .with_context(|| format!("parsing branch: {description}"))?;
+    if burns {
+        for (element, pad, name) in [("head", "sink", "sink"), ("tail", "src", "src")] {
+            let target = branch
+                .by_name(element)
+                .and_then(|e| e.static_pad(pad))
+                .ok_or_else(|| anyhow!("burn-in branch without {element}"))?;
+            let ghost = gst::GhostPad::builder_with_target(&target)?
+                .name(name)
+                .build();
+            branch.add_pad(&ghost)?;
+        }
+    }
     let kind = if is_video {
         StreamKind::Video
     } else {
@@ -240,6 +321,18 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     branch_src.link(&sink.static_pad("sink").expect("appsink sink pad"))?;
     sink.sync_state_with_parent()?;
     branch.sync_state_with_parent()?;
+    if let Some(spu) = branch.by_name(BURN_ELEMENT) {
+        let target = spu
+            .static_pad("subpicture")
+            .ok_or_else(|| anyhow!("dvdspu has no subpicture pad"))?;
+        let ghost = gst::GhostPad::builder_with_target(&target)?
+            .name("subpicture")
+            .build();
+        ghost.set_active(true)?;
+        branch.add_pad(&ghost)?;
+        let ghost = ghost.upcast();
+        link_subpicture(ctx, None, Some(ghost))?;
+    }
 
     // Counted before the gate, which drops everything until the seek.
     if let Some(seek) = &ctx.seek {
@@ -268,6 +361,35 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     )?;
     if let Some(seek) = &ctx.seek {
         seek.when_linked();
+    }
+    Ok(())
+}
+
+/// Joins the decoded sub-picture stream `decoded` and the burn-in
+/// branch's sub-picture pad `sink`, whichever comes second.
+fn link_subpicture(
+    ctx: &LinkContext,
+    decoded: Option<gst::Pad>,
+    sink: Option<gst::Pad>,
+) -> anyhow::Result<()> {
+    let mut burn = ctx.burn.lock().expect("burn state");
+    if let Some(sink) = sink {
+        burn.sink = Some(sink);
+    }
+    if let Some(pad) = decoded {
+        // Held until the branch exists: a push to nowhere would fail.
+        let probe = pad
+            .add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+                gst::PadProbeReturn::Ok
+            })
+            .ok_or_else(|| anyhow!("cannot hold the sub-picture stream"))?;
+        burn.waiting = Some((pad, probe));
+    }
+    if let (Some(sink), Some(_)) = (burn.sink.clone(), burn.waiting.as_ref()) {
+        let (pad, probe) = burn.waiting.take().expect("checked");
+        pad.link(&sink)?;
+        pad.remove_probe(probe);
+        tracing::debug!("sub-picture stream linked for burn-in");
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub use registry::Registry;
 pub use sessions::Sessions;
 
 use crate::library::Playback;
+use crate::rendition::Choice;
 use crate::supervisor::{Phase, Player, TimelineState, Title};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -88,6 +89,11 @@ pub struct Session {
     pub title: Arc<Title>,
     /// The renditions it plays (bits of the title's rendition indexes).
     pub renditions: u64,
+    /// Its video, default audio and default subtitle renditions.
+    pub choice: Choice,
+    /// Each player's renditions, once it has asked for another audio or
+    /// video rendition than the session's (it switched tracks).
+    player_renditions: Mutex<std::collections::HashMap<u32, u64>>,
     /// The segment it starts at.
     pub start: usize,
     preload: AtomicBool,
@@ -106,7 +112,7 @@ impl Session {
         title: Arc<Title>,
         user: &str,
         mode: Playback,
-        renditions: u64,
+        choice: Choice,
         start: usize,
         preload: bool,
     ) -> Self {
@@ -116,7 +122,9 @@ impl Session {
             user: user.to_string(),
             mode,
             title,
-            renditions,
+            renditions: choice.mask(),
+            choice,
+            player_renditions: Mutex::new(Default::default()),
             start,
             preload: AtomicBool::new(preload),
             created: Instant::now(),
@@ -149,10 +157,37 @@ impl Session {
 
     /// Player `player` of this session, as the supervisor sees it.
     pub fn player(&self, player: u32) -> Player {
+        let renditions = self
+            .player_renditions
+            .lock()
+            .expect("player renditions")
+            .get(&player)
+            .copied()
+            .unwrap_or(self.renditions);
         Player {
             key: (self.id, player),
             preload: self.is_preload(),
-            renditions: self.renditions,
+            renditions,
+        }
+    }
+
+    /// Player `player` asking for rendition `r`: an audio (or video)
+    /// rendition other than the one it played replaces it in the player's
+    /// set (it switched tracks), so producers make what it plays now.
+    pub fn player_for(&self, player: u32, r: usize) -> Player {
+        let bit = crate::supervisor::bit(r);
+        let group = if self.title.audio_renditions() & bit != 0 {
+            self.title.audio_renditions()
+        } else {
+            self.title.video_renditions()
+        };
+        let mut players = self.player_renditions.lock().expect("player renditions");
+        let mask = players.entry(player).or_insert(self.renditions);
+        *mask = (*mask & !group) | bit;
+        Player {
+            key: (self.id, player),
+            preload: self.is_preload(),
+            renditions: *mask,
         }
     }
 

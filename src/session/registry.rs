@@ -115,6 +115,7 @@ mod tests {
             "t".into(),
             Arc::new(item),
             Vec::new(),
+            Vec::new(),
             store,
             2,
             None,
@@ -124,7 +125,7 @@ mod tests {
             title,
             user,
             Playback::Remux,
-            0,
+            Default::default(),
             0,
             false,
         ))

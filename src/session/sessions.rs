@@ -6,8 +6,9 @@
 
 use super::{Registry, Session, SessionState};
 use crate::library::{MediaItem, Playback};
+use crate::rendition::Choice;
 use crate::stats::{Stats, StopReason};
-use crate::supervisor::{AtCapacity, Supervisor};
+use crate::supervisor::{AtCapacity, Supervisor, Title};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -79,9 +80,10 @@ impl Sessions {
         state
     }
 
-    /// Starts a session of `user` for `item` in `mode`, or returns the live
-    /// one they already have for the same file (a failed one, or one of a
-    /// file since replaced, is replaced). A `preload` session makes only
+    /// Starts a session of `user` for `title` in `mode`, playing `choice`,
+    /// or returns the live one they already have for the same file and
+    /// choice (a failed one, one of a file since replaced, or one with
+    /// other tracks is replaced). A `preload` session makes only
     /// its first segments until a later start (not a preload) plays it.
     /// Does not wait for any segment. Returns the session and whether it
     /// was created.
@@ -91,16 +93,17 @@ impl Sessions {
     /// server is at a cap; reusing a session never counts against it.
     pub fn start(
         &self,
-        item: Arc<MediaItem>,
+        title: Arc<Title>,
         mode: Playback,
         user: &str,
         preload: bool,
+        choice: Choice,
     ) -> Result<(Arc<Session>, bool), AtCapacity> {
-        let title = self.supervisor.title(item.clone());
+        let item = title.item.clone();
         let existing = self.registry().by_owner(&item.id, user);
         if let Some(existing) = existing {
             let failed = existing.status(0).state == SessionState::Failed;
-            if !failed && Arc::ptr_eq(&existing.title, &title) {
+            if !failed && Arc::ptr_eq(&existing.title, &title) && existing.choice == choice {
                 existing.touch();
                 if !preload {
                     existing.mark_played();
@@ -110,13 +113,12 @@ impl Sessions {
         }
         // A new attempt: a failure of this file is tried again.
         title.clear_failure();
-        let renditions = title.all_renditions();
         let session = Arc::new(Session::new(
             Uuid::new_v4(),
             title.clone(),
             user,
             mode,
-            renditions,
+            choice,
             0,
             preload,
         ));
@@ -180,12 +182,16 @@ impl Sessions {
                 return Ok(s);
             }
         }
+        // The token does not say which tracks it chose: the defaults.
+        let choice =
+            crate::rendition::choose(&title.renditions, &title.subtitles, None, None, None)
+                .unwrap_or_default();
         let session = Arc::new(Session::new(
             id,
             title.clone(),
             user,
             mode,
-            title.all_renditions(),
+            choice,
             0,
             false,
         ));

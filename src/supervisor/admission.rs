@@ -159,10 +159,23 @@ impl Supervisor {
         player: Player,
         start: usize,
     ) -> Result<(), AtCapacity> {
-        let needed = !title.has_segment(0, start) && !title.coming(0, start);
+        // The player's first rendition (its video, if it has one) drives.
+        let first = if player.renditions == 0 {
+            0
+        } else {
+            player.renditions.trailing_zeros() as usize
+        };
+        let needed = first < title.renditions.len()
+            && !title.has_segment(first, start)
+            && !title.coming(first, start);
         if needed {
             let _admission = self.admission.lock().expect("admission");
-            let copies = title.renditions.iter().all(|r| r.plan.is_copy());
+            let copies = title
+                .renditions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| player.renditions & bit(*i) != 0)
+                .all(|(_, r)| r.plan.is_copy());
             let kind = if copies {
                 Playback::Remux
             } else {
@@ -207,11 +220,11 @@ impl Supervisor {
                 let Some(Ok(timeline)) = title.wait_timeline(wait).await else {
                     return;
                 };
-                if !timeline.contains(start) || title.has_segment(0, start) {
+                if !timeline.contains(start) || title.has_segment(first, start) {
                     return;
                 }
                 if let Err(SegmentOutcome::AtCapacity(e)) =
-                    me.ensure(&title, &player, 0, start, &timeline)
+                    me.ensure(&title, &player, first, start, &timeline)
                 {
                     tracing::warn!(error = %e, "could not start the first producer");
                 }

@@ -18,10 +18,12 @@
 mod admission;
 mod producer;
 mod run;
+mod subtitles;
 mod title;
 
 pub use admission::AtCapacity;
 pub use producer::{Phase, Producer};
+pub use subtitles::whole_file_cues;
 pub use title::{bit, TimelineState, Title, ViewerKey};
 
 use crate::config::PipelineTemplates;
@@ -29,7 +31,7 @@ use crate::library::keyframes::{self, KeyframeIndex};
 use crate::library::{MediaItem, Playback};
 use crate::pipeline::Throttle;
 
-use crate::rendition::{renditions_of, KeyInputs, Plan};
+use crate::rendition::{renditions_of, subtitle_renditions, KeyInputs, Plan};
 use crate::stats::Stats;
 use crate::store::{title_key, SegmentStore};
 use crate::timeline::Timeline;
@@ -169,10 +171,12 @@ impl Supervisor {
             first_segment_ms: self.settings.first_segment.as_millis(),
         };
         let renditions = renditions_of(&item, &inputs);
+        let subtitles = subtitle_renditions(&item);
         let title = Arc::new(Title::new(
             key.clone(),
             item,
             renditions,
+            subtitles,
             self.store.clone(),
             self.settings.relocate_ahead,
             self.settings.throttle_margin,

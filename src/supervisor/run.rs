@@ -224,6 +224,20 @@ async fn produce(
         })
         .collect();
     let start_time = timeline.start(producer.start);
+    let burn_stream = producer
+        .list
+        .iter()
+        .find_map(|&r| match title.renditions[r].plan {
+            Plan::VideoEncode { burn: Some(s), .. } => {
+                match title.item.subtitles.get(s).map(|s| &s.source) {
+                    Some(crate::library::SubtitleSource::Embedded { stream_id }) => {
+                        stream_id.clone()
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        });
     let spec = ProducerSpec {
         path: title.item.abs_path.clone(),
         fps: title.item.video.as_ref().map_or(0.0, |v| v.fps),
@@ -233,6 +247,7 @@ async fn produce(
         throttle: producer.throttle.clone(),
         templates,
         name: format!("producer-{}", producer.id),
+        burn_stream,
     };
     let built = tokio::task::spawn_blocking(move || {
         let built = pipeline::build(&spec)?;

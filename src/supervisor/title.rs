@@ -10,8 +10,9 @@
 use super::producer::Producer;
 use crate::library::MediaItem;
 use crate::policy::{self, ProducerView, ViewerView, WaiterView};
-use crate::rendition::Rendition;
+use crate::rendition::{Rendition, SubtitleRendition};
 use crate::store::{SegmentKey, SegmentStore};
+use crate::subtitle::CueTrack;
 use crate::timeline::Timeline;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,11 @@ pub struct Title {
     pub item: Arc<MediaItem>,
     /// Its renditions; a rendition's index here is its bit in masks.
     pub renditions: Vec<Rendition>,
+    /// Its WebVTT renditions, one per text subtitle track.
+    pub subtitles: Vec<SubtitleRendition>,
+    /// The cues of each of [`Title::subtitles`] read so far; the lock is
+    /// held while a read fills it, so one read serves every request.
+    pub cues: Vec<tokio::sync::Mutex<CueTrack>>,
     rendition_keys: Vec<Arc<str>>,
     timeline: watch::Sender<TimelineState>,
     state: Mutex<TitleState>,
@@ -109,6 +115,7 @@ impl Title {
         key: Arc<str>,
         item: Arc<MediaItem>,
         renditions: Vec<Rendition>,
+        subtitles: Vec<SubtitleRendition>,
         store: Arc<SegmentStore>,
         ahead: usize,
         margin: Option<Duration>,
@@ -118,6 +125,8 @@ impl Title {
             key,
             item,
             renditions,
+            cues: subtitles.iter().map(|_| Default::default()).collect(),
+            subtitles,
             rendition_keys,
             timeline: watch::Sender::new(TimelineState::Building),
             state: Mutex::new(TitleState::default()),
@@ -168,6 +177,29 @@ impl Title {
     /// Every rendition's bit.
     pub fn all_renditions(&self) -> u64 {
         (0..self.renditions.len()).fold(0, |m, i| m | bit(i))
+    }
+
+    /// The bits of its video renditions.
+    pub fn video_renditions(&self) -> u64 {
+        self.mask_where(|r| r.plan.is_video())
+    }
+
+    /// The bits of its audio renditions.
+    pub fn audio_renditions(&self) -> u64 {
+        self.mask_where(|r| !r.plan.is_video())
+    }
+
+    fn mask_where(&self, f: impl Fn(&Rendition) -> bool) -> u64 {
+        self.renditions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| f(r))
+            .fold(0, |m, (i, _)| m | bit(i))
+    }
+
+    /// The index of the subtitle rendition named `name`.
+    pub fn subtitle_index(&self, name: &str) -> Option<usize> {
+        self.subtitles.iter().position(|s| s.name == name)
     }
 
     /// The index of the rendition named `name`.
@@ -530,7 +562,7 @@ impl Title {
     pub fn segment_added(&self, p: &Producer, rendition: usize, n: usize) {
         let hooks: Vec<Hook> = {
             let mut st = self.lock();
-            if rendition == 0 {
+            if p.drives(rendition) {
                 let (ready, waiting): (Vec<_>, Vec<_>) =
                     std::mem::take(&mut st.first_segment_hooks)
                         .into_iter()

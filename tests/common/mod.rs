@@ -289,6 +289,10 @@ pub struct Master {
     pub variant: String,
     /// The audio renditions' media playlist URLs (`EXT-X-MEDIA`).
     pub audio: Vec<String>,
+    /// The one of them marked `DEFAULT=YES`.
+    pub default_audio: Option<String>,
+    /// The WebVTT renditions: (language, media playlist URL).
+    pub subtitles: Vec<(Option<String>, String)>,
     /// The variant: (bandwidth, resolution, codecs).
     pub info: (u64, Option<(u64, u64)>, Option<String>),
     /// The playlist text.
@@ -329,7 +333,33 @@ pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) ->
             )
         })
         .collect();
+    let default_audio = master
+        .alternatives
+        .iter()
+        .find(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio && a.default)
+        .and_then(|a| a.uri.as_deref())
+        .map(|u| resolve(master_url, u));
+    let subtitles = master
+        .alternatives
+        .iter()
+        .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+        .map(|a| {
+            (
+                a.language.clone(),
+                resolve(master_url, a.uri.as_deref().expect("subtitles have a URI")),
+            )
+        })
+        .collect();
     if !audio.is_empty() {
+        assert_eq!(
+            master
+                .alternatives
+                .iter()
+                .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio && a.default)
+                .count(),
+            1,
+            "one default audio rendition: {text}"
+        );
         assert_eq!(
             v.audio.as_deref(),
             Some("audio"),
@@ -343,6 +373,8 @@ pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) ->
     Master {
         variant: resolve(master_url, &v.uri),
         audio,
+        default_audio,
+        subtitles,
         info: (
             v.bandwidth,
             v.resolution.map(|r| (r.width, r.height)),
@@ -442,7 +474,7 @@ pub async fn play_hls(server: &TestServer, master_url: &str, token: &str) -> Pla
     let media = complete_playlist(server, &master.variant, token).await;
     let segment_bytes = fetch_all(server, &master.variant, &media, token).await;
     let mut audio_bytes = Vec::new();
-    for audio in &master.audio {
+    if let Some(audio) = &master.default_audio {
         let a = complete_playlist(server, audio, token).await;
         assert_eq!(
             a.segments.len(),

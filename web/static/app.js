@@ -132,6 +132,7 @@ function play() {
   if (c.hls) { c.hls.destroy(); c.hls = null; }
   if (c.item.playback === "direct_play") {
     video.src = url;
+    addTextTracks(c, video);
     $("status").textContent = "direct play";
   } else if (window.Hls && Hls.isSupported()) {
     const hls = new Hls();
@@ -139,6 +140,9 @@ function play() {
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (data.fatal) fail(`playback error: ${data.type} ${data.details}${data.response ? ` (${data.response.code})` : ""}`);
     });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => fillHlsPickers(c));
+    hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, () => fillHlsPickers(c));
+    hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, () => fillHlsPickers(c));
     hls.loadSource(url);
     hls.attachMedia(video);
     pollSession(c);
@@ -150,6 +154,81 @@ function play() {
     return;
   }
   video.play().catch((e) => $("status").textContent = `press play (${e.name})`);
+}
+
+// Track pickers: names from the language tags, choices remembered per
+// language in this browser.
+const languageNames = (() => {
+  try { return new Intl.DisplayNames([navigator.language], { type: "language" }); } catch (_) { return null; }
+})();
+function languageName(tag) {
+  if (!tag) return "";
+  try { return (languageNames && languageNames.of(tag)) || tag; } catch (_) { return tag; }
+}
+function trackLabel(t, i) {
+  const lang = languageName(t.lang || t.language);
+  const name = t.name || t.title || "";
+  return [lang, name && name !== lang ? name : ""].filter(Boolean).join(" – ") || `Track ${i + 1}`;
+}
+function remember(kind, lang) {
+  if (lang) localStorage.setItem(`hlsd-${kind}-language`, lang); else localStorage.removeItem(`hlsd-${kind}-language`);
+}
+function remembered(kind) { return localStorage.getItem(`hlsd-${kind}-language`); }
+
+function fillSelect(select, options, selected, onChange) {
+  select.replaceChildren(...options.map(([value, label]) => {
+    const o = document.createElement("option");
+    o.value = value; o.textContent = label; return o;
+  }));
+  select.value = String(selected);
+  select.onchange = () => onChange(select.value);
+}
+
+function fillHlsPickers(c) {
+  const hls = c.hls;
+  if (!hls) return;
+  if (!c.pickedRemembered) {
+    c.pickedRemembered = true;
+    const a = remembered("audio");
+    const ai = hls.audioTracks.findIndex((t) => t.lang === a);
+    if (a && ai >= 0 && ai !== hls.audioTrack) hls.audioTrack = ai;
+    const s = remembered("subtitle");
+    const si = hls.subtitleTracks.findIndex((t) => t.lang === s);
+    if (s && si >= 0) hls.subtitleTrack = si;
+    if (s === "off") hls.subtitleTrack = -1;
+  }
+  fillSelect($("audio-track"), hls.audioTracks.map((t, i) => [i, trackLabel(t, i)]), hls.audioTrack, (v) => {
+    hls.audioTrack = Number(v);
+    remember("audio", hls.audioTracks[Number(v)].lang);
+  });
+  fillSelect($("subtitle-track"), [[-1, "Off"], ...hls.subtitleTracks.map((t, i) => [i, trackLabel(t, i)])], hls.subtitleTrack, (v) => {
+    hls.subtitleTrack = Number(v);
+    remember("subtitle", Number(v) < 0 ? "off" : hls.subtitleTracks[Number(v)].lang);
+  });
+}
+
+// Direct play: text subtitles as <track> elements (whole-file WebVTT).
+function addTextTracks(c, video) {
+  video.querySelectorAll("track").forEach((t) => t.remove());
+  const text = (c.item.subtitles || []).filter((s) => s.kind === "text");
+  text.forEach((s) => {
+    const t = document.createElement("track");
+    t.kind = "subtitles";
+    t.srclang = s.language || "";
+    t.label = trackLabel(s, s.index);
+    t.src = `/api/v1/media/${c.item.id}/subtitles/${s.index}.vtt?api_key=${encodeURIComponent(token)}`;
+    video.appendChild(t);
+  });
+  const pick = remembered("subtitle");
+  const tracks = () => Array.from(video.textTracks);
+  tracks().forEach((t) => { t.mode = t.language === pick ? "showing" : "disabled"; });
+  fillSelect($("subtitle-track"), [[-1, "Off"], ...text.map((s, i) => [i, trackLabel(s, s.index)])],
+    tracks().findIndex((t) => t.mode === "showing"), (v) => {
+      tracks().forEach((t, i) => { t.mode = i === Number(v) ? "showing" : "disabled"; });
+      remember("subtitle", Number(v) < 0 ? "off" : text[Number(v)].language);
+    });
+  const audio = c.item.audio || [];
+  fillSelect($("audio-track"), audio.slice(0, 1).map((a, i) => [i, trackLabel(a, i)]), 0, () => {});
 }
 
 function pollSession(c) {

@@ -1,0 +1,517 @@
+//! Every audio track and every subtitle: alternate audio renditions made
+//! on their own, WebVTT renditions from embedded and sidecar text, burn-in
+//! of image subtitles, whole-file WebVTT beside a direct play.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Cues of the embedded English track: (start, end, text), seconds.
+const EMBEDDED: &[(f64, f64, &str)] = &[
+    (1.0, 3.0, "Hello from the start"),
+    (5.0, 8.5, "Across the first cut"),
+    (13.2, 15.0, "Third line"),
+];
+/// Cues of the French sidecar.
+const SIDECAR: &[(f64, f64, &str)] = &[(2.5, 4.0, "Bonjour"), (17.0, 19.0, "Au revoir")];
+
+fn srt(cues: &[(f64, f64, &str)]) -> String {
+    let t = |s: f64| {
+        let ms = (s * 1000.0).round() as u64;
+        format!(
+            "{:02}:{:02}:{:02},{:03}",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        )
+    };
+    cues.iter()
+        .enumerate()
+        .map(|(i, (a, b, text))| format!("{}\n{} --> {}\n{text}\n\n", i + 1, t(*a), t(*b)))
+        .collect()
+}
+
+/// 20 s of H.264 video, a 440 Hz `eng` AAC track, an 880 Hz `fre` AC-3
+/// track and an embedded English SubRip track, in Matroska; beside it a
+/// French sidecar, a Latin-1 German one and a Spanish one with a BOM and
+/// a broken cue. `None` (with a notice) without ffmpeg.
+fn make_fixture(dir: &Path) -> Option<PathBuf> {
+    let embedded = dir.join("embedded.srt.in");
+    std::fs::write(&embedded, srt(EMBEDDED)).unwrap();
+    let out = dir.join("film.mkv");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=20",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=20",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=880:sample_rate=48000:duration=20",
+        ])
+        .args(["-f", "srt", "-i"])
+        .arg(&embedded)
+        .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p",
+        ])
+        .args([
+            "-c:a:0", "aac", "-b:a:0", "96k", "-c:a:1", "ac3", "-b:a:1", "128k",
+        ])
+        .args(["-c:s", "srt"])
+        .args([
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=fre",
+        ])
+        .args(["-metadata:s:s:0", "language=eng"])
+        .args(["-disposition:a:0", "default", "-disposition:a:1", "0"])
+        .arg(&out)
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("NOTICE: ffmpeg cannot make the multi-track fixture; skipping");
+        return None;
+    }
+    std::fs::remove_file(&embedded).unwrap();
+    std::fs::write(dir.join("film.fr.srt"), srt(SIDECAR)).unwrap();
+    // Latin-1: "Grüße" with ü = 0xFC and ß = 0xDF.
+    let mut latin1 = b"1\n00:00:03,000 --> 00:00:05,000\nGr".to_vec();
+    latin1.extend_from_slice(&[0xFC, 0xDF, b'e', b'\n', b'\n']);
+    std::fs::write(dir.join("film.de.srt"), latin1).unwrap();
+    // A UTF-8 BOM, then a cue with a broken time line, then a good one.
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice(
+        "1\n00:00:01,000 -> nonsense\nRota\n\n2\n00:00:06,000 --> 00:00:07,000\nAdiós\n\n"
+            .as_bytes(),
+    );
+    std::fs::write(dir.join("film.es.srt"), bom).unwrap();
+    Some(out)
+}
+
+/// The dominant frequency of decoded mono audio, by zero crossings (Hz).
+fn tone_hz(samples: &[i16], rate: f64) -> f64 {
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / rate)
+}
+
+/// Decodes concatenated MPEG-TS audio segments to 8 kHz mono PCM with
+/// ffmpeg; returns the samples.
+fn decode_audio(segments: &[Vec<u8>]) -> Vec<i16> {
+    let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+    std::fs::write(file.path(), segments.concat()).unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file.path())
+        .args(["-ac", "1", "-ar", "8000", "-f", "s16le", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+/// Parses WebVTT cues: (start, end, text) in seconds, and the
+/// `X-TIMESTAMP-MAP` (MPEGTS ticks, LOCAL seconds) if any.
+/// Cues (start, end, text) in seconds.
+type Cues = Vec<(f64, f64, String)>;
+
+fn parse_vtt(text: &str) -> (Cues, Option<(u64, f64)>) {
+    assert!(text.starts_with("WEBVTT"), "{text}");
+    let secs = |t: &str| {
+        let parts: Vec<f64> = t
+            .trim()
+            .split(':')
+            .map(|p| p.parse::<f64>().unwrap())
+            .collect();
+        parts.iter().fold(0.0, |acc, p| acc * 60.0 + p)
+    };
+    let map = text.lines().find_map(|l| {
+        let rest = l.strip_prefix("X-TIMESTAMP-MAP=")?;
+        let mut mpegts = None;
+        let mut local = None;
+        for part in rest.split(',') {
+            if let Some(v) = part.strip_prefix("MPEGTS:") {
+                mpegts = v.parse().ok();
+            }
+            if let Some(v) = part.strip_prefix("LOCAL:") {
+                local = Some(secs(v));
+            }
+        }
+        Some((mpegts?, local?))
+    });
+    let mut cues = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some((a, b)) = l.split_once(" --> ") {
+            let body: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.is_empty())
+                .copied()
+                .collect();
+            cues.push((secs(a), secs(b), body.join("\n")));
+        }
+    }
+    (cues, map)
+}
+
+async fn get_text(server: &TestServer, url: &str) -> String {
+    let r = get_segment(server, url, ALICE).await;
+    assert_eq!(r.status(), 200, "{url}");
+    r.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_audio_track_and_every_text_subtitle_is_a_rendition() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_) = make_fixture(dir.path()) else {
+        return;
+    };
+    let server = start_server(dir.path(), std::time::Duration::from_secs(60)).await;
+    let list = server.get_json("/api/v1/media", ALICE, 200).await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "sidecars are not items: {list}"
+    );
+    let item = server.media("film.mkv").await;
+    let audio = item["audio"].as_array().unwrap();
+    assert_eq!(audio.len(), 2, "{item}");
+    assert_eq!(audio[0]["language"], "en");
+    assert_eq!(audio[1]["language"], "fr");
+    assert_eq!(audio[1]["codec"], "ac3");
+    let subs = item["subtitles"].as_array().unwrap();
+    assert_eq!(subs.len(), 4, "{item}");
+    // The Discoverer reports a sparse track's language only when its tags
+    // arrive before it prerolls: "en" or null (a gap the README states).
+    assert_eq!(
+        (subs[0]["kind"].as_str(), subs[0]["source"].as_str()),
+        (Some("text"), Some("embedded"))
+    );
+    assert!(subs[0]["language"] == "en" || subs[0]["language"].is_null());
+    let sidecar = |lang: &str| {
+        subs.iter()
+            .find(|s| s["language"] == lang && s["source"] == "sidecar")
+            .unwrap_or_else(|| panic!("no {lang} sidecar: {item}"))
+            .clone()
+    };
+    assert_eq!(sidecar("fr")["file"], "film.fr.srt");
+    let id = item["id"].as_str().unwrap().to_string();
+
+    // A start that prefers French audio and the embedded subtitles.
+    let r = server
+        .client
+        .post(server.url("/api/v1/hls/start"))
+        .bearer_auth(ALICE)
+        .json(&serde_json::json!({"media_id": id, "audio": "fre", "subtitle": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let started: serde_json::Value = r.json().await.unwrap();
+    let master_url = started["master_url"].as_str().unwrap().to_string();
+    let master = fetch_master(&server, &master_url, ALICE).await;
+    assert_eq!(master.audio.len(), 2, "{}", master.text);
+    assert!(
+        master
+            .default_audio
+            .as_deref()
+            .is_some_and(|u| u.contains("audio-1-aac")),
+        "French is the default: {}",
+        master.text
+    );
+    assert!(
+        master.text.contains("SUBTITLES=\"subs\""),
+        "{}",
+        master.text
+    );
+    assert_eq!(master.subtitles.len(), 4, "{}", master.text);
+
+    // ffprobe reads the master: one video and both audio renditions with
+    // their languages.
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type:stream_tags=language",
+        ])
+        .args(["-of", "compact"])
+        .arg(format!("{}?api_key={ALICE}", server.url(&master_url)))
+        .output()
+        .expect("ffprobe");
+    let listed = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(listed.contains("codec_type=video"), "{listed}");
+    assert!(
+        listed.contains("codec_type=audio|tag:language=en"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("codec_type=audio|tag:language=fr"),
+        "{listed}"
+    );
+
+    // Each audio rendition plays the whole film with its own tone.
+    let video = complete_playlist(&server, &master.variant, ALICE).await;
+    let total: f64 = video.segments.iter().map(|s| s.duration as f64).sum();
+    assert!((total - 20.0).abs() < 0.5, "{total}");
+    for (url, want_hz) in [(&master.audio[0], 440.0), (&master.audio[1], 880.0)] {
+        let p = complete_playlist(&server, url, ALICE).await;
+        assert_eq!(p.segments.len(), video.segments.len());
+        let mut bytes = Vec::new();
+        for s in &p.segments {
+            let r = get_segment(&server, &resolve(url, &s.uri), ALICE).await;
+            assert_eq!(r.status(), 200);
+            bytes.push(r.bytes().await.unwrap().to_vec());
+        }
+        let samples = decode_audio(&bytes);
+        let seconds = samples.len() as f64 / 8000.0;
+        assert!((seconds - 20.0).abs() < 0.5, "{url}: {seconds} s of audio");
+        let hz = tone_hz(&samples, 8000.0);
+        assert!(
+            (hz - want_hz).abs() < 15.0,
+            "{url}: {hz} Hz, want {want_hz}"
+        );
+    }
+
+    // Video segment 0 starts at 3600 s on the MPEG-TS clock, where
+    // X-TIMESTAMP-MAP puts media time 0.
+    let first = get_segment(
+        &server,
+        &resolve(&master.variant, &video.segments[0].uri),
+        ALICE,
+    )
+    .await
+    .bytes()
+    .await
+    .unwrap();
+    let pts = video_pts(&first).expect("video PTS");
+    assert!((pts[0] - 3600.0).abs() < 0.05, "first PTS {}", pts[0]);
+
+    // Each subtitle rendition: same segment list as the video, cues at
+    // their media time after the map.
+    for (name, want) in [("/subs-0/", EMBEDDED), ("fr", SIDECAR)] {
+        let url = &master
+            .subtitles
+            .iter()
+            .find(|(l, u)| u.contains(name) || l.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} subtitles: {}", master.text))
+            .1;
+        let p = complete_playlist(&server, url, ALICE).await;
+        assert_eq!(p.segments.len(), video.segments.len(), "{url}");
+        assert_eq!(p.target_duration, video.target_duration);
+        let mut seen: Vec<(f64, f64, String)> = Vec::new();
+        for (n, s) in p.segments.iter().enumerate() {
+            let r = get_segment(&server, &resolve(url, &s.uri), ALICE).await;
+            assert_eq!(r.status(), 200);
+            assert!(r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/vtt"));
+            let (cues, map) = parse_vtt(&r.text().await.unwrap());
+            let (mpegts, local) = map.expect("X-TIMESTAMP-MAP");
+            let offset = mpegts as f64 / 90_000.0 - local - 3600.0;
+            let seg_start: f64 = video.segments[..n].iter().map(|s| s.duration as f64).sum();
+            let seg_end = seg_start + video.segments[n].duration as f64;
+            for (a, b, text) in cues {
+                assert!(
+                    a < seg_end + 0.01 && b > seg_start - 0.01,
+                    "cue {a}-{b} in segment {n}"
+                );
+                seen.push((a + offset, b + offset, text));
+            }
+        }
+        for (a, b, text) in want {
+            assert!(
+                seen.iter()
+                    .any(|(x, y, t)| (x - a).abs() <= 0.1 && (y - b).abs() <= 0.1 && t == text),
+                "{name}: cue {text:?} at {a} s not found in {seen:?}"
+            );
+        }
+    }
+    // The cue across the first cut is repeated in both segments.
+    let en = &master
+        .subtitles
+        .iter()
+        .find(|(_, u)| u.contains("subs-0"))
+        .unwrap()
+        .1;
+    let seg1 = get_text(&server, &en.replace("playlist.m3u8", "segment_00001.vtt")).await;
+    assert!(seg1.contains("Across the first cut"), "{seg1}");
+
+    // Odd sidecars: Latin-1 and a BOM with a broken cue give readable cues.
+    for (lang, want) in [("de", "Grüße"), ("es", "Adiós")] {
+        let index = sidecar(lang)["index"].as_u64().unwrap();
+        let url = master
+            .subtitles
+            .iter()
+            .find(|(_, u)| u.contains(&format!("/subs-{index}/")))
+            .unwrap()
+            .1
+            .replace("playlist.m3u8", "segment_00000.vtt");
+        let text = get_text(&server, &url).await;
+        let url1 = url.replace("segment_00000", "segment_00001");
+        let text1 = get_text(&server, &url1).await;
+        assert!(
+            text.contains(want) || text1.contains(want),
+            "{lang}: {text}{text1}"
+        );
+    }
+
+    // Whole-file WebVTT of the embedded track, for a <track> element.
+    let r = server
+        .get(&format!("/api/v1/media/{id}/subtitles/0.vtt"), ALICE)
+        .await;
+    assert_eq!(r.status(), 200);
+    let (cues, _) = parse_vtt(&r.text().await.unwrap());
+    assert_eq!(cues.len(), EMBEDDED.len(), "{cues:?}");
+    assert!((cues[2].0 - 13.2).abs() <= 0.1);
+    let r = server
+        .get(&format!("/api/v1/media/{id}/subtitles/99.vtt"), ALICE)
+        .await;
+    assert_eq!(r.status(), 404);
+    // A track that does not exist is a clear 400.
+    let r = server
+        .get(&format!("/api/v1/stream/{id}?audio=7"), ALICE)
+        .await;
+    assert_eq!(r.status(), 400);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_subtitle_is_burned_into_its_own_video_rendition() {
+    let Some(shared) = shared_media() else {
+        return;
+    };
+    // The shared file's PGS track was authored for a 2048x858 picture
+    // (its text sits below 720 lines): give it a picture of that size, as
+    // a Blu-ray has, with its PGS track copied.
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(shared.join("derived_bbb_h264_3audio_srt_pgs.mkv"))
+        .args(["-map", "0:v", "-map", "0:a:0", "-map", "0:s:2", "-t", "5"])
+        .args([
+            "-vf",
+            "scale=2048:858",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-c:a", "copy", "-c:s", "copy"])
+        .arg(dir.path().join("pgs.mkv"))
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("NOTICE: ffmpeg cannot make the PGS fixture; skipping");
+        return;
+    }
+    let server = start_server(dir.path(), std::time::Duration::from_secs(60)).await;
+    let item = server.media("pgs.mkv").await;
+    let pgs = item["subtitles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec"] == "pgs" && s["language"] == "en")
+        .unwrap_or_else(|| panic!("no English PGS track: {item}"))["index"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(item["subtitles"][pgs as usize]["kind"], "image");
+    let id = item["id"].as_str().unwrap();
+    // The PGS track shows its first picture from 0.585 s to 2.405 s.
+    let frame_at = |bytes: &[u8]| -> Vec<u8> {
+        let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(file.path())
+            .args(["-ss", "1.5", "-frames:v", "1", "-vf", "scale=1280:536"])
+            .args(["-pix_fmt", "gray", "-f", "rawvideo", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), 1280 * 536, "one frame decoded");
+        out.stdout
+    };
+    let mut frames = Vec::new();
+    for query in [format!("?burn={pgs}"), "?mode=hls".to_string()] {
+        let r = server
+            .client
+            .get(server.url(&format!("/api/v1/stream/{id}{query}")))
+            .bearer_auth(ALICE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            302,
+            "{query}: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let master_url = r.headers()["location"].to_str().unwrap().to_string();
+        let master = fetch_master(&server, &master_url, ALICE).await;
+        if query.starts_with("?burn") {
+            assert!(master.variant.contains("burn"), "{}", master.text);
+        }
+        let p = complete_playlist(&server, &master.variant, ALICE).await;
+        let r = get_segment(
+            &server,
+            &resolve(&master.variant, &p.segments[0].uri),
+            ALICE,
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let bytes = r.bytes().await.unwrap().to_vec();
+        decode_ts(&bytes).expect("the segment decodes");
+        frames.push(frame_at(&bytes));
+    }
+    let diff: f64 = frames[0]
+        .iter()
+        .zip(&frames[1])
+        .map(|(a, b)| (*a as f64 - *b as f64).abs())
+        .sum::<f64>()
+        / frames[0].len() as f64;
+    // Re-encoding alone changes pixels by about 1 level; a burned
+    // subtitle changes its area by tens.
+    let changed = frames[0]
+        .iter()
+        .zip(&frames[1])
+        .filter(|(a, b)| (**a as i32 - **b as i32).abs() > 60)
+        .count();
+    assert!(
+        changed > 100,
+        "burned pixels: {changed} (mean diff {diff:.2})"
+    );
+    server.stop().await;
+}
