@@ -9,13 +9,13 @@
 //! playlist and an HTTP cache can key segments on the path alone.
 
 use super::media::{current_media, hls_mode};
+use super::tracks::{start_session, TrackRequest};
 use super::{
     query_value, raw_query, respond, with_state, ApiError, Principal, Route, PLAYLIST_TYPE,
     RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
 };
 use crate::hls::{self, Listed, ListedSubtitles, SegmentFormat};
 use crate::library::Playback;
-use crate::rendition::{choose, TrackRef};
 use crate::session::{Session, SessionState};
 use crate::supervisor::SegmentOutcome;
 use crate::timeline::{segment_index, subtitle_segment_index};
@@ -171,97 +171,6 @@ struct StartRequest {
     burn: Option<usize>,
 }
 
-/// The tracks a client asks for, as `audio=`, `subtitle=` and `burn=`.
-#[derive(Debug, Default)]
-pub(super) struct TrackRequest {
-    audio: Option<TrackRef>,
-    subtitle: Option<TrackRef>,
-    burn: Option<usize>,
-}
-
-impl TrackRequest {
-    /// From a query string (`/api/v1/stream/{id}?audio=fr&subtitle=2`).
-    ///
-    /// # Errors
-    /// 400 for a value that is neither an index nor a language.
-    pub(super) fn from_query(query: &str) -> Result<TrackRequest, ApiError> {
-        let track = |name| {
-            query_value(query, name)
-                .map(|v| {
-                    TrackRef::parse(&v).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
-                })
-                .transpose()
-        };
-        let burn = query_value(query, "burn")
-            .map(|v| {
-                v.parse::<usize>().map_err(|_| {
-                    ApiError::BadRequest(format!("burn must be a subtitle track index, not {v:?}"))
-                })
-            })
-            .transpose()?;
-        Ok(TrackRequest {
-            audio: track("audio")?,
-            subtitle: track("subtitle")?,
-            burn,
-        })
-    }
-
-    fn from_body(body: &StartRequest) -> Result<TrackRequest, ApiError> {
-        let track = |name, v: &Option<serde_json::Value>| {
-            v.as_ref()
-                .map(|v| {
-                    let raw = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    TrackRef::parse(&raw).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
-                })
-                .transpose()
-        };
-        Ok(TrackRequest {
-            audio: track("audio", &body.audio)?,
-            subtitle: track("subtitle", &body.subtitle)?,
-            burn: body.burn,
-        })
-    }
-}
-
-/// Starts (or finds) `p`'s session of `item` playing the tracks `tracks`
-/// asks for.
-///
-/// # Errors
-/// 400 for a track the item does not have, 422 unplayable, 503
-/// `at_capacity`.
-pub(super) fn start_session(
-    state: &AppState,
-    p: &Principal,
-    item: Arc<crate::library::MediaItem>,
-    tracks: &TrackRequest,
-    preload: bool,
-) -> Result<Arc<Session>, ApiError> {
-    let mut mode = hls_mode(&item)?;
-    let title = state.sessions.supervisor().title(item);
-    let choice = choose(
-        &title.renditions,
-        &title.subtitles,
-        tracks.audio.as_ref(),
-        tracks.subtitle.as_ref(),
-        tracks.burn,
-    )
-    .map_err(ApiError::BadRequest)?;
-    if choice
-        .video
-        .is_some_and(|v| !title.renditions[v].plan.is_copy())
-    {
-        mode = Playback::Transcode;
-    }
-    state
-        .sessions
-        .start(title, mode, &p.user, preload, choice)
-        .map(|(session, _)| session)
-        .map_err(|e| ApiError::AtCapacity(e.to_string()))
-}
-
 #[derive(Debug, Serialize)]
 struct StartResponse {
     session_id: Uuid,
@@ -276,7 +185,7 @@ async fn start_handler(
     query: &str,
 ) -> Result<Response, ApiError> {
     let item = current_media(state, &body.media_id).await?;
-    let tracks = TrackRequest::from_body(&body)?;
+    let tracks = TrackRequest::from_body(&body.audio, &body.subtitle, body.burn)?;
     let session = start_session(state, p, item, &tracks, false)?;
     Ok(warp::reply::json(&StartResponse {
         session_id: session.id,

@@ -130,14 +130,14 @@ async fn stream_handler(
     };
     let item = current_media(&state, &id).await?;
     hls_mode(&item)?;
-    let tracks = super::hls::TrackRequest::from_query(&query)?;
+    let tracks = super::tracks::TrackRequest::from_query(&query)?;
     // Another audio track than the default, or burned subtitles, need HLS.
     let wants_other =
         query_value(&query, "audio").is_some() || query_value(&query, "burn").is_some();
     if item.playback == Some(Playback::DirectPlay) && !force_hls && !wants_other {
         return direct_play(&item, &method, &headers).await;
     }
-    let session = super::hls::start_session(&state, &p, item, &tracks, false)?;
+    let session = super::tracks::start_session(&state, &p, item, &tracks, false)?;
     let mut res = Response::new(Default::default());
     *res.status_mut() = StatusCode::FOUND;
     let location = super::hls::master_url(&session, query_value(&query, "api_key").as_deref());

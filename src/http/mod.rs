@@ -20,6 +20,7 @@ mod error;
 mod hls;
 mod media;
 pub mod range;
+mod tracks;
 mod web;
 
 pub use error::{recover, ApiError};

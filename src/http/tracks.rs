@@ -1,0 +1,110 @@
+//! The tracks a client asks for (`audio=`, `subtitle=`, `burn=` on
+//! `/api/v1/stream/{id}`, the same fields in `POST /api/v1/hls/start`),
+//! and starting the caller's session with them.
+
+use super::media::hls_mode;
+use super::{query_value, ApiError, Principal};
+use crate::library::Playback;
+use crate::rendition::{choose, TrackRef};
+use crate::session::Session;
+use crate::AppState;
+use std::sync::Arc;
+
+/// The tracks a client asks for, as `audio=`, `subtitle=` and `burn=`.
+#[derive(Debug, Default)]
+pub(super) struct TrackRequest {
+    audio: Option<TrackRef>,
+    subtitle: Option<TrackRef>,
+    burn: Option<usize>,
+}
+
+impl TrackRequest {
+    /// From a query string (`/api/v1/stream/{id}?audio=fr&subtitle=2`).
+    ///
+    /// # Errors
+    /// 400 for a value that is neither an index nor a language.
+    pub(super) fn from_query(query: &str) -> Result<TrackRequest, ApiError> {
+        let track = |name| {
+            query_value(query, name)
+                .map(|v| {
+                    TrackRef::parse(&v).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+                })
+                .transpose()
+        };
+        let burn = query_value(query, "burn")
+            .map(|v| {
+                v.parse::<usize>().map_err(|_| {
+                    ApiError::BadRequest(format!("burn must be a subtitle track index, not {v:?}"))
+                })
+            })
+            .transpose()?;
+        Ok(TrackRequest {
+            audio: track("audio")?,
+            subtitle: track("subtitle")?,
+            burn,
+        })
+    }
+
+    /// From the fields of a `POST /api/v1/hls/start` body.
+    ///
+    /// # Errors
+    /// 400 for a value that is neither an index nor a language.
+    pub(super) fn from_body(
+        audio: &Option<serde_json::Value>,
+        subtitle: &Option<serde_json::Value>,
+        burn: Option<usize>,
+    ) -> Result<TrackRequest, ApiError> {
+        let track = |name, v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .map(|v| {
+                    let raw = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    TrackRef::parse(&raw).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(TrackRequest {
+            audio: track("audio", audio)?,
+            subtitle: track("subtitle", subtitle)?,
+            burn,
+        })
+    }
+}
+
+/// Starts (or finds) `p`'s session of `item` playing the tracks `tracks`
+/// asks for.
+///
+/// # Errors
+/// 400 for a track the item does not have, 422 unplayable, 503
+/// `at_capacity`.
+pub(super) fn start_session(
+    state: &AppState,
+    p: &Principal,
+    item: Arc<crate::library::MediaItem>,
+    tracks: &TrackRequest,
+    preload: bool,
+) -> Result<Arc<Session>, ApiError> {
+    let mut mode = hls_mode(&item)?;
+    let title = state.sessions.supervisor().title(item);
+    let choice = choose(
+        &title.renditions,
+        &title.subtitles,
+        tracks.audio.as_ref(),
+        tracks.subtitle.as_ref(),
+        tracks.burn,
+    )
+    .map_err(ApiError::BadRequest)?;
+    if choice
+        .video
+        .is_some_and(|v| !title.renditions[v].plan.is_copy())
+    {
+        mode = Playback::Transcode;
+    }
+    state
+        .sessions
+        .start(title, mode, &p.user, preload, choice)
+        .map(|(session, _)| session)
+        .map_err(|e| ApiError::AtCapacity(e.to_string()))
+}
