@@ -111,15 +111,15 @@ fn tone_hz(samples: &[i16], rate: f64) -> f64 {
     crossings as f64 / 2.0 / (samples.len() as f64 / rate)
 }
 
-/// Decodes concatenated MPEG-TS audio segments to 8 kHz mono PCM with
-/// ffmpeg; returns the samples.
-fn decode_audio(segments: &[Vec<u8>]) -> Vec<i16> {
+/// Decodes MPEG-TS `bytes` with ffmpeg, `output` being its output
+/// options (ending in `-`, standard output); returns what it wrote.
+fn ffmpeg_decode(bytes: &[u8], output: &[&str]) -> Vec<u8> {
     let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
-    std::fs::write(file.path(), segments.concat()).unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(file.path())
-        .args(["-ac", "1", "-ar", "8000", "-f", "s16le", "-"])
+        .args(output)
         .output()
         .expect("ffmpeg");
     assert!(
@@ -128,7 +128,16 @@ fn decode_audio(segments: &[Vec<u8>]) -> Vec<i16> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-        .chunks_exact(2)
+}
+
+/// Decodes concatenated MPEG-TS audio segments to 8 kHz mono PCM with
+/// ffmpeg; returns the samples.
+fn decode_audio(segments: &[Vec<u8>]) -> Vec<i16> {
+    let pcm = ffmpeg_decode(
+        &segments.concat(),
+        &["-ac", "1", "-ar", "8000", "-f", "s16le", "-"],
+    );
+    pcm.chunks_exact(2)
         .map(|c| i16::from_le_bytes([c[0], c[1]]))
         .collect()
 }
@@ -447,22 +456,24 @@ async fn an_image_subtitle_is_burned_into_its_own_video_rendition() {
     let id = item["id"].as_str().unwrap();
     // The PGS track shows its first picture from 0.585 s to 2.405 s.
     let frame_at = |bytes: &[u8]| -> Vec<u8> {
-        let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
-        std::fs::write(file.path(), bytes).unwrap();
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(file.path())
-            .args(["-ss", "1.5", "-frames:v", "1", "-vf", "scale=1280:536"])
-            .args(["-pix_fmt", "gray", "-f", "rawvideo", "-"])
-            .output()
-            .expect("ffmpeg");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let frame = ffmpeg_decode(
+            bytes,
+            &[
+                "-ss",
+                "1.5",
+                "-frames:v",
+                "1",
+                "-vf",
+                "scale=1280:536",
+                "-pix_fmt",
+                "gray",
+                "-f",
+                "rawvideo",
+                "-",
+            ],
         );
-        assert_eq!(out.stdout.len(), 1280 * 536, "one frame decoded");
-        out.stdout
+        assert_eq!(frame.len(), 1280 * 536, "one frame decoded");
+        frame
     };
     let mut frames = Vec::new();
     for query in [format!("?burn={pgs}"), "?mode=hls".to_string()] {

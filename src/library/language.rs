@@ -55,12 +55,6 @@ pub fn normalize(raw: &str) -> Option<String> {
     })
 }
 
-/// Whether a word of a file name is a language tag (`en`, `fre`,
-/// `pt-BR`); see [`normalize`].
-pub fn is_language(word: &str) -> bool {
-    normalize(word).is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +79,6 @@ mod tests {
         assert_eq!(normalize("xx"), None);
         assert_eq!(normalize("e\"n"), None);
         assert_eq!(normalize(""), None);
-        assert!(!is_language("forced"));
+        assert_eq!(normalize("forced"), None);
     }
 }

@@ -174,11 +174,6 @@ impl Title {
         self.state.lock().expect("title lock")
     }
 
-    /// Every rendition's bit.
-    pub fn all_renditions(&self) -> u64 {
-        (0..self.renditions.len()).fold(0, |m, i| m | bit(i))
-    }
-
     /// The bits of its video renditions.
     pub fn video_renditions(&self) -> u64 {
         self.mask_where(|r| r.plan.is_video())
