@@ -80,6 +80,7 @@ fn make_fixture(dir: &Path) -> Option<PathBuf> {
         ])
         .args(["-metadata:s:s:0", "language=eng"])
         .args(["-disposition:a:0", "default", "-disposition:a:1", "0"])
+        .args(["-disposition:s:0", "forced"])
         .arg(&out)
         .status();
     if !status.is_ok_and(|s| s.success()) {
@@ -208,18 +209,24 @@ async fn every_audio_track_and_every_text_subtitle_is_a_rendition() {
     let item = server.media("film.mkv").await;
     let audio = item["audio"].as_array().unwrap();
     assert_eq!(audio.len(), 2, "{item}");
-    assert_eq!(audio[0]["language"], "en");
+    assert_eq!(
+        (audio[0]["language"].as_str(), audio[0]["default"].as_bool()),
+        (Some("en"), Some(true))
+    );
+    assert_eq!(audio[1]["default"], false);
     assert_eq!(audio[1]["language"], "fr");
     assert_eq!(audio[1]["codec"], "ac3");
     let subs = item["subtitles"].as_array().unwrap();
     assert_eq!(subs.len(), 4, "{item}");
-    // The Discoverer reports a sparse track's language only when its tags
-    // arrive before it prerolls: "en" or null (a gap the README states).
     assert_eq!(
-        (subs[0]["kind"].as_str(), subs[0]["source"].as_str()),
-        (Some("text"), Some("embedded"))
+        (
+            subs[0]["kind"].as_str(),
+            subs[0]["source"].as_str(),
+            subs[0]["language"].as_str(),
+            subs[0]["forced"].as_bool()
+        ),
+        (Some("text"), Some("embedded"), Some("en"), Some(true))
     );
-    assert!(subs[0]["language"] == "en" || subs[0]["language"].is_null());
     let sidecar = |lang: &str| {
         subs.iter()
             .find(|s| s["language"] == lang && s["source"] == "sidecar")

@@ -9,6 +9,7 @@ pub mod decision;
 pub mod id;
 pub mod keyframes;
 pub mod language;
+pub mod mkv_tracks;
 pub mod probe;
 mod scan;
 pub mod sidecar;

@@ -3,7 +3,9 @@
 //! Discovering is blocking (85–140 ms per file measured here, design.md), so
 //! callers run [`probe_file`] on a blocking thread.
 
-use super::{language, AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream};
+use super::{
+    language, mkv_tracks, AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream,
+};
 use gst::prelude::*;
 use gst_pbutils::prelude::*;
 use gst_pbutils::{Discoverer, DiscovererContainerInfo, DiscovererResult};
@@ -155,10 +157,52 @@ fn title_of(s: &gst_pbutils::DiscovererStreamInfo) -> Option<String> {
 /// Whether the file marks the stream as its default. GStreamer 1.22's
 /// Discoverer does not report it (the demuxers put Matroska's FlagDefault
 /// in `GST_STREAM_FLAG_SELECT` on their pads' `GstStream`, which the
-/// Discoverer's stream info does not carry), so no track is marked and
-/// the first playable one is the default.
+/// Discoverer's stream info does not carry); [`add_container_flags`]
+/// reads it from a Matroska file itself.
 fn is_default(_s: &gst_pbutils::DiscovererStreamInfo) -> bool {
     false
+}
+
+/// Fills in what the Discoverer does not report from the container's own
+/// track headers: for Matroska/WebM, each audio and subtitle track's
+/// `FlagDefault` and `FlagForced`, and its name and language where the
+/// Discoverer had none (it misses a sparse track's tags when they come
+/// after it prerolls). Tracks are matched by order within their kind,
+/// and only when the counts agree.
+pub fn add_container_flags(info: &mut MediaInfo, path: &Path) {
+    if !matches!(info.container.as_deref(), Some("matroska" | "webm")) {
+        return;
+    }
+    let Some(headers) = mkv_tracks::read(path) else {
+        return;
+    };
+    let of = |kind| headers.iter().filter(move |h| h.kind == kind);
+    if of(mkv_tracks::Kind::Audio).count() == info.audio.len() {
+        for (a, h) in info.audio.iter_mut().zip(of(mkv_tracks::Kind::Audio)) {
+            a.default = h.default;
+            a.title = a.title.take().or_else(|| h.name.clone());
+            a.language = a
+                .language
+                .take()
+                .or_else(|| h.language.as_deref().and_then(language::normalize));
+        }
+    }
+    let embedded: Vec<&mut SubtitleStream> = info
+        .subtitles
+        .iter_mut()
+        .filter(|s| matches!(s.source, SubtitleSource::Embedded { .. }))
+        .collect();
+    if of(mkv_tracks::Kind::Subtitle).count() == embedded.len() {
+        for (s, h) in embedded.into_iter().zip(of(mkv_tracks::Kind::Subtitle)) {
+            s.default = h.default;
+            s.forced |= h.forced;
+            s.title = s.title.take().or_else(|| h.name.clone());
+            s.language = s
+                .language
+                .take()
+                .or_else(|| h.language.as_deref().and_then(language::normalize));
+        }
+    }
 }
 
 /// The first line of a GLib error, without GStreamer debug detail.

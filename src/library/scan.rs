@@ -156,6 +156,7 @@ pub async fn probe_item(dir: &Path, path: PathBuf, timeout: Duration) -> MediaIt
         timeout + Duration::from_secs(5),
         tokio::task::spawn_blocking(move || {
             let mut info = probe::probe_file(&probe_path, timeout);
+            probe::add_container_flags(&mut info, &probe_path);
             let embedded = info.subtitles.len();
             info.subtitles.extend(sidecar::find(&probe_path, embedded));
             info

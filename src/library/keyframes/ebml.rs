@@ -6,7 +6,7 @@ use super::Input;
 
 /// An element header found in the file.
 #[derive(Clone, Copy)]
-pub(super) struct Elem {
+pub(crate) struct Elem {
     /// Element ID, marker bits kept (as the Matroska spec writes IDs).
     pub id: u32,
     /// Offset of the payload.
@@ -46,7 +46,7 @@ pub(super) fn header(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
 }
 
 /// Reads an element header at file offset `pos`.
-pub(super) fn elem_at(r: &mut Input, pos: u64) -> Option<Elem> {
+pub(crate) fn elem_at(r: &mut Input, pos: u64) -> Option<Elem> {
     let mut buf = [0u8; 12];
     let n = r.read_upto(pos, &mut buf)?;
     let (id, size, hlen) = header(buf.get(..n)?)?;
@@ -58,7 +58,7 @@ pub(super) fn elem_at(r: &mut Input, pos: u64) -> Option<Elem> {
 }
 
 /// Children of an in-memory master element payload; `None` when malformed.
-pub(super) fn kids(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
+pub(crate) fn kids(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
     let mut out = Vec::new();
     let mut off = 0usize;
     while off < b.len() {
@@ -72,7 +72,7 @@ pub(super) fn kids(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
 }
 
 /// Unsigned integer element value.
-pub(super) fn uint(b: &[u8]) -> Option<u64> {
+pub(crate) fn uint(b: &[u8]) -> Option<u64> {
     if b.len() > 8 {
         return None;
     }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 mod avi;
 mod demux;
-mod ebml;
+pub(crate) mod ebml;
 mod matroska;
 mod mp4;
 
@@ -90,13 +90,7 @@ pub struct KeyframeIndex {
 /// parse doubt. Never panics on hostile input; reads are bounded.
 #[must_use]
 pub fn from_container(path: &Path) -> Option<KeyframeIndex> {
-    let file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let mut r = Input {
-        inner: BufReader::with_capacity(16 * 1024, file),
-        len,
-        pos: Some(0),
-    };
+    let mut r = Input::open(path)?;
     let mut magic = [0u8; 12];
     r.read_at(0, &mut magic).ok()?;
     if magic[..4] == [0x1A, 0x45, 0xDF, 0xA3] {
@@ -154,6 +148,17 @@ pub(crate) struct Input {
 }
 
 impl Input {
+    /// The file at `path`, buffered, read from its start.
+    pub(crate) fn open(path: &Path) -> Option<Input> {
+        let file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        Some(Input {
+            inner: BufReader::with_capacity(16 * 1024, file),
+            len,
+            pos: Some(0),
+        })
+    }
+
     /// File length in bytes.
     fn len(&self) -> u64 {
         self.len
@@ -183,7 +188,7 @@ impl Input {
     }
 
     /// Reads `n` bytes at `pos` into a new vector (bounded by [`MAX_ALLOC`]).
-    fn read_vec(&mut self, pos: u64, n: u64) -> Option<Vec<u8>> {
+    pub(crate) fn read_vec(&mut self, pos: u64, n: u64) -> Option<Vec<u8>> {
         if n > MAX_ALLOC {
             return None;
         }

@@ -1,0 +1,180 @@
+//! The flags of a Matroska file's tracks, which GStreamer 1.22's
+//! Discoverer does not report: `FlagDefault`, `FlagForced`, the language
+//! and the name (Matroska specification, RFC 9559 §5.1.4.1). Read from the
+//! `Tracks` element with the EBML reader of the key-frame index; only the
+//! head of the file is read.
+
+use super::keyframes::ebml::{elem_at, kids, uint};
+use super::keyframes::Input;
+use std::path::Path;
+
+const EBML: u32 = 0x1A45_DFA3;
+const SEGMENT: u32 = 0x1853_8067;
+const TRACKS: u32 = 0x1654_AE6B;
+const CLUSTER: u32 = 0x1F43_B675;
+const TRACKENTRY: u32 = 0xAE;
+const TRACKTYPE: u32 = 0x83;
+const FLAGDEFAULT: u32 = 0x88;
+const FLAGFORCED: u32 = 0x55AA;
+const NAME: u32 = 0x536E;
+const LANGUAGE: u32 = 0x22_B59C;
+const LANGUAGE_IETF: u32 = 0x22_B59D;
+
+/// Top-level elements looked at before giving up on finding `Tracks`.
+const MAX_TOP_ELEMENTS: usize = 64;
+/// Largest `Tracks` element read (codec private data included).
+const MAX_TRACKS_BYTES: u64 = 16 * 1024 * 1024;
+
+/// `TrackType` values (RFC 9559 §5.1.4.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 1.
+    Video,
+    /// 2.
+    Audio,
+    /// 17.
+    Subtitle,
+    /// Anything else (buttons, metadata, complex).
+    Other,
+}
+
+/// One `TrackEntry`'s flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackHeader {
+    /// Its type.
+    pub kind: Kind,
+    /// `FlagDefault` (1 when absent, as the specification says).
+    pub default: bool,
+    /// `FlagForced` (0 when absent).
+    pub forced: bool,
+    /// `LanguageIETF`, else `Language`, as written; `None` when absent.
+    pub language: Option<String>,
+    /// `Name`, if any.
+    pub name: Option<String>,
+}
+
+fn text(b: &[u8]) -> Option<String> {
+    let s = String::from_utf8_lossy(b.split(|&c| c == 0).next()?)
+        .trim()
+        .to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Parses the payload of a `Tracks` element.
+fn parse(tracks: &[u8]) -> Option<Vec<TrackHeader>> {
+    let mut out = Vec::new();
+    for (id, entry) in kids(tracks)? {
+        if id != TRACKENTRY {
+            continue;
+        }
+        let mut t = TrackHeader {
+            kind: Kind::Other,
+            default: true,
+            forced: false,
+            language: None,
+            name: None,
+        };
+        let mut ietf = None;
+        for (id, v) in kids(entry)? {
+            match id {
+                TRACKTYPE => {
+                    t.kind = match uint(v)? {
+                        1 => Kind::Video,
+                        2 => Kind::Audio,
+                        17 => Kind::Subtitle,
+                        _ => Kind::Other,
+                    }
+                }
+                FLAGDEFAULT => t.default = uint(v)? != 0,
+                FLAGFORCED => t.forced = uint(v)? != 0,
+                NAME => t.name = text(v),
+                LANGUAGE => t.language = text(v),
+                LANGUAGE_IETF => ietf = text(v),
+                _ => {}
+            }
+        }
+        t.language = ietf.or(t.language);
+        out.push(t);
+    }
+    Some(out)
+}
+
+/// The track headers of the Matroska/WebM file at `path`, in file order;
+/// `None` for another kind of file, a `Tracks` element after the first
+/// cluster, or anything malformed.
+pub fn read(path: &Path) -> Option<Vec<TrackHeader>> {
+    let mut r = Input::open(path)?;
+    let ebml = elem_at(&mut r, 0)?;
+    if ebml.id != EBML {
+        return None;
+    }
+    let segment = elem_at(&mut r, ebml.data.checked_add(ebml.size?)?)?;
+    if segment.id != SEGMENT {
+        return None;
+    }
+    let mut pos = segment.data;
+    for _ in 0..MAX_TOP_ELEMENTS {
+        let e = elem_at(&mut r, pos)?;
+        match e.id {
+            TRACKS => {
+                let size = e.size?;
+                if size > MAX_TRACKS_BYTES {
+                    return None;
+                }
+                return parse(&r.read_vec(e.data, size)?);
+            }
+            CLUSTER => return None,
+            _ => pos = e.data.checked_add(e.size?)?,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An element: 1-byte-size header for short payloads.
+    fn el(id: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut v = id.to_vec();
+        v.push(0x80 | payload.len() as u8);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn flags_default_to_the_specification() {
+        let audio = [
+            el(&[0x83], &[2]),
+            el(&[0x22, 0xB5, 0x9C], b"fre"),
+            el(&[0x88], &[0]),
+            el(&[0x53, 0x6E], b"Commentary"),
+        ]
+        .concat();
+        let subs = [el(&[0x83], &[17]), el(&[0x55, 0xAA], &[1])].concat();
+        let tracks = [el(&[0xAE], &audio), el(&[0xAE], &subs)].concat();
+        let parsed = parse(&tracks).expect("parsed");
+        assert_eq!(
+            parsed[0],
+            TrackHeader {
+                kind: Kind::Audio,
+                default: false,
+                forced: false,
+                language: Some("fre".into()),
+                name: Some("Commentary".into()),
+            }
+        );
+        assert_eq!(
+            (parsed[1].kind, parsed[1].default, parsed[1].forced),
+            (Kind::Subtitle, true, true)
+        );
+    }
+
+    #[test]
+    fn other_files_have_no_tracks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.mp4");
+        std::fs::write(&p, b"\0\0\0\x18ftypisom").unwrap();
+        assert_eq!(read(&p), None);
+    }
+}
