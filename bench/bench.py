@@ -132,7 +132,7 @@ class Hlsd:
             [binary, "--media-dir", media, "--addr", f"127.0.0.1:{self.port}",
              "--transcode-dir", os.path.join(self.tmp, "sessions"), *tokens, *extra],
             stdout=subprocess.DEVNULL, stderr=self.log, cwd=ROOT,
-            env={**os.environ, "NO_COLOR": "1", "RUST_LOG": "hlsd=warn"})
+            env={**os.environ, "NO_COLOR": "1", "RUST_LOG": os.environ.get("BENCH_RUST_LOG", "hlsd=warn")})
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -496,6 +496,52 @@ def paused_remux(binary, media, path, margin):
         srv.stop()
 
 
+def two_audio_title(src, out_dir):
+    """The transcode input with its audio track twice (the second tagged
+    French), by stream copy: a title to switch audio in."""
+    out = os.path.join(out_dir, "switch_2audio.mkv")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", src, "-map", "0:v", "-map", "0:a", "-map", "0:a",
+                    "-c", "copy", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre", out],
+                   check=True)
+    return os.path.basename(out)
+
+
+def audio_switch_round(binary, media, path, held):
+    """A fresh server, one session of a transcode with two audio tracks:
+    the cold first segment (video and default audio), then, while it
+    plays, a switch: the other audio rendition's playlist and the segment
+    at the player's place. With `held`, the switch waits until the video
+    producer is held by its throttle (--throttle-margin 12), as it is most
+    of the time in real-time playback; else it comes while the encoder
+    races ahead on every core. Returns (cold s, switch s, video producers
+    the switch started)."""
+    extra = ("--admin", "bench", *(("--throttle-margin", "12") if held else ()))
+    srv = Hlsd(binary, media, extra=extra)
+    try:
+        time.sleep(0.3)
+        video_producers = lambda: sum(n for r, n in json.loads(http(srv.base + "/api/v1/admin/streaming-stats")[1])
+                                      .get("producers_started", {}).items() if r.startswith("video"))
+        t0 = time.monotonic()
+        s = srv.start(path)
+        variant, audio = playlists(srv.base, s["master_url"])
+        video = segment_urls(variant)
+        fetch_segment(video[0])
+        fetch_segment(segment_urls(audio[0])[0])
+        cold = time.monotonic() - t0
+        fetch_segment(video[1])  # the player plays on
+        deadline = time.monotonic() + 60
+        while held and not any(x["state"] == "throttled" for x in srv.sessions()):
+            assert time.monotonic() < deadline, "the producer was never held"
+            time.sleep(0.05)
+        before = video_producers()
+        t1 = time.monotonic()
+        fetch_segment(segment_urls(audio[1])[1])
+        switch = time.monotonic() - t1
+        return cold, switch, video_producers() - before
+    finally:
+        srv.stop()
+
+
 def med(xs):
     return statistics.median(xs)
 
@@ -507,7 +553,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-concurrency", type=int, default=6)
-    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,paused,concurrency,serving")
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,serving")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     media = os.path.abspath(args.media)
@@ -579,6 +625,30 @@ def main():
                      f"{hc:.1f} s", f"{fc:.1f} s (4 ffmpeg runs)", f"{hc / fc:.2f}"))
         rows.append(("sharing: each user's wait for segment 0 (s, users 1 / 2 / 3 / 4)",
                      waits(hs), waits(fs), "(reported)"))
+    if "switch" not in skip:
+        switch_dir = tempfile.mkdtemp(prefix="hlsd-bench-switch-")
+        try:
+            title = two_audio_title(os.path.join(media, TRANSCODE), switch_dir)
+            busy, held = [], []
+            for _ in range(args.rounds):
+                busy.append(audio_switch_round(args.hlsd, switch_dir, title, held=False))
+                held.append(audio_switch_round(args.hlsd, switch_dir, title, held=True))
+        finally:
+            shutil.rmtree(switch_dir, ignore_errors=True)
+        for i, ((c, w, v), (hc_, hw_, hv)) in enumerate(zip(busy, held)):
+            print(f"  audio switch round {i + 1}: cold first segment {c:.2f}s, switch while encoding {w:.2f}s (video producers {v}), "
+                  f"cold {hc_:.2f}s, switch while held {hw_:.2f}s (video producers {hv})", flush=True)
+        results["audio_switch"] = {
+            name: [{"cold_first_segment_s": c, "switch_s": w, "video_producers_started": v} for c, w, v in runs]
+            for name, runs in (("while_encoding", busy), ("while_held", held))}
+        for label, runs in (("while the video encoder runs on every core", busy),
+                            ("once the video producer is held by its throttle", held)):
+            hc, hw = med([r[0] for r in runs]), med([r[1] for r in runs])
+            rows.append((f"audio switch {label}: other track's segment vs a cold transcode start, same server (target <= 0.25)",
+                         f"{hw:.2f} s", f"{hc:.2f} s (hlsd, cold first segment)", f"{hw / hc:.2f}"))
+        rows.append(("video producers started by an audio switch (target 0)",
+                     str(max(r[2] for r in busy + held)), "1 new transcode per switch (a peer that re-encodes)", "(reported)"))
+
     if "paused" not in skip:
         margin = 30
         held, size = paused_remux(args.hlsd, media, REMUX, margin)

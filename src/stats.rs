@@ -53,6 +53,7 @@ pub struct Stats {
     failed: IntCounterVec,
     stopped: IntCounterVec,
     errors: IntCounterVec,
+    producers_started: IntCounterVec,
     first_segment: Histogram,
     transcoded: Counter,
     media_seconds: CounterVec,
@@ -110,6 +111,12 @@ impl Stats {
             "hlsd_errors_total",
             "Errors by kind: pipeline failures and HTTP error codes (http_<code>)",
             &["kind"],
+        );
+        let producers_started = counter_vec(
+            &registry,
+            "hlsd_producers_started_total",
+            "Producer pipelines started, by each rendition they make (video-copy, video-720p, audio-1-aac, ...)",
+            &["rendition"],
         );
         // Buckets in seconds around the measured 0.05 s (remux) to 1.6 s
         // (1080p transcode) first segments (README, "Performance").
@@ -183,6 +190,7 @@ impl Stats {
             failed,
             stopped,
             errors,
+            producers_started,
             first_segment,
             transcoded,
             media_seconds,
@@ -191,6 +199,13 @@ impl Stats {
             store_bytes,
             store_segments,
             recent_ttfs: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// A producer making `renditions` (their names) started.
+    pub fn producer_started(&self, renditions: &[&str]) {
+        for r in renditions {
+            self.producers_started.with_label_values(&[r]).inc();
         }
     }
 
@@ -326,6 +341,7 @@ impl Stats {
             },
             media_seconds_transcoded: (self.transcoded.get() * 1000.0).round() / 1000.0,
             errors: by_label(&self.errors),
+            producers_started: by_label(&self.producers_started),
         }
     }
 }
@@ -372,6 +388,10 @@ pub struct StatsReport {
     pub media_seconds_transcoded: f64,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
+    /// Producers started since start-up, by each rendition they make: a
+    /// switch of audio track starts an `audio-*` producer and no `video-*`
+    /// one.
+    pub producers_started: BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

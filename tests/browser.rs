@@ -34,14 +34,7 @@ fn distinct_colours(path: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
     let Some(shared) = shared_media() else { return };
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = Path::new(&chromium).is_file()
-        && repo().join("web/node_modules/playwright-core").is_dir()
-        && repo().join("web/static/vendor/hls.min.js").is_file();
-    if !ready {
-        eprintln!("NOTICE: chromium, playwright-core or hls.js is not installed (scripts/setup.sh installs them); skipping");
-        return;
-    }
+    let Some(chromium) = chromium() else { return };
     let media = media_subset(&[
         shared.join(DIRECT),
         shared.join(REMUX),

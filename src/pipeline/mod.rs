@@ -74,9 +74,28 @@ pub struct ProducerSpec {
     pub templates: PipelineTemplates,
     /// The pipeline's name, for logs and debugging.
     pub name: String,
-    /// The stream id of an image subtitle track to burn into the encoded
-    /// video (`dvdspu`), if any.
-    pub burn_stream: Option<String>,
+    /// The image subtitle track to burn into the encoded video, if any.
+    pub burn: Option<BurnSource>,
+}
+
+/// An image subtitle track to burn in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BurnSource {
+    /// Its GStreamer stream id.
+    pub stream_id: String,
+    /// Its codec ([`crate::library::SubtitleStream::codec`]): `pgs` and
+    /// `dvdsub` are drawn by `dvdspu`, `dvbsub` by `dvbsuboverlay`.
+    pub codec: String,
+}
+
+impl BurnSource {
+    /// The overlay element and its sub-picture sink pad for this codec.
+    pub fn overlay(&self) -> (&'static str, &'static str) {
+        match self.codec.as_str() {
+            "dvbsub" => ("dvbsuboverlay", "text_sink"),
+            _ => ("dvdspu", "subpicture"),
+        }
+    }
 }
 
 /// A built, not yet started pipeline and the handles a producer watches.

@@ -18,7 +18,7 @@
 
 use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
 use super::{
-    claim_output, discard_pad, media_time, media_time_segments, BuiltPipeline, Linked,
+    claim_output, discard_pad, media_time, media_time_segments, BuiltPipeline, BurnSource, Linked,
     MediaSegment, Output, ProducerSpec, SeekOnce, Throttle,
 };
 use crate::config::PipelineTemplates;
@@ -78,7 +78,13 @@ fn audio_queue_time(fps: f64) -> Duration {
 
 /// The gst-launch description of the branch between a decoded (or
 /// parsed) pad and its appsink.
-fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fps: f64) -> String {
+fn branch_description(
+    plan: Plan,
+    templates: &PipelineTemplates,
+    keyint: u32,
+    fps: f64,
+    burn_with: Option<&BurnSource>,
+) -> String {
     match plan {
         Plan::VideoCopy => format!("h264parse config-interval=-1 ! {H264_OUT}"),
         Plan::VideoEncode {
@@ -92,10 +98,15 @@ fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fp
             if deinterlace {
                 d.push_str(" ! videoconvert ! deinterlace");
             }
-            if burn.is_some() {
+            if let (Some(_), Some(source)) = (burn, burn_with) {
                 // The sub-picture pad is linked when its stream shows up
-                // (see `link_subpicture`); dvdspu takes I420 and NV12.
-                d.push_str(&format!(" ! videoconvert ! video/x-raw,format=I420 ! dvdspu name={BURN_ELEMENT} ! video/x-raw,format=I420 ! videoconvert"));
+                // (see `link_subpicture`). I420 in system memory on both
+                // sides, so the overlay draws into the frames rather than
+                // attaching an overlay composition the encoder ignores.
+                let (overlay, _) = source.overlay();
+                d.push_str(&format!(
+                    " ! videoconvert ! video/x-raw,format=I420 ! {overlay} name={BURN_ELEMENT} ! video/x-raw,format=I420 ! videoconvert"
+                ));
             }
             if rotate {
                 d.push_str(" ! videoflip video-direction=auto");
@@ -116,7 +127,7 @@ fn branch_description(plan: Plan, templates: &PipelineTemplates, keyint: u32, fp
     }
 }
 
-/// Name of the `dvdspu` in a burn-in branch.
+/// Name of the overlay (`dvdspu`, `dvbsuboverlay`) in a burn-in branch.
 const BURN_ELEMENT: &str = "burn";
 
 /// The two ends of a burn-in, which show up in either order: the
@@ -130,8 +141,8 @@ struct Burn {
 
 /// What the `pad-added` handler needs.
 struct LinkContext {
-    /// The stream id of the image subtitle track burned in, if any.
-    burn_stream: Option<String>,
+    /// The image subtitle track burned in, if any.
+    burn_source: Option<BurnSource>,
     burn: Mutex<Burn>,
     pipeline: glib::WeakRef<gst::Pipeline>,
     spec: ProducerSpec,
@@ -177,7 +188,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     if let Some(seek) = &seek {
         seek.on_no_more_pads(&src);
     }
-    let burn_stream = spec.burn_stream.clone();
+    let burn_source = spec.burn.clone();
     // Streams nobody asked for stay compressed (and go to a fakesink)
     // rather than being decoded for nothing: an audio-only producer does
     // not decode the video. Only when every wanted stream is known by id.
@@ -186,7 +197,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             .outputs
             .iter()
             .filter_map(|o| o.stream_id.clone())
-            .chain(burn_stream.clone())
+            .chain(burn_source.iter().map(|b| b.stream_id.clone()))
             .collect();
         src.connect("autoplug-continue", false, move |args| {
             let pad = args.get(1).and_then(|v| v.get::<gst::Pad>().ok());
@@ -206,7 +217,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         });
     }
     let ctx = LinkContext {
-        burn_stream,
+        burn_source,
         burn: Mutex::new(Burn::default()),
         pipeline: pipeline.downgrade(),
         spec: spec.clone(),
@@ -243,8 +254,10 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
         .unwrap_or_default();
     let stream_id = pad.stream_id().map(|s| s.to_string());
     if media_type.starts_with("subpicture/")
-        && ctx.burn_stream.is_some()
-        && ctx.burn_stream == stream_id
+        && ctx
+            .burn_source
+            .as_ref()
+            .is_some_and(|b| Some(&b.stream_id) == stream_id.as_ref())
     {
         media_time_segments(pad, ctx.seek.clone());
         return link_subpicture(ctx, Some(pad.clone()), None);
@@ -277,8 +290,13 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     let output: &Output = &ctx.spec.outputs[index];
     let drives = index == 0;
 
-    let description =
-        branch_description(output.plan, &ctx.spec.templates, ctx.keyint, ctx.spec.fps);
+    let description = branch_description(
+        output.plan,
+        &ctx.spec.templates,
+        ctx.keyint,
+        ctx.spec.fps,
+        ctx.burn_source.as_ref(),
+    );
     let burns = matches!(output.plan, Plan::VideoEncode { burn: Some(_), .. });
     // A burn-in branch has two sink pads: its ghosts are made by hand.
     let branch = gst::parse::bin_from_description(&description, !burns)
@@ -321,10 +339,11 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     branch_src.link(&sink.static_pad("sink").expect("appsink sink pad"))?;
     sink.sync_state_with_parent()?;
     branch.sync_state_with_parent()?;
-    if let Some(spu) = branch.by_name(BURN_ELEMENT) {
-        let target = spu
-            .static_pad("subpicture")
-            .ok_or_else(|| anyhow!("dvdspu has no subpicture pad"))?;
+    if let (Some(overlay), Some(source)) = (branch.by_name(BURN_ELEMENT), &ctx.burn_source) {
+        let (name, pad) = source.overlay();
+        let target = overlay
+            .static_pad(pad)
+            .ok_or_else(|| anyhow!("{name} has no {pad} pad"))?;
         let ghost = gst::GhostPad::builder_with_target(&target)?
             .name("subpicture")
             .build();

@@ -150,6 +150,7 @@ pub async fn run(ctx: RunContext) {
         kind = producer.kind.as_str(),
         "producer started"
     );
+    stats.producer_started(&names);
     let started = Instant::now();
     let end = produce(
         &title,
@@ -224,18 +225,20 @@ async fn produce(
         })
         .collect();
     let start_time = timeline.start(producer.start);
-    let burn_stream = producer
+    let burn = producer
         .list
         .iter()
         .find_map(|&r| match title.renditions[r].plan {
-            Plan::VideoEncode { burn: Some(s), .. } => {
-                match title.item.subtitles.get(s).map(|s| &s.source) {
-                    Some(crate::library::SubtitleSource::Embedded { stream_id }) => {
-                        stream_id.clone()
-                    }
-                    _ => None,
-                }
-            }
+            Plan::VideoEncode { burn: Some(s), .. } => title.item.subtitles.get(s),
+            _ => None,
+        })
+        .and_then(|s| match &s.source {
+            crate::library::SubtitleSource::Embedded {
+                stream_id: Some(id),
+            } => Some(pipeline::BurnSource {
+                stream_id: id.clone(),
+                codec: s.codec.clone(),
+            }),
             _ => None,
         });
     let spec = ProducerSpec {
@@ -247,7 +250,7 @@ async fn produce(
         throttle: producer.throttle.clone(),
         templates,
         name: format!("producer-{}", producer.id),
-        burn_stream,
+        burn,
     };
     let built = tokio::task::spawn_blocking(move || {
         let built = pipeline::build(&spec)?;

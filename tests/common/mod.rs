@@ -55,6 +55,21 @@ pub fn keyframe_media() -> Option<PathBuf> {
     Some(dir)
 }
 
+/// The Chromium binary to drive, when it, playwright-core and hls.js are
+/// installed (scripts/setup.sh installs them); `None` with a notice.
+pub fn chromium() -> Option<String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = Path::new(&chromium).is_file()
+        && repo.join("web/node_modules/playwright-core").is_dir()
+        && repo.join("web/static/vendor/hls.min.js").is_file();
+    if !ready {
+        eprintln!("NOTICE: chromium, playwright-core or hls.js is not installed (scripts/setup.sh installs them); skipping");
+        return None;
+    }
+    Some(chromium)
+}
+
 /// A temporary media dir holding symlinks to `files` (paths), so a test
 /// scans only what it uses.
 pub fn media_subset(files: &[PathBuf]) -> tempfile::TempDir {
