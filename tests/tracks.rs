@@ -524,17 +524,12 @@ async fn burns_in(server: &TestServer, file: &str, codec: &str) {
             r.text().await.unwrap_or_default()
         );
         let master_url = r.headers()["location"].to_str().unwrap().to_string();
-        let master = fetch_master(&server, &master_url, ALICE).await;
+        let master = fetch_master(server, &master_url, ALICE).await;
         if query.starts_with("?burn") {
             assert!(master.variant.contains("burn"), "{}", master.text);
         }
-        let p = complete_playlist(&server, &master.variant, ALICE).await;
-        let r = get_segment(
-            &server,
-            &resolve(&master.variant, &p.segments[0].uri),
-            ALICE,
-        )
-        .await;
+        let p = complete_playlist(server, &master.variant, ALICE).await;
+        let r = get_segment(server, &resolve(&master.variant, &p.segments[0].uri), ALICE).await;
         assert_eq!(r.status(), 200);
         let bytes = r.bytes().await.unwrap().to_vec();
         decode_ts(&bytes).expect("the segment decodes");
