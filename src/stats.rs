@@ -54,6 +54,7 @@ pub struct Stats {
     stopped: IntCounterVec,
     errors: IntCounterVec,
     producers_started: IntCounterVec,
+    subtitle_reads: IntCounterVec,
     first_segment: Histogram,
     transcoded: Counter,
     media_seconds: CounterVec,
@@ -117,6 +118,12 @@ impl Stats {
             "hlsd_producers_started_total",
             "Producer pipelines started, by each rendition they make (video-copy, video-720p, audio-1-aac, ...)",
             &["rendition"],
+        );
+        let subtitle_reads = counter_vec(
+            &registry,
+            "hlsd_subtitle_reads_total",
+            "Reads of a subtitle track's cues of their own (embedded: a demux-only pass over about a minute, when no producer had read that part; sidecar: the whole file)",
+            &["source"],
         );
         // Buckets in seconds around the measured 0.05 s (remux) to 1.6 s
         // (1080p transcode) first segments (README, "Performance").
@@ -191,6 +198,7 @@ impl Stats {
             stopped,
             errors,
             producers_started,
+            subtitle_reads,
             first_segment,
             transcoded,
             media_seconds,
@@ -207,6 +215,12 @@ impl Stats {
         for r in renditions {
             self.producers_started.with_label_values(&[r]).inc();
         }
+    }
+
+    /// A subtitle track's cues were read by a pass of their own;
+    /// `source` is `embedded` or `sidecar`.
+    pub fn subtitle_read(&self, source: &str) {
+        self.subtitle_reads.with_label_values(&[source]).inc();
     }
 
     /// A session of `mode` started.
@@ -342,6 +356,7 @@ impl Stats {
             media_seconds_transcoded: (self.transcoded.get() * 1000.0).round() / 1000.0,
             errors: by_label(&self.errors),
             producers_started: by_label(&self.producers_started),
+            subtitle_reads: by_label(&self.subtitle_reads),
         }
     }
 }
@@ -392,6 +407,10 @@ pub struct StatsReport {
     /// switch of audio track starts an `audio-*` producer and no `video-*`
     /// one.
     pub producers_started: BTreeMap<String, u64>,
+    /// Reads of subtitle cues by a pass of their own, by source
+    /// (`embedded`, `sidecar`): embedded cues are otherwise collected by
+    /// the producers as they read the file.
+    pub subtitle_reads: BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

@@ -210,7 +210,7 @@ async fn every_audio_track_and_every_text_subtitle_is_a_rendition() {
     let Some(_) = make_fixture(dir.path()) else {
         return;
     };
-    let server = start_server(dir.path(), std::time::Duration::from_secs(60)).await;
+    let server = start_server_with(dir.path(), |c| c.admins = vec!["alice".into()]).await;
     let list = server.get_json("/api/v1/media", ALICE, 200).await;
     assert_eq!(
         list.as_array().unwrap().len(),
@@ -383,6 +383,11 @@ async fn every_audio_track_and_every_text_subtitle_is_a_rendition() {
             );
         }
     }
+    // The embedded track's cues came from the producers that made the
+    // video and audio: no pass of their own; each sidecar was read once.
+    let reads = &server.admin_stats(ALICE).await["subtitle_reads"];
+    assert_eq!(reads["embedded"].as_u64().unwrap_or(0), 0, "{reads}");
+    assert_eq!(reads["sidecar"], 1, "{reads}");
     // The cue across the first cut is repeated in both segments.
     let en = &master
         .subtitles

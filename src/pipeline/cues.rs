@@ -36,8 +36,18 @@ pub fn is_text(caps: &gst::CapsRef) -> bool {
     markup_of(caps).is_some()
 }
 
-/// An appsink adding every buffer it gets as a cue to `track`.
-fn cue_sink(track: Arc<Mutex<CueTrack>>) -> gst_app::AppSink {
+/// Where a pipeline's cues go.
+pub type CueSink = Arc<dyn Fn(Cue) + Send + Sync>;
+
+/// A sink for `track`.
+fn into_track(track: &Arc<Mutex<CueTrack>>) -> CueSink {
+    let track = track.clone();
+    Arc::new(move |cue| track.lock().expect("cue track").add(cue))
+}
+
+/// An appsink handing every buffer it gets, as a cue in media time, to
+/// `on_cue`.
+pub fn cue_sink(on_cue: CueSink) -> gst_app::AppSink {
     let callbacks = gst_app::AppSinkCallbacks::builder()
         .new_sample(move |sink| {
             let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
@@ -68,7 +78,7 @@ fn cue_sink(track: Arc<Mutex<CueTrack>>) -> gst_app::AppSink {
                 .map(|d| Duration::from_nanos(d.nseconds()))
                 .filter(|d| !d.is_zero())
                 .unwrap_or(DEFAULT_CUE_LENGTH);
-            track.lock().expect("cue track").add(Cue {
+            on_cue(Cue {
                 start,
                 end: start + length,
                 text,
@@ -157,7 +167,7 @@ fn parse_sidecar(path: &Path, timeout: Duration) -> Result<CueTrack, String> {
         .build()
         .map_err(|e| format!("subparse: {e}"))?;
     let track = Arc::new(Mutex::new(CueTrack::default()));
-    let sink = cue_sink(track.clone());
+    let sink = cue_sink(into_track(&track));
     pipeline
         .add_many([&src, &parse, sink.upcast_ref()])
         .map_err(|e| e.to_string())?;
@@ -222,7 +232,7 @@ pub fn read_embedded(
             && !text_taken.swap(true, Ordering::SeqCst);
         media_time_segments(pad, seek.clone());
         let sink: gst::Element = if wanted_text {
-            cue_sink(sink_track.clone()).upcast()
+            cue_sink(into_track(&sink_track)).upcast()
         } else {
             match fakesink() {
                 Ok(s) => s,

@@ -76,6 +76,50 @@ pub struct ProducerSpec {
     pub name: String,
     /// The image subtitle track to burn into the encoded video, if any.
     pub burn: Option<BurnSource>,
+    /// Text subtitle tracks whose cues this pipeline hands over as it
+    /// reads the file (no second pass for them).
+    pub text_tracks: Vec<TextTrack>,
+}
+
+/// A text subtitle track a producer collects cues of.
+#[derive(Clone)]
+pub struct TextTrack {
+    /// Its GStreamer stream id.
+    pub stream_id: String,
+    /// Where its cues go.
+    pub sink: cues::CueSink,
+    /// Set once its pad is linked: only then are its cues being collected.
+    pub linked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Links `pad` to a cue sink if it carries one of `tracks` (a text track
+/// the producer collects); whether it did.
+///
+/// # Errors
+/// The link or the sink's state change failed.
+fn link_text_pad(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    tracks: &[TextTrack],
+    seek: Option<Arc<SeekOnce>>,
+) -> anyhow::Result<bool> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let id = pad.stream_id();
+    let Some(track) = tracks
+        .iter()
+        .find(|t| cues::is_text(&caps) && id.as_deref() == Some(t.stream_id.as_str()))
+    else {
+        return Ok(false);
+    };
+    media_time_segments(pad, seek);
+    let sink = cues::cue_sink(track.sink.clone());
+    pipeline.add(&sink)?;
+    sink.sync_state_with_parent()?;
+    pad.link(&sink.static_pad("sink").expect("appsink has a sink pad"))?;
+    track
+        .linked
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(true)
 }
 
 /// An image subtitle track to burn in.

@@ -19,7 +19,8 @@
 
 use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
 use super::{
-    claim_output, discard_pad, media_time_segments, BuiltPipeline, Linked, ProducerSpec, SeekOnce,
+    claim_output, discard_pad, link_text_pad, media_time_segments, BuiltPipeline, Linked,
+    ProducerSpec, SeekOnce,
 };
 use crate::rendition::Plan;
 use anyhow::{anyhow, Context};
@@ -97,6 +98,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     let weak = pipeline.downgrade();
     let on_pad = linked.clone();
     let outputs = spec.outputs.clone();
+    let text_tracks = spec.text_tracks.clone();
     let pads = branches.clone();
     parsebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = weak.upgrade() else {
@@ -124,7 +126,11 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
                 }
                 linked
             }
-            None => discard_pad(&pipeline, pad),
+            None => match link_text_pad(&pipeline, pad, &text_tracks, seek.clone()) {
+                Ok(true) => Ok(()),
+                Ok(false) => discard_pad(&pipeline, pad),
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = result {
             tracing::error!(error = format!("{e:#}"), pad = %pad.name(), "linking a parsed stream failed");

@@ -18,8 +18,8 @@
 
 use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
 use super::{
-    claim_output, discard_pad, media_time, media_time_segments, BuiltPipeline, BurnSource, Linked,
-    MediaSegment, Output, ProducerSpec, SeekOnce, Throttle,
+    claim_output, discard_pad, link_text_pad, media_time, media_time_segments, BuiltPipeline,
+    BurnSource, Linked, MediaSegment, Output, ProducerSpec, SeekOnce, Throttle,
 };
 use crate::config::PipelineTemplates;
 use crate::rendition::Plan;
@@ -198,6 +198,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             .iter()
             .filter_map(|o| o.stream_id.clone())
             .chain(burn_source.iter().map(|b| b.stream_id.clone()))
+            .chain(spec.text_tracks.iter().map(|t| t.stream_id.clone()))
             .collect();
         src.connect("autoplug-continue", false, move |args| {
             let pad = args.get(1).and_then(|v| v.get::<gst::Pad>().ok());
@@ -285,6 +286,9 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     };
     tracing::debug!(media_type, ?stream_id, ?index, "decoded pad");
     let Some(index) = index else {
+        if link_text_pad(pipeline, pad, &ctx.spec.text_tracks, ctx.seek.clone())? {
+            return Ok(());
+        }
         return discard_pad(pipeline, pad);
     };
     let output: &Output = &ctx.spec.outputs[index];

@@ -16,7 +16,7 @@ use crate::timeline::Timeline;
 use futures_util::StreamExt;
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,54 @@ struct RenditionOutput {
     producer: Arc<Producer>,
     rendition: usize,
     stats: Arc<Stats>,
+    /// The subtitle renditions whose cues the pipeline collects, and
+    /// whether each one's pad got linked.
+    collecting: Arc<[(usize, Arc<AtomicBool>)]>,
+}
+
+impl RenditionOutput {
+    /// Every cue starting between the producer's start and `to` has come
+    /// through its pipeline, for each text track it collects.
+    fn cover_cues(&self, to: Duration) {
+        let from = self
+            .title
+            .timeline()
+            .map(|t| t.start(self.producer.start))
+            .unwrap_or_default();
+        for (sub, linked) in self.collecting.iter() {
+            if linked.load(Ordering::SeqCst) {
+                self.title.cover_cues(*sub, from, to);
+            }
+        }
+    }
+}
+
+/// The embedded text subtitle tracks of `title` that a producer collects
+/// the cues of as it reads the file, with their subtitle rendition index.
+fn text_tracks(title: &Arc<Title>) -> Vec<(usize, pipeline::TextTrack)> {
+    title
+        .subtitles
+        .iter()
+        .enumerate()
+        .filter_map(|(sub, r)| {
+            let s = title.item.subtitles.get(r.track)?;
+            let crate::library::SubtitleSource::Embedded {
+                stream_id: Some(id),
+            } = &s.source
+            else {
+                return None;
+            };
+            let to = title.clone();
+            Some((
+                sub,
+                pipeline::TextTrack {
+                    stream_id: id.clone(),
+                    sink: Arc::new(move |cue| to.add_cue(sub, cue)),
+                    linked: Arc::new(AtomicBool::new(false)),
+                },
+            ))
+        })
+        .collect()
 }
 
 impl SegmentOutput for RenditionOutput {
@@ -78,12 +126,13 @@ impl SegmentOutput for RenditionOutput {
         }
         self.producer.set_next(self.rendition, n + 1);
         if self.producer.drives(self.rendition) {
-            self.producer.set_position(
-                self.title
-                    .timeline()
-                    .and_then(|t| t.end(n))
-                    .unwrap_or_default(),
-            );
+            let end = self
+                .title
+                .timeline()
+                .and_then(|t| t.end(n))
+                .unwrap_or_default();
+            self.producer.set_position(end);
+            self.cover_cues(end);
             self.stats.segment_made(self.producer.kind, duration);
         }
         tracing::debug!(producer = self.producer.id, rendition = %self.title.renditions[self.rendition].name, segment = n, "segment made");
@@ -97,6 +146,8 @@ impl SegmentOutput for RenditionOutput {
 
     fn ended(&self, last: usize, end: Duration) {
         if self.producer.drives(self.rendition) {
+            // The file ended: every cue after the start has come.
+            self.cover_cues(Duration::MAX);
             self.title.record_end(last, end);
         }
     }
@@ -210,6 +261,11 @@ async fn produce(
     if tokio::fs::metadata(&title.item.abs_path).await.is_err() {
         return End::Failed("media_gone", "the file is no longer on disk".into());
     }
+    let text_tracks = text_tracks(title);
+    let collecting: Arc<[(usize, Arc<AtomicBool>)]> = text_tracks
+        .iter()
+        .map(|(sub, t)| (*sub, t.linked.clone()))
+        .collect();
     let outputs = producer
         .list
         .iter()
@@ -221,6 +277,7 @@ async fn produce(
                 producer: producer.clone(),
                 rendition: i,
                 stats: stats.clone(),
+                collecting: collecting.clone(),
             }) as Arc<dyn SegmentOutput>,
         })
         .collect();
@@ -251,6 +308,7 @@ async fn produce(
         templates,
         name: format!("producer-{}", producer.id),
         burn,
+        text_tracks: text_tracks.into_iter().map(|(_, t)| t).collect(),
     };
     let built = tokio::task::spawn_blocking(move || {
         let built = pipeline::build(&spec)?;

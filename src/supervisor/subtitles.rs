@@ -1,13 +1,17 @@
-//! WebVTT segments of a title's text subtitle tracks, from cues read on
-//! demand: a sidecar file whole (it is small), an embedded track by a
-//! demux-only pass over the range around the segment asked for (never the
-//! whole file, and no decoding). What is read is kept in the title, so
-//! the next segments and every other viewer are served from memory.
+//! WebVTT segments of a title's text subtitle tracks. An embedded track's
+//! cues are collected by every producer as it reads the file (its text
+//! pad goes to a cue sink, no second pass); a segment whose time no
+//! producer has read through yet (a viewer who turns subtitles on at a
+//! place nothing was made for, or right after a seek, when the cues that
+//! began before it are missing) is served from a demux-only pass over the
+//! minute around it (never the whole file, and no decoding). A sidecar is
+//! read whole (it is small). What is known is kept in the title, so later
+//! segments and every other viewer are served from memory.
 
 use super::{SegmentOutcome, Supervisor, Title};
 use crate::library::{MediaItem, SubtitleSource};
 use crate::pipeline::cues;
-use crate::subtitle::{self, CueTrack};
+use crate::subtitle::CueTrack;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,40 +95,53 @@ impl Supervisor {
         let start = timeline.start(n);
         let end = timeline.end(n).unwrap_or(start + READ_AHEAD);
         let from = start.saturating_sub(LOOKBACK);
-        let (Some(rendition), Some(cell)) = (title.subtitles.get(sub), title.cues.get(sub)) else {
+        let (Some(rendition), Some(gate)) = (title.subtitles.get(sub), title.cue_reads.get(sub))
+        else {
             return Err(SegmentOutcome::Missing);
         };
-        let mut track = cell.lock().await;
-        if !track.covers(from, end) {
-            let item = title.item.clone();
-            let index = rendition.track;
-            let to = Some(end.max(start + READ_AHEAD));
-            let timeout = self.settings.index_timeout;
-            let started = std::time::Instant::now();
-            let read = tokio::task::spawn_blocking(move || read(&item, index, from, to, timeout))
-                .await
-                .map_err(|e| format!("reading subtitles failed: {e}"))
-                .and_then(|r| r);
-            match read {
-                Ok(more) => {
-                    tracing::debug!(
-                        media_id = %title.item.id,
-                        track = index,
-                        from_s = from.as_secs_f64(),
-                        cues = more.len(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "subtitle cues read"
-                    );
-                    track.merge(more);
-                }
-                Err(e) => {
-                    tracing::warn!(media_id = %title.item.id, track = index, error = %e, "cannot read subtitles");
-                    return Err(SegmentOutcome::Failed(format!(
-                        "subtitle track {index} cannot be read: {e}"
-                    )));
-                }
+        // Collected by a producer that read this part of the file?
+        if let Some(text) = title.cue_segment(sub, from, start, end) {
+            return Ok(text);
+        }
+        let _reading = gate.lock().await;
+        if let Some(text) = title.cue_segment(sub, from, start, end) {
+            return Ok(text);
+        }
+        let item = title.item.clone();
+        let index = rendition.track;
+        let source = match item.subtitles.get(index).map(|s| &s.source) {
+            Some(SubtitleSource::Sidecar { .. }) => "sidecar",
+            _ => "embedded",
+        };
+        self.stats.subtitle_read(source);
+        let to = Some(end.max(start + READ_AHEAD));
+        let timeout = self.settings.index_timeout;
+        let started = std::time::Instant::now();
+        let read = tokio::task::spawn_blocking(move || read(&item, index, from, to, timeout))
+            .await
+            .map_err(|e| format!("reading subtitles failed: {e}"))
+            .and_then(|r| r);
+        match read {
+            Ok(more) => {
+                tracing::debug!(
+                    media_id = %title.item.id,
+                    track = index,
+                    from_s = from.as_secs_f64(),
+                    cues = more.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "subtitle cues read"
+                );
+                title.merge_cues(sub, more);
+            }
+            Err(e) => {
+                tracing::warn!(media_id = %title.item.id, track = index, error = %e, "cannot read subtitles");
+                return Err(SegmentOutcome::Failed(format!(
+                    "subtitle track {index} cannot be read: {e}"
+                )));
             }
         }
-        Ok(subtitle::segment(&track.during(start, end)))
+        title
+            .cue_segment(sub, Duration::ZERO, start, end)
+            .ok_or(SegmentOutcome::Missing)
     }
 }
