@@ -16,6 +16,7 @@
 //! requests never both pass a cap.
 
 mod admission;
+mod cues;
 mod producer;
 mod run;
 mod subtitles;

@@ -65,7 +65,7 @@ impl RenditionOutput {
             .unwrap_or_default();
         for (sub, linked) in self.collecting.iter() {
             if linked.load(Ordering::SeqCst) {
-                self.title.cover_cues(*sub, from, to);
+                self.title.cues.cover(*sub, from, to);
             }
         }
     }
@@ -91,7 +91,7 @@ fn text_tracks(title: &Arc<Title>) -> Vec<(usize, pipeline::TextTrack)> {
                 sub,
                 pipeline::TextTrack {
                     stream_id: id.clone(),
-                    sink: Arc::new(move |cue| to.add_cue(sub, cue)),
+                    sink: Arc::new(move |cue| to.cues.add(sub, cue)),
                     linked: Arc::new(AtomicBool::new(false)),
                 },
             ))

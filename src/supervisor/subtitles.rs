@@ -95,16 +95,16 @@ impl Supervisor {
         let start = timeline.start(n);
         let end = timeline.end(n).unwrap_or(start + READ_AHEAD);
         let from = start.saturating_sub(LOOKBACK);
-        let (Some(rendition), Some(gate)) = (title.subtitles.get(sub), title.cue_reads.get(sub))
+        let (Some(rendition), Some(gate)) = (title.subtitles.get(sub), title.cues.reads.get(sub))
         else {
             return Err(SegmentOutcome::Missing);
         };
         // Collected by a producer that read this part of the file?
-        if let Some(text) = title.cue_segment(sub, from, start, end) {
+        if let Some(text) = title.cues.segment(sub, from, start, end) {
             return Ok(text);
         }
         let _reading = gate.lock().await;
-        if let Some(text) = title.cue_segment(sub, from, start, end) {
+        if let Some(text) = title.cues.segment(sub, from, start, end) {
             return Ok(text);
         }
         let item = title.item.clone();
@@ -131,7 +131,7 @@ impl Supervisor {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "subtitle cues read"
                 );
-                title.merge_cues(sub, more);
+                title.cues.merge(sub, more);
             }
             Err(e) => {
                 tracing::warn!(media_id = %title.item.id, track = index, error = %e, "cannot read subtitles");
@@ -141,7 +141,8 @@ impl Supervisor {
             }
         }
         title
-            .cue_segment(sub, Duration::ZERO, start, end)
+            .cues
+            .segment(sub, Duration::ZERO, start, end)
             .ok_or(SegmentOutcome::Missing)
     }
 }

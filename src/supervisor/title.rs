@@ -7,12 +7,12 @@
 //! take it when a segment is finished. Lock order: the supervisor's
 //! admission lock, then a title, then the store; never the other way.
 
+use super::cues::TitleCues;
 use super::producer::Producer;
 use crate::library::MediaItem;
 use crate::policy::{self, ProducerView, ViewerView, WaiterView};
 use crate::rendition::{Rendition, SubtitleRendition};
 use crate::store::{SegmentKey, SegmentStore};
-use crate::subtitle::CueTrack;
 use crate::timeline::Timeline;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,12 +66,8 @@ pub struct Title {
     pub renditions: Vec<Rendition>,
     /// Its WebVTT renditions, one per text subtitle track.
     pub subtitles: Vec<SubtitleRendition>,
-    /// The cues of each of [`Title::subtitles`] known so far: collected
-    /// by the producers as they read the file, or by a read of its own.
-    cues: Vec<Mutex<CueTrack>>,
-    /// Held while a read of a subtitle track's cues runs, so one read
-    /// serves every request that needs it.
-    pub cue_reads: Vec<tokio::sync::Mutex<()>>,
+    /// The cues of each of [`Title::subtitles`] known so far.
+    pub cues: TitleCues,
     rendition_keys: Vec<Arc<str>>,
     timeline: watch::Sender<TimelineState>,
     state: Mutex<TitleState>,
@@ -128,8 +124,7 @@ impl Title {
             key,
             item,
             renditions,
-            cues: subtitles.iter().map(|_| Default::default()).collect(),
-            cue_reads: subtitles.iter().map(|_| Default::default()).collect(),
+            cues: TitleCues::new(subtitles.len()),
             subtitles,
             rendition_keys,
             timeline: watch::Sender::new(TimelineState::Building),
@@ -194,42 +189,6 @@ impl Title {
             .enumerate()
             .filter(|(_, r)| f(r))
             .fold(0, |m, (i, _)| m | bit(i))
-    }
-
-    /// Adds a cue of subtitle rendition `sub`.
-    pub fn add_cue(&self, sub: usize, cue: crate::subtitle::Cue) {
-        if let Some(t) = self.cues.get(sub) {
-            t.lock().expect("cues").add(cue);
-        }
-    }
-
-    /// Adds what a read of subtitle rendition `sub` found.
-    pub fn merge_cues(&self, sub: usize, read: CueTrack) {
-        if let Some(t) = self.cues.get(sub) {
-            t.lock().expect("cues").merge(read);
-        }
-    }
-
-    /// Records that every cue of subtitle rendition `sub` starting in
-    /// `[from, to)` is known.
-    pub fn cover_cues(&self, sub: usize, from: Duration, to: Duration) {
-        if let Some(t) = self.cues.get(sub) {
-            t.lock().expect("cues").cover(from, to);
-        }
-    }
-
-    /// The WebVTT segment of subtitle rendition `sub` for `[from, to)`,
-    /// if every cue that starts in `[known_from, to)` is known.
-    pub fn cue_segment(
-        &self,
-        sub: usize,
-        known_from: Duration,
-        from: Duration,
-        to: Duration,
-    ) -> Option<String> {
-        let t = self.cues.get(sub)?.lock().expect("cues");
-        t.covers(known_from, to)
-            .then(|| crate::subtitle::segment(&t.during(from, to)))
     }
 
     /// The index of the subtitle rendition named `name`.
