@@ -129,6 +129,29 @@ pub fn has_demand(
         })
 }
 
+/// Whether `p` gives way for now: a request waits for a segment `p` will
+/// not make, and every viewer `p` serves has at least its window ahead of
+/// it already (`p` writes past `playhead + ahead + 1`), so holding `p`
+/// delays nobody's next request while the waiting one gets the CPU. On 2
+/// cores an encoder racing ahead of its viewers took half the CPU from an
+/// audio switch or a seek (bench, "audio switch").
+pub fn yields(
+    p: &ProducerView,
+    viewers: &[ViewerView],
+    waiters: &[WaiterView],
+    ahead: usize,
+) -> bool {
+    let makes = |w: &WaiterView| {
+        p.renditions & w.rendition != 0 && p.start <= w.index && w.index <= p.next + ahead
+    };
+    let someone_waits_elsewhere = waiters.iter().any(|w| !makes(w));
+    let needed_soon = waiters.iter().any(makes)
+        || viewers
+            .iter()
+            .any(|v| serves(p, v, ahead) && p.next <= v.playhead + ahead + 1);
+    someone_waits_elsewhere && !needed_soon
+}
+
 /// Whether all of `p`'s demand comes from viewer `viewer`.
 fn only_demand_of(
     p: &ProducerView,
@@ -518,5 +541,42 @@ mod tests {
         assert!(in_window(5, 8, 2));
         assert!(!in_window(5, 9, 2));
         assert!(!in_window(5, 4, 2));
+    }
+
+    #[test]
+    fn a_producer_far_ahead_gives_way_while_another_request_waits() {
+        let p = ProducerView {
+            id: 1,
+            renditions: 0b011,
+            start: 0,
+            next: 8,
+            lagging: 8,
+            held: false,
+        };
+        let player = |playhead| ViewerView {
+            id: 7,
+            playhead,
+            renditions: 0b011,
+            preload: false,
+            idle: Duration::ZERO,
+        };
+        // The player switched audio: it waits for rendition 2 at 2.
+        let switch = WaiterView {
+            viewer: 7,
+            rendition: 0b100,
+            index: 2,
+        };
+        assert!(yields(&p, &[player(2)], std::slice::from_ref(&switch), 2));
+        // Nobody waits: it runs on to its margin.
+        assert!(!yields(&p, &[player(2)], &[], 2));
+        // Its player is near its edge: it must not stop.
+        assert!(!yields(&p, &[player(5)], std::slice::from_ref(&switch), 2));
+        // It makes what is waited for.
+        let mine = WaiterView {
+            viewer: 9,
+            rendition: 0b001,
+            index: 9,
+        };
+        assert!(!yields(&p, &[player(2)], &[switch, mine], 2));
     }
 }

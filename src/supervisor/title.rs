@@ -100,6 +100,8 @@ pub struct WaiterGuard {
 impl Drop for WaiterGuard {
     fn drop(&mut self) {
         self.title.lock().waiters.remove(&self.id);
+        // A producer that gave way to this request runs on.
+        self.title.retune();
     }
 }
 
@@ -420,6 +422,7 @@ impl Title {
             st.waiters.insert(id, (viewer, rendition, n));
             id
         };
+        self.retune();
         WaiterGuard {
             title: self.clone(),
             id,
@@ -521,6 +524,7 @@ impl Title {
         let tight = !self.store.admits();
         let st = self.lock();
         let (producers, viewers, waiters) = Self::views_of(&st);
+        let ahead = self.ahead;
         for (p, view) in st
             .producers
             .iter()
@@ -540,6 +544,13 @@ impl Title {
                 (Some(l), Some(k)) => Some(l.min(k)),
                 (None, k) => k,
                 (l, None) => l,
+            };
+            // Far enough ahead while another request waits: hold where it is.
+            let limit = if policy::yields(view, &viewers, &waiters, ahead) {
+                let here = timeline.start(view.next);
+                Some(limit.map_or(here, |l| l.min(here)))
+            } else {
+                limit
             };
             p.throttle.set_limit(limit);
             if !policy::has_demand(view, &viewers, &waiters, self.ahead)
