@@ -130,9 +130,11 @@ pub fn has_demand(
 }
 
 /// Whether `p` gives way for now: a request waits for a segment `p` will
-/// not make, and every viewer `p` serves has at least its window ahead of
-/// it already (`p` writes past `playhead + ahead + 1`), so holding `p`
-/// delays nobody's next request while the waiting one gets the CPU. On 2
+/// not make, and every viewer `p` serves has its next segment made
+/// already (`p` writes past `playhead + 1`: a player asks for the segment
+/// after the newest it has, a wait of seconds is covered by the 6 s of
+/// that segment), so holding `p` delays nobody's next request while the
+/// waiting one gets the CPU. On 2
 /// cores an encoder racing ahead of its viewers took half the CPU from an
 /// audio switch or a seek (bench, "audio switch").
 pub fn yields(
@@ -148,7 +150,7 @@ pub fn yields(
     let needed_soon = waiters.iter().any(makes)
         || viewers
             .iter()
-            .any(|v| serves(p, v, ahead) && p.next <= v.playhead + ahead + 1);
+            .any(|v| serves(p, v, ahead) && p.next <= v.playhead + 1);
     someone_waits_elsewhere && !needed_soon
 }
 
@@ -569,8 +571,9 @@ mod tests {
         assert!(yields(&p, &[player(2)], std::slice::from_ref(&switch), 2));
         // Nobody waits: it runs on to its margin.
         assert!(!yields(&p, &[player(2)], &[], 2));
-        // Its player is near its edge: it must not stop.
-        assert!(!yields(&p, &[player(5)], std::slice::from_ref(&switch), 2));
+        // Its player is at its edge: it must not stop.
+        assert!(!yields(&p, &[player(7)], std::slice::from_ref(&switch), 2));
+        assert!(yields(&p, &[player(6)], std::slice::from_ref(&switch), 2));
         // It makes what is waited for.
         let mine = WaiterView {
             viewer: 9,
