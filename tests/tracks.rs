@@ -445,11 +445,14 @@ async fn an_image_subtitle_is_burned_into_its_own_video_rendition() {
     // The shared file's PGS track was authored for a 2048x858 picture
     // (its text sits below 720 lines): give it a picture of that size, as
     // a Blu-ray has, with its PGS track copied (Matroska), and the same
-    // pictures as DVB subtitles (MPEG-TS, as broadcast).
+    // pictures as VobSub (Matroska, as ripped from a DVD) and as DVB
+    // subtitles (MPEG-TS, as broadcast).
     let dir = tempfile::tempdir().unwrap();
-    for (file, codec, subtitle_codec) in
-        [("pgs.mkv", "pgs", "copy"), ("dvb.ts", "dvbsub", "dvbsub")]
-    {
+    for (file, codec, subtitle_codec) in [
+        ("pgs.mkv", "pgs", "copy"),
+        ("vobsub.mkv", "dvdsub", "dvdsub"),
+        ("dvb.ts", "dvbsub", "dvbsub"),
+    ] {
         let made = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-i"])
             .arg(shared.join("derived_bbb_h264_3audio_srt_pgs.mkv"))
@@ -471,7 +474,11 @@ async fn an_image_subtitle_is_burned_into_its_own_video_rendition() {
         }
     }
     let server = start_server(dir.path(), std::time::Duration::from_secs(60)).await;
-    for (file, codec) in [("pgs.mkv", "pgs"), ("dvb.ts", "dvbsub")] {
+    for (file, codec) in [
+        ("pgs.mkv", "pgs"),
+        ("vobsub.mkv", "dvdsub"),
+        ("dvb.ts", "dvbsub"),
+    ] {
         burns_in(&server, file, codec).await;
     }
     server.stop().await;
