@@ -150,6 +150,7 @@ pub fn master_playlist(
         .unwrap_or(0);
     let mut codecs = v.codecs.clone();
     let mut audio_codecs: Vec<&str> = audio.iter().map(|a| a.rendition.codecs.as_str()).collect();
+    audio_codecs.sort_unstable();
     audio_codecs.dedup();
     for c in audio_codecs {
         codecs.push(',');

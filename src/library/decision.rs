@@ -275,6 +275,7 @@ pub(crate) mod tests {
             codec: codec.into(),
             channels: 2,
             sample_rate: 48_000,
+            profile: None,
             language: None,
             title: None,
             default: false,

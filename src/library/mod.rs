@@ -72,6 +72,9 @@ pub struct AudioStream {
     pub channels: u32,
     /// Sample rate in Hz.
     pub sample_rate: u32,
+    /// Codec profile as caps spell it (AAC: `lc`, `he-aac`, `he-aac-v2`).
+    #[serde(skip)]
+    pub profile: Option<String>,
     /// Language as ISO 639-1 (`en`) where it has one, else the tag as the
     /// file gives it (an ISO 639-2 code such as `gsw`); `null` if untagged.
     pub language: Option<String>,

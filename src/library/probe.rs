@@ -99,6 +99,10 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, String> {
                     .unwrap_or_else(|| "unknown".into()),
                 channels: a.channels(),
                 sample_rate: a.sample_rate(),
+                profile: caps
+                    .as_ref()
+                    .and_then(|c| c.structure(0))
+                    .and_then(|s| s.get::<String>("profile").ok()),
                 language: a.language().as_deref().and_then(language::normalize),
                 decodable: caps.as_ref().is_some_and(decoder_available),
                 stream_id: a.stream_id().map(|s| s.to_string()),

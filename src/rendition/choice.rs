@@ -133,3 +133,116 @@ pub fn choose(
         subtitle,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendition(name: &str, plan: Plan, language: Option<&str>, default: bool) -> Rendition {
+        Rendition {
+            name: name.into(),
+            plan,
+            codecs: String::new(),
+            bandwidth_bps: 1,
+            resolution: None,
+            channels: None,
+            language: language.map(str::to_string),
+            label: None,
+            default,
+            key: name.into(),
+        }
+    }
+
+    fn subs(track: usize, language: &str, forced: bool, default: bool) -> SubtitleRendition {
+        SubtitleRendition {
+            name: format!("subs-{track}"),
+            track,
+            language: Some(language.into()),
+            label: language.into(),
+            forced,
+            default,
+        }
+    }
+
+    fn title() -> (Vec<Rendition>, Vec<SubtitleRendition>) {
+        let burn = Plan::VideoEncode {
+            width: 1280,
+            height: 720,
+            deinterlace: false,
+            rotate: false,
+            burn: Some(3),
+        };
+        (
+            vec![
+                rendition("video-copy", Plan::VideoCopy, None, false),
+                rendition(
+                    "audio-0-copy",
+                    Plan::AudioCopy { track: 0 },
+                    Some("en"),
+                    false,
+                ),
+                rendition(
+                    "audio-1-aac",
+                    Plan::AudioEncode { track: 1 },
+                    Some("fr"),
+                    true,
+                ),
+                rendition("video-720p-burn3", burn, None, false),
+            ],
+            vec![
+                subs(0, "fr", true, false),
+                subs(1, "fr", false, false),
+                subs(2, "en", false, true),
+            ],
+        )
+    }
+
+    #[test]
+    fn defaults_are_the_marked_tracks() {
+        let (r, s) = title();
+        let c = choose(&r, &s, None, None, None).expect("choice");
+        assert_eq!(
+            c,
+            Choice {
+                video: Some(0),
+                audio: Some(2),
+                subtitle: Some(2)
+            }
+        );
+        assert_eq!(c.mask(), 0b101);
+    }
+
+    #[test]
+    fn tracks_are_picked_by_index_or_language() {
+        let (r, s) = title();
+        let by = |a: &str, sub: &str| {
+            choose(
+                &r,
+                &s,
+                Some(&TrackRef::parse(a).unwrap()),
+                Some(&TrackRef::parse(sub).unwrap()),
+                None,
+            )
+        };
+        let c = by("0", "fre").expect("choice");
+        // French subtitles: the full track, not the forced one.
+        assert_eq!((c.audio, c.subtitle), (Some(1), Some(1)));
+        let c = by("eng", "off").expect("choice");
+        assert_eq!((c.audio, c.subtitle), (Some(1), None));
+        // A language nobody speaks falls back to the default.
+        assert_eq!(by("de", "1").expect("choice").audio, Some(2));
+        assert!(by("7", "0").is_err());
+        assert!(by("0", "9").is_err());
+        assert!(TrackRef::parse("klingon!").is_err());
+    }
+
+    #[test]
+    fn burn_picks_the_burned_video_or_refuses() {
+        let (r, s) = title();
+        assert_eq!(
+            choose(&r, &s, None, None, Some(3)).expect("choice").video,
+            Some(3)
+        );
+        assert!(choose(&r, &s, None, None, Some(0)).is_err());
+    }
+}

@@ -322,6 +322,12 @@ pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition>
             Some((t, plan)) if t == track => plan == AudioPlan::Copy,
             _ => audio_copyable(a),
         };
+        // RFC 6381 object types: 2 AAC-LC, 5 HE-AAC (SBR), 29 HE-AAC v2 (PS).
+        let copied_codec = match a.profile.as_deref() {
+            Some("he-aac") => "mp4a.40.5",
+            Some("he-aac-v2") => "mp4a.40.29",
+            _ => AAC_LC,
+        };
         let (plan, name, channels, bandwidth) = if copy {
             let channels = a.channels.max(1);
             (
@@ -342,7 +348,7 @@ pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition>
             key: key_of(&plan, inputs),
             name,
             plan,
-            codecs: AAC_LC.to_string(),
+            codecs: if copy { copied_codec } else { AAC_LC }.to_string(),
             bandwidth_bps: bandwidth,
             resolution: None,
             channels: Some(channels),
@@ -471,6 +477,36 @@ mod tests {
         audio_template: "avenc_aac",
         first_segment_ms: 6000,
     };
+
+    #[test]
+    fn every_playable_audio_track_is_a_rendition_with_its_own_codec() {
+        let mut it = item("h264", "aac", "matroska");
+        it.audio[0].profile = Some("he-aac".into());
+        let mut fre = audio_stream("ac3");
+        fre.index = 1;
+        fre.language = Some("fr".into());
+        fre.default = true;
+        let mut bad = audio_stream("cook");
+        bad.index = 2;
+        bad.decodable = false;
+        it.audio.extend([fre, bad]);
+        let r = renditions_of(&it, &INPUTS);
+        let audio: Vec<(&str, &str, bool)> = r
+            .iter()
+            .filter(|r| !r.plan.is_video())
+            .map(|r| (r.name.as_str(), r.codecs.as_str(), r.default))
+            .collect();
+        // The undecodable track is left out; the decision's track (the
+        // first, decided before the flags were added here) is the default.
+        assert_eq!(
+            audio,
+            [
+                ("audio-0-copy", "mp4a.40.5", true),
+                ("audio-1-aac", "mp4a.40.2", false)
+            ]
+        );
+        assert_eq!(r[2].label.as_deref(), Some("fr ac3 stereo"));
+    }
 
     #[test]
     fn a_remux_has_a_copied_video_and_a_copied_audio_rendition() {
