@@ -196,8 +196,51 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Discoverer timeout per file. Default 10 s.
     pub probe_timeout: Duration,
-    /// Files probed at once. Default 2 (the machine's cores).
+    /// Files probed at once in the background (a request a viewer waits
+    /// on has one more prober of its own). Default 2 (the machine's
+    /// cores).
     pub probe_concurrency: usize,
+    /// The program probes run in, as child processes (`hlsd probe
+    /// --worker`); `None` probes in-process, where a crashing demuxer
+    /// takes the server down. The binary sets itself.
+    pub prober: Option<ProberCommand>,
+    /// Where the catalogue database lives (`catalogue.sqlite3`); never
+    /// inside the media dir. Default [`default_data_dir`].
+    pub data_dir: PathBuf,
+    /// Whether to watch the media dir for changes (inotify). Default on;
+    /// where it cannot work (network file systems, the inotify watch limit)
+    /// the library polls instead.
+    pub watch: bool,
+    /// How often the library looks for changes by listing the folders
+    /// whose modification time changed: every interval when it cannot
+    /// watch, every ten intervals as a safety net when it can. Default
+    /// 30 s (peers: Jellyfin and Plex rescan on a schedule of hours; their
+    /// users report new items taking 10–15 minutes to appear).
+    pub rescan_interval: Duration,
+    /// A new or changed file is probed once its size and modification
+    /// time have not changed for this long, so a download still being
+    /// written is not probed half-way. Default 1 s.
+    pub settle: Duration,
+}
+
+/// How to start a prober child: `{program} probe --worker --timeout-ms N
+/// {args}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProberCommand {
+    /// The hlsd binary.
+    pub program: PathBuf,
+    /// Extra arguments after the subcommand's own.
+    pub args: Vec<String>,
+}
+
+impl ProberCommand {
+    /// The running binary itself, if it can be found.
+    pub fn current_exe() -> Option<ProberCommand> {
+        std::env::current_exe().ok().map(|program| ProberCommand {
+            program,
+            args: Vec::new(),
+        })
+    }
 }
 
 impl Config {
@@ -228,8 +271,27 @@ impl Config {
             web_dir: None,
             probe_timeout: Duration::from_secs(10),
             probe_concurrency: 2,
+            prober: None,
+            data_dir: default_data_dir(),
+            watch: true,
+            rescan_interval: Duration::from_secs(30),
+            settle: Duration::from_secs(1),
         }
     }
+}
+
+/// `$XDG_DATA_HOME/hlsd`, else `$HOME/.local/share/hlsd` (the XDG base
+/// directory default), else `hlsd-data` in the temp dir.
+pub fn default_data_dir() -> PathBuf {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("XDG_DATA_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".local/share")))
+        .map(|d| d.join("hlsd"))
+        .unwrap_or_else(|| std::env::temp_dir().join("hlsd-data"))
 }
 
 /// `$TMPDIR/hlsd` (or the platform's temp dir).

@@ -7,8 +7,10 @@
 //! # Layout
 //!
 //! - [`config`]: every knob and its default.
-//! - [`library`]: scan the media dir, stable ids, Discoverer probe, the
-//!   playback decision (pure, unit-tested), and key-frame indexes.
+//! - [`library`]: the media files, their stable ids, the SQLite catalogue
+//!   of probe results and key frames, probing in child processes, watching
+//!   the media dir, the playback decision (pure, unit-tested), and
+//!   key-frame indexes.
 //! - [`timeline`]: the segment grid and key-frame cuts, segment names
 //!   (pure; imported by everyone, importing nothing).
 //! - [`rendition`]: an item's renditions and the keys that name their bytes
@@ -78,8 +80,8 @@ pub fn init() -> anyhow::Result<()> {
 pub struct AppState {
     /// The configuration the server runs with.
     pub config: Config,
-    /// The scanned library.
-    pub library: Library,
+    /// The library, kept in step with the disk in the background.
+    pub library: Arc<Library>,
     /// Live sessions, and through them the supervisor and the store.
     pub sessions: Arc<Sessions>,
     /// Streaming statistics.
@@ -102,14 +104,17 @@ impl AppState {
     }
 }
 
-/// Scans the library, then serves HTTP on `listener` until `shutdown`
-/// resolves; then stops every producer and empties the segment store.
+/// Loads the library from its catalogue and serves HTTP on `listener` at
+/// once (the library is compared with the disk in the background) until
+/// `shutdown` resolves; then stops every producer and empties the segment
+/// store.
 /// GStreamer must be initialised ([`init`], or `gst::init`: hlsd's
 /// elements are then registered here).
 ///
 /// # Errors
-/// Fails when the media dir cannot be read, the transcode dir cannot be
-/// created or hlsd's elements cannot be registered.
+/// Fails when the media dir cannot be read, the transcode dir or the data
+/// dir cannot be created, the catalogue cannot be opened, or hlsd's
+/// elements cannot be registered.
 pub async fn run(
     listener: tokio::net::TcpListener,
     config: Config,
@@ -138,6 +143,7 @@ pub async fn run(
         "segment store ready"
     );
     let stats = Arc::new(stats::Stats::new());
+    let library = Arc::new(Library::open(&config)?);
     let supervisor = Arc::new(Supervisor::new(
         supervisor::Settings {
             templates: config.templates.clone(),
@@ -151,6 +157,7 @@ pub async fn run(
         },
         store,
         stats.clone(),
+        Some(library.catalogue()),
     ));
     let sessions = Arc::new(Sessions::new(
         supervisor,
@@ -158,12 +165,6 @@ pub async fn run(
         config.session_timeout,
         config.preload_timeout,
     ));
-    let library = library::scan(
-        &config.media_dir,
-        config.probe_timeout,
-        config.probe_concurrency,
-    )
-    .await?;
     let tokens = config
         .users
         .iter()
@@ -183,6 +184,11 @@ pub async fn run(
     });
 
     let stop = CancellationToken::new();
+    state.library.start(
+        stop.clone(),
+        state.config.watch,
+        state.config.rescan_interval,
+    );
     let reaper = tokio::spawn(sessions.clone().reaper(stop.clone()));
     let stop_server = stop.clone();
     tokio::spawn(async move {

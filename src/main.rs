@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hlsd::config::{Config, PipelineTemplates, UserToken};
+use hlsd::config::{Config, PipelineTemplates, ProberCommand, UserToken};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Folder of media files, scanned recursively at start-up.
+    /// Folder of media files (recursively), watched for changes.
     #[arg(long, env = "HLSD_MEDIA_DIR")]
     media_dir: PathBuf,
     /// Address to listen on; port 0 picks a free port (logged).
@@ -96,9 +96,64 @@ struct Args {
     /// ./pipelines if present, else the copies built into the binary].
     #[arg(long, env = "HLSD_PIPELINES_DIR")]
     pipelines_dir: Option<PathBuf>,
+    /// Where the library catalogue (catalogue.sqlite3) is kept; not inside
+    /// the media dir [default: $XDG_DATA_HOME/hlsd or ~/.local/share/hlsd].
+    #[arg(long, env = "HLSD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Do not watch the media dir (inotify); poll it every
+    /// --rescan-interval instead.
+    #[arg(long, env = "HLSD_NO_WATCH")]
+    no_watch: bool,
+    /// Seconds between listings of the folders whose mtime changed: when
+    /// the media dir cannot be watched (network file systems, the inotify
+    /// limit), and ten times less often as a safety net when it can.
+    #[arg(long, env = "HLSD_RESCAN_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    rescan_interval: u64,
+    /// Milliseconds a new or changed file's size and mtime must hold still
+    /// before it is probed (a download being written is not).
+    #[arg(long, env = "HLSD_SETTLE_MS", default_value_t = 1000)]
+    settle_ms: u64,
+    /// Files probed at once in the background.
+    #[arg(long, env = "HLSD_PROBE_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    probe_concurrency: u64,
+}
+
+/// `hlsd probe FILE...`: what the library records for each file, as one
+/// JSON object per line. With `--worker` it is one of the server's prober
+/// children instead: one JSON request per line on stdin, one answer per
+/// line on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "hlsd probe")]
+struct ProbeArgs {
+    /// Files to probe.
+    files: Vec<PathBuf>,
+    /// Answer probe requests on stdin (how the server runs its probers).
+    #[arg(long)]
+    worker: bool,
+    /// The Discoverer's timeout per file, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Test hook: abort, as a crashing demuxer would, on a path that
+    /// contains this.
+    #[arg(long, hide = true)]
+    crash_on: Option<String>,
+}
+
+/// Runs `hlsd probe`.
+fn probe_command() -> anyhow::Result<()> {
+    let args = ProbeArgs::parse_from(std::env::args_os().skip(1));
+    let timeout = Duration::from_millis(args.timeout_ms);
+    if args.worker {
+        hlsd::library::run_worker(timeout, args.crash_on.as_deref())
+    } else {
+        hlsd::library::print_probes(&args.files, timeout)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "probe") {
+        return probe_command();
+    }
     limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -177,6 +232,14 @@ async fn serve() -> anyhow::Result<()> {
         .or_else(|| Some(PathBuf::from("web/static")).filter(|d| d.join("index.html").is_file()));
     config.throttle_margin =
         (args.throttle_margin > 0).then(|| Duration::from_secs(args.throttle_margin));
+    config.prober = ProberCommand::current_exe();
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    config.watch = !args.no_watch;
+    config.rescan_interval = Duration::from_secs(args.rescan_interval);
+    config.settle = Duration::from_millis(args.settle_ms);
+    config.probe_concurrency = args.probe_concurrency as usize;
     if let Some(dir) = args.transcode_dir {
         config.transcode_dir = dir;
     }
@@ -185,7 +248,7 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, media_dir = %config.media_dir.display(), transcode_dir = %config.transcode_dir.display(), "hlsd starting");
+    tracing::info!(%addr, media_dir = %config.media_dir.display(), transcode_dir = %config.transcode_dir.display(), data_dir = %config.data_dir.display(), "hlsd starting");
     if generated {
         // Printed once, on stdout, not in the logs.
         println!(

@@ -5,8 +5,8 @@
 use crate::library::Playback;
 use prometheus::core::Collector;
 use prometheus::{
-    Counter, CounterVec, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Counter, CounterVec, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -62,6 +62,11 @@ pub struct Stats {
     producers: IntGaugeVec,
     store_bytes: IntGauge,
     store_segments: IntGauge,
+    library_items: IntGauge,
+    library_pending: IntGauge,
+    library_watching: IntGauge,
+    library_probes: IntCounterVec,
+    library_scans: IntCounter,
     recent_ttfs: Mutex<VecDeque<f64>>,
 }
 
@@ -190,6 +195,26 @@ impl Stats {
         };
         let store_bytes = gauge("hlsd_store_bytes", "Bytes of segments in the segment store");
         let store_segments = gauge("hlsd_store_segments", "Segments in the segment store");
+        let library_items = gauge("hlsd_library_items", "Items in the library");
+        let library_pending = gauge("hlsd_library_pending", "Library items waiting to be probed");
+        let library_watching = gauge(
+            "hlsd_library_watching",
+            "1 when the media dir is watched (inotify), 0 when it is polled every --rescan-interval (network file system, inotify limit, --no-watch)",
+        );
+        let library_probes = counter_vec(
+            &registry,
+            "hlsd_library_probes_total",
+            "Files probed, by outcome (probed, refused, crashed, timed_out)",
+            &["outcome"],
+        );
+        let library_scans = IntCounter::new(
+            "hlsd_library_scans_total",
+            "Listings of the media dir or of its changed folders",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(library_scans.clone()))
+            .expect("unique metric");
         Stats {
             registry,
             started,
@@ -206,6 +231,11 @@ impl Stats {
             producers,
             store_bytes,
             store_segments,
+            library_items,
+            library_pending,
+            library_watching,
+            library_probes,
+            library_scans,
             recent_ttfs: Mutex::new(VecDeque::new()),
         }
     }
@@ -295,6 +325,20 @@ impl Stats {
                 .with_label_values(&[kind, phase])
                 .set(*n as i64);
         }
+    }
+
+    /// Copies the library's figures into the metrics.
+    pub fn set_library(&self, f: &crate::library::LibraryFigures) {
+        self.library_items.set(f.items as i64);
+        self.library_pending.set(f.pending as i64);
+        self.library_watching
+            .set(i64::from(f.watch == crate::library::ChangeWatch::Watching));
+        for (outcome, n) in &f.probes {
+            let c = self.library_probes.with_label_values(&[*outcome]);
+            c.inc_by(n.saturating_sub(c.get()));
+        }
+        self.library_scans
+            .inc_by(f.scans.saturating_sub(self.library_scans.get()));
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every figure.

@@ -1,36 +1,60 @@
-//! The media library: scan a folder, give each file a stable id, probe it
-//! with GStreamer's Discoverer, decide how it plays, and index the key
-//! frames of video that is copied.
+//! The media library: the media files of a folder, each with a stable id,
+//! probed with GStreamer's Discoverer in child processes, remembered in a
+//! SQLite catalogue, kept in step with the disk by watching it, with the
+//! playback decision and the key frames of video that is copied.
 //!
-//! Everything here but [`probe`] and the demux pass of [`keyframes`] is
-//! plain data and logic, free of GStreamer, so it is unit-tested on its own.
+//! * [`live`]: the library as served (load from the catalogue, probe on
+//!   demand, forget what is gone).
+//! * [`reconcile`]: keeping it in step with the disk (listings, watcher
+//!   paths, the settle wait, the probe queue, sidecars).
+//! * [`catalogue`]: the SQLite database of probe results and key frames.
+//! * [`prober`]: the pool of prober children (`hlsd probe --worker`).
+//! * [`watch`]: inotify events and the polling fallback.
+//! * [`scan`]: which files are media, and listing folders.
+//! * [`items`]: the in-memory item set and its pages (pure).
+//! * [`decision`]: how a file plays (pure); [`probe`]: the Discoverer.
+//!
+//! Everything but [`probe`], [`prober`] and the demux pass of
+//! [`keyframes`] is free of GStreamer.
 
+pub mod catalogue;
 pub mod decision;
+mod figures;
 pub mod id;
+mod items;
 pub mod keyframes;
 pub mod language;
+mod live;
 pub mod mkv_tracks;
 pub mod probe;
+mod prober;
+mod reconcile;
 mod scan;
 pub mod sidecar;
+mod view;
+mod watch;
 
 pub use decision::{decide, AudioPlan, Decision, Playback, VideoPlan};
-pub use scan::{probe_item, scan, Library, MediaGone};
+pub use figures::{ChangeWatch, LibraryFigures};
+pub use items::{Lookup, Page, PageQuery, PlaybackFilter, DEFAULT_PAGE, MAX_PAGE};
+pub use live::{Library, Unavailable};
+pub use prober::{print_probes, run_worker};
+pub use reconcile::ScanReport;
+pub use scan::{is_media_file, MEDIA_EXTENSIONS};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use uuid::Uuid;
 
 /// The video stream a file plays with, as the Discoverer reported it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VideoStream {
     /// Short codec name: `h264`, `hevc`, `vp9`, `av1`, `mpeg2video`, ...
     pub codec: String,
     /// Codec profile as GStreamer's caps spell it (`high`, `main-10`), if known.
     pub profile: Option<String>,
     /// Codec level as caps spell it (`3.1`), if known.
-    #[serde(skip)]
     pub level: Option<String>,
     /// Coded width in pixels.
     pub width: u32,
@@ -41,27 +65,21 @@ pub struct VideoStream {
     /// Bits per luma sample (8, 10, 12), if known.
     pub bit_depth: Option<u32>,
     /// Chroma subsampling as caps spell it (`4:2:0`), if known.
-    #[serde(skip)]
     pub chroma_format: Option<String>,
     /// Pixel aspect ratio as (numerator, denominator).
-    #[serde(skip)]
     pub pixel_aspect: (u32, u32),
     /// Whether the frames are interlaced (then a deinterlacer is added).
-    #[serde(skip)]
     pub interlaced: bool,
     /// Clockwise rotation in degrees from the `image-orientation` tag.
-    #[serde(skip)]
     pub rotation: u32,
     /// Whether this machine's GStreamer has a decoder for it.
-    #[serde(skip)]
     pub decodable: bool,
     /// GStreamer stream id, used to pick this stream in the pipeline.
-    #[serde(skip)]
     pub stream_id: Option<String>,
 }
 
 /// One audio track.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AudioStream {
     /// Its place among the file's audio tracks, from 0: what `audio=`
     /// names.
@@ -73,7 +91,6 @@ pub struct AudioStream {
     /// Sample rate in Hz.
     pub sample_rate: u32,
     /// Codec profile as caps spell it (AAC: `lc`, `he-aac`, `he-aac-v2`).
-    #[serde(skip)]
     pub profile: Option<String>,
     /// Language as ISO 639-1 (`en`) where it has one, else the tag as the
     /// file gives it (an ISO 639-2 code such as `gsw`); `null` if untagged.
@@ -83,16 +100,14 @@ pub struct AudioStream {
     /// Whether the file marks it as the default track.
     pub default: bool,
     /// Whether this machine's GStreamer has a decoder for it.
-    #[serde(skip)]
     pub decodable: bool,
     /// GStreamer stream id, used to pick this track in the pipeline.
-    #[serde(skip)]
     pub stream_id: Option<String>,
 }
 
 /// Whether a subtitle track is text (served as WebVTT) or pictures
 /// (burned into the video on request).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SubtitleKind {
     /// Timed text: SubRip, WebVTT, ASS/SSA, `tx3g`.
@@ -102,13 +117,12 @@ pub enum SubtitleKind {
 }
 
 /// Where a subtitle track comes from.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum SubtitleSource {
     /// A track inside the media file.
     Embedded {
         /// GStreamer stream id, to pick the track in a pipeline.
-        #[serde(skip)]
         stream_id: Option<String>,
     },
     /// A file next to the media file (`film.en.srt`).
@@ -119,13 +133,12 @@ pub enum SubtitleSource {
         /// (`.sdh.`, `.cc.`, `.hi.`).
         sdh: bool,
         /// Absolute path on disk (not serialised).
-        #[serde(skip)]
         path: PathBuf,
     },
 }
 
 /// One subtitle track, embedded or sidecar.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SubtitleStream {
     /// Its place in the item's subtitle list (embedded tracks first, in
     /// file order, then sidecars by name): what `subtitle=` and `burn=`
@@ -160,7 +173,7 @@ impl SubtitleStream {
 }
 
 /// What the Discoverer found in a file, in plain data.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MediaInfo {
     /// Duration, if the file declares one.
     pub duration: Option<std::time::Duration>,
@@ -192,11 +205,18 @@ pub struct MediaItem {
     /// Short container name (see [`MediaInfo::container`]).
     pub container: Option<String>,
     /// The video stream, or `null`.
+    #[serde(serialize_with = "view::video")]
     pub video: Option<VideoStream>,
     /// Audio tracks.
+    #[serde(serialize_with = "view::audio")]
     pub audio: Vec<AudioStream>,
     /// Subtitle tracks.
+    #[serde(serialize_with = "view::subtitles")]
     pub subtitles: Vec<SubtitleStream>,
+    /// `false` while the file waits to be probed: it is then listed with
+    /// `playable: false` and the reason `not_probed_yet`, and a request
+    /// for it probes it at once.
+    pub probed: bool,
     /// Whether any stream of it can be played.
     pub playable: bool,
     /// How it plays, when playable.
@@ -209,6 +229,9 @@ pub struct MediaItem {
     /// Modification time at scan time, for `Last-Modified`/`ETag`.
     #[serde(skip)]
     pub modified: SystemTime,
+    /// The file's size, modification time and inode when it was probed.
+    #[serde(skip)]
+    pub stamp: FileStamp,
     /// The full decision, with the plan the pipeline follows.
     #[serde(skip)]
     pub decision: Decision,
@@ -224,11 +247,11 @@ impl MediaItem {
     pub fn from_probe(
         root: &Path,
         path: &Path,
-        size_bytes: u64,
-        modified: SystemTime,
+        stamp: FileStamp,
         info: &MediaInfo,
         mut decision: Decision,
     ) -> MediaItem {
+        let size_bytes = stamp.size_bytes;
         let relative = path.strip_prefix(root).unwrap_or(path).to_path_buf();
         let duration = info.duration.filter(|d| !d.is_zero());
         let trusted = duration.filter(|d| crate::timeline::plausible_duration(*d, size_bytes));
@@ -246,12 +269,57 @@ impl MediaItem {
             video: info.video.clone(),
             audio: info.audio.clone(),
             subtitles: info.subtitles.clone(),
+            probed: true,
             playable: decision.playback.is_some(),
             playback: decision.playback,
             reasons: decision.reasons.clone(),
             abs_path: path.to_path_buf(),
-            modified,
+            modified: stamp.modified(),
+            stamp,
             decision,
         }
+    }
+
+    /// The item for a file at `path` under `root` that is known but not
+    /// probed yet: listed, not playable, reason `not_probed_yet`.
+    pub fn pending(root: &Path, path: &Path, stamp: FileStamp) -> MediaItem {
+        let decision = Decision {
+            playback: None,
+            reasons: vec!["not_probed_yet".to_string()],
+            ..Decision::default()
+        };
+        MediaItem {
+            probed: false,
+            ..MediaItem::from_probe(root, path, stamp, &MediaInfo::default(), decision)
+        }
+    }
+}
+
+/// What identifies a file's content for the catalogue: if any of these
+/// changed, the file is probed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 if unknown).
+    pub mtime_ns: i64,
+    /// Inode number (0 where the platform has none).
+    pub inode: u64,
+}
+
+impl FileStamp {
+    /// The stamp of a file from its metadata (symlinks followed).
+    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            size_bytes: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            inode: meta.ino(),
+        }
+    }
+
+    /// The modification time as a [`SystemTime`].
+    pub fn modified(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(self.mtime_ns.max(0) as u64)
     }
 }

@@ -12,19 +12,67 @@ use gst_pbutils::{Discoverer, DiscovererContainerInfo, DiscovererResult};
 use std::path::Path;
 use std::time::Duration;
 
+/// The Discoverer's timeouts, tried in turn while it times out, the last
+/// being `timeout`. GStreamer 1.22's Discoverer sometimes misses the error
+/// of a file with no streams and waits out its whole timeout instead
+/// (`bad_no_streams_262b.mp4`: 5 of 11 probes in one process, which
+/// otherwise answer in 2–9 ms; `derived_truncated_no_moov_bbb.mp4`: 1 of
+/// 11), on whichever thread it runs. A short first attempt bounds that
+/// wait: with 1 s then 2 s, the 11 probes of the first file took 1.0 or
+/// 3.0 s when they missed it (300 probes of the `../shared/media` files:
+/// 12.8–20.4 s, against 160 s with a first attempt of 0.5 s, after which
+/// the retries missed it too). A file that really needs long (a slow
+/// network share) still gets `timeout` on its last attempt.
+fn attempts(timeout: Duration) -> Vec<Duration> {
+    let mut out: Vec<Duration> = [Duration::from_secs(1), Duration::from_secs(2)]
+        .into_iter()
+        .filter(|t| *t < timeout)
+        .collect();
+    out.push(timeout);
+    out
+}
+
+/// The longest [`probe_file`] can take with `timeout`: every attempt
+/// timing out.
+pub fn longest(timeout: Duration) -> Duration {
+    attempts(timeout).iter().sum()
+}
+
 /// Probes one file. Never fails: a file that cannot be probed comes back
 /// with [`MediaInfo::probe_error`] set, so it stays listed as unplayable.
 pub fn probe_file(path: &Path, timeout: Duration) -> MediaInfo {
-    match try_probe(path, timeout) {
-        Ok(info) => info,
-        Err(e) => MediaInfo {
-            probe_error: Some(e),
-            ..Default::default()
-        },
+    let mut last = String::new();
+    for t in attempts(timeout) {
+        match try_probe(path, t) {
+            Ok(info) => return info,
+            Err(Failure::TimedOut(e)) => last = e,
+            Err(Failure::Other(e)) => {
+                last = e;
+                break;
+            }
+        }
+    }
+    MediaInfo {
+        probe_error: Some(last),
+        ..Default::default()
     }
 }
 
-fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, String> {
+/// Why one attempt failed.
+enum Failure {
+    /// The Discoverer's timeout passed: worth another attempt.
+    TimedOut(String),
+    /// Anything else: final.
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Other(e)
+    }
+}
+
+fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, Failure> {
     let uri = glib::filename_to_uri(path, None).map_err(|e| format!("bad path: {e}"))?;
     let discoverer = Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
         .map_err(|e| format!("discoverer unavailable: {e}"))?;
@@ -33,9 +81,11 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, String> {
         .map_err(|e| plain_error(&e.to_string()))?;
     match info.result() {
         DiscovererResult::Ok | DiscovererResult::MissingPlugins => {}
-        DiscovererResult::Timeout => return Err(format!("timed out after {timeout:?}")),
-        DiscovererResult::UriInvalid => return Err("invalid uri".into()),
-        other => return Err(format!("{other:?}").to_lowercase()),
+        DiscovererResult::Timeout => {
+            return Err(Failure::TimedOut(format!("timed out after {timeout:?}")))
+        }
+        DiscovererResult::UriInvalid => return Err("invalid uri".to_string().into()),
+        other => return Err(format!("{other:?}").to_lowercase().into()),
     }
 
     let global_rotation = info

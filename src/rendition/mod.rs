@@ -465,8 +465,10 @@ mod tests {
         MediaItem::from_probe(
             std::path::Path::new("/m"),
             std::path::Path::new("/m/a.mkv"),
-            1_000_000,
-            std::time::SystemTime::UNIX_EPOCH,
+            crate::library::FileStamp {
+                size_bytes: 1_000_000,
+                ..Default::default()
+            },
             &info,
             decide(&info),
         )

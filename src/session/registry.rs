@@ -104,8 +104,10 @@ mod tests {
             ..crate::library::MediaItem::from_probe(
                 Path::new("/m"),
                 Path::new("/m/a.mkv"),
-                1,
-                std::time::SystemTime::UNIX_EPOCH,
+                crate::library::FileStamp {
+                    size_bytes: 1,
+                    ..Default::default()
+                },
                 &Default::default(),
                 Default::default(),
             )

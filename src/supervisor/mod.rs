@@ -28,6 +28,7 @@ pub use subtitles::whole_file_cues;
 pub use title::{bit, TimelineState, Title, ViewerKey};
 
 use crate::config::PipelineTemplates;
+use crate::library::catalogue::Catalogue;
 use crate::library::keyframes::{self, KeyframeIndex};
 use crate::library::{MediaItem, Playback};
 use crate::pipeline::Throttle;
@@ -110,6 +111,8 @@ pub struct Supervisor {
     settings: Settings,
     store: Arc<SegmentStore>,
     stats: Arc<Stats>,
+    /// Where key-frame indexes outlive the process (`None`: memory only).
+    catalogue: Option<Arc<Catalogue>>,
     titles: Mutex<HashMap<Arc<str>, Arc<Title>>>,
     /// Key-frame indexes by file identity, the newest [`INDEXES_KEPT`].
     indexes: Mutex<IndexCache>,
@@ -126,12 +129,19 @@ pub struct ProducerCounts {
 }
 
 impl Supervisor {
-    /// A supervisor filling `store`, counting into `stats`.
-    pub fn new(settings: Settings, store: Arc<SegmentStore>, stats: Arc<Stats>) -> Self {
+    /// A supervisor filling `store`, counting into `stats`, keeping
+    /// key-frame indexes in `catalogue`.
+    pub fn new(
+        settings: Settings,
+        store: Arc<SegmentStore>,
+        stats: Arc<Stats>,
+        catalogue: Option<Arc<Catalogue>>,
+    ) -> Self {
         Supervisor {
             settings,
             store,
             stats,
+            catalogue,
             titles: Mutex::new(HashMap::new()),
             indexes: Mutex::new(Default::default()),
             admission: Mutex::new(()),
@@ -225,9 +235,10 @@ impl Supervisor {
         title.retune();
     }
 
-    /// The key frames of `title`'s video: the container's index where it
-    /// has one, else a demux-only pass; read once per file identity while
-    /// it is among the [`INDEXES_KEPT`] newest. During a demux pass, the
+    /// The key frames of `title`'s video: from the catalogue when they were
+    /// read before, else the container's index where it has one, else a
+    /// demux-only pass (then stored in the catalogue); kept in memory per
+    /// file identity while it is among the [`INDEXES_KEPT`] newest. During a demux pass, the
     /// cuts found so far are published as an open timeline every 250 ms, so
     /// a viewer gets a growing playlist within a second rather than waiting
     /// for the whole file to be read (12 s for a 2-hour film here).
@@ -249,9 +260,14 @@ impl Supervisor {
         let timeout = self.settings.index_timeout;
         let first = self.settings.first_segment;
         let growing = title.clone();
+        let catalogue = self.catalogue.clone();
+        let (rel, stamp) = (title.item.path.clone(), title.item.stamp);
         cell.get_or_init(|| async move {
             let read = tokio::task::spawn_blocking(move || {
-                keyframes::from_container(&path).map(Ok).unwrap_or_else(|| {
+                if let Some(stored) = catalogue.as_ref().and_then(|c| c.keyframes(&rel, stamp)) {
+                    return Ok(stored);
+                }
+                let read = keyframes::from_container(&path).map(Ok).unwrap_or_else(|| {
                     let mut published = 0;
                     keyframes::demux_pass_progress(&path, timeout, &mut |keys| {
                         let partial = Timeline::cuts(keys, None, first);
@@ -262,7 +278,13 @@ impl Supervisor {
                             growing.retune();
                         }
                     })
-                })
+                });
+                if let (Some(c), Ok(index)) = (&catalogue, &read) {
+                    if let Err(e) = c.put_keyframes(&rel, stamp, index) {
+                        tracing::warn!(path = %rel, error = %e, "cannot store key frames in the catalogue");
+                    }
+                }
+                read
             })
             .await;
             match read {

@@ -1,0 +1,387 @@
+//! The persistent catalogue: one SQLite database (WAL) under the data dir
+//! that remembers every media file's probe result and key-frame index,
+//! keyed by its path relative to the media dir, so a restart serves the
+//! whole library without probing anything.
+//!
+//! A row is valid for the [`FileStamp`] (size, mtime, inode) it was made
+//! for and the [`PROBE_VERSION`] that made it; the library probes a file
+//! again when either differs. Peers do the same (Jellyfin, Plex, Emby:
+//! SQLite keyed by path, re-probe on size or mtime change).
+
+use super::keyframes::{KeyframeIndex, Source};
+use super::{FileStamp, MediaInfo};
+use anyhow::Context;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Bumped whenever probing gives different results for the same file
+/// (new fields, fixed parsing): rows of an older version are served as
+/// they are and probed again in the background.
+pub const PROBE_VERSION: i64 = 1;
+
+/// The database's file name in the data dir.
+pub const FILE_NAME: &str = "catalogue.sqlite3";
+
+/// One file as the catalogue remembers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Path relative to the media dir, `/`-separated.
+    pub path: String,
+    /// The file as it was probed.
+    pub stamp: FileStamp,
+    /// The [`PROBE_VERSION`] that probed it.
+    pub probe_version: i64,
+    /// The probe result, sidecar subtitles included.
+    pub info: MediaInfo,
+}
+
+/// The catalogue database. Every call is a short synchronous statement
+/// (well under a millisecond on a local disk); one connection, shared.
+pub struct Catalogue {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    path          TEXT PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    mtime_ns      INTEGER NOT NULL,
+    inode         INTEGER NOT NULL,
+    probe_version INTEGER NOT NULL,
+    info          TEXT NOT NULL,
+    -- key frames of copied video: little-endian u64 nanoseconds each
+    keyframes     BLOB,
+    keyframes_end INTEGER,
+    keyframes_src TEXT
+);
+";
+
+impl Catalogue {
+    /// Opens (or creates) the catalogue in `data_dir` for the media dir
+    /// `media_root` (canonical). A catalogue made for another media dir is
+    /// emptied: its paths mean other files.
+    ///
+    /// # Errors
+    /// Fails when the data dir cannot be created or the database cannot be
+    /// opened or is not a catalogue.
+    pub fn open(data_dir: &Path, media_root: &Path) -> anyhow::Result<Catalogue> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let path = data_dir.join(FILE_NAME);
+        let conn = Connection::open(&path)
+            .with_context(|| format!("opening catalogue {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("{} is not an hlsd catalogue", path.display()))?;
+        let root = media_root.to_string_lossy().to_string();
+        let known: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'media_root'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if known.as_deref() != Some(root.as_str()) {
+            if let Some(old) = known {
+                tracing::warn!(old = %old, new = %root, "the media dir changed: emptying the catalogue");
+            }
+            conn.execute("DELETE FROM items", [])?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('media_root', ?1)",
+                [&root],
+            )?;
+        }
+        Ok(Catalogue {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every row. A row whose stored probe result no longer parses is
+    /// skipped (and so probed again).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub fn load(&self) -> anyhow::Result<Vec<Row>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT path, size, mtime_ns, inode, probe_version, info FROM items")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, stored(r, 1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (path, (stamp, probe_version, info)) = row?;
+            match serde_json::from_str(&info) {
+                Ok(info) => out.push(Row {
+                    path,
+                    stamp,
+                    probe_version,
+                    info,
+                }),
+                Err(e) => {
+                    tracing::warn!(%path, error = %e, "unreadable catalogue row: probing again")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores `row`, replacing any row for its path (and its key frames,
+    /// which belonged to the old content).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub fn put(&self, row: &Row) -> anyhow::Result<()> {
+        let info = serde_json::to_string(&row.info)?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO items (path, size, mtime_ns, inode, probe_version, info)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                row.path,
+                row.stamp.size_bytes as i64,
+                row.stamp.mtime_ns,
+                row.stamp.inode as i64,
+                row.probe_version,
+                info
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The row of the file at `path`, if any.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read or the row does not parse.
+    pub fn load_one(&self, path: &str) -> anyhow::Result<Option<Row>> {
+        let conn = self.conn();
+        let found = conn
+            .query_row(
+                "SELECT size, mtime_ns, inode, probe_version, info FROM items WHERE path = ?1",
+                [path],
+                |r| stored(r, 0),
+            )
+            .optional()?;
+        let Some((stamp, probe_version, info)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(Row {
+            path: path.to_string(),
+            stamp,
+            probe_version,
+            info: serde_json::from_str(&info)?,
+        }))
+    }
+
+    /// Replaces the stored probe result of the file at `path`, keeping its
+    /// key frames (its content did not change: only its sidecars did).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub fn put_info(&self, path: &str, info: &MediaInfo) -> anyhow::Result<()> {
+        let info = serde_json::to_string(info)?;
+        self.conn().execute(
+            "UPDATE items SET info = ?1 WHERE path = ?2",
+            params![info, path],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the file at `path`.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub fn remove(&self, path: &str) -> anyhow::Result<()> {
+        self.conn()
+            .execute("DELETE FROM items WHERE path = ?1", [path])?;
+        Ok(())
+    }
+
+    /// The stored key frames of the file at `path`, if they were read for
+    /// the content `stamp` names.
+    pub fn keyframes(&self, path: &str, stamp: FileStamp) -> Option<KeyframeIndex> {
+        let conn = self.conn();
+        let found = conn
+            .query_row(
+                "SELECT keyframes, keyframes_end, keyframes_src FROM items
+                 WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND keyframes IS NOT NULL",
+                params![path, stamp.size_bytes as i64, stamp.mtime_ns],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .ok()
+            .flatten()?;
+        let (blob, end, source) = found;
+        Some(KeyframeIndex {
+            keyframes: blob
+                .chunks_exact(8)
+                .map(|c| Duration::from_nanos(u64::from_le_bytes(c.try_into().expect("8 bytes"))))
+                .collect(),
+            end: end.map(|e| Duration::from_nanos(e.max(0) as u64)),
+            source: source_from(&source)?,
+        })
+    }
+
+    /// Stores the key frames of the file at `path` as read for the content
+    /// `stamp` names; nothing when the row is for other content.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub fn put_keyframes(
+        &self,
+        path: &str,
+        stamp: FileStamp,
+        index: &KeyframeIndex,
+    ) -> anyhow::Result<()> {
+        let blob: Vec<u8> = index
+            .keyframes
+            .iter()
+            .flat_map(|k| (k.as_nanos() as u64).to_le_bytes())
+            .collect();
+        self.conn().execute(
+            "UPDATE items SET keyframes = ?1, keyframes_end = ?2, keyframes_src = ?3
+             WHERE path = ?4 AND size = ?5 AND mtime_ns = ?6",
+            params![
+                blob,
+                index.end.map(|e| e.as_nanos() as i64),
+                source_name(index.source),
+                path,
+                stamp.size_bytes as i64,
+                stamp.mtime_ns
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// Size, mtime, inode, probe version and probe result (JSON), from
+/// column `at` on.
+fn stored(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FileStamp, i64, String)> {
+    Ok((
+        FileStamp {
+            size_bytes: r.get::<_, i64>(at)? as u64,
+            mtime_ns: r.get(at + 1)?,
+            inode: r.get::<_, i64>(at + 2)? as u64,
+        },
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+    ))
+}
+
+fn source_name(s: Source) -> &'static str {
+    match s {
+        Source::Matroska => "matroska",
+        Source::Mp4 => "mp4",
+        Source::Avi => "avi",
+        Source::DemuxPass => "demux_pass",
+    }
+}
+
+fn source_from(s: &str) -> Option<Source> {
+    Some(match s {
+        "matroska" => Source::Matroska,
+        "mp4" => Source::Mp4,
+        "avi" => Source::Avi,
+        "demux_pass" => Source::DemuxPass,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(path: &str, size: u64) -> Row {
+        Row {
+            path: path.into(),
+            stamp: FileStamp {
+                size_bytes: size,
+                mtime_ns: 1_700_000_000_123_456_789,
+                inode: 42,
+            },
+            probe_version: PROBE_VERSION,
+            info: MediaInfo {
+                duration: Some(Duration::from_millis(12_345)),
+                container: Some("matroska".into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn rows_and_key_frames_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Path::new("/srv/media");
+        let stamp = row("a.mkv", 10).stamp;
+        {
+            let c = Catalogue::open(dir.path(), root).expect("opens");
+            c.put(&row("a.mkv", 10)).expect("put");
+            c.put(&row("b/c.mp4", 20)).expect("put");
+            let index = KeyframeIndex {
+                keyframes: vec![Duration::ZERO, Duration::from_nanos(6_006_000_001)],
+                end: Some(Duration::from_secs(12)),
+                source: Source::Matroska,
+            };
+            c.put_keyframes("a.mkv", stamp, &index).expect("keyframes");
+            assert_eq!(c.keyframes("a.mkv", stamp), Some(index));
+        }
+        let c = Catalogue::open(dir.path(), root).expect("reopens");
+        let mut rows = c.load().expect("loads");
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(rows, vec![row("a.mkv", 10), row("b/c.mp4", 20)]);
+        assert_eq!(
+            c.keyframes("a.mkv", stamp).map(|k| k.keyframes.len()),
+            Some(2)
+        );
+        // Other content: the stored key frames are not its own.
+        let changed = FileStamp {
+            size_bytes: 11,
+            ..stamp
+        };
+        assert_eq!(c.keyframes("a.mkv", changed), None);
+        // A new probe of the file drops its key frames.
+        c.put(&row("a.mkv", 10)).expect("put");
+        assert_eq!(c.keyframes("a.mkv", stamp), None);
+        c.remove("b/c.mp4").expect("remove");
+        assert_eq!(c.load().expect("loads").len(), 1);
+    }
+
+    #[test]
+    fn another_media_dir_empties_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Catalogue::open(dir.path(), Path::new("/one"))
+            .expect("opens")
+            .put(&row("a.mkv", 10))
+            .expect("put");
+        let c = Catalogue::open(dir.path(), Path::new("/two")).expect("opens");
+        assert!(c.load().expect("loads").is_empty());
+    }
+}

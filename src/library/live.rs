@@ -1,0 +1,352 @@
+//! The live library: what is served, loaded from the catalogue at start-up
+//! and kept in step with the disk in the background.
+//!
+//! * At start-up the catalogue's rows become items at once; the server
+//!   serves while the media dir is listed and compared with them.
+//! * Only new and changed files (size, mtime or inode differ, or an older
+//!   [`PROBE_VERSION`]) are probed, by [`Prober`] children, once their
+//!   size and mtime have held still for the settle time (`--settle`).
+//! * A request for an item not probed yet, or whose file changed, probes
+//!   it at once, ahead of the background queue.
+//! * Files that went away leave the library and the catalogue; their ids
+//!   answer `media_gone`.
+
+use super::catalogue::{Catalogue, Row, PROBE_VERSION};
+use super::figures::{Figures, LibraryFigures};
+use super::items::{Items, Lookup, Page, PageQuery};
+use super::prober::Prober;
+use super::{decide, id, sidecar, FileStamp, MediaItem};
+use crate::config::Config;
+use anyhow::{bail, Context};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Why an item cannot be served.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unavailable {
+    /// No item has this id.
+    #[error("no media {0}")]
+    NotFound(String),
+    /// The item's file was deleted: its path.
+    #[error("{0} is no longer on disk")]
+    Gone(String),
+}
+
+/// The library. See the module doc.
+pub struct Library {
+    pub(super) root: PathBuf,
+    /// Random per process: with the generation, the list's `ETag`.
+    pub(super) instance: u32,
+    pub(super) items: RwLock<Items>,
+    pub(super) catalogue: Arc<Catalogue>,
+    pub(super) prober: Prober,
+    pub(super) figures: Figures,
+    pub(super) settle: Duration,
+    pub(super) probe_concurrency: usize,
+    pub(super) queue: mpsc::UnboundedSender<PathBuf>,
+    pub(super) queue_rx: Mutex<Option<mpsc::UnboundedReceiver<PathBuf>>>,
+    pub(super) queued: Mutex<HashSet<PathBuf>>,
+    pub(super) unsettled: Mutex<HashMap<PathBuf, (FileStamp, Instant)>>,
+    /// Folders and their mtimes at their last listing (for polling).
+    pub(super) dirs: Mutex<HashMap<PathBuf, SystemTime>>,
+    /// Serialises probes a viewer waits for, so two requests for one
+    /// pending item probe it once.
+    pub(super) urgent: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library").field("root", &self.root).finish()
+    }
+}
+
+impl Library {
+    /// Opens the catalogue under `config.data_dir` and lists its items.
+    /// Nothing is probed or listed on disk here: see [`Library::start`].
+    ///
+    /// # Errors
+    /// Fails when the media dir cannot be read, the data dir is inside it,
+    /// or the catalogue cannot be opened.
+    pub fn open(config: &Config) -> anyhow::Result<Library> {
+        let started = Instant::now();
+        let root = std::fs::canonicalize(&config.media_dir)
+            .with_context(|| format!("media dir {} is not readable", config.media_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let data_dir = std::fs::canonicalize(&config.data_dir)?;
+        if data_dir.starts_with(&root) {
+            bail!(
+                "the data dir {} is inside the media dir {}: choose another --data-dir",
+                data_dir.display(),
+                root.display()
+            );
+        }
+        let catalogue = Arc::new(Catalogue::open(&data_dir, &root)?);
+        let rows = catalogue.load()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let library = Library {
+            root: root.clone(),
+            instance: Uuid::new_v4().as_u128() as u32,
+            items: RwLock::new(Items::default()),
+            catalogue,
+            prober: Prober::new(
+                config.prober.clone(),
+                config.probe_timeout,
+                config.probe_concurrency,
+            ),
+            figures: Figures::default(),
+            settle: config.settle,
+            probe_concurrency: config.probe_concurrency.max(1),
+            queue: tx,
+            queue_rx: Mutex::new(Some(rx)),
+            queued: Mutex::new(HashSet::new()),
+            unsettled: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            urgent: tokio::sync::Mutex::new(()),
+        };
+        let mut stale = Vec::new();
+        {
+            let mut items = library.items.write().expect("library lock");
+            for row in &rows {
+                let abs = root.join(&row.path);
+                if row.probe_version != PROBE_VERSION {
+                    stale.push(abs.clone());
+                }
+                items.insert(Arc::new(MediaItem::from_probe(
+                    &root,
+                    &abs,
+                    row.stamp,
+                    &row.info,
+                    decide(&row.info),
+                )));
+            }
+        }
+        for abs in stale {
+            library.enqueue(abs);
+        }
+        tracing::info!(
+            catalogue = %library.catalogue.path().display(),
+            items = rows.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "library loaded from the catalogue"
+        );
+        Ok(library)
+    }
+
+    /// A number random per process, so that list `ETag`s of two runs
+    /// never match.
+    pub fn instance(&self) -> u32 {
+        self.instance
+    }
+
+    /// The media dir, canonical.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The catalogue, where key-frame indexes are kept too.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue.clone()
+    }
+
+    /// Starts the background work: the probe queue, the reconcile of the
+    /// catalogue with the disk, then watching (or polling) for changes,
+    /// until `stop` is cancelled.
+    pub fn start(
+        self: &Arc<Self>,
+        stop: tokio_util::sync::CancellationToken,
+        watch: bool,
+        interval: Duration,
+    ) {
+        if let Some(rx) = self.queue_rx.lock().expect("queue").take() {
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..self.probe_concurrency {
+                let (lib, rx, stop) = (self.clone(), rx.clone(), stop.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let next = tokio::select! {
+                            _ = stop.cancelled() => return,
+                            p = async { rx.lock().await.recv().await } => p,
+                        };
+                        let Some(path) = next else { return };
+                        lib.probe_path(&path, false).await;
+                        lib.queued.lock().expect("queued").remove(&path);
+                    }
+                });
+            }
+        }
+        let (lib, watch_stop) = (self.clone(), stop.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let report = lib.rescan(None).await;
+            lib.figures.set_reconciled();
+            tracing::info!(
+                files = report.files,
+                queued = report.queued,
+                removed = report.removed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "library compared with the disk"
+            );
+            super::watch::run(lib, watch_stop, watch, interval).await;
+        });
+        let lib = self.clone();
+        tokio::spawn(async move {
+            let tick =
+                (lib.settle / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
+            let mut every = tokio::time::interval(tick);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = every.tick() => {
+                        lib.settle_tick();
+                        lib.prober.reap_idle();
+                    }
+                }
+            }
+        });
+    }
+
+    /// One page of the library.
+    pub fn page(&self, q: &PageQuery) -> Page {
+        self.items.read().expect("library lock").page(q)
+    }
+
+    /// The item with this id as listed (not probed or checked on disk).
+    pub fn get(&self, id: &Uuid) -> Option<Arc<MediaItem>> {
+        match self.items.read().expect("library lock").get(id) {
+            Lookup::Found(item) => Some(item),
+            _ => None,
+        }
+    }
+
+    /// The item with this id as its file is now: probed first if it was
+    /// not yet, or if its file changed since.
+    ///
+    /// # Errors
+    /// [`Unavailable::NotFound`] for an unknown id, [`Unavailable::Gone`]
+    /// when its file is no longer there.
+    pub async fn current(&self, id: &Uuid) -> Result<Arc<MediaItem>, Unavailable> {
+        let lookup = self.items.read().expect("library lock").get(id);
+        let item = match lookup {
+            Lookup::Found(item) => item,
+            Lookup::Gone(path) => return Err(Unavailable::Gone(path)),
+            Lookup::Unknown => return Err(Unavailable::NotFound(id.to_string())),
+        };
+        if self.fresh(&item).await? {
+            return Ok(item);
+        }
+        let _one = self.urgent.lock().await;
+        // Another request may have probed it meanwhile.
+        if let Some(now) = self.get(id) {
+            if self.fresh(&now).await? {
+                return Ok(now);
+            }
+        }
+        tracing::info!(path = %item.path, "probing on request");
+        self.probe_path(&item.abs_path, true)
+            .await
+            .ok_or(Unavailable::Gone(item.path.clone()))
+    }
+
+    /// Whether `item` is probed and its file unchanged; the item leaves
+    /// the library when its file is gone.
+    async fn fresh(&self, item: &MediaItem) -> Result<bool, Unavailable> {
+        match tokio::fs::metadata(&item.abs_path).await {
+            Ok(meta) if meta.is_file() => Ok(item.probed && FileStamp::of(&meta) == item.stamp),
+            _ => {
+                self.forget(&item.path);
+                Err(Unavailable::Gone(item.path.clone()))
+            }
+        }
+    }
+
+    /// Figures for `/metrics` and `/healthz`.
+    pub fn figures(&self) -> LibraryFigures {
+        let (items, pending) = self.items.read().expect("library lock").counts();
+        let settling = self.unsettled.lock().expect("unsettled").len();
+        self.figures.snapshot(items, pending, settling)
+    }
+
+    pub(super) fn counters(&self) -> &Figures {
+        &self.figures
+    }
+
+    /// Probes the file at `abs`, stores the result in the catalogue and
+    /// lists it; `None` (and the item forgotten) when the file is gone.
+    pub(super) async fn probe_path(&self, abs: &Path, urgent: bool) -> Option<Arc<MediaItem>> {
+        let rel = self.relative(abs);
+        let meta = match tokio::fs::metadata(abs).await {
+            Ok(m) if m.is_file() => m,
+            _ => {
+                self.forget(&rel);
+                return None;
+            }
+        };
+        let stamp = FileStamp::of(&meta);
+        // Queued twice for one content (a folder listing and an event that
+        // raced): probed once.
+        let known = self.items.read().expect("library lock").at(&rel).cloned();
+        if let Some(item) = known.filter(|i| i.probed && i.stamp == stamp) {
+            return Some(item);
+        }
+        let (mut info, outcome) = self.prober.probe(abs, urgent).await;
+        self.figures.probe(outcome);
+        let embedded = info.subtitles.len();
+        info.subtitles.extend(sidecar::find(abs, embedded));
+        let row = Row {
+            path: rel,
+            stamp,
+            probe_version: PROBE_VERSION,
+            info,
+        };
+        if let Err(e) = self.catalogue.put(&row) {
+            tracing::warn!(path = %row.path, error = %e, "cannot write the catalogue");
+        }
+        let item = Arc::new(MediaItem::from_probe(
+            &self.root,
+            abs,
+            stamp,
+            &row.info,
+            decide(&row.info),
+        ));
+        tracing::debug!(path = %item.path, ?outcome, playback = ?item.playback, reasons = ?item.reasons, "probed");
+        self.items
+            .write()
+            .expect("library lock")
+            .insert(item.clone());
+        Some(item)
+    }
+
+    /// Removes the item at `rel` from the library and the catalogue;
+    /// whether there was one.
+    pub(super) fn forget(&self, rel: &str) -> bool {
+        let removed = self
+            .items
+            .write()
+            .expect("library lock")
+            .remove(rel)
+            .is_some();
+        if removed {
+            tracing::info!(path = %rel, "file gone: removed from the library");
+            if let Err(e) = self.catalogue.remove(rel) {
+                tracing::warn!(path = %rel, error = %e, "cannot write the catalogue");
+            }
+        }
+        removed
+    }
+
+    /// Removes every item in folder `rel` and below; how many.
+    pub(super) fn forget_under(&self, rel: &str) -> usize {
+        let paths = self.items.read().expect("library lock").paths_under(rel);
+        paths.iter().filter(|p| self.forget(p)).count()
+    }
+
+    /// `abs` relative to the media dir, `/`-separated (`""` for the root).
+    pub(super) fn relative(&self, abs: &Path) -> String {
+        id::portable_path(abs.strip_prefix(&self.root).unwrap_or(abs))
+    }
+}
