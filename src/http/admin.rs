@@ -32,6 +32,8 @@ struct AdminStats {
     /// Producer pipelines: `{kind: {phase: n}}`.
     producers:
         std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
+    /// Items, probes by outcome, scans, and how changes are noticed.
+    library: crate::library::LibraryFigures,
 }
 
 /// Refreshes the gauges that are read from live state.
@@ -47,6 +49,7 @@ fn refresh_gauges(state: &AppState) -> Vec<(crate::library::Playback, &'static s
         .flat_map(|(k, phases)| phases.iter().map(move |(p, n)| (*k, *p, *n)))
         .collect();
     state.stats.set_producers(&flat);
+    state.stats.set_library(&state.library.figures());
     sessions
 }
 
@@ -66,6 +69,7 @@ pub(super) fn routes(
                     report: state.stats.report(&sessions),
                     store: state.sessions.supervisor().store().stats(),
                     producers: state.sessions.supervisor().counts().by_kind,
+                    library: state.library.figures(),
                 })
                 .into_response()
             }))

@@ -1,9 +1,9 @@
-//! The library routes and the one entry point for playback:
+//! One item, its whole-file subtitles, and the one entry point for playback:
 //! `GET /api/v1/stream/{id}` answers with the file's bytes (direct play,
 //! with HTTP Range) or a 302 to the caller's HLS session.
 
 use super::{query_value, range, raw_query, respond, with_state, ApiError, Principal, Route};
-use crate::library::{MediaItem, Playback};
+use crate::library::{MediaItem, Playback, Unavailable};
 use crate::AppState;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -17,23 +17,20 @@ pub(super) fn routes(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Route {
-    // GET /api/v1/media
-    let list = warp::path!("api" / "v1" / "media")
-        .and(warp::get())
-        .and(auth.clone())
-        .and(with_state(state.clone()))
-        .map(|_: Principal, state: Arc<AppState>| {
-            warp::reply::json(&state.library.items()).into_response()
-        });
-
     // GET /api/v1/media/{id}
     let get = warp::path!("api" / "v1" / "media" / String)
         .and(warp::get())
         .and(auth.clone())
         .and(with_state(state.clone()))
-        .map(|id: String, _: Principal, state: Arc<AppState>| {
-            respond(find_media(&state, &id).map(|item| warp::reply::json(&*item).into_response()))
-        });
+        .then(
+            |id: String, _: Principal, state: Arc<AppState>| async move {
+                respond(
+                    current_media(&state, &id)
+                        .await
+                        .map(|item| warp::reply::json(&*item).into_response()),
+                )
+            },
+        );
 
     // GET|HEAD /api/v1/stream/{id}
     let stream = warp::path!("api" / "v1" / "stream" / String)
@@ -58,9 +55,7 @@ pub(super) fn routes(
         )
         .map(respond);
 
-    list.boxed()
-        .or(get.boxed())
-        .unify()
+    get.boxed()
         .or(vtt.boxed())
         .unify()
         .or(stream.boxed())
@@ -68,30 +63,18 @@ pub(super) fn routes(
         .boxed()
 }
 
-/// The library item `id`.
+/// The library item `id` as its file is now: probed first if it was not
+/// yet, or if its file changed since.
 ///
 /// # Errors
-/// 404 for an unknown or malformed id.
-pub(super) fn find_media(state: &AppState, id: &str) -> Result<Arc<MediaItem>, ApiError> {
-    Uuid::parse_str(id)
-        .ok()
-        .and_then(|id| state.library.get(&id))
-        .ok_or_else(|| ApiError::NotFound(format!("no media {id}")))
-}
-
-/// The library item `id` as its file is now: re-probed if it changed since
-/// the scan.
-///
-/// # Errors
-/// 404 `not_found` for an unknown id, 404 `media_gone` for a file deleted
-/// since the scan.
+/// 404 `not_found` for an unknown or malformed id, 404 `media_gone` for a
+/// file deleted since it was listed.
 pub(super) async fn current_media(state: &AppState, id: &str) -> Result<Arc<MediaItem>, ApiError> {
-    let item = find_media(state, id)?;
-    state
-        .library
-        .refresh(item)
-        .await
-        .map_err(|e| ApiError::MediaGone(e.to_string()))
+    let uuid = Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("no media {id}")))?;
+    state.library.current(&uuid).await.map_err(|e| match e {
+        Unavailable::NotFound(_) => ApiError::NotFound(e.to_string()),
+        Unavailable::Gone(_) => ApiError::MediaGone(e.to_string()),
+    })
 }
 
 /// The HLS mode for an item: its own, or remux/transcode for a direct-play

@@ -4,7 +4,9 @@
 //! | route | handler |
 //! |---|---|
 //! | `GET /healthz` | liveness, no auth |
-//! | `GET /api/v1/media`, `GET /api/v1/media/{id}` | [`media`]: the library |
+//! | `GET /api/v1/media` | [`library`]: the library, in pages |
+//! | `POST /api/v1/library/scan` | [`library`]: rescan a folder now (admins) |
+//! | `GET /api/v1/media/{id}` | [`media`]: one item |
 //! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS |
 //! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`hls`]: start or reuse a session |
 //! | `GET /api/v1/hls/{sid}/master.m3u8` | [`hls`]: master playlist (account token) |
@@ -18,6 +20,7 @@
 mod admin;
 mod error;
 mod hls;
+mod library;
 mod media;
 pub mod range;
 mod tracks;
@@ -107,13 +110,29 @@ pub fn routes(
     let auth = auth(state.clone());
     let counted = state.stats.clone();
 
-    // GET /healthz
+    // GET /healthz: up, and how far the library is.
+    let health_state = state.clone();
     let healthz = warp::path!("healthz")
         .and(warp::get())
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response())
+        .map(move || {
+            let f = health_state.library.figures();
+            warp::reply::json(&serde_json::json!({
+                "status": "ok",
+                "library": {
+                    "items": f.items,
+                    "pending": f.pending,
+                    "settling": f.settling,
+                    "reconciled": f.reconciled,
+                    "watch": f.watch,
+                },
+            }))
+            .into_response()
+        })
         .boxed();
 
-    media::routes(state.clone(), auth.clone())
+    library::routes(state.clone(), auth.clone())
+        .or(media::routes(state.clone(), auth.clone()))
+        .unify()
         .or(hls::routes(state.clone(), auth.clone()))
         .unify()
         .or(admin::routes(state.clone(), auth))

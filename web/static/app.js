@@ -42,20 +42,21 @@ function show(section) {
   $("logout").classList.toggle("hidden", section === "login");
 }
 
-async function openLibrary() {
-  try {
-    items = await (await api("/api/v1/media")).json();
-  } catch (e) {
-    if (e.status === 401) {
-      localStorage.removeItem("hlsd-token");
-      $("login-error").textContent = "That token was not accepted.";
-      show("login");
-      return;
-    }
-    throw e;
-  }
+const PAGE = 100;
+let total = 0;
+
+// One page of the library after the ones shown; `fresh` starts over (a
+// new search).
+async function loadPage(fresh) {
+  if (fresh) items = [];
+  const q = $("search").value.trim();
+  const params = new URLSearchParams({ offset: String(items.length), limit: String(PAGE) });
+  if (q) params.set("q", q);
+  const page = await (await api(`/api/v1/media?${params}`)).json();
+  total = page.total;
+  items = items.concat(page.items);
   const rows = items.map((it, i) => {
-    const decision = it.playback || "unplayable";
+    const decision = it.probed ? it.playback || "unplayable" : "pending";
     const res = it.video ? `${it.video.width}×${it.video.height}` : "";
     return `<tr class="item" data-i="${i}" data-path="${escapeHtml(it.path)}">
       <td>${escapeHtml(it.path)}</td><td>${fmtDuration(it.duration_s)}</td><td>${res}</td>
@@ -65,6 +66,22 @@ async function openLibrary() {
   $("items").innerHTML = rows.join("");
   for (const tr of document.querySelectorAll("tr.item")) {
     tr.addEventListener("click", () => openDetail(items[Number(tr.dataset.i)]));
+  }
+  $("count").textContent = `${items.length} of ${total}`;
+  $("more").classList.toggle("hidden", items.length >= total);
+}
+
+async function openLibrary() {
+  try {
+    await loadPage(true);
+  } catch (e) {
+    if (e.status === 401) {
+      localStorage.removeItem("hlsd-token");
+      $("login-error").textContent = "That token was not accepted.";
+      show("login");
+      return;
+    }
+    throw e;
   }
   show("library");
   location.hash = "";
@@ -254,6 +271,12 @@ $("video").addEventListener("error", () => {
   if (e && current) fail(`video error ${e.code}: ${e.message || ""}`);
 });
 $("play").addEventListener("click", play);
+$("more").addEventListener("click", () => loadPage(false));
+let searchTimer = null;
+$("search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => loadPage(true), 250);
+});
 $("retry").addEventListener("click", play);
 $("back").addEventListener("click", async () => { await leaveDetail(); openLibrary(); });
 $("logout").addEventListener("click", async () => {
