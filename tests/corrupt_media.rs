@@ -141,8 +141,10 @@ async fn fifty_corrupted_files_each_get_a_clear_answer_while_another_session_str
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     for name in &names {
         let t0 = Instant::now();
-        let list = server.get_json("/api/v1/media", ALICE, 200).await;
-        let Some(item) = list
+        let list = server
+            .get_json("/api/v1/media?limit=1000", ALICE, 200)
+            .await;
+        let Some(item) = list["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -27,6 +27,8 @@ fn spawn(media: &Path, transcode: &Path, log: &Path, rust_log: &str) -> Proc {
         .arg(media)
         .arg("--transcode-dir")
         .arg(transcode)
+        .arg("--data-dir")
+        .arg(transcode.with_file_name("data"))
         .env("RUST_LOG", rust_log)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -49,10 +51,41 @@ fn spawn(media: &Path, transcode: &Path, log: &Path, rust_log: &str) -> Proc {
         assert!(Instant::now() < deadline, "hlsd did not start: {text}");
         std::thread::sleep(Duration::from_millis(50));
     };
+    wait_library(&base);
     Proc {
         child,
         base,
         log: log.to_path_buf(),
+    }
+}
+
+/// Waits until `/healthz` says the library is compared with the disk and
+/// probed (the server answers before that).
+fn wait_library(base: &str) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut body = String::new();
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = write!(
+                s,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.read_to_string(&mut body);
+        }
+        let json = body.split("\r\n\r\n").nth(1).unwrap_or_default();
+        if let Ok(h) = serde_json::from_str::<serde_json::Value>(json) {
+            let lib = &h["library"];
+            if lib["reconciled"] == true && lib["pending"] == 0 && lib["settling"] == 0 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the library was not ready: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -72,7 +105,7 @@ async fn start_session(client: &reqwest::Client, base: &str, file: &str) -> serd
         .json()
         .await
         .unwrap();
-    let id = media
+    let id = media["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -262,7 +295,7 @@ async fn tokens_in_the_query_never_reach_the_logs() {
         .json()
         .await
         .unwrap();
-    let id = media
+    let id = media["items"]
         .as_array()
         .unwrap()
         .iter()

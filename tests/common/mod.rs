@@ -106,6 +106,17 @@ pub async fn start_server(media_dir: &Path, session_timeout: Duration) -> TestSe
 /// Starts hlsd over `media_dir` with users alice and bob, after `tweak`
 /// has adjusted the configuration.
 pub async fn start_server_with(media_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    start_server_opts(media_dir, tweak, true).await
+}
+
+/// Starts hlsd as [`start_server_with`] does; `wait_library`: whether to
+/// wait until its library is compared with the disk and probed (else only
+/// until it answers).
+pub async fn start_server_opts(
+    media_dir: &Path,
+    tweak: impl FnOnce(&mut Config),
+    wait_library: bool,
+) -> TestServer {
     // Server logs in the test output (shown for failing tests); RUST_LOG
     // overrides the default of warnings and errors only.
     let _ = tracing_subscriber::fmt()
@@ -131,6 +142,10 @@ pub async fn start_server_with(media_dir: &Path, tweak: impl FnOnce(&mut Config)
         ],
     );
     config.transcode_dir = transcode_tmp.path().join("sessions");
+    config.data_dir = transcode_tmp.path().join("data");
+    config.prober = Some(prober());
+    // Test media is written just before the server starts: settle soon.
+    config.settle = Duration::from_millis(300);
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -153,21 +168,53 @@ pub async fn start_server_with(media_dir: &Path, tweak: impl FnOnce(&mut Config)
         task: Some(task),
         _transcode_tmp: transcode_tmp,
     };
-    // Wait for the scan to finish (the listener queues connections meanwhile).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = server.client.get(server.url("/healthz")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+    if wait_library {
+        server.wait_library(Duration::from_secs(120)).await;
+    } else {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.health().await.is_none() {
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server
 }
 
+/// How tests run prober children: the hlsd binary built with the tests.
+pub fn prober() -> hlsd::config::ProberCommand {
+    hlsd::config::ProberCommand {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_hlsd")),
+        args: Vec::new(),
+    }
+}
+
 impl TestServer {
+    /// `/healthz` once it answers.
+    pub async fn health(&self) -> Option<Value> {
+        let r = self.client.get(self.url("/healthz")).send().await.ok()?;
+        (r.status() == 200).then_some(())?;
+        r.json().await.ok()
+    }
+
+    /// Waits until the library has been compared with the disk and every
+    /// item is probed.
+    pub async fn wait_library(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(h) = self.health().await {
+                let lib = &h["library"];
+                if lib["reconciled"] == true && lib["pending"] == 0 && lib["settling"] == 0 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the library was not ready in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Absolute URL for a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
@@ -192,8 +239,9 @@ impl TestServer {
 
     /// The library item whose path is `name`.
     pub async fn media(&self, name: &str) -> Value {
-        let list = self.get_json("/api/v1/media", ALICE, 200).await;
-        list.as_array()
+        let list = self.get_json("/api/v1/media?limit=1000", ALICE, 200).await;
+        list["items"]
+            .as_array()
             .unwrap()
             .iter()
             .find(|m| m["path"] == name)
