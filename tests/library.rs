@@ -106,6 +106,27 @@ where
     }
 }
 
+/// Waits (10 s at most) until `path` is listed and probed; the item and
+/// how long it took.
+async fn listed_and_probed(server: &TestServer, path: &str) -> (Value, Duration) {
+    eventually(
+        Duration::from_secs(10),
+        "a new file is listed and probed",
+        || async { listed(server, path).await.filter(|m| m["probed"] == true) },
+    )
+    .await
+}
+
+/// Waits (10 s at most) until `path` is no longer listed.
+async fn leaves_the_list(server: &TestServer, path: &str) {
+    eventually(
+        Duration::from_secs(10),
+        "a deleted file leaves the list",
+        || async { listed(server, path).await.is_none().then_some(()) },
+    )
+    .await;
+}
+
 /// Plays the first segment of item `id`: stream → master → segment 0,
 /// decoded. For direct play, the first bytes of the file.
 async fn plays(server: &TestServer, id: &str) {
@@ -129,6 +150,19 @@ async fn plays(server: &TestServer, id: &str) {
 
 fn admin(c: &mut hlsd::config::Config) {
     c.admins = vec!["alice".into()];
+}
+
+/// Admin alice, user carol, no watching, polling every `interval`.
+fn polling(interval: Duration) -> impl FnOnce(&mut hlsd::config::Config) {
+    move |c| {
+        admin(c);
+        c.users.push(hlsd::config::UserToken {
+            user: "carol".into(),
+            token: "carol-token-0123456789".into(),
+        });
+        c.watch = false;
+        c.rescan_interval = interval;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -267,16 +301,7 @@ async fn files_copied_in_replaced_deleted_or_growing_reach_the_library() {
     // Copied in while the server runs: listed, probed once, and it plays.
     std::fs::create_dir(media.path().join("new")).unwrap();
     std::fs::copy(shared.join(REMUX), media.path().join("new/film.mkv")).unwrap();
-    let (item, took) = eventually(
-        Duration::from_secs(10),
-        "a copied file is listed",
-        || async {
-            listed(&server, "new/film.mkv")
-                .await
-                .filter(|m| m["probed"] == true)
-        },
-    )
-    .await;
+    let (item, took) = listed_and_probed(&server, "new/film.mkv").await;
     assert_eq!(item["playback"], "remux", "{item}");
     let id = item["id"].as_str().unwrap().to_string();
     plays(&server, &id).await;
@@ -306,17 +331,7 @@ async fn files_copied_in_replaced_deleted_or_growing_reach_the_library() {
 
     // Deleted: gone from the list, and its id answers media_gone.
     std::fs::remove_file(media.path().join("new/film.mkv")).unwrap();
-    eventually(
-        Duration::from_secs(10),
-        "a deleted file leaves the list",
-        || async {
-            listed(&server, "new/film.mkv")
-                .await
-                .is_none()
-                .then_some(())
-        },
-    )
-    .await;
+    leaves_the_list(&server, "new/film.mkv").await;
     for path in [
         format!("/api/v1/media/{id}"),
         format!("/api/v1/stream/{id}"),
@@ -347,16 +362,7 @@ async fn files_copied_in_replaced_deleted_or_growing_reach_the_library() {
             assert!(listed(&server, "download.mkv").await.is_none());
         }
     }
-    let (item, took) = eventually(
-        Duration::from_secs(10),
-        "a finished download is listed",
-        || async {
-            listed(&server, "download.mkv")
-                .await
-                .filter(|m| m["probed"] == true)
-        },
-    )
-    .await;
+    let (item, took) = listed_and_probed(&server, "download.mkv").await;
     assert_eq!(item["playback"], "remux");
     assert_eq!(item["duration_s"].as_f64().map(|d| d.round()), Some(5.0));
     assert_eq!(probes(&server).await, probes_before + 1.0, "probed once");
@@ -430,45 +436,17 @@ async fn without_watching_polling_and_the_scan_hook_find_changes() {
     let Some(shared) = shared_media() else { return };
     let media = tempfile::tempdir().unwrap();
     std::fs::create_dir(media.path().join("incoming")).unwrap();
-    let server = start_server_with(media.path(), |c| {
-        admin(c);
-        c.users.push(hlsd::config::UserToken {
-            user: "carol".into(),
-            token: "carol-token-0123456789".into(),
-        });
-        c.watch = false;
-        c.rescan_interval = Duration::from_secs(1);
-    })
-    .await;
+    let server = start_server_with(media.path(), polling(Duration::from_secs(1))).await;
     assert_eq!(metric(&server, "hlsd_library_watching").await, 0.0);
     let health = server.health().await.unwrap();
     assert_eq!(health["library"]["watch"], "polling");
 
     // Polling: a new file in a folder is found by its folder's mtime.
     std::fs::copy(shared.join(DIRECT), media.path().join("incoming/a.mp4")).unwrap();
-    let (item, took) = eventually(
-        Duration::from_secs(10),
-        "polling finds a new file",
-        || async {
-            listed(&server, "incoming/a.mp4")
-                .await
-                .filter(|m| m["probed"] == true)
-        },
-    )
-    .await;
+    let (item, took) = listed_and_probed(&server, "incoming/a.mp4").await;
     eprintln!("polling found a new file after {:.2} s", took.as_secs_f64());
     std::fs::remove_file(media.path().join("incoming/a.mp4")).unwrap();
-    eventually(
-        Duration::from_secs(10),
-        "polling notices a deletion",
-        || async {
-            listed(&server, "incoming/a.mp4")
-                .await
-                .is_none()
-                .then_some(())
-        },
-    )
-    .await;
+    leaves_the_list(&server, "incoming/a.mp4").await;
     let r = server
         .get(
             &format!("/api/v1/media/{}", item["id"].as_str().unwrap()),
@@ -479,16 +457,7 @@ async fn without_watching_polling_and_the_scan_hook_find_changes() {
     server.stop().await;
 
     // The scan hook, with polling too slow to matter.
-    let server = start_server_with(media.path(), |c| {
-        admin(c);
-        c.users.push(hlsd::config::UserToken {
-            user: "carol".into(),
-            token: "carol-token-0123456789".into(),
-        });
-        c.watch = false;
-        c.rescan_interval = Duration::from_secs(3600);
-    })
-    .await;
+    let server = start_server_with(media.path(), polling(Duration::from_secs(3600))).await;
     std::fs::copy(shared.join(REMUX), media.path().join("incoming/b.mkv")).unwrap();
     let post = |token: &'static str, body: &'static str| {
         server
@@ -519,16 +488,7 @@ async fn without_watching_polling_and_the_scan_hook_find_changes() {
     let report: Value = r.json().await.unwrap();
     assert_eq!(report["scan"]["files"], 1, "{report}");
     assert_eq!(report["scan"]["queued"], 1, "{report}");
-    eventually(
-        Duration::from_secs(10),
-        "a scanned file is listed",
-        || async {
-            listed(&server, "incoming/b.mkv")
-                .await
-                .filter(|m| m["probed"] == true)
-        },
-    )
-    .await;
+    listed_and_probed(&server, "incoming/b.mkv").await;
     server.stop().await;
 }
 
@@ -579,5 +539,48 @@ async fn a_request_for_an_item_not_yet_probed_probes_it_first() {
         health["library"]["pending"]
     );
     plays(&server, &id).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prober_that_cannot_start_records_nothing() {
+    let Some(shared) = shared_media() else { return };
+    let media = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(shared.join(DIRECT), media.path().join("film.mp4")).unwrap();
+    // As after an upgrade removed the binary the server was started from.
+    let server = start_server_opts(
+        media.path(),
+        |c| {
+            admin(c);
+            c.data_dir = data.path().to_path_buf();
+            c.prober = Some(hlsd::config::ProberCommand {
+                program: "/nonexistent/hlsd".into(),
+                args: Vec::new(),
+            });
+        },
+        false,
+    )
+    .await;
+    let id = hlsd::library::id::media_id(Path::new("film.mp4")).to_string();
+    let (item, _) = eventually(Duration::from_secs(10), "film.mp4 is listed", || async {
+        let r = server.get(&format!("/api/v1/media/{id}"), ALICE).await;
+        (r.status() == 200).then_some(())?;
+        r.json::<Value>().await.ok()
+    })
+    .await;
+    assert_eq!(item["probed"], false, "not the file's fault: {item}");
+    assert_eq!(item["reasons"][0], "not_probed_yet");
+    server.stop().await;
+
+    // With a prober again, the file is probed: nothing was recorded.
+    let server = start_server_with(media.path(), |c| {
+        admin(c);
+        c.data_dir = data.path().to_path_buf();
+    })
+    .await;
+    assert_eq!(probes(&server).await, 1.0);
+    let item = listed(&server, "film.mp4").await.expect("listed");
+    assert_eq!(item["playback"], "direct_play");
     server.stop().await;
 }

@@ -63,7 +63,7 @@ impl Figures {
         let c = match outcome {
             Outcome::Probed => &self.probed,
             Outcome::Refused => &self.refused,
-            Outcome::Crashed => &self.crashed,
+            Outcome::Crashed | Outcome::Unavailable => &self.crashed,
             Outcome::TimedOut => &self.timed_out,
         };
         c.fetch_add(1, Ordering::Relaxed);

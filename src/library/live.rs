@@ -14,7 +14,7 @@
 use super::catalogue::{Catalogue, Row, PROBE_VERSION};
 use super::figures::{Figures, LibraryFigures};
 use super::items::{Items, Lookup, Page, PageQuery};
-use super::prober::Prober;
+use super::prober::{Outcome, Prober};
 use super::{decide, id, sidecar, FileStamp, MediaItem};
 use crate::config::Config;
 use anyhow::{bail, Context};
@@ -290,11 +290,16 @@ impl Library {
         // Queued twice for one content (a folder listing and an event that
         // raced): probed once.
         let known = self.items.read().expect("library lock").at(&rel).cloned();
-        if let Some(item) = known.filter(|i| i.probed && i.stamp == stamp) {
-            return Some(item);
+        if let Some(item) = known.as_ref().filter(|i| i.probed && i.stamp == stamp) {
+            return Some(item.clone());
         }
         let (mut info, outcome) = self.prober.probe(abs, urgent).await;
         self.figures.probe(outcome);
+        if outcome == Outcome::Unavailable {
+            // Not the file's fault: not recorded; the next listing or
+            // request tries again.
+            return known;
+        }
         let embedded = info.subtitles.len();
         info.subtitles.extend(sidecar::find(abs, embedded));
         let row = Row {

@@ -37,6 +37,10 @@ pub enum Outcome {
     Crashed,
     /// The child did not answer in time and was killed.
     TimedOut,
+    /// No child could be started (the binary was removed by an upgrade,
+    /// no processes left): says nothing about the file, which is probed
+    /// again later.
+    Unavailable,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,7 +154,8 @@ impl Prober {
             None => match spawn(command, self.timeout) {
                 Ok(w) => w,
                 Err(e) => {
-                    return failed(format!("prober_unavailable: {e}"), Outcome::Crashed);
+                    tracing::error!(program = %command.program.display(), error = %e, "cannot start a prober");
+                    return failed(format!("prober_unavailable: {e}"), Outcome::Unavailable);
                 }
             },
         };

@@ -188,7 +188,7 @@ impl Library {
                 .read()
                 .expect("library lock")
                 .at(&rel)
-                .is_some_and(|i| i.stamp == stamp);
+                .is_some_and(|i| i.probed && i.stamp == stamp);
             if same {
                 continue;
             }
@@ -273,56 +273,51 @@ impl Library {
                 .get(dir)
                 .map(|v| v.iter().map(String::as_str).collect())
                 .unwrap_or_default();
-            let rel_dir = self.relative(dir);
-            let stale: Vec<Arc<MediaItem>> = {
-                let items = self.items.read().expect("library lock");
-                items
-                    .paths_in(&rel_dir)
-                    .iter()
-                    .filter_map(|p| items.at(p).cloned())
-                    .filter(|i| i.probed)
-                    .filter(|i| {
-                        let stem = i
-                            .abs_path
-                            .file_stem()
-                            .and_then(|s| s.to_str())
-                            .unwrap_or("");
-                        let want: HashSet<&str> = names
-                            .iter()
-                            .copied()
-                            .filter(|n| sidecar::parse(stem, n).is_some())
-                            .collect();
-                        let have: HashSet<&str> = i
-                            .subtitles
-                            .iter()
-                            .filter_map(|s| match &s.source {
-                                SubtitleSource::Sidecar { file, .. } => Some(file.as_str()),
-                                _ => None,
-                            })
-                            .collect();
-                        want != have
-                    })
-                    .collect()
-            };
+            let stale: Vec<Arc<MediaItem>> = self
+                .probed_in(dir)
+                .into_iter()
+                .filter(|i| {
+                    let stem = i
+                        .abs_path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or("");
+                    let want: HashSet<&str> = names
+                        .iter()
+                        .copied()
+                        .filter(|n| sidecar::parse(stem, n).is_some())
+                        .collect();
+                    let have: HashSet<&str> = i
+                        .subtitles
+                        .iter()
+                        .filter_map(|s| match &s.source {
+                            SubtitleSource::Sidecar { file, .. } => Some(file.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    want != have
+                })
+                .collect();
             for item in stale {
                 self.refresh_sidecars(&item);
             }
         }
     }
 
+    /// The probed items directly in folder `dir`.
+    fn probed_in(&self, dir: &Path) -> Vec<Arc<MediaItem>> {
+        let items = self.items.read().expect("library lock");
+        items
+            .paths_in(&self.relative(dir))
+            .iter()
+            .filter_map(|p| items.at(p).cloned())
+            .filter(|i| i.probed)
+            .collect()
+    }
+
     /// Re-reads the sidecars of every item in folder `dir`.
     pub(super) fn refresh_sidecars_in(&self, dir: &Path) {
-        let rel = self.relative(dir);
-        let items: Vec<Arc<MediaItem>> = {
-            let items = self.items.read().expect("library lock");
-            items
-                .paths_in(&rel)
-                .iter()
-                .filter_map(|p| items.at(p).cloned())
-                .filter(|i| i.probed)
-                .collect()
-        };
-        for item in items {
+        for item in self.probed_in(dir) {
             self.refresh_sidecars(&item);
         }
     }
