@@ -15,7 +15,10 @@ Measures, as a client sees it over HTTP against a running release build:
      it to the end: hlsd's whole-process CPU seconds against four runs of
      the peer (what a server that spawns ffmpeg per viewer spends), and
      each user's wait for segment 0; and the disk the segment store holds
-     with one paused remux viewer.
+     with one paused remux viewer;
+  8. the library (bench/library.py): a 10,000-file library of links to
+     ../shared/media: first start, restart, a new file's first segment, RSS
+     per item.
 
 Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
 Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
@@ -59,6 +62,18 @@ def http(url, method="GET", body=None, token=TOKEN, timeout=30):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def library_ready(base):
+    """Whether /healthz says the library is compared with the disk and probed."""
+    try:
+        status, body = http(base + "/healthz", timeout=2)
+    except OSError:
+        return False
+    if status != 200:
+        return False
+    lib = json.loads(body).get("library", {})
+    return lib.get("reconciled") and lib.get("pending") == 0 and lib.get("settling") == 0
 
 
 def rss_kib(pid):
@@ -130,21 +145,17 @@ class Hlsd:
         self.log = open(os.path.join(self.tmp, "hlsd.log"), "w")
         self.proc = subprocess.Popen(
             [binary, "--media-dir", media, "--addr", f"127.0.0.1:{self.port}",
-             "--transcode-dir", os.path.join(self.tmp, "sessions"), *tokens, *extra],
+             "--transcode-dir", os.path.join(self.tmp, "sessions"),
+             "--data-dir", os.path.join(self.tmp, "data"), *tokens, *extra],
             stdout=subprocess.DEVNULL, stderr=self.log, cwd=ROOT,
             env={**os.environ, "NO_COLOR": "1", "RUST_LOG": os.environ.get("BENCH_RUST_LOG", "hlsd=warn")})
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http(self.base + "/healthz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
+        while not library_ready(self.base):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("hlsd did not start; see " + self.log.name)
             time.sleep(0.05)
-        _, body = http(self.base + "/api/v1/media")
-        self.ids = {m["path"]: m["id"] for m in json.loads(body)}
+        _, body = http(self.base + "/api/v1/media?limit=1000")
+        self.ids = {m["path"]: m["id"] for m in json.loads(body)["items"]}
 
     def start(self, path, token=TOKEN):
         status, body = http(self.base + "/api/v1/hls/start", "POST",
@@ -553,7 +564,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-concurrency", type=int, default=6)
-    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,serving")
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving")
+    ap.add_argument("--library-files", type=int, default=10000, help="links in the library benchmark")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     media = os.path.abspath(args.media)
@@ -660,6 +672,11 @@ def main():
         bh, bf, crow = concurrency(args.hlsd, media, os.path.join(media, TRANSCODE), 36.0, args.max_concurrency)
         results["concurrency"] = {"hlsd": bh, "ffmpeg": bf, "steps": crow}
         rows.append(("concurrent transcodes at speed >= 1.0", str(bh), str(bf), f"{bh / bf:.2f}" if bf else "n/a"))
+
+    if "library" not in skip:
+        import library
+        results["library"], lib_rows = library.run(args.hlsd, args.library_files)
+        rows.extend(lib_rows)
 
     if "serving" not in skip:
         size, hl, ng = serving(args.hlsd, media, max(2, args.rounds - 1))
