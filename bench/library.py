@@ -21,8 +21,9 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 
-from bench import ROOT, TOKEN, free_port, http, rss_kib
+from harness import ROOT, TOKEN, NoRedirect, free_port, http, rss_kib
 
 SHARED = os.path.join(ROOT, "..", "shared", "media")
 NEW_FILE = "derived_h264_aac51_bbb_720p.mkv"  # remux: H.264 + AAC 5.1 in MKV
@@ -115,12 +116,6 @@ def first_segment_after_copy(server, media):
 
 
 def http_noredirect(url):
-    import urllib.request
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *a, **k):
-            return None
-
     req = urllib.request.Request(url)
     req.add_header("Authorization", f"Bearer {TOKEN}")
     try:

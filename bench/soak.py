@@ -22,9 +22,9 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  (Hlsd, http, rss_kib)
+import harness  # noqa: E402  (Hlsd, http, rss_kib)
 
-ROOT = bench.ROOT
+ROOT = harness.ROOT
 FIXTURES = os.path.join(ROOT, "fixtures")
 TRANSCODE = "transcode_vp8_vorbis_20s.webm"
 REMUX = "remux_h264_aac.mkv"
@@ -33,7 +33,7 @@ REMUX = "remux_h264_aac.mkv"
 def proc_counts(pid):
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     threads = len(os.listdir(f"/proc/{pid}/task"))
-    return fds, threads, bench.rss_kib(pid)
+    return fds, threads, harness.rss_kib(pid)
 
 
 def pct(xs, q):
@@ -50,8 +50,8 @@ def player(srv, token, master_url, stop, out):
         try:
             if segments is None:
                 t0 = time.monotonic()
-                variant, audio = bench.playlists(srv.base, master_url, token)
-                status, body = bench.http(variant, token=token)
+                variant, audio = harness.playlists(srv.base, master_url, token)
+                status, body = harness.http(variant, token=token)
                 lat.append(time.monotonic() - t0)
                 if status == 200:
                     segments = [urllib.parse.urljoin(variant, l) for l in body.decode().splitlines()
@@ -63,7 +63,7 @@ def player(srv, token, master_url, stop, out):
                     s5xx += status >= 500
                 continue
             t0 = time.monotonic()
-            status, body = bench.http(segments[n % len(segments)], token=token)
+            status, body = harness.http(segments[n % len(segments)], token=token)
             lat.append(time.monotonic() - t0)
             if status == 200:
                 n += 1
@@ -81,7 +81,7 @@ def player(srv, token, master_url, stop, out):
 
 def soak(args):
     users = [f"u{i}" for i in range(args.sessions)]
-    srv = bench.Hlsd(args.hlsd, FIXTURES, users=users, extra=("--max-transcodes", str(args.sessions)))
+    srv = harness.Hlsd(args.hlsd, FIXTURES, users=users, extra=("--max-transcodes", str(args.sessions)))
     try:
         pid = srv.proc.pid
         # Warm up: one session of each kind, stopped, so that the baseline
@@ -90,7 +90,7 @@ def soak(args):
             s = srv.start(f)
             while not any(x["session_id"] == s["session_id"] and x["state"] == "complete" for x in srv.sessions()):
                 time.sleep(0.1)
-            bench.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE")
+            harness.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE")
         time.sleep(2)
         before = proc_counts(pid)
         sessions = []
@@ -117,7 +117,7 @@ def soak(args):
         for t in threads:
             t.join(timeout=30)
         for token, s in sessions:
-            bench.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE", token=token)
+            harness.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE", token=token)
         # Streaming threads end as pipelines reach NULL; idle pool threads
         # (tokio's blocking pool keeps them 10 s) after that.
         settle = time.monotonic()
@@ -146,18 +146,18 @@ def soak(args):
 
 
 def churn(args):
-    srv = bench.Hlsd(args.hlsd, FIXTURES)
+    srv = harness.Hlsd(args.hlsd, FIXTURES)
     try:
         pid = srv.proc.pid
         s = srv.start(REMUX)
-        bench.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE")
+        harness.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE")
         time.sleep(1)
         before = proc_counts(pid)
         t0 = time.monotonic()
         statuses = {}
         for i in range(args.cycles):
             s = srv.start(REMUX)
-            st, _ = bench.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE")
+            st, _ = harness.http(f"{srv.base}/api/v1/hls/{s['session_id']}", "DELETE")
             statuses[st] = statuses.get(st, 0) + 1
         elapsed = time.monotonic() - t0
         time.sleep(2)
