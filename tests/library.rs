@@ -584,3 +584,52 @@ async fn a_prober_that_cannot_start_records_nothing() {
     assert_eq!(item["playback"], "direct_play");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_media_dir_that_drops_out_keeps_the_catalogue() {
+    let Some(shared) = shared_media() else { return };
+    let parent = tempfile::tempdir().unwrap();
+    let media = parent.path().join("share");
+    let away = parent.path().join("share-unmounted");
+    std::fs::create_dir(&media).unwrap();
+    for (name, src) in [("a.mp4", DIRECT), ("b.mkv", REMUX)] {
+        std::os::unix::fs::symlink(shared.join(src), media.join(name)).unwrap();
+    }
+    let server = start_server_with(&media, |c| {
+        admin(c);
+        c.rescan_interval = Duration::from_millis(500);
+        c.watch = false;
+    })
+    .await;
+    let id = listed(&server, "a.mp4").await.expect("listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let probed = probes(&server).await;
+
+    // The share drops out (as an unmounted NAS leaves its mount point).
+    std::fs::rename(&media, &away).unwrap();
+    std::fs::create_dir(&media).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = server
+        .client
+        .post(server.url("/api/v1/library/scan"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(all_items(&server, 10).await.len(), 2, "nothing forgotten");
+    let r = server.get(&format!("/api/v1/stream/{id}"), ALICE).await;
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "media_gone", "not there for now");
+
+    // Back: the same items, nothing probed again, and they play.
+    std::fs::remove_dir(&media).unwrap();
+    std::fs::rename(&away, &media).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(all_items(&server, 10).await.len(), 2);
+    assert_eq!(probes(&server).await, probed);
+    plays(&server, &id).await;
+    server.stop().await;
+}

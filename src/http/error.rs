@@ -140,6 +140,8 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         ApiError::BadRequest("invalid query string".into())
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         ApiError::BadRequest("request body too large".into())
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::BadRequest("a request body needs a Content-Length".into())
     } else {
         tracing::error!(?rejection, "unhandled rejection");
         ApiError::Internal

@@ -257,6 +257,8 @@ impl Library {
     async fn fresh(&self, item: &MediaItem) -> Result<bool, Unavailable> {
         match tokio::fs::metadata(&item.abs_path).await {
             Ok(meta) if meta.is_file() => Ok(item.probed && FileStamp::of(&meta) == item.stamp),
+            // Unmounted: gone for now, but kept for when it is back.
+            _ if self.media_dir_missing() => Err(Unavailable::Gone(item.path.clone())),
             _ => {
                 self.forget(&item.path);
                 Err(Unavailable::Gone(item.path.clone()))

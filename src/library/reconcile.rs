@@ -47,9 +47,22 @@ impl Library {
         Ok(self.rescan(sub.as_deref()).await)
     }
 
+    /// Whether the media dir looks unmounted: gone, or empty while the
+    /// library lists items. A network share or disk that drops out must
+    /// not empty the catalogue (peers' users lose their libraries that
+    /// way); files go one by one only while the media dir is there.
+    pub(super) fn media_dir_missing(&self) -> bool {
+        let empty = std::fs::read_dir(&self.root).map_or(true, |mut d| d.next().is_none());
+        empty && self.items.read().expect("library lock").counts().0 > 0
+    }
+
     /// Lists `sub` (all when `None`) and applies what was found.
     pub(super) async fn rescan(self: &Arc<Self>, sub: Option<&Path>) -> ScanReport {
         self.figures.scan();
+        if self.media_dir_missing() {
+            tracing::warn!(dir = %self.root.display(), "the media dir is missing or empty (unmounted?): keeping the library as it is");
+            return ScanReport::default();
+        }
         let target = sub.map_or_else(|| self.root.clone(), |s| self.root.join(s));
         let rel = self.relative(&target);
         let meta = tokio::fs::metadata(&target).await;
@@ -106,6 +119,10 @@ impl Library {
     /// (the polling fallback and the safety net) and applies what changed.
     pub(super) async fn poll_changed(self: &Arc<Self>) {
         self.figures.scan();
+        if self.media_dir_missing() {
+            tracing::warn!(dir = %self.root.display(), "the media dir is missing or empty (unmounted?): keeping the library as it is");
+            return;
+        }
         let known = self.dirs.lock().expect("dirs").clone();
         let Ok((listing, changed, gone)) =
             tokio::task::spawn_blocking(move || scan::list_changed(&known)).await
@@ -150,6 +167,9 @@ impl Library {
             return;
         }
         match tokio::fs::metadata(path).await {
+            Err(_) if path == self.root || self.media_dir_missing() => {
+                tracing::warn!(dir = %self.root.display(), "the media dir is missing or empty (unmounted?): keeping the library as it is");
+            }
             Err(_) => {
                 let rel = self.relative(path);
                 if !self.forget(&rel) {
