@@ -240,7 +240,26 @@ async fn a_restart_serves_the_catalogue_without_probing() {
         "no server path in the API"
     );
     assert_eq!(probes(&server).await, links as f64);
+    // A remux plays: its key frames are read once and kept in the catalogue.
+    let remux = items
+        .iter()
+        .find(|m| m["playback"] == "remux" && m["container"] == "matroska")
+        .expect("a remux item");
+    plays(&server, remux["id"].as_str().unwrap()).await;
     server.stop().await;
+    let remux_path = remux["path"].as_str().unwrap();
+    let catalogue = hlsd::library::catalogue::Catalogue::open(
+        data.path(),
+        &media.path().canonicalize().unwrap(),
+    )
+    .unwrap();
+    let stamp =
+        hlsd::library::FileStamp::of(&std::fs::metadata(media.path().join(remux_path)).unwrap());
+    let keys = catalogue
+        .keyframes(remux_path, stamp)
+        .expect("key frames in the catalogue");
+    assert!(!keys.keyframes.is_empty(), "{keys:?}");
+    drop(catalogue);
 
     let started = Instant::now();
     let server = start_server_with(media.path(), tweak).await;
