@@ -38,7 +38,7 @@ import urllib.request
 
 from harness import (
     ROOT, TOKEN, Hlsd, NoRedirect, RssSampler, cpu_s, free_port, http, med,
-    playlists, rss_kib, segment_urls)
+    playlists, rss_kib, segment_urls, user_token)
 
 PEER = os.path.join(ROOT, "..", "shared", "bench", "ffmpeg-reference.sh")
 TRANSCODE = "bench_hevc_ac3_1080p_36s.mkv"
@@ -185,13 +185,13 @@ def concurrency(binary, media, src, duration, max_n):
         srv = Hlsd(binary, titles, users=users, extra=("--max-transcodes", "64"))  # measure past the default cap
         try:
             t0 = time.monotonic()
-            started = [srv.start(f"title_{i}.mkv", f"{u}-token") for i, u in enumerate(users)]
+            started = [srv.start(f"title_{i}.mkv", user_token(u)) for i, u in enumerate(users)]
             ends = {}
             while len(ends) < n:
                 for u, s in zip(users, started):
                     if u in ends:
                         continue
-                    st = srv.sessions(f"{u}-token")[0]
+                    st = srv.sessions(user_token(u))[0]
                     if st["state"] in ("complete", "failed"):
                         ends[u] = time.monotonic() - t0
                 time.sleep(0.05)
@@ -293,7 +293,7 @@ def sharing_round(binary, media, path, users=4, gap=2.0):
 
         def viewer(i):
             try:
-                token = f"{names[i]}-token"
+                token = user_token(names[i])
                 time.sleep(i * gap)
                 t0 = time.monotonic()
                 s = srv.start(path, token)

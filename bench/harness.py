@@ -14,7 +14,12 @@ import urllib.request
 import shutil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789"  # hlsd refuses tokens under 16 characters
+
+
+def user_token(user):
+    """The token of a bench user."""
+    return TOKEN if user == "bench" else f"{user}-token-0123456789"
 
 
 def free_port():
@@ -112,7 +117,7 @@ class Hlsd:
         self.base = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.mkdtemp(prefix="hlsd-bench-")
         users = ["bench", *[u for u in users if u != "bench"]]  # "bench" lists the media
-        tokens = [f"--token={u}:{TOKEN if u == 'bench' else u + '-token'}" for u in users]
+        tokens = [f"--token={u}:{user_token(u)}" for u in users]
         self.log = open(os.path.join(self.tmp, "hlsd.log"), "w")
         self.proc = subprocess.Popen(
             [binary, "--media-dir", media, "--addr", f"127.0.0.1:{self.port}",

@@ -96,8 +96,8 @@ def soak(args):
         sessions = []
         for i, u in enumerate(users):
             f = TRANSCODE if i % 2 == 0 else REMUX
-            s = srv.start(f, token=f"{u}-token")
-            sessions.append((f"{u}-token", s))
+            s = srv.start(f, token=harness.user_token(u))
+            sessions.append((harness.user_token(u), s))
         stop = threading.Event()
         out, threads = [], []
         rss = []

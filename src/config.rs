@@ -223,6 +223,34 @@ pub struct Config {
     pub settle: Duration,
 }
 
+/// The shortest account token accepted (characters). A token is a
+/// password sent with every request; 16 characters of a random alphabet
+/// are beyond guessing over HTTP (OWASP's session-id guidance asks for at
+/// least 64 bits of entropy).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+impl Config {
+    /// Checks what can only be wrong in the configuration itself.
+    ///
+    /// # Errors
+    /// A user's token shorter than [`MIN_TOKEN_LEN`], or an empty user
+    /// name.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for u in &self.users {
+            if u.user.is_empty() {
+                bail!("a token has an empty user name");
+            }
+            if u.token.chars().count() < MIN_TOKEN_LEN {
+                bail!(
+                    "the token of user {} is shorter than {MIN_TOKEN_LEN} characters: use a longer, random one",
+                    u.user
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How to start a prober child: `{program} probe --worker --timeout-ms N
 /// {args}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +338,19 @@ mod tests {
         assert!("alice".parse::<UserToken>().is_err());
         assert!(":tok".parse::<UserToken>().is_err());
         assert!("bob:".parse::<UserToken>().is_err());
+    }
+
+    #[test]
+    fn short_tokens_are_refused() {
+        let user = |token: &str| UserToken {
+            user: "alice".into(),
+            token: token.into(),
+        };
+        let ok = Config::new("/m".into(), vec![user("0123456789abcdef")]);
+        assert!(ok.validate().is_ok());
+        let short = Config::new("/m".into(), vec![user("0123456789abcde")]);
+        let e = short.validate().unwrap_err().to_string();
+        assert!(e.contains("alice") && e.contains("16"), "{e}");
     }
 
     #[test]

@@ -98,9 +98,18 @@ impl AppState {
         self.config.admins.iter().any(|a| a == user)
     }
 
-    /// The user `token` belongs to, if any.
+    /// The user `token` belongs to, if any. Every configured token is
+    /// compared, each in constant time, so the answer's timing says
+    /// nothing about how much of a guess was right.
     pub fn user_for(&self, token: &str) -> Option<String> {
-        self.tokens.get(token).cloned()
+        use subtle::ConstantTimeEq;
+        let mut found = None;
+        for (known, user) in &self.tokens {
+            if bool::from(known.as_bytes().ct_eq(token.as_bytes())) {
+                found = Some(user.clone());
+            }
+        }
+        found
     }
 }
 
@@ -112,7 +121,8 @@ impl AppState {
 /// elements are then registered here).
 ///
 /// # Errors
-/// Fails when the media dir cannot be read, the transcode dir or the data
+/// Fails when a token is too short ([`Config::validate`]), the media dir
+/// cannot be read, the transcode dir or the data
 /// dir cannot be created, the catalogue cannot be opened, or hlsd's
 /// elements cannot be registered.
 pub async fn run(
@@ -120,6 +130,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.validate()?;
     pipeline::x264::register().context("registering hlsdx264enc")?;
     tokio::fs::create_dir_all(&config.transcode_dir)
         .await

@@ -154,3 +154,55 @@ async fn real_mov_and_mp4_files_are_direct_play() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_swapped_for_a_symlink_to_something_else_serves_nothing() {
+    let file = fixtures_dir().join("direct_h264_aac.mp4");
+    let media = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = secrets.path().join("secret.txt");
+    std::fs::write(&secret, "SECRET ".repeat(10_000)).unwrap();
+    let link = media.path().join("film.mp4");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    // Not watching, and no poll during the test: only the request sees it.
+    let server = start_server_with(media.path(), |c| {
+        c.watch = false;
+        c.rescan_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let id = server.media_id("film.mp4").await;
+    let url = format!("/api/v1/stream/{id}");
+    // Any case of the Bearer scheme (RFC 9110 §11.1).
+    let r = server
+        .client
+        .get(server.url(&url))
+        .header("authorization", format!("bEaReR {ALICE}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().await.unwrap().len() as u64,
+        file.metadata().unwrap().len()
+    );
+
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let r = server
+            .client
+            .request(method.clone(), server.url(&url))
+            .bearer_auth(ALICE)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap();
+        assert!(
+            matches!(status, 404 | 422),
+            "{method}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(!String::from_utf8_lossy(&body).contains("SECRET"));
+    }
+}

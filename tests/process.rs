@@ -319,3 +319,24 @@ async fn tokens_in_the_query_never_reach_the_logs() {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 }
+
+#[test]
+fn a_token_under_16_characters_is_refused_at_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+        .args(["--addr", "127.0.0.1:0", "--token", "alice:short-token"])
+        .arg("--media-dir")
+        .arg(fixtures_dir())
+        .arg("--transcode-dir")
+        .arg(tmp.path().join("sessions"))
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("alice") && err.contains("shorter than 16 characters"),
+        "{err}"
+    );
+}

@@ -167,9 +167,22 @@ async fn direct_play(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let gone = || ApiError::MediaGone(format!("{} is no longer on disk", item.path));
-    let meta = tokio::fs::metadata(&item.abs_path)
+    // The file opened is the one that was probed (device, inode and size
+    // of the open file), whatever its path points to now: a file swapped
+    // for a symlink to something else since serves nothing.
+    let mut file = tokio::fs::File::open(&item.abs_path)
         .await
         .map_err(|_| gone())?;
+    let meta = file.metadata().await.map_err(|_| gone())?;
+    let now = crate::library::FileStamp::of(&meta);
+    if (now.device, now.inode, now.size_bytes)
+        != (item.stamp.device, item.stamp.inode, item.stamp.size_bytes)
+    {
+        return Err(ApiError::MediaGone(format!(
+            "{} changed since it was probed; ask again",
+            item.path
+        )));
+    }
     let size = meta.len();
     let modified = meta.modified().unwrap_or(item.modified);
     let etag = range::etag(size, modified);
@@ -199,9 +212,6 @@ async fn direct_play(
     let mut res = if method == Method::HEAD {
         Response::new(Default::default())
     } else {
-        let mut file = tokio::fs::File::open(&item.abs_path)
-            .await
-            .map_err(|_| gone())?;
         file.seek(std::io::SeekFrom::Start(start))
             .await
             .map_err(|_| ApiError::Internal)?;

@@ -74,9 +74,7 @@ fn auth(state: Arc<AppState>) -> impl Filter<Extract = (Principal,), Error = Rej
         .and_then(move |authorization: Option<String>, query: String| {
             let state = state.clone();
             async move {
-                let bearer = authorization
-                    .as_deref()
-                    .and_then(|h| h.strip_prefix("Bearer ").map(str::trim));
+                let bearer = authorization.as_deref().and_then(bearer_token);
                 let token = bearer
                     .map(str::to_string)
                     .or_else(|| query_value(&query, "api_key"));
@@ -86,6 +84,16 @@ fn auth(state: Arc<AppState>) -> impl Filter<Extract = (Principal,), Error = Rej
                     .ok_or_else(|| warp::reject::custom(ApiError::Unauthorized))
             }
         })
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// A response from a handler's result, logging server errors.
@@ -158,6 +166,16 @@ type Route = warp::filters::BoxedFilter<(Response,)>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for h in ["Bearer abc", "bearer abc", "BEARER  abc ", " Bearer abc"] {
+            assert_eq!(bearer_token(h), Some("abc"), "{h:?}");
+        }
+        for h in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
+            assert_eq!(bearer_token(h), None, "{h:?}");
+        }
+    }
 
     #[test]
     fn query_values_are_decoded() {

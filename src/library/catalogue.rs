@@ -3,7 +3,7 @@
 //! keyed by its path relative to the media dir, so a restart serves the
 //! whole library without probing anything.
 //!
-//! A row is valid for the [`FileStamp`] (size, mtime, inode) it was made
+//! A row is valid for the [`FileStamp`] (size, mtime, inode, device) it was made
 //! for and the [`PROBE_VERSION`] that made it; the library probes a file
 //! again when either differs. Peers do the same (Jellyfin, Plex, Emby:
 //! SQLite keyed by path, re-probe on size or mtime change).
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS items (
     size          INTEGER NOT NULL,
     mtime_ns      INTEGER NOT NULL,
     inode         INTEGER NOT NULL,
+    device        INTEGER NOT NULL DEFAULT 0,
     probe_version INTEGER NOT NULL,
     info          TEXT NOT NULL,
     -- key frames of copied video: little-endian u64 nanoseconds each
@@ -90,6 +91,7 @@ impl Catalogue {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{} is not an hlsd catalogue", path.display()))?;
+        add_device_column(&conn)?;
         let root = media_root.to_string_lossy().to_string();
         let known: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'media_root'", [], |r| {
@@ -128,8 +130,9 @@ impl Catalogue {
     /// Fails when the database cannot be read.
     pub fn load(&self) -> anyhow::Result<Vec<Row>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT path, size, mtime_ns, inode, probe_version, info FROM items")?;
+        let mut stmt = conn.prepare(
+            "SELECT path, size, mtime_ns, inode, device, probe_version, info FROM items",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, stored(r, 1)?)))?;
         let mut out = Vec::new();
         for row in rows {
@@ -157,13 +160,14 @@ impl Catalogue {
     pub fn put(&self, row: &Row) -> anyhow::Result<()> {
         let info = serde_json::to_string(&row.info)?;
         self.conn().execute(
-            "INSERT OR REPLACE INTO items (path, size, mtime_ns, inode, probe_version, info)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR REPLACE INTO items (path, size, mtime_ns, inode, device, probe_version, info)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 row.path,
                 row.stamp.size_bytes as i64,
                 row.stamp.mtime_ns,
                 row.stamp.inode as i64,
+                row.stamp.device as i64,
                 row.probe_version,
                 info
             ],
@@ -179,7 +183,7 @@ impl Catalogue {
         let conn = self.conn();
         let found = conn
             .query_row(
-                "SELECT size, mtime_ns, inode, probe_version, info FROM items WHERE path = ?1",
+                "SELECT size, mtime_ns, inode, device, probe_version, info FROM items WHERE path = ?1",
                 [path],
                 |r| stored(r, 0),
             )
@@ -282,18 +286,34 @@ impl Catalogue {
     }
 }
 
-/// Size, mtime, inode, probe version and probe result (JSON), from
-/// column `at` on.
+/// Size, mtime, inode, device, probe version and probe result (JSON),
+/// from column `at` on.
 fn stored(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FileStamp, i64, String)> {
     Ok((
         FileStamp {
             size_bytes: r.get::<_, i64>(at)? as u64,
             mtime_ns: r.get(at + 1)?,
             inode: r.get::<_, i64>(at + 2)? as u64,
+            device: r.get::<_, i64>(at + 3)? as u64,
         },
-        r.get(at + 3)?,
         r.get(at + 4)?,
+        r.get(at + 5)?,
     ))
+}
+
+/// Catalogues of the first hlsd with one had no `device` column: add it
+/// (0: such rows look changed and are probed again in the background).
+fn add_device_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has = conn
+        .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'device'")?
+        .exists([])?;
+    if !has {
+        conn.execute(
+            "ALTER TABLE items ADD COLUMN device INTEGER NOT NULL DEFAULT 0",
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 fn source_name(s: Source) -> &'static str {
@@ -326,6 +346,7 @@ mod tests {
                 size_bytes: size,
                 mtime_ns: 1_700_000_000_123_456_789,
                 inode: 42,
+                device: 2049,
             },
             probe_version: PROBE_VERSION,
             info: MediaInfo {

@@ -296,7 +296,8 @@ impl MediaItem {
 }
 
 /// What identifies a file's content for the catalogue: if any of these
-/// changed, the file is probed again.
+/// changed, the file is probed again, and direct play serves only a file
+/// whose device, inode and size are still these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileStamp {
     /// Size in bytes.
@@ -305,6 +306,8 @@ pub struct FileStamp {
     pub mtime_ns: i64,
     /// Inode number (0 where the platform has none).
     pub inode: u64,
+    /// Device number of the file system holding it.
+    pub device: u64,
 }
 
 impl FileStamp {
@@ -315,6 +318,7 @@ impl FileStamp {
             size_bytes: meta.len(),
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
             inode: meta.ino(),
+            device: meta.dev(),
         }
     }
 

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Token of user `alice`.
-pub const ALICE: &str = "alice-token";
+pub const ALICE: &str = "alice-token-0123456789";
 /// Token of user `bob`.
-pub const BOB: &str = "bob-token";
+pub const BOB: &str = "bob-token-0123456789";
 
 /// The repository's fixtures (made by scripts/make-fixtures.sh).
 pub fn fixtures_dir() -> PathBuf {
