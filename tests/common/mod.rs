@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+pub mod library;
+
 /// Token of user `alice`.
 pub const ALICE: &str = "alice-token-0123456789";
 /// Token of user `bob`.
