@@ -16,7 +16,9 @@ async fn files_copied_in_replaced_deleted_or_growing_reach_the_library() {
     std::fs::copy(shared.join(DIRECT), media.path().join("already.mp4")).unwrap();
     let server = start_server_with(media.path(), |c| {
         admin(c);
-        c.settle = Duration::from_secs(1);
+        // Twice the default: a slow machine between two writes is not a
+        // finished download.
+        c.settle = Duration::from_secs(2);
     })
     .await;
     assert_eq!(metric(&server, "hlsd_library_watching").await, 1.0);
