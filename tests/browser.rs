@@ -65,25 +65,20 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
     for f in ["library.png", "playing.png"] {
         let _ = std::fs::remove_file(out.join(f));
     }
-    let run = tokio::process::Command::new("node")
-        .arg(repo().join("web/tests/browser.mjs"))
-        .args([&server.base, ALICE])
-        .arg(&out)
-        .args([DIRECT, REMUX, TRANSCODE])
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true)
-        .output();
-    let run = tokio::time::timeout(Duration::from_secs(300), run)
-        .await
-        .expect("the browser run finishes within 5 minutes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    println!("{stdout}\n{stderr}");
-    assert!(
-        run.status.success(),
-        "browser run failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_page_script(
+        "browser.mjs",
+        &chromium,
+        &[
+            server.base.clone().into(),
+            ALICE.into(),
+            out.clone().into(),
+            DIRECT.into(),
+            REMUX.into(),
+            TRANSCODE.into(),
+        ],
+        Duration::from_secs(300),
+    )
+    .await;
     for line in ["past 3 s", "resumed after"] {
         assert!(stdout.contains(line), "{stdout}");
     }

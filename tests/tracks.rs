@@ -582,25 +582,19 @@ async fn the_page_switches_audio_without_touching_the_video_and_shows_subtitles(
     })
     .await;
     let (cue_at, _, cue_text) = EMBEDDED[2];
-    let run = tokio::process::Command::new("node")
-        .arg(repo.join("web/tests/tracks.mjs"))
-        .args([&server.base, ALICE, "film.mkv"])
-        .arg(format!("{}", cue_at + 0.3))
-        .arg(cue_text)
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true)
-        .output();
-    let run = tokio::time::timeout(std::time::Duration::from_secs(180), run)
-        .await
-        .expect("the browser run finishes within 3 minutes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    println!("{stdout}\n{stderr}");
-    assert!(
-        run.status.success(),
-        "browser run failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_page_script(
+        "tracks.mjs",
+        &chromium,
+        &[
+            server.base.clone().into(),
+            ALICE.into(),
+            "film.mkv".into(),
+            format!("{}", cue_at + 0.3).into(),
+            cue_text.into(),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     let result: serde_json::Value = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))

@@ -87,6 +87,36 @@ pub fn media_subset(files: &[PathBuf]) -> tempfile::TempDir {
     dir
 }
 
+/// Runs `web/tests/{script}` with node against Debian's chromium
+/// (`CHROMIUM`), with `args`; asserts that it succeeds within `within`
+/// (output printed for failing tests) and returns its stdout.
+pub async fn run_page_script(
+    script: &str,
+    chromium: &str,
+    args: &[std::ffi::OsString],
+    within: Duration,
+) -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::process::Command::new("node")
+        .arg(repo.join("web/tests").join(script))
+        .args(args)
+        .env("CHROMIUM", chromium)
+        .kill_on_drop(true)
+        .output();
+    let run = tokio::time::timeout(within, run)
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {within:?}"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    println!("{stdout}\n{stderr}");
+    assert!(
+        run.status.success(),
+        "browser run failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
 /// A running server.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
