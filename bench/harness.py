@@ -40,16 +40,18 @@ def http(url, method="GET", body=None, token=TOKEN, timeout=30):
         return e.code, e.read()
 
 
+def library_is_ready(lib):
+    """Whether /healthz's "library" says it is compared with the disk and probed."""
+    return bool(lib.get("reconciled")) and lib.get("pending") == 0 and lib.get("settling") == 0
+
+
 def library_ready(base):
     """Whether /healthz says the library is compared with the disk and probed."""
     try:
         status, body = http(base + "/healthz", timeout=2)
     except OSError:
         return False
-    if status != 200:
-        return False
-    lib = json.loads(body).get("library", {})
-    return lib.get("reconciled") and lib.get("pending") == 0 and lib.get("settling") == 0
+    return status == 200 and library_is_ready(json.loads(body).get("library", {}))
 
 
 def rss_kib(pid):

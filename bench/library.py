@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import ROOT, TOKEN, NoRedirect, free_port, http, rss_kib
+from harness import ROOT, TOKEN, NoRedirect, free_port, http, library_is_ready, rss_kib
 
 SHARED = os.path.join(ROOT, "..", "shared", "media")
 NEW_FILE = "derived_h264_aac51_bbb_720p.mkv"  # remux: H.264 + AAC 5.1 in MKV
@@ -85,10 +85,6 @@ def settled_rss(pid):
     return rss_kib(pid)
 
 
-def ready(h):
-    return h["reconciled"] and h["pending"] == 0 and h["settling"] == 0
-
-
 def first_segment_after_copy(server, media):
     """Copies NEW_FILE in; seconds until its first segment's bytes."""
     name = "new-arrival.mkv"
@@ -135,14 +131,14 @@ def run(binary, n=10000):
         r = {"files": n}
 
         s = Server(binary, empty, os.path.join(tmp, "data-empty"), tmp)
-        s.wait(ready)
+        s.wait(library_is_ready)
         r["rss_empty_kib"] = settled_rss(s.proc.pid)
         s.stop()
 
         data = os.path.join(tmp, "data")
         s = Server(binary, media, data, tmp)
         r["first_start_serving_s"] = s.wait(lambda h: True)
-        r["first_start_all_probed_s"] = s.wait(lambda h: ready(h) and h["items"] == n)
+        r["first_start_all_probed_s"] = s.wait(lambda h: library_is_ready(h) and h["items"] == n)
         r["first_start_probes"] = s.probes()
         r["rss_after_probing_kib"] = settled_rss(s.proc.pid)
         print(f"  library first start: serving after {r['first_start_serving_s']:.2f} s, "
@@ -161,7 +157,7 @@ def run(binary, n=10000):
         while not listed_all():
             time.sleep(0.01)
         r["restart_full_list_s"] = time.monotonic() - s.started
-        s.wait(ready)
+        s.wait(library_is_ready)
         r["restart_probes"] = s.probes()
         r["rss_restart_kib"] = settled_rss(s.proc.pid)
         r["rss_per_item_bytes"] = (r["rss_restart_kib"] - r["rss_empty_kib"]) * 1024 / n

@@ -75,11 +75,8 @@ fn wait_library(base: &str) {
             let _ = s.read_to_string(&mut body);
         }
         let json = body.split("\r\n\r\n").nth(1).unwrap_or_default();
-        if let Ok(h) = serde_json::from_str::<serde_json::Value>(json) {
-            let lib = &h["library"];
-            if lib["reconciled"] == true && lib["pending"] == 0 && lib["settling"] == 0 {
-                return;
-            }
+        if serde_json::from_str(json).is_ok_and(|h| library_ready(&h)) {
+            return;
         }
         assert!(
             Instant::now() < deadline,

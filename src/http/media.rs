@@ -184,7 +184,7 @@ async fn direct_play(
         )));
     }
     let size = meta.len();
-    let modified = meta.modified().unwrap_or(item.modified);
+    let modified = meta.modified().unwrap_or(item.stamp.modified());
     let etag = range::etag(size, modified);
     let last_modified = httpdate::fmt_http_date(modified);
     let header_str = |name| {

@@ -114,7 +114,7 @@ impl Library {
             for row in &rows {
                 let abs = root.join(&row.path);
                 if row.probe_version != PROBE_VERSION {
-                    stale.push(abs.clone());
+                    stale.push((abs.clone(), row.stamp));
                 }
                 items.insert(Arc::new(MediaItem::from_probe(
                     &root,
@@ -125,8 +125,8 @@ impl Library {
                 )));
             }
         }
-        for abs in stale {
-            library.enqueue(abs);
+        for (abs, stamp) in stale {
+            library.enqueue(abs, stamp);
         }
         tracing::info!(
             catalogue = %library.catalogue.path().display(),

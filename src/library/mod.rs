@@ -226,10 +226,8 @@ pub struct MediaItem {
     /// Absolute path on disk (not serialised: clients never see it).
     #[serde(skip)]
     pub abs_path: PathBuf,
-    /// Modification time at scan time, for `Last-Modified`/`ETag`.
-    #[serde(skip)]
-    pub modified: SystemTime,
-    /// The file's size, modification time and inode when it was probed.
+    /// The file's size, modification time, inode and device when it was
+    /// probed.
     #[serde(skip)]
     pub stamp: FileStamp,
     /// The full decision, with the plan the pipeline follows.
@@ -274,7 +272,6 @@ impl MediaItem {
             playback: decision.playback,
             reasons: decision.reasons.clone(),
             abs_path: path.to_path_buf(),
-            modified: stamp.modified(),
             stamp,
             decision,
         }

@@ -74,13 +74,13 @@ impl Library {
                     .unwrap_or_default()
             }
             Ok(m) if m.is_file() => {
-                let mut l = Listing::default();
-                if scan::is_media_file(&target) {
-                    l.files.push((target.clone(), FileStamp::of(&m)));
-                }
+                let files: Vec<_> = scan::is_media_file(&target)
+                    .then(|| (target.clone(), FileStamp::of(&m)))
+                    .into_iter()
+                    .collect();
                 return ScanReport {
-                    files: l.files.len(),
-                    queued: self.apply_files(l.files),
+                    files: files.len(),
+                    queued: self.apply_files(files),
                     removed: 0,
                 };
             }
@@ -215,7 +215,7 @@ impl Library {
             changed += 1;
             let age = now.duration_since(stamp.modified()).unwrap_or_default();
             if age >= self.settle {
-                self.enqueue(abs);
+                self.enqueue(abs, stamp);
             } else {
                 self.unsettled
                     .lock()
@@ -250,7 +250,7 @@ impl Library {
                     // Listed as pending before it stops counting as
                     // settling, so it is never counted as neither.
                     drop(unsettled);
-                    self.enqueue(path.clone());
+                    self.enqueue(path.clone(), stamp);
                     self.unsettled.lock().expect("unsettled").remove(&path);
                 }
                 Some(_) => {}
@@ -258,9 +258,9 @@ impl Library {
         }
     }
 
-    /// Puts `abs` in the background probe queue (once), listing it as
-    /// pending if it is not listed yet.
-    pub(super) fn enqueue(&self, abs: PathBuf) {
+    /// Puts `abs` (as `stamp` describes it now) in the background probe
+    /// queue (once), listing it as pending if it is not listed yet.
+    pub(super) fn enqueue(&self, abs: PathBuf, stamp: FileStamp) {
         if !self.queued.lock().expect("queued").insert(abs.clone()) {
             return;
         }
@@ -268,9 +268,6 @@ impl Library {
         {
             let mut items = self.items.write().expect("library lock");
             if items.at(&rel).is_none() {
-                let stamp = std::fs::metadata(&abs)
-                    .map(|m| FileStamp::of(&m))
-                    .unwrap_or_default();
                 items.insert(Arc::new(MediaItem::pending(&self.root, &abs, stamp)));
             }
         }

@@ -171,7 +171,7 @@ impl Supervisor {
     /// The title of `item` (by file identity), made on first use; its
     /// timeline is built in the background.
     pub fn title(self: &Arc<Self>, item: Arc<MediaItem>) -> Arc<Title> {
-        let key = title_key(&item.id, item.size_bytes, item.modified);
+        let key = title_key(&item.id, item.size_bytes, item.stamp.modified());
         let mut titles = self.titles.lock().expect("titles");
         if let Some(t) = titles.get(&key) {
             return t.clone();

@@ -212,6 +212,13 @@ pub async fn start_server_opts(
     server
 }
 
+/// Whether a `/healthz` body says the library was compared with the disk
+/// and nothing waits to be probed or to settle.
+pub fn library_ready(health: &Value) -> bool {
+    let lib = &health["library"];
+    lib["reconciled"] == true && lib["pending"] == 0 && lib["settling"] == 0
+}
+
 /// How tests run prober children: the hlsd binary built with the tests.
 pub fn prober() -> hlsd::config::ProberCommand {
     hlsd::config::ProberCommand {
@@ -233,11 +240,8 @@ impl TestServer {
     pub async fn wait_library(&self, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(h) = self.health().await {
-                let lib = &h["library"];
-                if lib["reconciled"] == true && lib["pending"] == 0 && lib["settling"] == 0 {
-                    return;
-                }
+            if self.health().await.is_some_and(|h| library_ready(&h)) {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
