@@ -30,6 +30,8 @@
 //! - [`http`]: warp routes by group, auth, direct play with Range, JSON
 //!   errors.
 //! - [`stats`]: streaming statistics, as JSON and Prometheus text.
+//! - [`guard`]: pad probes and signal handlers whose panics fail their
+//!   pipeline instead of aborting the process (imports nothing of hlsd).
 //!
 //! Dependencies point one way: `http` → `session` → `supervisor` →
 //! (`store`, `pipeline`, `policy`) → (`rendition`, `timeline`, `library`).
@@ -39,6 +41,7 @@
 //! producer's bus is read by one task that reports to its title.
 
 pub mod config;
+pub mod guard;
 pub mod hls;
 pub mod http;
 pub mod library;

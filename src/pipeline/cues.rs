@@ -217,7 +217,7 @@ pub fn read_embedded(
     let text_taken = AtomicBool::new(false);
     let sink_track = track.clone();
     let on_pad_done = done.clone();
-    parsebin.connect_pad_added(move |_, pad| {
+    crate::guard::on_pad_added(&parsebin, move |_, pad| {
         let Some(pipeline) = weak.upgrade() else {
             return;
         };
@@ -261,7 +261,8 @@ pub fn read_embedded(
             if let Some(to) = to {
                 let done = on_pad_done.clone();
                 let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
-                pad.add_probe(
+                crate::guard::probe(
+                    pad,
                     gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
                     move |_, info| {
                         match &info.data {

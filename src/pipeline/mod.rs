@@ -255,7 +255,7 @@ fn media_time_segments(pad: &gst::Pad, seek: Option<Arc<SeekOnce>>) -> MediaSegm
     let current = MediaSegment::default();
     let shared = current.clone();
     let offset = Mutex::new(None::<i128>);
-    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+    crate::guard::probe(pad, gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
         if let Some(gst::PadProbeData::Event(event)) = &mut info.data {
             if let gst::EventView::Segment(e) = event.view() {
                 if let Some(segment) = e.segment().downcast_ref::<gst::ClockTime>() {
@@ -402,7 +402,7 @@ impl SeekOnce {
     /// to [`SETTLED_BUFFERS`].
     fn watch(self: &Arc<Self>, pad: &gst::Pad, index: usize) {
         let me = self.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        crate::guard::probe(pad, gst::PadProbeType::BUFFER, move |_, _| {
             let done = {
                 let mut flowing = me.flowing.lock().expect("flowing");
                 match flowing.get_mut(index) {
@@ -464,7 +464,7 @@ impl SeekOnce {
     /// then (a stream that starts late) to seek on them.
     fn on_no_more_pads(self: &Arc<Self>, element: &gst::Element) {
         let me = Arc::downgrade(self);
-        element.connect_no_more_pads(move |_| {
+        crate::guard::on_no_more_pads(element, move |_| {
             let me = me.clone();
             let spawned = std::thread::Builder::new()
                 .name("pipeline-seek-grace".into())

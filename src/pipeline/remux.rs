@@ -100,7 +100,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     let outputs = spec.outputs.clone();
     let text_tracks = spec.text_tracks.clone();
     let pads = branches.clone();
-    parsebin.connect_pad_added(move |_, pad| {
+    crate::guard::on_pad_added(&parsebin, move |_, pad| {
         let Some(pipeline) = weak.upgrade() else {
             return;
         };
@@ -143,7 +143,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     });
     // A planned stream that never showed up would leave its sink waiting
     // for ever: end it, so the producer ends too.
-    parsebin.connect_no_more_pads(move |_| {
+    crate::guard::on_no_more_pads(&parsebin, move |_| {
         for pad in &branches {
             if !pad.is_linked() {
                 tracing::warn!(pad = %pad.name(), "a planned stream was not found in the file");

@@ -201,20 +201,24 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             .chain(spec.text_tracks.iter().map(|t| t.stream_id.clone()))
             .collect();
         src.connect("autoplug-continue", false, move |args| {
-            let pad = args.get(1).and_then(|v| v.get::<gst::Pad>().ok());
-            let id = pad
-                .as_ref()
-                .and_then(|p| p.stream_id())
-                .map(|s| s.to_string());
-            // Demuxed streams have ids `{upstream}/{stream}`: the source's
-            // own pad (a container, whose id has no `/`) and containers
-            // holding a wanted stream go on.
-            let go_on = id.is_none_or(|id| {
-                !id.contains('/')
-                    || wanted.contains(&id)
-                    || wanted.iter().any(|w| w.starts_with(&format!("{id}/")))
-            });
-            Some(go_on.to_value())
+            let element = args.first().and_then(|v| v.get::<gst::Element>().ok());
+            let go_on = true.to_value();
+            crate::guard::callback(element.as_ref(), "autoplug-continue", Some(go_on), || {
+                let pad = args.get(1).and_then(|v| v.get::<gst::Pad>().ok());
+                let id = pad
+                    .as_ref()
+                    .and_then(|p| p.stream_id())
+                    .map(|s| s.to_string());
+                // Demuxed streams have ids `{upstream}/{stream}`: the source's
+                // own pad (a container, whose id has no `/`) and containers
+                // holding a wanted stream go on.
+                let go_on = id.is_none_or(|id| {
+                    !id.contains('/')
+                        || wanted.contains(&id)
+                        || wanted.iter().any(|w| w.starts_with(&format!("{id}/")))
+                });
+                Some(go_on.to_value())
+            })
         });
     }
     let ctx = LinkContext {
@@ -227,7 +231,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         position: position_ns.clone(),
         keyint,
     };
-    src.connect_pad_added(move |_, pad| {
+    crate::guard::on_pad_added(&src, move |_, pad| {
         let Some(pipeline) = ctx.pipeline.upgrade() else {
             return;
         };
@@ -401,11 +405,10 @@ fn link_subpicture(
     }
     if let Some(pad) = decoded {
         // Held until the branch exists: a push to nowhere would fail.
-        let probe = pad
-            .add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
-                gst::PadProbeReturn::Ok
-            })
-            .ok_or_else(|| anyhow!("cannot hold the sub-picture stream"))?;
+        let probe = crate::guard::probe(&pad, gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+            gst::PadProbeReturn::Ok
+        })
+        .ok_or_else(|| anyhow!("cannot hold the sub-picture stream"))?;
         burn.waiting = Some((pad, probe));
     }
     if let (Some(sink), Some(_)) = (burn.sink.clone(), burn.waiting.as_ref()) {
@@ -431,7 +434,7 @@ fn add_gate(
     // Demuxers may round the segment's time to their own clock.
     const SLACK: Duration = Duration::from_millis(2);
     let start_ns = start.saturating_sub(SLACK).as_nanos() as u64;
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+    crate::guard::probe(pad, gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
             return gst::PadProbeReturn::Ok;
         };
@@ -458,7 +461,7 @@ fn add_gate(
 fn add_cutter(pad: &gst::Pad, media: MediaSegment, timeline: Timeline, start_index: usize) {
     // The segment whose end comes next.
     let next = Mutex::new(start_index);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+    crate::guard::probe(pad, gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(t) = info
             .buffer()
             .and_then(|b| b.pts())

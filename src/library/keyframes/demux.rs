@@ -81,7 +81,7 @@ pub(super) fn run(
     });
     if let Some(pad) = src.static_pad("src") {
         let p = Arc::clone(&progress);
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        crate::guard::probe(&pad, gst::PadProbeType::BUFFER, move |_, _| {
             let ms = u64::try_from(p.start.elapsed().as_millis()).unwrap_or(u64::MAX);
             p.last_read_ms.store(ms.max(1), Ordering::Relaxed);
             gst::PadProbeReturn::Ok
@@ -91,7 +91,7 @@ pub(super) fn run(
     let weak = pipeline.downgrade();
     let state = Arc::clone(&collected);
     let p = Arc::clone(&progress);
-    parsebin.connect_pad_added(move |_, pad| {
+    crate::guard::on_pad_added(&parsebin, move |_, pad| {
         p.exposed.store(true, Ordering::Relaxed);
         if let Some(pipeline) = weak.upgrade() {
             // A failure here leaves the pad unlinked: the demuxer then stops with
