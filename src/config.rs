@@ -185,6 +185,10 @@ pub struct Config {
     /// Whether `/metrics` is served without a token. Default off: it shows
     /// server-wide activity.
     pub metrics_public: bool,
+    /// Origins whose pages may read the API, playlists and segments
+    /// (`--cors-origin`): serialized origins (`https://host[:port]`) or
+    /// `*` for every origin. Empty (default): no CORS headers.
+    pub cors_origins: Vec<String>,
     /// Bytes the segment store may hold; past it the least recently used
     /// segments in no player's window are evicted, and past 90 % new
     /// producers get 503. `None` (default): a quarter of the free space of
@@ -247,8 +251,43 @@ impl Config {
                 );
             }
         }
+        for origin in &self.cors_origins {
+            if !is_origin(origin) {
+                bail!("--cors-origin {origin:?} is not `*` or an origin such as https://cast.example:8443 (scheme, host, optional port; no path)");
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether `text` is `*` or a serialized origin: `http`/`https`, `://`, a
+/// host and an optional port, with no path, query or user info (RFC 6454
+/// §6.2).
+fn is_origin(text: &str) -> bool {
+    if text == "*" {
+        return true;
+    }
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    // An IPv6 host is bracketed: its colons are not the port's.
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, p)) => (h, Some(p.strip_prefix(':').unwrap_or("x"))),
+            None => return false,
+        },
+        None => match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        },
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok())
 }
 
 /// How to start a prober child: `{program} probe --worker --timeout-ms N
@@ -295,6 +334,7 @@ impl Config {
             max_remuxes: 32,
             admins: vec!["admin".to_string()],
             metrics_public: false,
+            cors_origins: Vec::new(),
             disk_budget: None,
             web_dir: None,
             probe_timeout: Duration::from_secs(10),
@@ -330,6 +370,31 @@ pub fn default_transcode_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_star_or_scheme_host_port() {
+        for ok in [
+            "*",
+            "https://cast.example",
+            "http://10.0.0.2:8096",
+            "https://[::1]:8443",
+            "http://[fe80::1]",
+        ] {
+            assert!(is_origin(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "cast.example",
+            "https://",
+            "https://a.example/",
+            "https://a.example:99999",
+            "ftp://a.example",
+            "https://u@a.example",
+            "https://[::1",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn user_token_parses_and_rejects() {

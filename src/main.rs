@@ -116,6 +116,11 @@ struct Args {
     /// Files probed at once in the background.
     #[arg(long, env = "HLSD_PROBE_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     probe_concurrency: u64,
+    /// An origin (https://host[:port]) whose pages may read the API,
+    /// playlists and segments, or `*` for any; may repeat [default: none,
+    /// no CORS headers].
+    #[arg(long = "cors-origin", env = "HLSD_CORS_ORIGIN", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Log lines as text (coloured only on a terminal, and not with
     /// NO_COLOR set) or as one JSON object per line, for log collectors.
     #[arg(long, env = "HLSD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -252,6 +257,7 @@ async fn serve() -> anyhow::Result<()> {
     config.token_ttl = Duration::from_secs(args.token_ttl);
     config.admins = args.admins;
     config.metrics_public = args.metrics_public;
+    config.cors_origins = args.cors_origins;
     config.disk_budget = args.disk_budget.map(|b| if b == 0 { u64::MAX } else { b });
     config.web_dir = args
         .web_dir

@@ -291,3 +291,141 @@ async fn stats_and_metrics_count_starts_failures_and_timeouts_for_admins_only() 
     );
     server.stop().await;
 }
+
+/// GET `url` (absolute or a path) with an `Origin` header and, if given,
+/// a bearer token.
+async fn get_from(
+    server: &TestServer,
+    url: &str,
+    origin: &str,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let url = if url.starts_with("http") {
+        url.to_string()
+    } else {
+        server.url(url)
+    };
+    let mut request = server.client.get(url).header("origin", origin);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+fn allow_origin(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_origin_reads_the_api_playlists_and_segments_and_others_do_not() {
+    const CAST: &str = "https://cast.example:8443";
+    let media = media_subset(&[fixtures_dir().join(WEBM)]);
+    let server = start_server_with(media.path(), |c| c.cors_origins = vec![CAST.into()]).await;
+    let webm = server.media_id(WEBM).await;
+
+    // The preflight a player on another origin sends before a GET with a
+    // token and a Range header.
+    let r = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/api/v1/media"))
+        .header("origin", CAST)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization, range")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(allow_origin(&r).as_deref(), Some(CAST));
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("range"),
+        "{allowed}"
+    );
+    // Another origin's preflight is refused, with a JSON error.
+    let r = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/api/v1/media"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(allow_origin(&r), None);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+
+    // The API, errors included, answers the listed origin.
+    let r = get_from(&server, "/api/v1/media", CAST, Some(ALICE)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(allow_origin(&r).as_deref(), Some(CAST));
+    assert!(r.headers()["vary"].to_str().unwrap().contains("origin"));
+    let r = get_from(
+        &server,
+        "/api/v1/media",
+        CAST,
+        Some("wrong-token-0123456789"),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(allow_origin(&r).as_deref(), Some(CAST));
+    // Another origin is served as without CORS: no header lets its page read.
+    let r = get_from(
+        &server,
+        "/api/v1/media",
+        "https://evil.example",
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(allow_origin(&r), None);
+
+    // Playlists and segments, as a player on CAST fetches them.
+    let r = get_from(
+        &server,
+        &format!("/api/v1/stream/{webm}"),
+        CAST,
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(allow_origin(&r).as_deref(), Some(CAST));
+    let master_url = r.headers()["location"].to_str().unwrap().to_string();
+    let r = get_from(&server, &master_url, CAST, Some(ALICE)).await;
+    assert_eq!(allow_origin(&r).as_deref(), Some(CAST));
+    let variant = fetch_master(&server, &master_url, ALICE).await.variant;
+    let r = get_from(&server, &variant, CAST, None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(allow_origin(&r).as_deref(), Some(CAST));
+    let r = get_from(&server, &segment_url(&variant, 0), CAST, None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(allow_origin(&r).as_deref(), Some(CAST));
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(exposed.contains("content-length"), "{exposed}");
+    assert!(!r.bytes().await.unwrap().is_empty());
+    server.stop().await;
+
+    // Without --cors-origin: no CORS headers, and no preflight route.
+    let server = start_server_with(media.path(), |_| {}).await;
+    let r = get_from(&server, "/api/v1/media", CAST, Some(ALICE)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(allow_origin(&r), None);
+    let r = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/api/v1/media"))
+        .header("origin", CAST)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(allow_origin(&r), None);
+    server.stop().await;
+}

@@ -16,8 +16,10 @@
 //! | `GET /api/v1/sessions` | [`hls`]: the caller's sessions |
 //! | `GET /api/v1/admin/streaming-stats`, `GET /metrics` | [`admin`]: statistics |
 //! | `GET /`, `GET /static/...` | [`web`]: the web page |
+//! | `OPTIONS *` with `--cors-origin` | [`cors`]: preflights; every answer gains CORS headers |
 
 mod admin;
+pub mod cors;
 mod error;
 mod hls;
 mod library;
@@ -138,7 +140,7 @@ pub fn routes(
         })
         .boxed();
 
-    library::routes(state.clone(), auth.clone())
+    let api = library::routes(state.clone(), auth.clone())
         .or(media::routes(state.clone(), auth.clone()))
         .unify()
         .or(hls::routes(state.clone(), auth.clone()))
@@ -151,13 +153,21 @@ pub fn routes(
         .unify()
         .recover(recover)
         .unify()
-        .with(warp::log::custom(move |info| {
-            let status = info.status().as_u16();
-            if status >= 400 {
-                counted.error(&format!("http_{status}"));
-            }
-        }))
-        .with(warp::trace::request())
+        .boxed();
+    // Boxing made the error type a Rejection again; none can occur.
+    cors::wrap(
+        api,
+        cors::CorsOrigins::from_config(&state.config.cors_origins),
+    )
+    .recover(recover)
+    .unify()
+    .with(warp::log::custom(move |info| {
+        let status = info.status().as_u16();
+        if status >= 400 {
+            counted.error(&format!("http_{status}"));
+        }
+    }))
+    .with(warp::trace::request())
 }
 
 /// A boxed route, as every group returns them.
