@@ -124,7 +124,9 @@ class Hlsd:
         self.proc = subprocess.Popen(
             [binary, "--media-dir", media, "--addr", f"127.0.0.1:{self.port}",
              "--transcode-dir", os.path.join(self.tmp, "sessions"),
-             "--data-dir", os.path.join(self.tmp, "data"), *tokens, *extra],
+             "--data-dir", os.path.join(self.tmp, "data"), *tokens,
+             # Sections start many titles as user "bench", one after another.
+             "--max-sessions-per-user", "1000", *extra],
             stdout=subprocess.DEVNULL, stderr=self.log, cwd=ROOT,
             env={**os.environ, "NO_COLOR": "1", "RUST_LOG": os.environ.get("BENCH_RUST_LOG", "hlsd=warn")})
         deadline = time.monotonic() + 60

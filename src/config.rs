@@ -155,6 +155,19 @@ pub struct Config {
     /// one title). Past it a producer nobody needs gives way, then one
     /// that only served the same player; else 503. Default 3.
     pub producers_per_item: usize,
+    /// Live sessions one user may have at once, preloads included
+    /// (sessions are per item and user: items played at once). Past it
+    /// the user's oldest unplayed preload gives way, else the start is
+    /// refused (429). Default 4: a household sharing one account on a few
+    /// screens, while one user cannot take every transcode slot
+    /// (`max_transcodes`, 4) and the page's preloads on top.
+    pub max_sessions_per_user: usize,
+    /// Segment requests that may wait at once for segments being made,
+    /// across all users; one more gets 503 with `Retry-After`. Default
+    /// 256: far above what the producers can serve (a few players per
+    /// producer, each with a request or two in flight), so only a burst
+    /// or a misbehaving client meets it.
+    pub max_waiting_requests: usize,
     /// The secret that signs playback tokens (`--secret`); `None`: a random
     /// one per process. Nodes behind one load balancer share it.
     pub secret: Option<String>,
@@ -325,6 +338,8 @@ impl Config {
             relocate_ahead: 2,
             throttle_margin: Some(Duration::from_secs(120)),
             producers_per_item: 3,
+            max_sessions_per_user: 4,
+            max_waiting_requests: 256,
             secret: None,
             token_ttl: Duration::from_secs(6 * 3600),
             index_timeout: Duration::from_secs(600),

@@ -91,6 +91,9 @@ pub struct AppState {
     pub stats: Arc<stats::Stats>,
     /// Signs and checks playback tokens.
     pub signer: token::Signer,
+    /// Segment requests that may still wait for a segment being made
+    /// (`max_waiting_requests` permits).
+    pub segment_waiters: Arc<tokio::sync::Semaphore>,
     /// token → user.
     tokens: HashMap<String, String>,
 }
@@ -178,6 +181,7 @@ pub async fn run(
         stats.clone(),
         config.session_timeout,
         config.preload_timeout,
+        config.max_sessions_per_user,
     ));
     let tokens = config
         .users
@@ -189,6 +193,9 @@ pub async fn run(
         None => token::Signer::random(),
     };
     let state = Arc::new(AppState {
+        segment_waiters: Arc::new(tokio::sync::Semaphore::new(
+            config.max_waiting_requests.max(1),
+        )),
         config,
         library,
         sessions: sessions.clone(),

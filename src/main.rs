@@ -64,6 +64,14 @@ struct Args {
     /// Most producers of one item at once (players seeking apart).
     #[arg(long, env = "HLSD_PRODUCERS_PER_ITEM", default_value_t = 3)]
     producers_per_item: usize,
+    /// Live sessions one user may have at once, preloads included (their
+    /// oldest unplayed preload gives way); one more is refused with 429.
+    #[arg(long, env = "HLSD_MAX_SESSIONS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    max_sessions_per_user: u64,
+    /// Segment requests that may wait at once for segments being made;
+    /// one more gets 503 with Retry-After.
+    #[arg(long, env = "HLSD_MAX_WAITING_REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    max_waiting_requests: u64,
     /// Secret that signs playback tokens; nodes behind one load balancer
     /// share it [default: random per process].
     #[arg(long, env = "HLSD_SECRET", hide_env_values = true)]
@@ -253,6 +261,8 @@ async fn serve() -> anyhow::Result<()> {
     config.max_transcodes = args.max_transcodes.max(1);
     config.max_remuxes = args.max_remuxes.max(1);
     config.producers_per_item = args.producers_per_item.max(1);
+    config.max_sessions_per_user = args.max_sessions_per_user as usize;
+    config.max_waiting_requests = args.max_waiting_requests as usize;
     config.secret = args.secret.filter(|s| !s.is_empty());
     config.token_ttl = Duration::from_secs(args.token_ttl);
     config.admins = args.admins;

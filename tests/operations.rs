@@ -429,3 +429,93 @@ async fn a_listed_origin_reads_the_api_playlists_and_segments_and_others_do_not(
     assert_eq!(allow_origin(&r), None);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_has_at_most_their_cap_of_sessions_and_an_unplayed_preload_gives_way() {
+    // Four remux titles: the same file under four names.
+    const MKV: &str = "remux_h264_aac.mkv";
+    let media = tempfile::tempdir().unwrap();
+    let names = ["a.mkv", "b.mkv", "c.mkv", "d.mkv"];
+    for name in names {
+        std::os::unix::fs::symlink(fixtures_dir().join(MKV), media.path().join(name)).unwrap();
+    }
+    let server = start_server_with(media.path(), |c| c.max_sessions_per_user = 2).await;
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(server.media_id(name).await);
+    }
+    let sessions_of = |v: serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["media_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+
+    let r = post(&server, &format!("/api/v1/hls/preload/{}", ids[0]), ALICE).await;
+    assert_eq!(r.status(), 202);
+    let b = server.start_hls(&ids[1], ALICE).await;
+    // At the cap, the unplayed preload of a gives way to c.
+    let c = server.start_hls(&ids[2], ALICE).await;
+    let mut expected = vec![ids[1].clone(), ids[2].clone()];
+    expected.sort();
+    assert_eq!(
+        sessions_of(server.get_json("/api/v1/sessions", ALICE, 200).await),
+        expected
+    );
+    // Nothing gives way to d: 429 with the knob's name, on every way in.
+    let r = server.post_start(&ids[3], ALICE).await;
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_sessions");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--max-sessions-per-user"), "{message}");
+    let r = server
+        .get(&format!("/api/v1/stream/{}", ids[3]), ALICE)
+        .await;
+    assert_eq!(r.status(), 429);
+    // A session already live is reused, and another user is not counted.
+    let again = server.start_hls(&ids[1], ALICE).await;
+    assert_eq!(again["session_id"], b["session_id"]);
+    server.start_hls(&ids[3], BOB).await;
+    // Stopping one makes room.
+    let r = server
+        .delete_session(c["session_id"].as_str().unwrap(), ALICE)
+        .await;
+    assert!(r.status().is_success());
+    server.start_hls(&ids[3], ALICE).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_cap_on_waiting_requests_a_segment_request_gets_503_at_once() {
+    let (media, name) = long_avi_dir(120).await;
+    let server = start_server_with(media.path(), |c| {
+        c.max_waiting_requests = 1;
+        c.segment_wait = Duration::from_secs(20);
+    })
+    .await;
+    let id = server.media_id(&name).await;
+    let started = server.start_hls(&id, ALICE).await;
+    let variant = fetch_master(&server, started["master_url"].as_str().unwrap(), ALICE)
+        .await
+        .variant;
+    // A far segment: a producer starts there and the request waits for it.
+    let far = segment_url(&variant, 15);
+    let waiting = {
+        let client = server.client.clone();
+        let url = server.url(&far);
+        tokio::spawn(async move { client.get(url).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let message = assert_at_capacity(server.get(&segment_url(&variant, 16), ALICE).await).await;
+    assert!(message.contains("--max-waiting-requests"), "{message}");
+    assert_eq!(waiting.await.unwrap(), 200, "the waiting request is served");
+    // With the waiter gone, requests are served again.
+    let r = get_segment(&server, &segment_url(&variant, 16), ALICE).await;
+    assert_eq!(r.status(), 200);
+    server.stop().await;
+}

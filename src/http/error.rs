@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 403: a valid token without the right (admin routes).
     #[error("{0}")]
     Forbidden(String),
+    /// 429: the user has the most live sessions one user may have.
+    #[error("{0}")]
+    TooManySessions(String),
     /// 503: a new session would pass a cap; the message names it.
     #[error("{0}")]
     AtCapacity(String),
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Unplayable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotReady { .. } | ApiError::AtCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::SessionFailed(_) | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,11 +95,23 @@ impl ApiError {
             ApiError::NotReady { .. } => "not_ready",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::AtCapacity(_) => "at_capacity",
+            ApiError::TooManySessions(_) => "too_many_sessions",
             ApiError::SessionFailed(_) => "session_failed",
             ApiError::MediaGone(_) => "media_gone",
             ApiError::Token(crate::token::TokenError::Invalid) => "token_invalid",
             ApiError::Token(crate::token::TokenError::Expired) => "token_expired",
             ApiError::Internal => "internal",
+        }
+    }
+}
+
+impl From<crate::supervisor::AtCapacity> for ApiError {
+    fn from(e: crate::supervisor::AtCapacity) -> Self {
+        match e {
+            crate::supervisor::AtCapacity::UserSessions { .. } => {
+                ApiError::TooManySessions(e.to_string())
+            }
+            _ => ApiError::AtCapacity(e.to_string()),
         }
     }
 }

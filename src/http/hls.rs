@@ -330,7 +330,7 @@ async fn session_of(state: &AppState, grant: &Grant) -> Result<Arc<Session>, Api
     state
         .sessions
         .resume(grant.session_id, item, mode, &grant.user)
-        .map_err(|e| ApiError::AtCapacity(e.to_string()))
+        .map_err(ApiError::from)
 }
 
 async fn rendition_handler(
@@ -367,6 +367,7 @@ async fn rendition_handler(
         return media_playlist(&state, &session, &token, SegmentFormat::Ts).await;
     }
     let n = segment_index(&file).ok_or_else(not_found)?;
+    let permit = waiting_permit(&state)?;
     let outcome = state
         .sessions
         .supervisor()
@@ -378,11 +379,12 @@ async fn rendition_handler(
             state.config.segment_wait,
         )
         .await;
+    drop(permit);
     let path = match outcome {
         SegmentOutcome::Ready(path) => path,
         SegmentOutcome::Missing => return Err(not_found()),
         SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
-        SegmentOutcome::AtCapacity(e) => return Err(ApiError::AtCapacity(e.to_string())),
+        SegmentOutcome::AtCapacity(e) => return Err(e.into()),
         SegmentOutcome::NotYet(message) => {
             return Err(ApiError::NotReady {
                 message,
@@ -390,14 +392,17 @@ async fn rendition_handler(
             })
         }
     };
-    // Evicted between the look-up and the read: the player retries.
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::NotReady {
-            message: format!("segment {n} is being made again"),
-            retry_after_s: RETRY_AFTER_S,
-        })?;
-    let mut res = Response::new(Bytes::from(bytes).into());
+    // Evicted between the look-up and the open: the player retries. Once
+    // open, eviction unlinks the name only and the body is sent whole;
+    // it streams from the file, never held in memory.
+    let again = || ApiError::NotReady {
+        message: format!("segment {n} is being made again"),
+        retry_after_s: RETRY_AFTER_S,
+    };
+    let file = tokio::fs::File::open(&path).await.map_err(|_| again())?;
+    let len = file.metadata().await.map_err(|_| again())?.len();
+    let mut res = warp::reply::stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    res.headers_mut().insert(header::CONTENT_LENGTH, len.into());
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_TYPE));
     h.insert(
@@ -407,6 +412,24 @@ async fn rendition_handler(
     Ok(res)
 }
 
+/// A permit to wait for a segment being made.
+///
+/// # Errors
+/// 503 `at_capacity` with `Retry-After` when `max_waiting_requests`
+/// requests are waiting already.
+fn waiting_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .segment_waiters
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            crate::supervisor::AtCapacity::Waiting {
+                limit: state.config.max_waiting_requests,
+            }
+            .into()
+        })
+}
+
 /// WebVTT segment `n` of subtitle rendition `sub` of `session`'s title.
 async fn subtitle_segment(
     state: &AppState,
@@ -414,6 +437,7 @@ async fn subtitle_segment(
     sub: usize,
     n: usize,
 ) -> Result<Response, ApiError> {
+    let _permit = waiting_permit(state)?;
     let text = state
         .sessions
         .supervisor()
@@ -424,7 +448,7 @@ async fn subtitle_segment(
                 ApiError::NotFound(format!("no subtitle segment {n} in this item"))
             }
             SegmentOutcome::Failed(message) => ApiError::SessionFailed(message),
-            SegmentOutcome::AtCapacity(e) => ApiError::AtCapacity(e.to_string()),
+            SegmentOutcome::AtCapacity(e) => e.into(),
             SegmentOutcome::NotYet(message) => ApiError::NotReady {
                 message,
                 retry_after_s: RETRY_AFTER_S,

@@ -106,5 +106,5 @@ pub(super) fn start_session(
         .sessions
         .start(title, mode, &p.user, preload, choice)
         .map(|(session, _)| session)
-        .map_err(|e| ApiError::AtCapacity(e.to_string()))
+        .map_err(ApiError::from)
 }

@@ -21,17 +21,20 @@ pub struct Sessions {
     stats: Arc<Stats>,
     timeout: Duration,
     preload_timeout: Duration,
+    max_per_user: usize,
 }
 
 impl Sessions {
     /// A manager whose sessions are played by `supervisor`'s producers,
     /// stopped when idle for `timeout` (`preload_timeout` for a preload
-    /// nobody played), counted into `stats`.
+    /// nobody played), counted into `stats`; one user may have at most
+    /// `max_per_user` live sessions.
     pub fn new(
         supervisor: Arc<Supervisor>,
         stats: Arc<Stats>,
         timeout: Duration,
         preload_timeout: Duration,
+        max_per_user: usize,
     ) -> Self {
         Sessions {
             registry: Mutex::new(Registry::default()),
@@ -39,6 +42,7 @@ impl Sessions {
             stats,
             timeout,
             preload_timeout,
+            max_per_user: max_per_user.max(1),
         }
     }
 
@@ -90,7 +94,10 @@ impl Sessions {
     ///
     /// # Errors
     /// [`AtCapacity`] when its first segment needs a new producer and the
-    /// server is at a cap; reusing a session never counts against it.
+    /// server is at a cap, or ([`AtCapacity::UserSessions`]) when `user`
+    /// has the most live sessions one user may have and none of them is
+    /// an unplayed preload that could give way; reusing a session never
+    /// counts against a cap.
     pub fn start(
         &self,
         title: Arc<Title>,
@@ -111,6 +118,7 @@ impl Sessions {
                 return Ok((existing, false));
             }
         }
+        self.make_room_for(user, &item.id)?;
         // A new attempt: a failure of this file is tried again.
         title.clear_failure();
         let session = Arc::new(Session::new(
@@ -158,6 +166,38 @@ impl Sessions {
             "session started"
         );
         Ok((session, true))
+    }
+
+    /// Keeps `user` under the per-user cap for a new session of `media_id`
+    /// (which replaces any session they have of it): their oldest unplayed
+    /// preload is stopped if that makes room.
+    ///
+    /// # Errors
+    /// [`AtCapacity::UserSessions`] when nothing can give way.
+    fn make_room_for(&self, user: &str, media_id: &Uuid) -> Result<(), AtCapacity> {
+        let evicted = {
+            let mut registry = self.registry();
+            let others: Vec<Arc<Session>> = registry
+                .for_user(user)
+                .into_iter()
+                .filter(|s| s.media_id != *media_id)
+                .collect();
+            if others.len() < self.max_per_user {
+                return Ok(());
+            }
+            let preload = others
+                .iter()
+                .filter(|s| s.is_preload())
+                .min_by_key(|s| s.created())
+                .ok_or(AtCapacity::UserSessions {
+                    limit: self.max_per_user,
+                })?;
+            registry.remove(&preload.id)
+        };
+        if let Some(s) = evicted {
+            self.end(s, StopReason::Replaced);
+        }
+        Ok(())
     }
 
     /// The session `id` of `user` for `item` as a playback token names it:

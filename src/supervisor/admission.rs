@@ -26,6 +26,18 @@ pub enum AtCapacity {
         /// Its cap.
         limit: usize,
     },
+    /// The user already has the most live sessions one user may have.
+    #[error("you have {limit} live sessions, the most one user may have (--max-sessions-per-user): stop one (DELETE /api/v1/hls/{{session_id}}) or let it time out")]
+    UserSessions {
+        /// The per-user cap.
+        limit: usize,
+    },
+    /// Too many segment requests are waiting for segments already.
+    #[error("{limit} requests are already waiting for segments (--max-waiting-requests); try again later")]
+    Waiting {
+        /// The global cap.
+        limit: usize,
+    },
     /// The segment store is near its disk budget.
     #[error("the segment store is near its disk budget of {limit_bytes} bytes (--disk-budget); try again later")]
     Disk {
