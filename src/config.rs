@@ -157,8 +157,8 @@ pub struct Config {
     pub producers_per_item: usize,
     /// Live sessions one user may have at once, preloads included
     /// (sessions are per item and user: items played at once). Past it
-    /// the user's oldest unplayed preload gives way, else the start is
-    /// refused (429). Default 4: a household sharing one account on a few
+    /// the user's oldest unplayed preload gives way, else the session they
+    /// left longest ago if idle for 30 s, else the start is refused (429). Default 4: a household sharing one account on a few
     /// screens, while one user cannot take every transcode slot
     /// (`max_transcodes`, 4) and the page's preloads on top.
     pub max_sessions_per_user: usize,

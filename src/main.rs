@@ -65,7 +65,8 @@ struct Args {
     #[arg(long, env = "HLSD_PRODUCERS_PER_ITEM", default_value_t = 3)]
     producers_per_item: usize,
     /// Live sessions one user may have at once, preloads included (their
-    /// oldest unplayed preload gives way); one more is refused with 429.
+    /// oldest unplayed preload, or one idle for 30 s, gives way); one more
+    /// is refused with 429.
     #[arg(long, env = "HLSD_MAX_SESSIONS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     max_sessions_per_user: u64,
     /// Segment requests that may wait at once for segments being made;

@@ -219,7 +219,9 @@ async fn every_playable_shared_file_plays_in_ffmpeg() {
         eprintln!("NOTICE: ffmpeg is not installed (scripts/setup.sh installs it); skipping");
         return;
     }
-    let server = start_server(&shared, Duration::from_secs(600)).await;
+    // One user plays every file back to back: more live sessions at once
+    // than a viewer has.
+    let server = start_server_with(&shared, |c| c.max_sessions_per_user = 100).await;
     let list = server
         .get_json("/api/v1/media?limit=1000", ALICE, 200)
         .await;

@@ -14,6 +14,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// A user's session nothing asked for this long gives way to their new
+/// one at the per-user cap: 30 s, five times the segment length, so a
+/// player that is playing (it asks for a segment at least every 6 s) never
+/// loses its session, while one left for another film does.
+const GIVES_WAY_AFTER: Duration = Duration::from_secs(30);
+
 /// Sessions, and the supervisor they ask for segments.
 pub struct Sessions {
     registry: Mutex<Registry>,
@@ -170,10 +176,12 @@ impl Sessions {
 
     /// Keeps `user` under the per-user cap for a new session of `media_id`
     /// (which replaces any session they have of it): their oldest unplayed
-    /// preload is stopped if that makes room.
+    /// preload is stopped if that makes room, else the one they left
+    /// longest ago if nothing asked for it for [`GIVES_WAY_AFTER`] (a film
+    /// watched earlier, whose session has not timed out yet).
     ///
     /// # Errors
-    /// [`AtCapacity::UserSessions`] when nothing can give way.
+    /// [`AtCapacity::UserSessions`] when every session is in use.
     fn make_room_for(&self, user: &str, media_id: &Uuid) -> Result<(), AtCapacity> {
         let evicted = {
             let mut registry = self.registry();
@@ -185,14 +193,23 @@ impl Sessions {
             if others.len() < self.max_per_user {
                 return Ok(());
             }
-            let preload = others
+            let now = Instant::now();
+            let gives_way = others
                 .iter()
                 .filter(|s| s.is_preload())
                 .min_by_key(|s| s.created())
+                .or_else(|| {
+                    others
+                        .iter()
+                        .filter(|s| {
+                            now.saturating_duration_since(s.last_access()) >= GIVES_WAY_AFTER
+                        })
+                        .min_by_key(|s| s.last_access())
+                })
                 .ok_or(AtCapacity::UserSessions {
                     limit: self.max_per_user,
                 })?;
-            registry.remove(&preload.id)
+            registry.remove(&gives_way.id)
         };
         if let Some(s) = evicted {
             self.end(s, StopReason::Replaced);
