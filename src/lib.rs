@@ -24,7 +24,9 @@
 //! - [`supervisor`]: titles, producers that follow the viewers, admission,
 //!   and each producer's task with its bus loop.
 //! - [`pipeline`]: GStreamer pipelines (remux, transcode), the segment
-//!   writer, the TS packetizer, the throttle, hlsd's x264 element.
+//!   writer, the TS packetizer (conformant: DTS, PCR, continuity across
+//!   segments), decode times for video without them, the throttle,
+//!   hlsd's x264 element.
 //! - [`session`]: viewer sessions and their registry (O(1) by id and by
 //!   (media, user)), the idle reaper.
 //! - [`http`]: warp routes by group, auth, direct play with Range, JSON

@@ -20,6 +20,7 @@
 //! carries the same timestamps whichever producer made it.
 
 pub mod cues;
+mod decode_time;
 mod events;
 pub mod remux;
 pub mod segmenter;

@@ -14,10 +14,15 @@
 //!
 //! Timestamps are running times, which every producer keeps equal to
 //! media time, plus mpegtsmux's 3600 s offset: segment `n` carries the
-//! same timestamps whichever producer made it.
+//! same timestamps whichever producer made it. Video without decode times
+//! (Matroska) gets them from [`DecodeTimes`]. Each access unit is held
+//! until the next one comes, so that the packetizer knows a segment's
+//! last one (it ends the continuity counter at 15, [`super::ts`]) and the
+//! PCR of the next segment's first one (it fills the gap up to it).
 
+use super::decode_time::DecodeTimes;
 use super::throttle::Throttle;
-use super::ts::{Streams, TsMuxer};
+use super::ts::{self, Streams, TsMuxer};
 use crate::timeline::Timeline;
 use gst::prelude::*;
 use std::fs::File;
@@ -92,6 +97,12 @@ fn offset_ns(running_time_ns: u64) -> u64 {
     running_time_ns + TS_OFFSET.as_nanos() as u64
 }
 
+/// Output time (ns) of a signed running time (a decode time may precede
+/// running time 0), never below 0.
+fn offset_signed_ns(running_time_ns: i64) -> u64 {
+    u64::try_from(i128::from(running_time_ns) + TS_OFFSET.as_nanos() as i128).unwrap_or(0)
+}
+
 /// 90 kHz ticks of an output time (ns).
 fn ticks(output_ns: u64) -> u64 {
     output_ns * 9 / 100_000
@@ -104,6 +115,14 @@ pub fn duration_ns(buffer: &gst::BufferRef) -> u64 {
 
 fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// An access unit waiting to be written: times in 90 kHz ticks.
+struct Held {
+    buffer: gst::Buffer,
+    pts: u64,
+    dts: Option<u64>,
+    key: bool,
 }
 
 /// One rendition's segmenter. Owned by its appsink's callbacks.
@@ -130,6 +149,10 @@ pub struct SegmentWriter {
     audio_next: Option<u64>,
     /// Audio frames that came before any audio timestamp.
     audio_undated: Vec<gst::Buffer>,
+    /// The last access unit taken, not written yet.
+    held: Option<Held>,
+    /// Decode times for video that has none.
+    decode_times: DecodeTimes,
     ended: bool,
 }
 
@@ -163,13 +186,15 @@ impl SegmentWriter {
             throttle,
             audio_next: None,
             audio_undated: Vec::new(),
+            held: None,
+            decode_times: DecodeTimes::default(),
             ended: false,
         }
     }
 
     fn open(&mut self) -> Result<(), WriteError> {
         self.buf.clear();
-        self.mux.reset_continuity();
+        self.held = None;
         self.output.opened(self.index);
         if self.output.exists(self.index) {
             self.file = None;
@@ -181,7 +206,7 @@ impl SegmentWriter {
             error,
         })?;
         self.file = Some((file, part));
-        self.mux.write_tables(&mut self.buf);
+        self.mux.begin_segment(&mut self.buf, self.index);
         Ok(())
     }
 
@@ -196,8 +221,47 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Writes out and closes the open segment, which ends at `end_ns`.
-    fn close(&mut self, end_ns: u64) -> Result<(), WriteError> {
+    /// Writes the held access unit (`last`: the segment's last).
+    fn write_held(&mut self, last: bool) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        if self.file.is_none() {
+            return;
+        }
+        let Ok(map) = held.buffer.map_readable() else {
+            return;
+        };
+        match self.kind {
+            StreamKind::Video => {
+                self.mux
+                    .write_video(&mut self.buf, &map, held.pts, held.dts, held.key, last)
+            }
+            StreamKind::Audio => self.mux.write_audio(&mut self.buf, &map, held.pts, last),
+        }
+    }
+
+    /// Writes the access unit held so far and holds `buffer` instead.
+    fn hold(&mut self, buffer: &gst::BufferRef, pts: u64, dts: Option<u64>, key: bool) {
+        self.write_held(false);
+        if self.file.is_some() {
+            self.held = Some(Held {
+                buffer: buffer.to_owned(),
+                pts,
+                dts,
+                key,
+            });
+        }
+    }
+
+    /// Writes out and closes the open segment, which ends at `end_ns`;
+    /// `next_pcr`: the PCR of the next segment's first access unit, if
+    /// it is known.
+    fn close(&mut self, end_ns: u64, next_pcr: Option<u64>) -> Result<(), WriteError> {
+        self.write_held(true);
+        if let (Some(pcr), Some(_)) = (next_pcr, &self.file) {
+            self.mux.fill_pcr_gap(&mut self.buf, pcr);
+        }
         self.flush()?;
         if let Some((file, part)) = self.file.take() {
             drop(file);
@@ -210,7 +274,8 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Takes one frame at running time `pts_ns` (decode time `dts_ns`).
+    /// Takes one frame at running time `pts_ns` (decode time `dts_ns`,
+    /// which may be negative).
     /// `pad` is the appsink's pad, for the throttle.
     ///
     /// # Errors
@@ -219,7 +284,7 @@ impl SegmentWriter {
         &mut self,
         buffer: &gst::BufferRef,
         pts_ns: Option<u64>,
-        dts_ns: Option<u64>,
+        dts_ns: Option<i64>,
         pad: &gst::Pad,
     ) -> Result<(), WriteError> {
         if self.ended {
@@ -229,32 +294,33 @@ impl SegmentWriter {
             StreamKind::Video => {
                 // AVI gives decode times only on some frames: the decoder
                 // still orders them (as mpegtsmux does).
-                let Some(pts) = pts_ns.or(dts_ns) else {
+                let Some(pts) = pts_ns.or(dts_ns.and_then(|d| u64::try_from(d).ok())) else {
                     return Ok(());
                 };
-                let dts = pts_ns.and(dts_ns);
                 let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                self.place(pts, key, pad)?;
+                let duration = duration_ns(buffer);
+                // Decode times in output time: they may precede running
+                // time 0 (B-frames at the very start).
+                let pts_out = offset_ns(pts);
+                let dts_out = match pts_ns {
+                    Some(_) => {
+                        let given = dts_ns.map(offset_signed_ns);
+                        self.decode_times.next(pts_out, given, duration, key)
+                    }
+                    None => pts_out,
+                };
+                let (pts_90k, dts_90k) = (ticks(pts_out), ticks(dts_out));
+                self.place(pts, key, Some(ts::pcr_for(dts_90k)), pad)?;
                 if !self.started {
                     return Ok(());
                 }
-                if self.file.is_some() {
-                    if let Ok(map) = buffer.map_readable() {
-                        self.mux.write_video(
-                            &mut self.buf,
-                            &map,
-                            ticks(offset_ns(pts)),
-                            dts.map(|d| ticks(offset_ns(d))),
-                            key,
-                        );
-                    }
-                }
-                self.position
-                    .fetch_max(pts + duration_ns(buffer), Ordering::Relaxed);
+                self.hold(buffer, pts_90k, Some(dts_90k), key);
+                self.position.fetch_max(pts + duration, Ordering::Relaxed);
             }
             StreamKind::Audio => {
                 let duration = duration_ns(buffer);
-                let pts = match pts_ns.or(dts_ns).or(self.audio_next) {
+                let dts = dts_ns.and_then(|d| u64::try_from(d).ok());
+                let pts = match pts_ns.or(dts).or(self.audio_next) {
                     Some(pts) => pts,
                     None => {
                         // No timestamp yet (seen: the first PES of a TS file
@@ -294,25 +360,32 @@ impl SegmentWriter {
         // Half a frame of slack: a frame that mostly lies after a cut
         // belongs to the next segment.
         let half = duration_ns(buffer) / 2;
-        self.place(pts + half.min(CUT_SLACK_NS * 20), true, pad)?;
+        let pts_90k = ticks(offset_ns(pts));
+        self.place(
+            pts + half.min(CUT_SLACK_NS * 20),
+            true,
+            Some(ts::pcr_for(pts_90k)),
+            pad,
+        )?;
         if !self.started {
             return Ok(());
         }
-        if self.file.is_some() {
-            if let Ok(map) = buffer.map_readable() {
-                self.mux
-                    .write_audio(&mut self.buf, &map, ticks(offset_ns(pts)));
-            }
-        }
+        self.hold(buffer, pts_90k, None, true);
         self.position
             .fetch_max(pts + duration_ns(buffer), Ordering::Relaxed);
         Ok(())
     }
 
     /// Opens the first segment once a frame that may start it comes, and
-    /// cuts when a frame that may start the next one comes. Holds the
-    /// stream at the throttle first.
-    fn place(&mut self, t: u64, may_start: bool, pad: &gst::Pad) -> Result<(), WriteError> {
+    /// cuts when a frame that may start the next one comes (`pcr`: the
+    /// PCR it will carry). Holds the stream at the throttle first.
+    fn place(
+        &mut self,
+        t: u64,
+        may_start: bool,
+        pcr: Option<u64>,
+        pad: &gst::Pad,
+    ) -> Result<(), WriteError> {
         if let Some((throttle, counts)) = &self.throttle {
             throttle.wait(t, pad, *counts);
         }
@@ -346,7 +419,7 @@ impl SegmentWriter {
             if t + CUT_SLACK_NS < cut {
                 break;
             }
-            self.close(cut)?;
+            self.close(cut, pcr)?;
             self.index += 1;
             self.open()?;
         }
@@ -366,7 +439,7 @@ impl SegmentWriter {
         let end = self.position.load(Ordering::Relaxed);
         if self.started {
             let end = end.max(ns(self.timeline.start(self.index)));
-            self.close(end)?;
+            self.close(end, None)?;
             self.output.ended(self.index, Duration::from_nanos(end));
         }
         Ok(())
@@ -390,12 +463,22 @@ impl Drop for SegmentWriter {
 }
 
 /// A sample's buffer with its PTS and DTS as running times (ns), either
-/// `None` when absent or outside the segment.
-pub fn running_times(sample: &gst::Sample) -> Option<(&gst::BufferRef, Option<u64>, Option<u64>)> {
+/// `None` when absent; a PTS outside the segment is `None` too, while a
+/// DTS may be negative (an encoder's B-frame delay before running time 0).
+pub fn running_times(sample: &gst::Sample) -> Option<(&gst::BufferRef, Option<u64>, Option<i64>)> {
     let buffer = sample.buffer()?;
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    let running = |t: Option<gst::ClockTime>| Some(segment.to_running_time(t?)?.nseconds());
-    Some((buffer, running(buffer.pts()), running(buffer.dts())))
+    let pts = buffer
+        .pts()
+        .and_then(|t| segment.to_running_time(t))
+        .map(|t| t.nseconds());
+    let dts = buffer
+        .dts()
+        .and_then(|t| match segment.to_running_time_full(t)? {
+            gst::Signed::Positive(t) => i64::try_from(t.nseconds()).ok(),
+            gst::Signed::Negative(t) => i64::try_from(t.nseconds()).ok().map(|n| -n),
+        });
+    Some((buffer, pts, dts))
 }
 
 /// An appsink feeding `writer` in the streaming thread. `async=false`:

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 pub mod library;
+pub mod ts_check;
 
 /// Token of user `alice`.
 pub const ALICE: &str = "alice-token-0123456789";
@@ -55,6 +56,65 @@ pub fn keyframe_media() -> Option<PathBuf> {
         }
     }
     Some(dir)
+}
+
+/// The coverage corpus `tests/media/make-coverage-media.sh` makes (files
+/// ffmpeg decodes that GStreamer-based servers trip over), made once into
+/// `target/coverage-media`; `None`, with a notice, when it cannot be made.
+pub fn coverage_media() -> Option<PathBuf> {
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/coverage-media");
+    if !dir.join(".done").exists() {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media/make-coverage-media.sh");
+        let ok = std::process::Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("NOTICE: cannot make the coverage media (ffmpeg missing?); skipping those");
+            return None;
+        }
+    }
+    Some(dir)
+}
+
+/// Seconds of media ffmpeg decodes from `input` (a file or a URL), from
+/// the last `out_time_us` of its progress report, and its stderr; `None`
+/// when ffmpeg fails or is not installed.
+pub fn decoded_seconds(input: &str) -> Result<f64, String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-progress",
+            "pipe:1",
+            "-i",
+            input,
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .map_err(|e| format!("ffmpeg: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if !out.status.success() {
+        return Err(format!(
+            "exit {:?}: {}",
+            out.status.code(),
+            stderr.lines().next().unwrap_or("")
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("out_time_us="))
+        .filter_map(|v| v.trim().parse::<i64>().ok())
+        .next_back()
+        .map(|us| us as f64 / 1e6)
+        .ok_or_else(|| format!("no progress report: {stderr}"))
 }
 
 /// The Chromium binary to drive, when it, playwright-core and hls.js are

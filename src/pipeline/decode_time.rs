@@ -1,0 +1,139 @@
+//! Decode times for video that comes without them.
+//!
+//! Matroska and WebM store presentation times only (`matroskademux` gives
+//! buffers a PTS and no DTS), yet with B-frames a frame is decoded before
+//! frames shown ahead of it, and an MPEG-TS PES must then carry a DTS
+//! (ISO/IEC 13818-1, 2.4.3.7), and the PCR must follow decode order:
+//! PCRs computed from PTSs went backwards 528 times in 5 segments of a
+//! remuxed MKV. ffmpeg, remuxing the same file, derives decode times from
+//! the reorder depth of the stream; this does the same without looking
+//! ahead:
+//!
+//! - a key frame (of a closed GOP, shown first of its GOP) decodes
+//!   [`REORDER_FRAMES`] frame durations before it is shown;
+//! - every other frame one frame duration after the frame before it;
+//! - never after its own presentation time, and always after the frame
+//!   before it.
+//!
+//! With the stream's frame duration and a reorder depth up to
+//! [`REORDER_FRAMES`] (x264's default B-pyramid has 2), this gives every
+//! frame its true decode time shifted by a constant, and the same time
+//! whichever frame a producer started at (key frames set it afresh). A
+//! decode time the source gives is kept. Pure: no GStreamer types; times
+//! are nanoseconds.
+
+/// Frames of reordering the derived decode times allow: a key frame
+/// decodes this many frame durations before it is shown. 2 is what x264's
+/// B-pyramid needs (ffprobe's `has_b_frames=2`); one more for margin.
+pub const REORDER_FRAMES: u64 = 3;
+
+/// Frame duration assumed until the stream shows one: 25 fps.
+const DEFAULT_FRAME_NS: u64 = 40_000_000;
+
+/// Derives decode times for one video stream, frame by frame in decode
+/// order.
+#[derive(Debug, Default, Clone)]
+pub struct DecodeTimes {
+    /// The decode time given to the previous frame.
+    previous: Option<u64>,
+    /// The frame duration last seen.
+    frame_ns: Option<u64>,
+}
+
+impl DecodeTimes {
+    /// The decode time (ns) of the next frame in decode order, shown at
+    /// `pts`, lasting `duration` (0: unknown), `key` if it is a key frame,
+    /// with `given` the source's decode time if it has one.
+    pub fn next(&mut self, pts: u64, given: Option<u64>, duration: u64, key: bool) -> u64 {
+        if duration > 0 {
+            self.frame_ns = Some(duration);
+        }
+        let frame = self.frame_ns.unwrap_or(DEFAULT_FRAME_NS);
+        let dts = match (given, self.previous) {
+            (Some(given), _) => given,
+            (None, Some(previous)) if !key => (previous + frame).min(pts),
+            _ => pts.saturating_sub(REORDER_FRAMES * frame),
+        };
+        let dts = match self.previous {
+            Some(previous) if dts <= previous => previous + 1,
+            _ => dts,
+        };
+        self.previous = Some(dts);
+        dts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: u64 = 40_000_000;
+
+    /// Decode times of frames given as (pts in frames, key), in decode
+    /// order.
+    fn derive(frames: &[(u64, bool)]) -> Vec<u64> {
+        let mut d = DecodeTimes::default();
+        frames
+            .iter()
+            .map(|&(pts, key)| d.next(10 * F + pts * F, None, F, key))
+            .collect()
+    }
+
+    #[test]
+    fn b_pyramid_frames_decode_in_order_and_never_after_they_are_shown() {
+        // I0 P4 B2 b1 b3 | P8 B6 b5 b7 | I9 ... in decode order.
+        let frames = [
+            (0, true),
+            (4, false),
+            (2, false),
+            (1, false),
+            (3, false),
+            (8, false),
+            (6, false),
+            (5, false),
+            (7, false),
+            (9, true),
+            (13, false),
+            (11, false),
+        ];
+        let dts = derive(&frames);
+        for (i, (&(pts, _), &d)) in frames.iter().zip(&dts).enumerate() {
+            assert!(d <= 10 * F + pts * F, "frame {i} decodes after it is shown");
+            if i > 0 {
+                assert!(d > dts[i - 1], "frame {i} decodes out of order");
+            }
+        }
+        // A constant shift of the true decode times: one frame apart.
+        for w in dts.windows(2) {
+            assert_eq!(w[1] - w[0], F);
+        }
+    }
+
+    #[test]
+    fn a_producer_starting_at_a_key_frame_derives_the_same_times() {
+        let frames = [
+            (0, true),
+            (2, false),
+            (1, false),
+            (3, true),
+            (5, false),
+            (4, false),
+        ];
+        let all = derive(&frames);
+        let from_key = derive(&frames[3..]);
+        assert_eq!(&all[3..], &from_key[..]);
+    }
+
+    #[test]
+    fn given_decode_times_are_kept_and_frames_without_b_frames_stay_in_order() {
+        let mut d = DecodeTimes::default();
+        assert_eq!(d.next(5 * F, Some(4 * F), F, true), 4 * F);
+        let mut d = DecodeTimes::default();
+        let times: Vec<u64> = (0..5)
+            .map(|i| d.next(100 * F + i * F, None, F, i == 0))
+            .collect();
+        for w in times.windows(2) {
+            assert_eq!(w[1] - w[0], F);
+        }
+    }
+}
