@@ -20,6 +20,7 @@
 //! carries the same timestamps whichever producer made it.
 
 pub mod cues;
+mod adts;
 mod decode_time;
 mod events;
 pub mod remux;

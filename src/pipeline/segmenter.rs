@@ -153,6 +153,9 @@ pub struct SegmentWriter {
     held: Option<Held>,
     /// Decode times for video that has none.
     decode_times: DecodeTimes,
+    /// The ADTS sampling frequency index of the audio's caps, which every
+    /// header must carry ([`super::adts`]).
+    adts_index: Option<u8>,
     ended: bool,
 }
 
@@ -188,6 +191,7 @@ impl SegmentWriter {
             audio_undated: Vec::new(),
             held: None,
             decode_times: DecodeTimes::default(),
+            adts_index: None,
             ended: false,
         }
     }
@@ -237,7 +241,13 @@ impl SegmentWriter {
                 self.mux
                     .write_video(&mut self.buf, &map, held.pts, held.dts, held.key, last)
             }
-            StreamKind::Audio => self.mux.write_audio(&mut self.buf, &map, held.pts, last),
+            StreamKind::Audio => {
+                let fixed = self
+                    .adts_index
+                    .and_then(|i| super::adts::with_sampling_index(&map, i));
+                let data = fixed.as_deref().unwrap_or(&map);
+                self.mux.write_audio(&mut self.buf, data, held.pts, last)
+            }
         }
     }
 
@@ -445,6 +455,18 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Takes the caps of the audio stream: their rate is the one every
+    /// ADTS header must carry.
+    pub fn set_caps(&mut self, caps: &gst::CapsRef) {
+        if self.kind == StreamKind::Audio {
+            self.adts_index = caps
+                .structure(0)
+                .and_then(|s| s.get::<i32>("rate").ok())
+                .and_then(|r| u32::try_from(r).ok())
+                .and_then(super::adts::sampling_index);
+        }
+    }
+
     /// The `.part` file being written, if any (deleted when the producer
     /// is torn down).
     pub fn open_part(&self) -> Option<&Path> {
@@ -493,6 +515,7 @@ pub fn writer_sink(name: &str, writer: SegmentWriter) -> gst_app::AppSink {
     sink.set_property("async", false);
     let writer = Arc::new(std::sync::Mutex::new(writer));
     let on_eos = writer.clone();
+    let mut last_caps: Option<gst::Caps> = None;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -502,6 +525,13 @@ pub fn writer_sink(name: &str, writer: SegmentWriter) -> gst_app::AppSink {
                 };
                 let pad = sink.static_pad("sink").expect("appsink has a sink pad");
                 let mut w = writer.lock().expect("segment writer");
+                if let Some(caps) = sample.caps() {
+                    // Caps change rarely: compared by pointer, not field by field.
+                    if last_caps.as_ref().map(|c| c.as_ptr()) != Some(caps.as_ptr()) {
+                        w.set_caps(caps);
+                        last_caps = Some(caps.to_owned());
+                    }
+                }
                 w.push(buffer, pts, dts, &pad)
                     .map(|()| gst::FlowSuccess::Ok)
                     .map_err(|e| write_failed(sink.upcast_ref(), e))
