@@ -31,6 +31,7 @@ mod prober;
 mod reconcile;
 mod scan;
 pub mod sidecar;
+mod stream_data;
 mod view;
 mod watch;
 

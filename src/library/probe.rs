@@ -44,7 +44,7 @@ pub fn probe_file(path: &Path, timeout: Duration) -> MediaInfo {
     let mut last = String::new();
     for t in attempts(timeout) {
         match try_probe(path, t) {
-            Ok(info) => return info,
+            Ok(info) => return without_empty_streams(path, info),
             Err(Failure::TimedOut(e)) => last = e,
             Err(Failure::Other(e)) => {
                 last = e;
@@ -56,6 +56,45 @@ pub fn probe_file(path: &Path, timeout: Duration) -> MediaInfo {
         probe_error: Some(last),
         ..Default::default()
     }
+}
+
+/// `info` without the audio streams an MPEG-TS file declares but never
+/// fills ([`super::stream_data`]; other containers declare only streams
+/// they hold), and with the length the pass read when the Discoverer
+/// found none (a clip shorter than a second). Kept as it is when the
+/// pass cannot tell.
+fn without_empty_streams(path: &Path, mut info: MediaInfo) -> MediaInfo {
+    if info.container.as_deref() != Some("mpegts") {
+        return info;
+    }
+    // An entry with no stream id and no format is no stream at all (seen
+    // beside an empty PID's own entry).
+    info.audio
+        .retain(|a| a.stream_id.is_some() || a.channels > 0 || a.sample_rate > 0);
+    let declared: Vec<String> = info
+        .video
+        .iter()
+        .filter_map(|v| v.stream_id.clone())
+        .chain(info.audio.iter().filter_map(|a| a.stream_id.clone()))
+        .collect();
+    if let Some(data) = super::stream_data::streams_with_data(path, &declared) {
+        if info.duration.is_none_or(|d| d.is_zero()) {
+            info.duration = data.whole_span;
+        }
+        let before = info.audio.len();
+        info.audio.retain(|a| {
+            a.stream_id
+                .as_ref()
+                .is_none_or(|id| data.with_data.contains(id))
+        });
+        if info.audio.len() < before {
+            tracing::info!(path = %path.display(), dropped = before - info.audio.len(), "audio streams declared but without data left out");
+        }
+    }
+    for (index, a) in info.audio.iter_mut().enumerate() {
+        a.index = index;
+    }
+    info
 }
 
 /// Why one attempt failed.
