@@ -1,5 +1,7 @@
 //! Shared helpers: a real hlsd on 127.0.0.1:0 over a folder of real media,
-//! an HTTP client, and a GStreamer decoder for checking segments.
+//! an HTTP client that follows playlists as a player does; test media
+//! (`media`), decoding what is served (`decode`), the library's helpers
+//! (`library`) and an MPEG-TS conformance checker (`ts_check`).
 #![allow(dead_code)]
 
 use gst::prelude::*;
@@ -9,143 +11,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+mod decode;
 pub mod library;
+mod media;
 pub mod ts_check;
+
+pub use decode::*;
+pub use media::*;
 
 /// Token of user `alice`.
 pub const ALICE: &str = "alice-token-0123456789";
 /// Token of user `bob`.
 pub const BOB: &str = "bob-token-0123456789";
-
-/// The repository's fixtures (made by scripts/make-fixtures.sh).
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-/// `../shared/media`, or `None` (with a printed notice) when absent.
-pub fn shared_media() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media");
-    if dir.is_dir() {
-        Some(dir.canonicalize().expect("canonical shared media"))
-    } else {
-        eprintln!("NOTICE: ../shared/media is absent; skipping this test");
-        None
-    }
-}
-
-/// The media `tests/media/make-keyframe-media.sh` makes (H.264 with
-/// B-frames and irregular GOPs in many containers and muxers), made once
-/// into `target/testmedia`; `None`, with a notice, when it cannot be made.
-pub fn keyframe_media() -> Option<PathBuf> {
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testmedia");
-    if !dir.join(".done").exists() {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media/make-keyframe-media.sh");
-        let ok = std::process::Command::new("bash")
-            .arg(script)
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "NOTICE: cannot make the key-frame test media (ffmpeg missing?); skipping those"
-            );
-            return None;
-        }
-    }
-    Some(dir)
-}
-
-/// The coverage corpus `tests/media/make-coverage-media.sh` makes (files
-/// ffmpeg decodes that GStreamer-based servers trip over), made once into
-/// `target/coverage-media`; `None`, with a notice, when it cannot be made.
-pub fn coverage_media() -> Option<PathBuf> {
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/coverage-media");
-    if !dir.join(".done").exists() {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media/make-coverage-media.sh");
-        let ok = std::process::Command::new("bash")
-            .arg(script)
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("NOTICE: cannot make the coverage media (ffmpeg missing?); skipping those");
-            return None;
-        }
-    }
-    Some(dir)
-}
-
-/// Seconds of media ffmpeg decodes from `input` (a file or a URL), from
-/// the last `out_time_us` of its progress report, and its stderr; `None`
-/// when ffmpeg fails or is not installed.
-pub fn decoded_seconds(input: &str) -> Result<f64, String> {
-    let out = std::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-progress",
-            "pipe:1",
-            "-i",
-            input,
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .map_err(|e| format!("ffmpeg: {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    if !out.status.success() {
-        return Err(format!(
-            "exit {:?}: {}",
-            out.status.code(),
-            stderr.lines().next().unwrap_or("")
-        ));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("out_time_us="))
-        .filter_map(|v| v.trim().parse::<i64>().ok())
-        .next_back()
-        .map(|us| us as f64 / 1e6)
-        .ok_or_else(|| format!("no progress report: {stderr}"))
-}
-
-/// The Chromium binary to drive, when it, playwright-core and hls.js are
-/// installed (scripts/setup.sh installs them); `None` with a notice.
-pub fn chromium() -> Option<String> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = Path::new(&chromium).is_file()
-        && repo.join("web/node_modules/playwright-core").is_dir()
-        && repo.join("web/static/vendor/hls.min.js").is_file();
-    if !ready {
-        eprintln!("NOTICE: chromium, playwright-core or hls.js is not installed (scripts/setup.sh installs them); skipping");
-        return None;
-    }
-    Some(chromium)
-}
-
-/// A temporary media dir holding symlinks to `files` (paths), so a test
-/// scans only what it uses.
-pub fn media_subset(files: &[PathBuf]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp media dir");
-    for f in files {
-        assert!(
-            f.is_file(),
-            "missing media file {} (run scripts/make-fixtures.sh)",
-            f.display()
-        );
-        std::os::unix::fs::symlink(f, dir.path().join(f.file_name().unwrap())).expect("symlink");
-    }
-    dir
-}
 
 /// Runs `web/tests/{script}` with node against Debian's chromium
 /// (`CHROMIUM`), with `args`; asserts that it succeeds within `within`
@@ -671,85 +548,6 @@ pub async fn get_segment(server: &TestServer, url: &str, token: &str) -> reqwest
     }
 }
 
-/// What decoding a file found.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Decoded {
-    /// Decoded video frames.
-    pub video_frames: u64,
-    /// Decoded audio buffers.
-    pub audio_buffers: u64,
-    /// Width and height of the decoded video.
-    pub size: Option<(i32, i32)>,
-}
-
-/// Decodes an MPEG-TS segment with GStreamer (`decodebin` into fakesinks).
-///
-/// # Errors
-/// The first error message the pipeline posts.
-pub fn decode_ts(bytes: &[u8]) -> Result<Decoded, String> {
-    use std::sync::{Arc, Mutex};
-    let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
-    std::fs::write(file.path(), bytes).unwrap();
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("filesrc")
-        .property("location", file.path().to_str().unwrap())
-        .build()
-        .unwrap();
-    let decodebin = gst::ElementFactory::make("decodebin").build().unwrap();
-    pipeline.add_many([&src, &decodebin]).unwrap();
-    src.link(&decodebin).unwrap();
-    let found = Arc::new(Mutex::new(Decoded::default()));
-    let pipeline_weak = pipeline.downgrade();
-    let found_cb = found.clone();
-    decodebin.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = pipeline_weak.upgrade() else {
-            return;
-        };
-        let caps = pad.current_caps().unwrap();
-        let s = caps.structure(0).unwrap();
-        let is_video = s.name().starts_with("video/");
-        if is_video {
-            let size = (
-                s.get::<i32>("width").unwrap_or(0),
-                s.get::<i32>("height").unwrap_or(0),
-            );
-            found_cb.lock().unwrap().size = Some(size);
-        }
-        let sink = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .build()
-            .unwrap();
-        pipeline.add(&sink).unwrap();
-        sink.sync_state_with_parent().unwrap();
-        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
-        let found = found_cb.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            let mut f = found.lock().unwrap();
-            if is_video {
-                f.video_frames += 1;
-            } else {
-                f.audio_buffers += 1;
-            }
-            gst::PadProbeReturn::Ok
-        });
-    });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let mut result = Ok(());
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                result = Err(format!("{} ({:?})", e.error(), e.debug()));
-                break;
-            }
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    result.map(|_| *found.lock().unwrap())
-}
-
 /// Polls GET /api/v1/sessions until `session_id` is complete (or failed).
 pub async fn wait_complete(server: &TestServer, session_id: &str, token: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -768,69 +566,6 @@ pub async fn wait_complete(server: &TestServer, session_id: &str, token: &str) -
         assert!(Instant::now() < deadline, "session did not finish: {s}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Writes `seconds` of GStreamer test video (320x240 at 30000/1001 fps,
-/// moving, MPEG-4 Part 2) and test tone (MP3) into an AVI file in `dir`:
-/// a long file on hlsd's transcode path, made in a few seconds.
-pub fn make_long_avi(dir: &Path, seconds: u32) -> PathBuf {
-    gst::init().unwrap();
-    let path = dir.join(format!("long_mpeg4_mp3_{seconds}s.avi"));
-    let frames = (seconds as u64 * 30_000).div_ceil(1001);
-    let audio_buffers = (seconds as u64 * 44_100).div_ceil(1024);
-    let description = format!(
-        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width=320,height=240,framerate=30000/1001 \
-         ! avenc_mpeg4 bitrate=300000 ! queue ! mux. \
-         audiotestsrc num-buffers={audio_buffers} samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 \
-         ! lamemp3enc ! queue ! mux. \
-         avimux name=mux ! filesink location={}",
-        path.display()
-    );
-    let pipeline = gst::parse::launch(&description).unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("making {}: {}", path.display(), e.error()),
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    path
-}
-
-/// Video packet PTS values (seconds, in presentation order) of an MPEG-TS
-/// segment, read with ffprobe; `None` when ffprobe is not installed.
-pub fn video_pts(bytes: &[u8]) -> Option<Vec<f64>> {
-    stream_pts(bytes, "v")
-}
-
-/// Packet PTS values (seconds, sorted) of the `v` or `a` streams of an
-/// MPEG-TS segment, read with ffprobe; `None` when ffprobe is not installed.
-pub fn stream_pts(bytes: &[u8], kind: &str) -> Option<Vec<f64>> {
-    let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
-    std::fs::write(file.path(), bytes).unwrap();
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            kind,
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(file.path())
-        .output()
-        .ok()?;
-    let mut pts: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
-    pts.sort_by(f64::total_cmp);
-    Some(pts)
 }
 
 /// A session as `GET /api/v1/sessions` lists it.
@@ -861,18 +596,6 @@ pub async fn wait_session(
         assert!(Instant::now() < deadline, "session never got there: {v}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A media dir holding one [`make_long_avi`] file of `seconds`; returns the
-/// dir and the file's name.
-pub async fn long_avi_dir(seconds: u32) -> (tempfile::TempDir, String) {
-    let media = tempfile::tempdir().unwrap();
-    let dir = media.path().to_path_buf();
-    let file = tokio::task::spawn_blocking(move || make_long_avi(&dir, seconds))
-        .await
-        .unwrap();
-    let name = file.file_name().unwrap().to_str().unwrap().to_string();
-    (media, name)
 }
 
 /// Asserts `r` is a 503 `at_capacity` with `Retry-After`; returns its message.
