@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn right_headers_and_other_data_are_left_alone() {
         assert_eq!(with_sampling_index(&frame(3), 3), None);
-        assert_eq!(with_sampling_index(&[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0], 3), None);
+        assert_eq!(
+            with_sampling_index(&[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0], 3),
+            None
+        );
         assert_eq!(sampling_index(44_100), Some(4));
         assert_eq!(sampling_index(12_345), None);
     }

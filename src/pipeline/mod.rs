@@ -19,8 +19,8 @@
 //! stream's segment so that running time equals media time: segment `n`
 //! carries the same timestamps whichever producer made it.
 
-pub mod cues;
 mod adts;
+pub mod cues;
 mod decode_time;
 mod events;
 pub mod remux;
