@@ -7,14 +7,6 @@
 
 mod common;
 
-/// Files ffmpeg decodes that hlsd cannot play yet, and why. Each must be
-/// refused with a clear 422, not a hang or a failed session.
-const KNOWN_GAPS: &[(&str, &str)] = &[(
-    "m4b_chapters_bogus_duration.m4b",
-    "qtdemux (GStreamer 1.22) skips every track shorter than 20 % of the \
-     movie header's duration as a preview, so no stream is left",
-)];
-
 use common::*;
 use std::path::PathBuf;
 
@@ -39,20 +31,6 @@ async fn every_file_of_the_coverage_corpus_plays_with_its_duration() {
     let mut failures = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_str().unwrap();
-        if let Some((_, why)) = KNOWN_GAPS.iter().find(|(gap, _)| *gap == name) {
-            let item = server.media(name).await;
-            let r = server
-                .get(
-                    &format!("/api/v1/stream/{}", item["id"].as_str().unwrap()),
-                    ALICE,
-                )
-                .await;
-            assert_eq!(r.status(), 422, "{name}");
-            let body: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "unplayable", "{name}");
-            println!("{name:36} known gap: {why}");
-            continue;
-        }
         let source = decoded_seconds(file.to_str().unwrap()).expect("ffmpeg decodes the source");
         let item = server.media(name).await;
         let url = server.url(&format!(

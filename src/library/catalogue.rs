@@ -19,7 +19,8 @@ use std::time::Duration;
 /// Bumped whenever probing gives different results for the same file
 /// (new fields, fixed parsing): rows of an older version are served as
 /// they are and probed again in the background.
-/// 2: audio streams an MPEG-TS file declares but never fills left out.
+/// 2: audio streams an MPEG-TS file declares but never fills left out,
+/// short TS clips measured, MP4 headers that overstate corrected.
 pub const PROBE_VERSION: i64 = 2;
 
 /// The database's file name in the data dir.

@@ -26,6 +26,7 @@ pub mod keyframes;
 pub mod language;
 mod live;
 pub mod mkv_tracks;
+pub mod mp4_header;
 pub mod probe;
 mod prober;
 mod reconcile;

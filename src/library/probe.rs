@@ -115,6 +115,10 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, Failure> {
     let uri = glib::filename_to_uri(path, None).map_err(|e| format!("bad path: {e}"))?;
     let discoverer = Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
         .map_err(|e| format!("discoverer unavailable: {e}"))?;
+    let source_path = path.to_path_buf();
+    discoverer.connect_source_setup(move |_, source| {
+        super::mp4_header::correct_source(&source_path, source);
+    });
     let info = discoverer
         .discover_uri(&uri)
         .map_err(|e| plain_error(&e.to_string()))?;

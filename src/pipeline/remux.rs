@@ -40,6 +40,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     // Discoverer's.
     let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
         .context("source for the media file")?;
+    crate::library::mp4_header::correct_source(&spec.path, &src);
     let parsebin = gst::ElementFactory::make("parsebin")
         .build()
         .context("parsebin")?;

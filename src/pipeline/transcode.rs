@@ -176,6 +176,16 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         .build()
         .context("uridecodebin")?;
     pipeline.add(&src)?;
+    let media_path = spec.path.clone();
+    src.connect("source-setup", false, move |args| {
+        let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok());
+        crate::guard::callback(source.as_ref(), "source-setup", None, || {
+            if let Some(source) = &source {
+                crate::library::mp4_header::correct_source(&media_path, source);
+            }
+            None
+        })
+    });
 
     let position_ns = Arc::new(AtomicU64::new(start.as_nanos() as u64));
     let linked = Arc::new(Mutex::new(Linked::default()));

@@ -67,6 +67,7 @@ pub(super) fn run(
     let pipeline = gst::Pipeline::new();
     let src = make("filesrc")?;
     src.set_property("location", path.to_string_lossy().as_ref());
+    crate::library::mp4_header::correct_source(path, &src);
     let parsebin = make("parsebin")?;
     pipeline
         .add_many([&src, &parsebin])

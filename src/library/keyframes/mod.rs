@@ -32,7 +32,7 @@ mod avi;
 mod demux;
 pub(crate) mod ebml;
 mod matroska;
-mod mp4;
+pub(crate) mod mp4;
 
 /// Where a [`KeyframeIndex`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +198,7 @@ impl Input {
     }
 
     /// Reads up to `buf.len()` bytes at `pos` (fewer near the end of the file).
-    fn read_upto(&mut self, pos: u64, buf: &mut [u8]) -> Option<usize> {
+    pub(crate) fn read_upto(&mut self, pos: u64, buf: &mut [u8]) -> Option<usize> {
         let avail = self.len.checked_sub(pos)?;
         let n = buf.len().min(usize::try_from(avail).unwrap_or(usize::MAX));
         let slice = buf.get_mut(..n)?;
@@ -231,7 +231,7 @@ fn finish(mut keys: Vec<u64>, end: Option<u64>, source: Source) -> Option<Keyfra
 }
 
 /// Big-endian / little-endian field readers on byte slices (`None` past the end).
-mod bytes {
+pub(crate) mod bytes {
     /// Big-endian u16 at `off`.
     pub fn be16(b: &[u8], off: usize) -> Option<u16> {
         Some(u16::from_be_bytes(

@@ -37,7 +37,7 @@ const MAX_TOP_BOXES: u32 = 100_000;
 
 /// Reads the key-frame index of the first video track; see the module docs.
 pub(super) fn index(r: &mut Input) -> Option<KeyframeIndex> {
-    let moov = read_moov(r)?;
+    let (_, moov) = read_moov(r)?;
     let boxes = children(&moov)?;
     if boxes.iter().any(|(t, _)| t == b"mvex") {
         return None; // fragmented: samples live in moof/trun, not in stbl
@@ -61,8 +61,9 @@ pub(super) fn index(r: &mut Input) -> Option<KeyframeIndex> {
     None
 }
 
-/// Finds the `moov` box among the top-level boxes and returns its payload.
-fn read_moov(r: &mut Input) -> Option<Vec<u8>> {
+/// Finds the `moov` box among the top-level boxes and returns its
+/// payload and the payload's byte offset in the file.
+pub(crate) fn read_moov(r: &mut Input) -> Option<(u64, Vec<u8>)> {
     let mut pos = 0u64;
     for _ in 0..MAX_TOP_BOXES {
         let mut head = [0u8; 16];
@@ -85,7 +86,7 @@ fn read_moov(r: &mut Input) -> Option<Vec<u8>> {
             if size - hlen > MAX_ALLOC {
                 return None;
             }
-            return r.read_vec(pos + hlen, size - hlen);
+            return Some((pos + hlen, r.read_vec(pos + hlen, size - hlen)?));
         }
         pos += size;
         if pos >= r.len() {
@@ -96,7 +97,7 @@ fn read_moov(r: &mut Input) -> Option<Vec<u8>> {
 }
 
 /// Splits a box payload into its child boxes; `None` when malformed.
-fn children(data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
+pub(crate) fn children(data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -122,12 +123,12 @@ fn children(data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
 }
 
 /// First child of the given type.
-fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
+pub(crate) fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
     boxes.iter().find(|(t, _)| t == kind).map(|(_, d)| *d)
 }
 
 /// Child box reached through a path of types, `None` if absent or malformed.
-fn path<'a>(data: &'a [u8], kinds: &[&[u8; 4]]) -> Option<&'a [u8]> {
+pub(crate) fn path<'a>(data: &'a [u8], kinds: &[&[u8; 4]]) -> Option<&'a [u8]> {
     let mut cur = data;
     for k in kinds {
         cur = find(&children(cur)?, k)?;

@@ -1,0 +1,179 @@
+//! MP4 and QuickTime files whose movie header claims far more than their
+//! tracks hold.
+//!
+//! `qtdemux` (GStreamer 1.22) skips every track shorter than 20 % of the
+//! movie header's (`mvhd`) duration, taking it for a preview picture. A
+//! file whose header is wrong (an M4B audiobook tool that wrote an hour
+//! for 10 s of audio) so has no stream left, and the Discoverer and every
+//! pipeline refuse it, while ffmpeg, which ignores that field, plays it.
+//! For such a file hlsd corrects the header on the fly: a probe on the
+//! source element's pad rewrites the duration field of every buffer that
+//! holds it (the file itself is never written) to the longest track's
+//! duration, before `qtdemux` reads it.
+
+use super::keyframes::bytes::{be32, be64};
+use super::keyframes::mp4::{children, find, path, read_moov};
+use super::keyframes::Input;
+use gst::prelude::*;
+use std::path::Path;
+
+/// A header claiming more than this many times its longest track is
+/// corrected: `qtdemux` skips a track under 1/5 of it.
+const CLAIM_FACTOR: u64 = 5;
+
+/// Bytes to put at a file offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderPatch {
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// The bytes that replace the file's there.
+    pub bytes: Vec<u8>,
+}
+
+/// The correction `path` needs, if it is an MP4/QuickTime file whose
+/// movie header claims over [`CLAIM_FACTOR`] times its longest track.
+pub fn header_patch(path: &Path) -> Option<HeaderPatch> {
+    let mut input = Input::open(path)?;
+    let mut head = [0u8; 8];
+    input.read_upto(0, &mut head)?;
+    if !matches!(
+        &head[4..8],
+        b"ftyp" | b"moov" | b"free" | b"wide" | b"skip" | b"mdat"
+    ) {
+        return None;
+    }
+    let (offset, moov) = read_moov(&mut input)?;
+    patch_in_moov(&moov, offset)
+}
+
+/// The patch for a `moov` payload that starts at file offset
+/// `moov_offset`.
+fn patch_in_moov(moov: &[u8], moov_offset: u64) -> Option<HeaderPatch> {
+    let boxes = children(moov)?;
+    let mvhd = find(&boxes, b"mvhd")?;
+    let v1 = *mvhd.first()? == 1;
+    let (timescale, claimed, field) = if v1 {
+        (u64::from(be32(mvhd, 20)?), be64(mvhd, 24)?, 24)
+    } else {
+        (u64::from(be32(mvhd, 12)?), u64::from(be32(mvhd, 16)?), 16)
+    };
+    if timescale == 0 || claimed == 0 {
+        return None;
+    }
+    // The longest track, in the movie's timescale (mdhd: its own).
+    let longest = boxes
+        .iter()
+        .filter(|(kind, _)| kind == b"trak")
+        .filter_map(|(_, trak)| {
+            let mdhd = path(trak, &[b"mdia", b"mdhd"])?;
+            let (scale, duration) = if *mdhd.first()? == 1 {
+                (u64::from(be32(mdhd, 20)?), be64(mdhd, 24)?)
+            } else {
+                (u64::from(be32(mdhd, 12)?), u64::from(be32(mdhd, 16)?))
+            };
+            (scale > 0)
+                .then(|| (u128::from(duration) * u128::from(timescale)).div_ceil(u128::from(scale)))
+        })
+        .max()?;
+    let longest = u64::try_from(longest).ok().filter(|l| *l > 0)?;
+    if claimed <= longest.saturating_mul(CLAIM_FACTOR) {
+        return None;
+    }
+    let at = mvhd.as_ptr() as usize - moov.as_ptr() as usize + field;
+    let bytes = if v1 {
+        longest.to_be_bytes().to_vec()
+    } else {
+        u32::try_from(longest).ok()?.to_be_bytes().to_vec()
+    };
+    Some(HeaderPatch {
+        offset: moov_offset + at as u64,
+        bytes,
+    })
+}
+
+/// Writes `patch` into every buffer leaving `source`'s `src` pad that
+/// holds its bytes (buffers carry their file offset, push and pull mode
+/// alike).
+pub fn apply(source: &gst::Element, patch: HeaderPatch) {
+    let Some(pad) = source.static_pad("src") else {
+        return;
+    };
+    crate::guard::probe(&pad, gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+            // GST_BUFFER_OFFSET_NONE (u64::MAX): no offset, nothing to do.
+            let start = buffer.offset();
+            let len = buffer.size() as u64;
+            let end = patch.offset + patch.bytes.len() as u64;
+            if start == u64::MAX || start >= end || start + len <= patch.offset {
+                return gst::PadProbeReturn::Ok;
+            }
+            let buffer = buffer.make_mut();
+            if let Ok(mut map) = buffer.map_writable() {
+                for (i, b) in patch.bytes.iter().enumerate() {
+                    let at = patch.offset + i as u64;
+                    if at >= start && at < start + len {
+                        map[(at - start) as usize] = *b;
+                    }
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// [`apply`]s the correction `path` needs to `source`, if any; for the
+/// source elements hlsd's pipelines and the Discoverer read files with.
+pub fn correct_source(path: &Path, source: &gst::Element) {
+    if let Some(patch) = header_patch(path) {
+        tracing::debug!(path = %path.display(), offset = patch.offset, "correcting an MP4 header that claims far more than its tracks");
+        apply(source, patch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A box: size, type, payload.
+    fn bx(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(payload);
+        b
+    }
+
+    /// A version-0 `mvhd` or `mdhd` payload with `timescale` and `duration`.
+    fn header(timescale: u32, duration: u32, tail: usize) -> Vec<u8> {
+        let mut p = vec![0u8; 12];
+        p.extend_from_slice(&timescale.to_be_bytes());
+        p.extend_from_slice(&duration.to_be_bytes());
+        p.extend(std::iter::repeat_n(0u8, tail));
+        p
+    }
+
+    /// A `moov` payload: movie timescale 1000 claiming `claimed_ms`, one
+    /// track of 10 s at 48 kHz.
+    fn moov(claimed_ms: u32) -> Vec<u8> {
+        let mdhd = bx(b"mdhd", &header(48_000, 480_000, 4));
+        let trak = bx(b"trak", &bx(b"mdia", &mdhd));
+        [bx(b"mvhd", &header(1000, claimed_ms, 80)), trak].concat()
+    }
+
+    #[test]
+    fn a_header_claiming_an_hour_for_10_s_is_corrected_to_10_s() {
+        let moov = moov(3_600_000);
+        let patch = patch_in_moov(&moov, 1000).expect("a patch");
+        // mvhd box header (8) + version/flags, ctime, mtime, timescale (16).
+        assert_eq!(patch.offset, 1000 + 8 + 16);
+        assert_eq!(patch.bytes, 10_000u32.to_be_bytes());
+        let at = (patch.offset - 1000) as usize;
+        assert_eq!(&moov[at..at + 4], &3_600_000u32.to_be_bytes());
+    }
+
+    #[test]
+    fn a_believable_or_zero_header_is_left_alone() {
+        assert_eq!(patch_in_moov(&moov(11_000), 0), None);
+        assert_eq!(patch_in_moov(&moov(49_000), 0), None);
+        assert_eq!(patch_in_moov(&moov(0), 0), None);
+    }
+}
