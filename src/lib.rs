@@ -32,6 +32,8 @@
 //! - [`http`]: warp routes by group, auth, direct play with Range, JSON
 //!   errors.
 //! - [`stats`]: streaming statistics, as JSON and Prometheus text.
+//! - [`continuity`]: timestamps that jump back mid-stream (a TS demuxer
+//!   re-basing on a PCR gap) made to continue (pure; imports nothing).
 //! - [`guard`]: pad probes and signal handlers whose panics fail their
 //!   pipeline instead of aborting the process (imports nothing of hlsd).
 //!
@@ -43,6 +45,7 @@
 //! producer's bus is read by one task that reports to its title.
 
 pub mod config;
+pub mod continuity;
 pub mod guard;
 pub mod hls;
 pub mod http;

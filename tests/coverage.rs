@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::ts_check::{check_rendition, starts_with_idr};
 use common::*;
 use std::path::PathBuf;
 
@@ -48,6 +49,33 @@ async fn every_file_of_the_coverage_corpus_plays_with_its_duration() {
                 Err(e) => e.clone(),
             }
         );
+        // Every video segment of an HLS item opens with an IDR frame.
+        if item["playback"] != "direct_play" {
+            let started = server.start_hls(item["id"].as_str().unwrap(), ALICE).await;
+            let hls = play_hls(&server, started["master_url"].as_str().unwrap(), ALICE).await;
+            for (what, segments) in [("video", &hls.segment_bytes), ("audio", &hls.audio_bytes)] {
+                let report = check_rendition(segments);
+                if !report.violations.is_empty() {
+                    failures.push(format!(
+                        "{name} {what}: {:?}",
+                        &report.violations[..report.violations.len().min(3)]
+                    ));
+                }
+            }
+            println!(
+                "{name}: {} segments, {:.3} s listed",
+                hls.segments, hls.total_s
+            );
+            if hls.variant.2.as_deref().is_some_and(|c| c.contains("avc1")) {
+                for (n, seg) in hls.segment_bytes.iter().enumerate() {
+                    if !starts_with_idr(seg) {
+                        failures.push(format!(
+                            "{name}: video segment {n} does not open with an IDR frame"
+                        ));
+                    }
+                }
+            }
+        }
         match played {
             Ok(s) if (s - source).abs() <= 0.5 => {}
             Ok(s) => failures.push(format!("{name}: played {s:.3} s of {source:.3} s")),

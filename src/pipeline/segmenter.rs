@@ -23,6 +23,7 @@
 use super::decode_time::DecodeTimes;
 use super::throttle::Throttle;
 use super::ts::{self, Streams, TsMuxer};
+use crate::continuity::Continuity;
 use crate::timeline::Timeline;
 use gst::prelude::*;
 use std::fs::File;
@@ -123,6 +124,7 @@ struct Held {
     pts: u64,
     dts: Option<u64>,
     key: bool,
+    duration: u64,
 }
 
 /// One rendition's segmenter. Owned by its appsink's callbacks.
@@ -153,6 +155,11 @@ pub struct SegmentWriter {
     held: Option<Held>,
     /// Decode times for video that has none.
     decode_times: DecodeTimes,
+    /// Timestamps kept from jumping back ([`crate::continuity`]).
+    continuity: Continuity,
+    /// Whether an audio frame was handed on (the first is held until the
+    /// second comes).
+    audio_written: bool,
     /// The ADTS sampling frequency index of the audio's caps, which every
     /// header must carry ([`super::adts`]).
     adts_index: Option<u8>,
@@ -191,6 +198,8 @@ impl SegmentWriter {
             audio_undated: Vec::new(),
             held: None,
             decode_times: DecodeTimes::default(),
+            continuity: Continuity::default(),
+            audio_written: false,
             adts_index: None,
             ended: false,
         }
@@ -252,7 +261,26 @@ impl SegmentWriter {
     }
 
     /// Writes the access unit held so far and holds `buffer` instead.
-    fn hold(&mut self, buffer: &gst::BufferRef, pts: u64, dts: Option<u64>, key: bool) {
+    ///
+    /// Every audio PES must decode after the one before, so an audio frame
+    /// dated at or before the held one is moved: the stream's first frame
+    /// (the AAC priming frame of an MP4 with an edit list, which `qtdemux`
+    /// stamps 0 like the first real one) is dated a frame earlier; a later
+    /// frame (a TS whose PES times overlap the frames `aacparse` dated
+    /// from the PES before) follows the held one.
+    fn hold(&mut self, buffer: &gst::BufferRef, mut pts: u64, dts: Option<u64>, key: bool) {
+        if self.kind == StreamKind::Audio {
+            if let Some(held) = &mut self.held {
+                if held.pts >= pts {
+                    if self.audio_written {
+                        pts = held.pts + held.duration.max(1);
+                    } else {
+                        held.pts = pts.saturating_sub(held.duration.max(1));
+                    }
+                }
+            }
+            self.audio_written |= self.held.is_some();
+        }
         self.write_held(false);
         if self.file.is_some() {
             self.held = Some(Held {
@@ -260,6 +288,7 @@ impl SegmentWriter {
                 pts,
                 dts,
                 key,
+                duration: ticks(duration_ns(buffer)),
             });
         }
     }
@@ -309,6 +338,9 @@ impl SegmentWriter {
                 };
                 let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                 let duration = duration_ns(buffer);
+                let pts = self.continuity.map(pts, duration);
+                let offset = self.continuity.offset();
+                let dts_ns = dts_ns.map(|d| i64::try_from(i128::from(d) + offset).unwrap_or(d));
                 // Decode times in output time: they may precede running
                 // time 0 (B-frames at the very start).
                 let pts_out = offset_ns(pts);
@@ -330,7 +362,8 @@ impl SegmentWriter {
             StreamKind::Audio => {
                 let duration = duration_ns(buffer);
                 let dts = dts_ns.and_then(|d| u64::try_from(d).ok());
-                let pts = match pts_ns.or(dts).or(self.audio_next) {
+                let dated = pts_ns.or(dts).map(|t| self.continuity.map(t, duration));
+                let pts = match dated.or(self.audio_next) {
                     Some(pts) => pts,
                     None => {
                         // No timestamp yet (seen: the first PES of a TS file

@@ -178,3 +178,39 @@ pub fn check_rendition(segments: &[Vec<u8>]) -> TsReport {
     }
     r
 }
+
+/// Whether the first video PES (stream id 0xE0) of a segment, its first
+/// access unit, holds an IDR slice (H.264 NAL unit type 5): the segment
+/// can be decoded on its own (RFC 8216, `EXT-X-INDEPENDENT-SEGMENTS`).
+pub fn starts_with_idr(segment: &[u8]) -> bool {
+    let mut pes: Option<Vec<u8>> = None;
+    for p in segment.chunks(PACKET) {
+        if p.len() < PACKET || p[3] & 0x10 == 0 {
+            continue;
+        }
+        let body = if p[3] & 0x20 != 0 {
+            &p[5 + usize::from(p[4]).min(183)..]
+        } else {
+            &p[4..]
+        };
+        let pusi = p[1] & 0x40 != 0;
+        match &mut pes {
+            None if pusi && body.len() > 9 && body[..4] == [0, 0, 1, 0xe0] => {
+                let header = 9 + usize::from(body[8]);
+                pes = Some(body[header.min(body.len())..].to_vec());
+            }
+            Some(_) if pusi && body.len() > 4 && body[..4] == [0, 0, 1, 0xe0] => break,
+            Some(data) if !pusi => {
+                let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+                if pid >= 0x20 {
+                    data.extend_from_slice(body);
+                }
+            }
+            _ => {}
+        }
+    }
+    pes.is_some_and(|au| {
+        au.windows(4)
+            .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
+    })
+}

@@ -26,6 +26,9 @@ struct Collected {
     last: Option<(u64, Option<u64>)>,
     /// Whether a video pad was linked at all.
     have_video: bool,
+    /// Running times made to continue where the demuxer re-based them,
+    /// as the segment writer does.
+    continuity: crate::continuity::Continuity,
 }
 
 /// How long the source may sit idle, after reading something, with no stream
@@ -170,7 +173,7 @@ fn link_pad(
             chain.push(parse);
             chain.push(filter);
         }
-        chain.push(recording_sink(Arc::clone(state)).upcast());
+        chain.push(recording_sink(Arc::clone(state), name == "video/x-h264").upcast());
     } else {
         let sink = make("fakesink")?;
         sink.set_property("sync", false);
@@ -192,8 +195,20 @@ fn link_pad(
         .map_err(|e| format!("cannot link {name}: {e:?}"))
 }
 
-/// An appsink that records key-frame running times and the latest frame end.
-fn recording_sink(state: Arc<Mutex<Collected>>) -> gst_app::AppSink {
+/// Whether an H.264 access unit (Annex B byte-stream) holds an IDR slice
+/// (NAL unit type 5).
+fn has_idr_slice(au: &[u8]) -> bool {
+    au.windows(4)
+        .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
+}
+
+/// An appsink that records key-frame running times and the latest frame
+/// end. For H.264 (`h264`), only IDR access units count as key frames:
+/// `h264parse` also flags the I-frames of an open GOP (broadcast streams,
+/// with a recovery point), whose leading pictures refer to the GOP
+/// before, so a segment starting there would not be independent (RFC
+/// 8216, `EXT-X-INDEPENDENT-SEGMENTS`).
+fn recording_sink(state: Arc<Mutex<Collected>>, h264: bool) -> gst_app::AppSink {
     let callbacks = gst_app::AppSinkCallbacks::builder()
         .new_sample(move |sink| {
             let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
@@ -210,9 +225,13 @@ fn recording_sink(state: Arc<Mutex<Collected>>) -> gst_app::AppSink {
             let Some(rt) = segment.to_running_time(ts) else {
                 return Ok(gst::FlowSuccess::Ok);
             };
-            let rt = rt.nseconds();
             let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
-            if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            let rt = s
+                .continuity
+                .map(rt.nseconds(), buffer.duration().map_or(0, |d| d.nseconds()));
+            let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
+                && (!h264 || buffer.map_readable().is_ok_and(|m| has_idr_slice(&m)));
+            if key {
                 s.keys.push(rt);
             }
             if s.last.is_none_or(|(t, _)| rt >= t) {
@@ -265,5 +284,26 @@ fn drive(
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_idr_slice;
+
+    #[test]
+    fn only_access_units_with_an_idr_slice_are_idr() {
+        // AUD, SPS, PPS, IDR slice.
+        let idr = [
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0, 0, 1, 0x68, 0xee, 0, 0, 1, 0x65,
+            0x88,
+        ];
+        // AUD, SEI (recovery point), non-IDR slice of an I-frame.
+        let open_gop_i = [
+            0, 0, 0, 1, 0x09, 0x10, 0, 0, 1, 0x06, 0x06, 0, 0, 1, 0x41, 0x9a,
+        ];
+        assert!(has_idr_slice(&idr));
+        assert!(!has_idr_slice(&open_gop_i));
+        assert!(!has_idr_slice(&[]));
     }
 }
