@@ -337,3 +337,66 @@ fn a_token_under_16_characters_is_refused_at_start_up() {
         "{err}"
     );
 }
+
+/// The log lines the binary writes to a file (not a terminal) until it
+/// serves, with `args`; NO_COLOR is not set.
+fn startup_log(args: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("hlsd.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--token",
+            &format!("alice:{ALICE}"),
+        ])
+        .args(args)
+        .arg("--media-dir")
+        .arg(fixtures_dir())
+        .arg("--transcode-dir")
+        .arg(tmp.path().join("sessions"))
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "hlsd=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("serving") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "hlsd did not start: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    text
+}
+
+#[test]
+fn a_log_written_to_a_file_has_no_colour_codes_and_json_lines_parse() {
+    let text = startup_log(&[]);
+    assert!(text.contains("hlsd starting"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "ANSI escapes in a redirected log: {text:?}"
+    );
+
+    let json = startup_log(&["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() >= 2);
+    let start = lines
+        .iter()
+        .find(|l| l["message"] == "hlsd starting")
+        .expect("the start-up line");
+    assert_eq!(start["level"], "INFO");
+    assert!(start["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(start["timestamp"].is_string());
+}

@@ -60,9 +60,10 @@ pub fn probe_file(path: &Path, timeout: Duration) -> MediaInfo {
 
 /// `info` without the audio streams an MPEG-TS file declares but never
 /// fills ([`super::stream_data`]; other containers declare only streams
-/// they hold), and with the length the pass read when the Discoverer
-/// found none (a clip shorter than a second). Kept as it is when the
-/// pass cannot tell.
+/// they hold), and with the length the pass read when it read the whole
+/// file (the Discoverer says 0 s for a clip shorter than a second, and
+/// takes a `tsdemux` re-base for the end). Kept as it is when the pass
+/// cannot tell.
 fn without_empty_streams(path: &Path, mut info: MediaInfo) -> MediaInfo {
     if info.container.as_deref() != Some("mpegts") {
         return info;
@@ -78,7 +79,8 @@ fn without_empty_streams(path: &Path, mut info: MediaInfo) -> MediaInfo {
         .chain(info.audio.iter().filter_map(|a| a.stream_id.clone()))
         .collect();
     if let Some(data) = super::stream_data::streams_with_data(path, &declared) {
-        if info.duration.is_none_or(|d| d.is_zero()) {
+        // Read to its end, the file's own timestamps give its length.
+        if data.whole_span.is_some() {
             info.duration = data.whole_span;
         }
         let before = info.audio.len();

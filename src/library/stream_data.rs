@@ -9,6 +9,7 @@
 //! Runs in the prober child, like the Discoverer (a crash here is the
 //! child's).
 
+use crate::continuity::Continuity;
 use gst::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +25,9 @@ const HORIZON: Duration = Duration::from_secs(30);
 /// runs out, whatever was seen so far is not trusted.
 const WALL_LIMIT: Duration = Duration::from_secs(5);
 
+/// One stream's first and furthest buffer time (ns), and its continuity.
+type Span = (u64, u64, Continuity);
+
 /// What the pass saw.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamData {
@@ -31,8 +35,10 @@ pub struct StreamData {
     /// within [`HORIZON`] of media (or before the file ended).
     pub with_data: Vec<String>,
     /// When the whole file was read (it ended within the horizon): the
-    /// longest stream's span, first buffer to the end of the last. The
-    /// Discoverer reports 0 s for a 0.6 s MPEG-TS clip.
+    /// longest stream's span, first buffer to the end of the last, with
+    /// timestamps that jump back made to continue. The Discoverer reports
+    /// 0 s for a 0.6 s MPEG-TS clip, and 7.6 s for a 10.1 s one on which
+    /// `tsdemux` re-based ([`crate::continuity`]).
     pub whole_span: Option<Duration>,
 }
 
@@ -48,11 +54,11 @@ pub fn streams_with_data(path: &Path, declared: &[String]) -> Option<StreamData>
     pipeline.add_many([&src, &parse]).ok()?;
     src.link(&parse).ok()?;
 
-    // stream id -> first and furthest buffer time seen (ns).
-    let seen: Arc<Mutex<HashMap<String, (u64, u64)>>> = Arc::default();
+    // stream id -> first and furthest buffer time seen (ns), with times
+    // that jump back made to continue as the segment writer does.
+    let seen: Arc<Mutex<HashMap<String, Span>>> = Arc::default();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let done_tx = Mutex::new(done_tx);
-    let declared_n = declared.len();
     let weak = pipeline.downgrade();
     let seen_by_pads = seen.clone();
     crate::guard::on_pad_added(&parse, move |_, pad| {
@@ -82,17 +88,21 @@ pub fn streams_with_data(path: &Path, declared: &[String]) -> Option<StreamData>
             let Some(buffer) = info.buffer() else {
                 return gst::PadProbeReturn::Ok;
             };
-            let t = buffer.dts_or_pts().map_or(0, |t| t.nseconds());
-            let end = t + buffer.duration().map_or(0, |d| d.nseconds());
+            let raw = buffer.dts_or_pts().map_or(0, |t| t.nseconds());
+            let duration = buffer.duration().map_or(0, |d| d.nseconds());
             let mut seen = seen.lock().expect("streams seen");
-            let entry = seen.entry(id).or_insert((t, end));
+            let entry = seen
+                .entry(id)
+                .or_insert_with(|| (u64::MAX, 0, Continuity::default()));
+            let t = entry.2.map(raw, duration);
             entry.0 = entry.0.min(t);
-            entry.1 = entry.1.max(end);
-            let all = seen.len() >= declared_n;
+            entry.1 = entry.1.max(t + duration);
             let far = seen
                 .values()
-                .any(|(first, last)| last.saturating_sub(*first) >= HORIZON.as_nanos() as u64);
-            if all || far {
+                .any(|(first, last, _)| last.saturating_sub(*first) >= HORIZON.as_nanos() as u64);
+            // Read on to the horizon even once every stream has data: a
+            // file that ends before it gets its length measured.
+            if far {
                 let _ = done.send(());
             }
             gst::PadProbeReturn::Ok
@@ -132,7 +142,7 @@ pub fn streams_with_data(path: &Path, declared: &[String]) -> Option<StreamData>
         whole_span: ended
             .then(|| {
                 seen.values()
-                    .map(|(first, end)| end.saturating_sub(*first))
+                    .map(|(first, end, _)| end.saturating_sub(*first))
                     .max()
             })
             .flatten()

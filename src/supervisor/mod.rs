@@ -346,6 +346,11 @@ impl Supervisor {
                 return SegmentOutcome::Missing;
             }
             if !title.coming(rendition, n) {
+                // Its producer may have stored it and ended since the
+                // look-up above (a short remux ends within milliseconds).
+                if let Some(path) = self.store.lookup(&key) {
+                    return SegmentOutcome::Ready(path);
+                }
                 // Its producer gave way to a newer request, or stopped.
                 return SegmentOutcome::NotYet(format!("segment {n} is not being made now"));
             }
