@@ -317,17 +317,25 @@ async fn tokens_in_the_query_never_reach_the_logs() {
     }
 }
 
-#[test]
-fn a_token_under_16_characters_is_refused_at_start_up() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hlsd"))
-        .args(["--addr", "127.0.0.1:0", "--token", "alice:short-token"])
+/// The binary over `fixtures/` on a free port with one `USER:TOKEN`, its
+/// transcode and data dirs in `tmp`.
+fn hlsd_over_fixtures(tmp: &Path, token: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hlsd"));
+    command
+        .args(["--addr", "127.0.0.1:0", "--token", token])
         .arg("--media-dir")
         .arg(fixtures_dir())
         .arg("--transcode-dir")
-        .arg(tmp.path().join("sessions"))
+        .arg(tmp.join("sessions"))
         .arg("--data-dir")
-        .arg(tmp.path().join("data"))
+        .arg(tmp.join("data"));
+    command
+}
+
+#[test]
+fn a_token_under_16_characters_is_refused_at_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = hlsd_over_fixtures(tmp.path(), "alice:short-token")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -343,20 +351,8 @@ fn a_token_under_16_characters_is_refused_at_start_up() {
 fn startup_log(args: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("hlsd.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--token",
-            &format!("alice:{ALICE}"),
-        ])
+    let mut child = hlsd_over_fixtures(tmp.path(), &format!("alice:{ALICE}"))
         .args(args)
-        .arg("--media-dir")
-        .arg(fixtures_dir())
-        .arg("--transcode-dir")
-        .arg(tmp.path().join("sessions"))
-        .arg("--data-dir")
-        .arg(tmp.path().join("data"))
         .env_remove("NO_COLOR")
         .env("RUST_LOG", "hlsd=info")
         .stdout(Stdio::null())

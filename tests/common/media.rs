@@ -20,52 +20,44 @@ pub fn shared_media() -> Option<PathBuf> {
     }
 }
 
-/// The media `tests/media/make-keyframe-media.sh` makes (H.264 with
-/// B-frames and irregular GOPs in many containers and muxers), made once
-/// into `target/testmedia`; `None`, with a notice, when it cannot be made.
-pub fn keyframe_media() -> Option<PathBuf> {
+/// `target/{dir}`, made once by `tests/media/{script}` (one process at a
+/// time: the tests of one binary share it); `None`, with a notice naming
+/// `what`, when it cannot be made.
+fn made_media(script: &str, dir: &str, what: &str) -> Option<PathBuf> {
     static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testmedia");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target").join(dir);
     if !dir.join(".done").exists() {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media/make-keyframe-media.sh");
         let ok = std::process::Command::new("bash")
-            .arg(script)
+            .arg(root.join("tests/media").join(script))
             .arg(&dir)
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!(
-                "NOTICE: cannot make the key-frame test media (ffmpeg missing?); skipping those"
-            );
+            eprintln!("NOTICE: cannot make the {what} (ffmpeg missing?); skipping those");
             return None;
         }
     }
     Some(dir)
 }
 
+/// The media `tests/media/make-keyframe-media.sh` makes (H.264 with
+/// B-frames and irregular GOPs in many containers and muxers), made once
+/// into `target/testmedia`; `None`, with a notice, when it cannot be made.
+pub fn keyframe_media() -> Option<PathBuf> {
+    made_media(
+        "make-keyframe-media.sh",
+        "testmedia",
+        "key-frame test media",
+    )
+}
+
 /// The coverage corpus `tests/media/make-coverage-media.sh` makes (files
 /// ffmpeg decodes that GStreamer-based servers trip over), made once into
 /// `target/coverage-media`; `None`, with a notice, when it cannot be made.
 pub fn coverage_media() -> Option<PathBuf> {
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/coverage-media");
-    if !dir.join(".done").exists() {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/media/make-coverage-media.sh");
-        let ok = std::process::Command::new("bash")
-            .arg(script)
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("NOTICE: cannot make the coverage media (ffmpeg missing?); skipping those");
-            return None;
-        }
-    }
-    Some(dir)
+    made_media("make-coverage-media.sh", "coverage-media", "coverage media")
 }
 
 /// The Chromium binary to drive, when it, playwright-core and hls.js are
