@@ -272,3 +272,32 @@ fn truncated_and_garbled_containers_never_panic_or_hang_the_reader() {
     }
     println!("{runs} damaged files, no panic");
 }
+
+/// An open-GOP stream copied into MP4 and MKV (the coverage corpus) lists
+/// non-IDR I-frames as key frames; closed-GOP files do not.
+#[test]
+fn open_gop_indexes_are_recognised() {
+    let Some(corpus) = common::coverage_media() else {
+        return;
+    };
+    for name in ["mkv_open_gop.mkv", "mp4_open_gop.mp4"] {
+        let path = corpus.join(name);
+        let index = hlsd::library::keyframes::from_container(&path).expect("an index");
+        assert!(
+            hlsd::library::keyframes::lists_non_idr_key_frames(&path, &index),
+            "{name}: its I-frames are not all IDR frames"
+        );
+    }
+    // Closed GOPs keep their container index.
+    for path in [
+        fixtures_dir().join("remux_h264_aac.mkv"),
+        fixtures_dir().join("direct_h264_aac.mp4"),
+    ] {
+        let index = hlsd::library::keyframes::from_container(&path).expect("an index");
+        assert!(
+            !hlsd::library::keyframes::lists_non_idr_key_frames(&path, &index),
+            "{}",
+            path.display()
+        );
+    }
+}

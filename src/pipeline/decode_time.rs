@@ -9,9 +9,10 @@
 //! the reorder depth of the stream; this does the same without looking
 //! ahead:
 //!
-//! - a key frame (of a closed GOP, shown first of its GOP) decodes
+//! - the first frame, and a key frame after a gap in the stream, decodes
 //!   [`REORDER_FRAMES`] frame durations before it is shown;
-//! - every other frame one frame duration after the frame before it;
+//! - every other frame one frame duration after the frame before it (a
+//!   key frame no later than its own [`REORDER_FRAMES`] rule);
 //! - never after its own presentation time, and always after the frame
 //!   before it.
 //!
@@ -26,6 +27,10 @@
 /// decodes this many frame durations before it is shown. 2 is what x264's
 /// B-pyramid needs (ffprobe's `has_b_frames=2`); one more for margin.
 pub const REORDER_FRAMES: u64 = 3;
+
+/// A key frame whose own decode time lies this much past the running
+/// one (a gap in the stream) sets the times afresh: 1 s.
+const RESYNC_GAP_NS: u64 = 1_000_000_000;
 
 /// Frame duration assumed until the stream shows one: 25 fps.
 const DEFAULT_FRAME_NS: u64 = 40_000_000;
@@ -49,10 +54,17 @@ impl DecodeTimes {
             self.frame_ns = Some(duration);
         }
         let frame = self.frame_ns.unwrap_or(DEFAULT_FRAME_NS);
+        let resync = pts.saturating_sub(REORDER_FRAMES * frame);
         let dts = match (given, self.previous) {
             (Some(given), _) => given,
             (None, Some(previous)) if !key => (previous + frame).min(pts),
-            _ => pts.saturating_sub(REORDER_FRAMES * frame),
+            // A key frame after a gap in the stream sets the times afresh;
+            // otherwise they run on, so that the leading pictures of an
+            // open GOP (shown before its I-frame) still decode in time.
+            (None, Some(previous)) if resync <= previous + frame + RESYNC_GAP_NS => {
+                (previous + frame).min(resync)
+            }
+            _ => resync,
         };
         let dts = match self.previous {
             Some(previous) if dts <= previous => previous + 1,
@@ -122,6 +134,44 @@ mod tests {
         let all = derive(&frames);
         let from_key = derive(&frames[3..]);
         assert_eq!(&all[3..], &from_key[..]);
+    }
+
+    #[test]
+    fn the_leading_pictures_of_an_open_gop_decode_before_they_are_shown() {
+        // ... P8 | I12 (not IDR) B10 b9 b11 | P16: B10, b9 and b11 are
+        // shown before I12 although decoded after it.
+        let frames = [
+            (0, true),
+            (4, false),
+            (2, false),
+            (1, false),
+            (3, false),
+            (8, false),
+            (6, false),
+            (5, false),
+            (7, false),
+            (12, true),
+            (10, false),
+            (9, false),
+            (11, false),
+            (16, false),
+        ];
+        let dts = derive(&frames);
+        for (i, (&(pts, _), &d)) in frames.iter().zip(&dts).enumerate() {
+            assert!(d <= 10 * F + pts * F, "frame {i} decodes after it is shown");
+            if i > 0 {
+                assert!(d > dts[i - 1], "frame {i} decodes out of order");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_frame_after_a_gap_sets_the_times_afresh() {
+        let mut d = DecodeTimes::default();
+        d.next(0, None, F, true);
+        d.next(F, None, F, false);
+        // 10 s later.
+        assert_eq!(d.next(250 * F, None, F, true), 247 * F);
     }
 
     #[test]

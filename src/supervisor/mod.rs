@@ -267,7 +267,16 @@ impl Supervisor {
                 if let Some(stored) = catalogue.as_ref().and_then(|c| c.keyframes(&rel, stamp)) {
                     return Ok(stored);
                 }
-                let read = keyframes::from_container(&path).map(Ok).unwrap_or_else(|| {
+                // An open-GOP index would cut on non-IDR frames: the demux
+                // pass counts IDR frames only.
+                let container = keyframes::from_container(&path).filter(|index| {
+                    let open = keyframes::lists_non_idr_key_frames(&path, index);
+                    if open {
+                        tracing::info!(path = %path.display(), "the container's key frames include non-IDR frames (open GOP): reading them with a demux pass");
+                    }
+                    !open
+                });
+                let read = container.map(Ok).unwrap_or_else(|| {
                     let mut published = 0;
                     keyframes::demux_pass_progress(&path, timeout, &mut |keys| {
                         let partial = Timeline::cuts(keys, None, first);

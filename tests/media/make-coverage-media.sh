@@ -5,6 +5,9 @@
 #   ts_open_gop_cea608.ts       open-GOP H.264 (only the first I-frame is an IDR; the
 #                               others are non-IDR I with recovery points), CEA-608
 #                               captions in A/53 SEI, AAC; 10 s at 29.97 fps
+#   mp4_open_gop.mp4, mkv_open_gop.mkv
+#                               the same open-GOP stream copied into MP4 and Matroska: their
+#                               indexes (stss, Cues) list all 7 I-frames as key frames, 1 an IDR
 #   mkv_mpeg4_aac51.mkv         MPEG-4 Part 2 video + 5.1 AAC in Matroska, 3.6 s
 #   wma2_audio_only.wma         audio-only ASF with WMA v2, 5 s
 #   mov_rpza_adpcm_ima_qt.mov   QuickTime rpza video + IMA4 (adpcm_ima_qt) audio, 5 s;
@@ -88,6 +91,8 @@ $ff -framerate 30000/1001 -f h264 -i cc_sei.h264 -f lavfi -i "sine=f=440:sample_
   -x264-params open-gop=1:keyint=48:min-keyint=48:scenecut=0 -a53cc 1 \
   -c:a aac -b:a 64k -ac 2 -t 10 ts_open_gop_cea608.ts
 rm -f cc_plain.h264 cc_sei.h264
+$ff -i ts_open_gop_cea608.ts -map 0 -c copy mp4_open_gop.mp4
+$ff -i ts_open_gop_cea608.ts -map 0 -c copy mkv_open_gop.mkv
 
 # 3. MPEG-4 Part 2 + 5.1 AAC in Matroska
 $ff -f lavfi -i "testsrc=s=320x240:r=25:d=3.6,$v" \

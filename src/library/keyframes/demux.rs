@@ -197,7 +197,7 @@ fn link_pad(
 
 /// Whether an H.264 access unit (Annex B byte-stream) holds an IDR slice
 /// (NAL unit type 5).
-fn has_idr_slice(au: &[u8]) -> bool {
+pub(super) fn has_idr_slice(au: &[u8]) -> bool {
     au.windows(4)
         .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
 }

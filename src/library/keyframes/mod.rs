@@ -33,6 +33,7 @@ mod demux;
 pub(crate) mod ebml;
 mod matroska;
 pub(crate) mod mp4;
+mod open_gop;
 
 /// Where a [`KeyframeIndex`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,16 @@ pub fn from_container(path: &Path) -> Option<KeyframeIndex> {
     } else {
         None
     }
+}
+
+/// Whether `index` (from [`from_container`]) lists key frames that are
+/// not IDR frames (an open-GOP H.264 stream); see `open_gop.rs`. `false`
+/// when it cannot be told. Blocking (a seek and one access unit).
+pub fn lists_non_idr_key_frames(path: &Path, index: &KeyframeIndex) -> bool {
+    index
+        .keyframes
+        .get(1)
+        .is_some_and(|at| open_gop::key_frame_is_idr(path, *at) == Some(false))
 }
 
 /// Slow path: a demux-only GStreamer pass (no decoding) over the whole file,
