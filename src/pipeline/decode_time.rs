@@ -91,6 +91,16 @@ mod tests {
             .collect()
     }
 
+    /// Every frame decodes after the one before and not after it is shown.
+    fn assert_on_time(frames: &[(u64, bool)], dts: &[u64]) {
+        for (i, (&(pts, _), &d)) in frames.iter().zip(dts).enumerate() {
+            assert!(d <= 10 * F + pts * F, "frame {i} decodes after it is shown");
+            if i > 0 {
+                assert!(d > dts[i - 1], "frame {i} decodes out of order");
+            }
+        }
+    }
+
     #[test]
     fn b_pyramid_frames_decode_in_order_and_never_after_they_are_shown() {
         // I0 P4 B2 b1 b3 | P8 B6 b5 b7 | I9 ... in decode order.
@@ -109,12 +119,7 @@ mod tests {
             (11, false),
         ];
         let dts = derive(&frames);
-        for (i, (&(pts, _), &d)) in frames.iter().zip(&dts).enumerate() {
-            assert!(d <= 10 * F + pts * F, "frame {i} decodes after it is shown");
-            if i > 0 {
-                assert!(d > dts[i - 1], "frame {i} decodes out of order");
-            }
-        }
+        assert_on_time(&frames, &dts);
         // A constant shift of the true decode times: one frame apart.
         for w in dts.windows(2) {
             assert_eq!(w[1] - w[0], F);
@@ -157,12 +162,7 @@ mod tests {
             (16, false),
         ];
         let dts = derive(&frames);
-        for (i, (&(pts, _), &d)) in frames.iter().zip(&dts).enumerate() {
-            assert!(d <= 10 * F + pts * F, "frame {i} decodes after it is shown");
-            if i > 0 {
-                assert!(d > dts[i - 1], "frame {i} decodes out of order");
-            }
-        }
+        assert_on_time(&frames, &dts);
     }
 
     #[test]
