@@ -31,8 +31,14 @@ fn launch(description: &str) {
 
 /// `seconds` of H.264 with B-frames (a key frame every 100 frames at
 /// 30 fps: 3.33 s, off the 6 s grid) and AAC, in Matroska: a remux file.
+/// Encoded by GStreamer, then copied into Matroska by ffmpeg, whose Cues
+/// list every key frame: `matroskamux`'s do not, so the key frames would
+/// come from a demux pass, published as a growing (EVENT) playlist when
+/// the pass takes longer than its first progress report (it did on a
+/// loaded machine).
 fn make_remux_mkv(dir: &Path, seconds: u32) -> PathBuf {
     let path = dir.join(format!("remux_bframes_{seconds}s.mkv"));
+    let encoded = dir.join(format!("remux_bframes_{seconds}s.gst.mkv.tmp"));
     launch(&format!(
         "videotestsrc num-buffers={} pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
          ! x264enc speed-preset=superfast key-int-max=100 bitrate=1500 ! h264parse ! queue ! mux. \
@@ -40,8 +46,17 @@ fn make_remux_mkv(dir: &Path, seconds: u32) -> PathBuf {
          ! avenc_aac ! aacparse ! queue ! mux. matroskamux name=mux ! filesink location={}",
         seconds * 30,
         (seconds as u64 * 48_000).div_ceil(1024),
-        path.display()
+        encoded.display()
     ));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(&encoded)
+        .args(["-map", "0", "-c", "copy"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg copies the file into Matroska");
+    std::fs::remove_file(&encoded).unwrap();
     path
 }
 
