@@ -91,6 +91,19 @@ mod tests {
             .collect()
     }
 
+    /// I0 P4 B2 b1 b3 | P8 B6 b5 b7, in decode order: (PTS in frames, key).
+    const PYRAMID_GOPS: [(u64, bool); 9] = [
+        (0, true),
+        (4, false),
+        (2, false),
+        (1, false),
+        (3, false),
+        (8, false),
+        (6, false),
+        (5, false),
+        (7, false),
+    ];
+
     /// Every frame decodes after the one before and not after it is shown.
     fn assert_on_time(frames: &[(u64, bool)], dts: &[u64]) {
         for (i, (&(pts, _), &d)) in frames.iter().zip(dts).enumerate() {
@@ -103,21 +116,8 @@ mod tests {
 
     #[test]
     fn b_pyramid_frames_decode_in_order_and_never_after_they_are_shown() {
-        // I0 P4 B2 b1 b3 | P8 B6 b5 b7 | I9 ... in decode order.
-        let frames = [
-            (0, true),
-            (4, false),
-            (2, false),
-            (1, false),
-            (3, false),
-            (8, false),
-            (6, false),
-            (5, false),
-            (7, false),
-            (9, true),
-            (13, false),
-            (11, false),
-        ];
+        // The two GOPs, then I9 P13 B11, in decode order.
+        let frames = [&PYRAMID_GOPS[..], &[(9, true), (13, false), (11, false)]].concat();
         let dts = derive(&frames);
         assert_on_time(&frames, &dts);
         // A constant shift of the true decode times: one frame apart.
@@ -145,22 +145,14 @@ mod tests {
     fn the_leading_pictures_of_an_open_gop_decode_before_they_are_shown() {
         // ... P8 | I12 (not IDR) B10 b9 b11 | P16: B10, b9 and b11 are
         // shown before I12 although decoded after it.
-        let frames = [
-            (0, true),
-            (4, false),
-            (2, false),
-            (1, false),
-            (3, false),
-            (8, false),
-            (6, false),
-            (5, false),
-            (7, false),
+        let open = [
             (12, true),
             (10, false),
             (9, false),
             (11, false),
             (16, false),
         ];
+        let frames = [&PYRAMID_GOPS[..], &open[..]].concat();
         let dts = derive(&frames);
         assert_on_time(&frames, &dts);
     }
