@@ -19,6 +19,7 @@
 
 pub mod catalogue;
 pub mod decision;
+mod demux_pipeline;
 mod figures;
 pub mod id;
 mod items;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use super::{KeyframeIndex, Source};
+use crate::library::demux_pipeline::{discard_sink, file_parsebin, make};
 
 /// What the appsink callback collects.
 #[derive(Default)]
@@ -67,16 +68,7 @@ pub(super) fn run(
     std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     gst::init().map_err(|e| format!("GStreamer init failed: {e}"))?;
 
-    let pipeline = gst::Pipeline::new();
-    let src = make("filesrc")?;
-    src.set_property("location", path.to_string_lossy().as_ref());
-    crate::library::mp4_header::correct_source(path, &src);
-    let parsebin = make("parsebin")?;
-    pipeline
-        .add_many([&src, &parsebin])
-        .map_err(|e| format!("pipeline setup failed: {e}"))?;
-    src.link(&parsebin)
-        .map_err(|e| format!("pipeline setup failed: {e}"))?;
+    let (pipeline, src, parsebin) = file_parsebin(path)?;
 
     let progress = Arc::new(Progress {
         start: Instant::now(),
@@ -136,13 +128,6 @@ pub(super) fn run(
     })
 }
 
-/// Creates an element or explains which plugin is missing.
-fn make(factory: &str) -> Result<gst::Element, String> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|_| format!("GStreamer element {factory} is missing"))
-}
-
 /// Links a new parsebin pad: first video pad to the recording appsink, the rest to fakesinks.
 fn link_pad(
     pipeline: &gst::Pipeline,
@@ -175,10 +160,7 @@ fn link_pad(
         }
         chain.push(recording_sink(Arc::clone(state), name == "video/x-h264").upcast());
     } else {
-        let sink = make("fakesink")?;
-        sink.set_property("sync", false);
-        sink.set_property("async", false);
-        chain.push(sink);
+        chain.push(discard_sink()?);
     }
     pipeline
         .add_many(&chain)

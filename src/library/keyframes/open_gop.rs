@@ -25,15 +25,7 @@ const LIMIT: gst::ClockTime = gst::ClockTime::from_seconds(5);
 /// error, the time limit).
 pub fn key_frame_is_idr(path: &Path, at: Duration) -> Option<bool> {
     gst::init().ok()?;
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("filesrc")
-        .property("location", path.to_str()?)
-        .build()
-        .ok()?;
-    crate::library::mp4_header::correct_source(path, &src);
-    let parsebin = gst::ElementFactory::make("parsebin").build().ok()?;
-    pipeline.add_many([&src, &parsebin]).ok()?;
-    src.link(&parsebin).ok()?;
+    let (pipeline, _, parsebin) = crate::library::demux_pipeline::file_parsebin(path).ok()?;
     let sink = gst_app::AppSink::builder()
         .sync(false)
         .property("async", false)
@@ -64,11 +56,7 @@ pub fn key_frame_is_idr(path: &Path, at: Duration) -> Option<bool> {
                 *linked = true;
                 vec![parse, sink.clone().upcast()]
             } else {
-                let Ok(fake) = gst::ElementFactory::make("fakesink")
-                    .property("sync", false)
-                    .property("async", false)
-                    .build()
-                else {
+                let Ok(fake) = crate::library::demux_pipeline::discard_sink() else {
                     return;
                 };
                 vec![fake]
