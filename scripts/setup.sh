@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what hlsd needs on Debian 12: GStreamer 1.22 (headers + plugins),
 # the tools the tests use as HLS clients (ffprobe/ffmpeg, and Debian's
-# chromium driven by playwright-core), the web page's hls.js, then makes the
+# chromium driven by playwright-core), python3 (it makes the coverage
+# corpus, tests/media/make-coverage-media.sh), the web page's hls.js, then makes the
 # small fixture files in fixtures/. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ pkgs=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
-  ffmpeg
+  ffmpeg python3
   chromium
 )
 if ! command -v cargo >/dev/null; then
