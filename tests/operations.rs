@@ -145,6 +145,11 @@ async fn past_the_transcode_cap_a_new_title_gets_503_and_a_shared_one_plays() {
     let webm = server.media_id(WEBM).await;
     let second = server.media_id("second.webm").await;
     let first = server.start_hls(&webm, ALICE).await;
+    // Its producer starts in the background: the cap is full once it runs.
+    wait_session(&server, first["session_id"].as_str().unwrap(), ALICE, |v| {
+        v["state"] == "running"
+    })
+    .await;
 
     let message = assert_at_capacity(server.post_start(&second, BOB).await).await;
     assert!(
