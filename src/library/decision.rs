@@ -1,12 +1,19 @@
-//! The playback decision: direct play, remux or transcode, with reasons.
+//! The playback decision: direct play, remux or transcode, with reasons,
+//! for one client profile ([`crate::profile`]).
 //!
 //! Pure logic over [`MediaInfo`]; the pipeline builder follows the plan it
-//! returns. The rules are the standard ones (design.md, "Playback decision"):
-//! browsers play MP4/MOV with H.264 8-bit 4:2:0 (Baseline/Main/High) and AAC
-//! or MP3; HLS in MPEG-TS carries H.264 and AAC as they are (RFC 8216 §3.2);
-//! everything else is encoded to H.264/AAC.
+//! returns. The rules (design.md, "Playback decision"): a file plays as it
+//! is when the client plays its container and every selected stream;
+//! otherwise it goes out as HLS, each stream copied when the client plays
+//! it and a segment container carries it ([`Packaging`]: MPEG-TS for H.264
+//! and AAC, RFC 8216 §3.2; fragmented MP4 also for HEVC, AV1, VP9, Opus
+//! and FLAC, for clients that take it), and encoded to H.264/AAC
+//! otherwise. The `generic` profile gives hlsd's rules from before
+//! profiles.
 
 use super::{AudioStream, MediaInfo, VideoStream};
+use crate::packaging::Packaging;
+use crate::profile::{ClientProfile, VideoTraits};
 use serde::Serialize;
 
 /// The largest output height of a video transcode, in lines.
@@ -38,7 +45,8 @@ impl Playback {
 /// What happens to the video stream in an HLS session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoPlan {
-    /// H.264 is copied: `h264parse` only.
+    /// The source's video is copied (a parser only): H.264 into either
+    /// packaging, HEVC, AV1 and VP9 into fragmented MP4.
     Copy,
     /// Decoded and encoded to H.264 at this size (even, at most 720 lines).
     Transcode {
@@ -56,7 +64,8 @@ pub enum VideoPlan {
 /// What happens to the chosen audio track in an HLS session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioPlan {
-    /// AAC is copied: `aacparse` only.
+    /// The track is copied (a parser only): AAC into either packaging,
+    /// Opus and FLAC into fragmented MP4.
     Copy,
     /// Decoded and encoded to AAC-LC stereo 48 kHz.
     Transcode,
@@ -74,6 +83,10 @@ pub struct Decision {
     pub video: Option<VideoPlan>,
     /// The chosen audio track (index into [`MediaInfo::audio`]) and its plan.
     pub audio: Option<(usize, AudioPlan)>,
+    /// The segment container of its HLS output.
+    pub packaging: Packaging,
+    /// The profile it was made for.
+    pub profile: String,
 }
 
 impl Decision {
@@ -88,31 +101,6 @@ impl Decision {
             Playback::Transcode
         }
     }
-}
-
-const DIRECT_PLAY_CONTAINERS: &[&str] = &["mp4", "mov"];
-const BROWSER_H264_PROFILES: &[&str] = &["constrained-baseline", "baseline", "main", "high"];
-
-/// Why this H.264 stream cannot be copied as it is, or an empty list if it can.
-fn h264_copy_problems(v: &VideoStream) -> Vec<String> {
-    let mut problems = Vec::new();
-    if v.codec != "h264" {
-        problems.push(format!("video_codec_unsupported:{}", v.codec));
-        return problems;
-    }
-    if let Some(depth) = v.bit_depth.filter(|d| *d != 8) {
-        problems.push(format!("bit_depth:{depth}"));
-    }
-    if let Some(chroma) = v.chroma_format.as_deref().filter(|c| *c != "4:2:0") {
-        problems.push(format!("chroma:{chroma}"));
-    }
-    match v.profile.as_deref() {
-        Some(p) if !BROWSER_H264_PROFILES.contains(&p) => {
-            problems.push(format!("h264_profile_unsupported:{p}"))
-        }
-        _ => {}
-    }
-    problems
 }
 
 /// The transcode output size: display aspect kept (pixel aspect and rotation
@@ -134,9 +122,10 @@ pub fn transcode_size(v: &VideoStream) -> (u32, u32) {
     (width, height)
 }
 
-/// Whether an audio track goes into HLS as it is (AAC, RFC 8216 §3.2).
+/// Whether an audio track goes into MPEG-TS HLS as it is (AAC, RFC 8216
+/// §3.2).
 pub fn audio_copyable(a: &AudioStream) -> bool {
-    a.codec == "aac"
+    Packaging::Ts.carries_audio(&a.codec)
 }
 
 /// The track a player gets when it asks for none: the first the file
@@ -150,9 +139,55 @@ pub fn default_audio(audio: &[AudioStream]) -> Option<usize> {
         .or((!audio.is_empty()).then_some(0))
 }
 
-/// Decides how `info` plays. `container` is matched by its short name.
+/// The traits of `v` a profile checks.
+pub fn video_traits(v: &VideoStream) -> VideoTraits<'_> {
+    VideoTraits {
+        codec: &v.codec,
+        profile: v.profile.as_deref(),
+        level: v.level.as_deref(),
+        bit_depth: v.bit_depth,
+        chroma: v.chroma_format.as_deref(),
+    }
+}
+
+/// Why `profile` cannot take audio track `a` as it is in HLS, if it
+/// cannot. AAC counts as played whatever the profile lists (an encode
+/// would give AAC again), unless it has too many channels.
+pub fn audio_hls_problem(profile: &ClientProfile, a: &AudioStream) -> Option<String> {
+    profile
+        .audio_problem(&a.codec, a.channels)
+        .filter(|p| !(a.codec == "aac" && p.starts_with("audio_codec_unsupported")))
+}
+
+/// Why `profile` cannot take video `v` as it is in HLS. H.264 counts as
+/// played whatever the profile lists (an encode would give H.264 again),
+/// unless its profile, level, depth or chroma are beyond the client.
+fn video_hls_problems(profile: &ClientProfile, v: &VideoStream) -> Vec<String> {
+    let mut problems = profile.video_problems(&video_traits(v));
+    if v.codec == "h264" && problems.iter().any(|p| p.starts_with("video_codec_")) {
+        problems = ClientProfile::generic().video_problems(&video_traits(v));
+    }
+    problems
+}
+
+/// Whether `profile` gets audio track `a` copied in `packaging`.
+pub fn audio_copied(profile: &ClientProfile, a: &AudioStream, packaging: Packaging) -> bool {
+    packaging.carries_audio(&a.codec)
+        && (packaging == Packaging::Ts || profile.fmp4)
+        && audio_hls_problem(profile, a).is_none()
+}
+
+/// Decides how `info` plays for the `generic` profile.
 pub fn decide(info: &MediaInfo) -> Decision {
-    let mut d = Decision::default();
+    decide_for(info, &ClientProfile::generic())
+}
+
+/// Decides how `info` plays for a client with `profile`.
+pub fn decide_for(info: &MediaInfo, profile: &ClientProfile) -> Decision {
+    let mut d = Decision {
+        profile: profile.name.clone(),
+        ..Decision::default()
+    };
     if let Some(err) = &info.probe_error {
         d.reasons.push(format!("probe_failed:{err}"));
         return d;
@@ -161,36 +196,53 @@ pub fn decide(info: &MediaInfo) -> Decision {
         d.reasons.push("no_audio_and_no_video".into());
         return d;
     }
-
     // Audio: the file's default track, else the first (design.md); the
     // others are offered as alternate renditions.
-    let mut audio_copy = false;
-    let chosen = default_audio(&info.audio);
-    if let Some((i, a)) = chosen.map(|i| (i, &info.audio[i])) {
-        if info.audio.len() > 1 {
-            d.reasons
-                .push(format!("audio_track:{}_of_{}", i + 1, info.audio.len()));
-        }
-        if audio_copyable(a) {
-            audio_copy = true;
+    let chosen = default_audio(&info.audio).map(|i| (i, &info.audio[i]));
+    if let Some((i, _)) = chosen.filter(|_| info.audio.len() > 1) {
+        d.reasons
+            .push(format!("audio_track:{}_of_{}", i + 1, info.audio.len()));
+    }
+    let video = info.video.as_ref();
+    let video_problems = video.map(|v| video_hls_problems(profile, v));
+    let audio_problem = chosen.and_then(|(_, a)| audio_hls_problem(profile, a));
+    let container = info.container.as_deref().unwrap_or("unknown");
+    d.packaging = hls_packaging(
+        profile,
+        video,
+        video_problems.as_deref(),
+        chosen.map(|c| c.1),
+    );
+    let packaging = d.packaging;
+    let mut audio_copy = None;
+    if let Some((i, a)) = chosen {
+        if audio_copied(profile, a, packaging) {
+            audio_copy = Some(a.codec.clone());
             d.audio = Some((i, AudioPlan::Copy));
         } else if a.decodable {
-            d.reasons
-                .push(format!("audio_codec_unsupported:{}", a.codec));
+            d.reasons.push(audio_problem.unwrap_or_else(|| {
+                format!("audio_not_carried_in_{}:{}", packaging.as_str(), a.codec)
+            }));
             d.audio = Some((i, AudioPlan::Transcode));
         } else {
             d.reasons.push(format!("audio_undecodable:{}", a.codec));
         }
     }
 
-    let mut video_copy = false;
-    if let Some(v) = &info.video {
-        let problems = h264_copy_problems(v);
-        if problems.is_empty() {
-            video_copy = true;
+    let mut video_copy = None;
+    if let (Some(v), Some(problems)) = (video, video_problems) {
+        if problems.is_empty() && packaging.carries_video(&v.codec) {
+            video_copy = Some(v.codec.clone());
             d.video = Some(VideoPlan::Copy);
         } else if v.decodable {
             let (width, height) = transcode_size(v);
+            if problems.is_empty() {
+                d.reasons.push(format!(
+                    "video_not_carried_in_{}:{}",
+                    packaging.as_str(),
+                    v.codec
+                ));
+            }
             d.reasons.extend(problems);
             if v.interlaced {
                 d.reasons.push("deinterlace".into());
@@ -214,34 +266,76 @@ pub fn decide(info: &MediaInfo) -> Decision {
         d.reasons.push("no_playable_stream".into());
         return d;
     }
-
-    let container = info.container.as_deref().unwrap_or("unknown");
-    let direct_container = DIRECT_PLAY_CONTAINERS.contains(&container);
-    let direct_audio = chosen
-        .map(|i| &info.audio[i])
-        .is_none_or(|a| a.codec == "aac" || a.codec == "mp3");
-    d.playback = Some(if video_copy && direct_container && direct_audio {
-        // MP3 is fine for a browser; the reason only concerns HLS.
-        d.reasons.retain(|r| r != "audio_codec_unsupported:mp3");
-        d.reasons.push(format!("direct_play_container:{container}"));
-        Playback::DirectPlay
-    } else if d.hls_mode() == Playback::Remux {
-        if !direct_container {
+    d.playback = Some(if d.hls_mode() == Playback::Remux {
+        if !profile.plays_container(container) {
             d.reasons.push(format!("container_unsupported:{container}"));
-        } else if !video_copy {
+        } else if video_copy.is_none() {
             d.reasons.push("no_video".into());
         }
         Playback::Remux
     } else {
         Playback::Transcode
     });
-    if video_copy {
-        d.reasons.push("video_copy:h264".into());
+    if packaging == Packaging::Fmp4 {
+        d.reasons.push("packaging:fmp4".into());
     }
-    if audio_copy {
-        d.reasons.push("audio_copy:aac".into());
+    if let Some(codec) = video_copy {
+        d.reasons.push(format!("video_copy:{codec}"));
+    }
+    if let Some(codec) = audio_copy {
+        d.reasons.push(format!("audio_copy:{codec}"));
+    }
+
+    // Direct play: the client plays the container and every stream. The
+    // HLS plan stays, for a client that asks for HLS all the same.
+    let plays_file = profile.plays_container(container)
+        && video.is_none_or(|v| profile.video_problems(&video_traits(v)).is_empty())
+        && chosen.is_none_or(|(_, a)| profile.audio_problem(&a.codec, a.channels).is_none());
+    if plays_file {
+        d.playback = Some(Playback::DirectPlay);
+        d.reasons = vec![format!("direct_play_container:{container}")];
+        if let Some(v) = video {
+            d.reasons.push(format!("video_copy:{}", v.codec));
+        }
+        if let Some((_, a)) = chosen {
+            d.reasons.push(format!("audio_copy:{}", a.codec));
+        }
     }
     d
+}
+
+/// The segment container of a file's HLS output for `profile`: MPEG-TS
+/// unless a stream the client plays can be copied only into fragmented
+/// MP4 (HEVC, AV1, VP9 video; Opus, FLAC audio) and the client takes it.
+/// Encoded video always goes into MPEG-TS.
+fn hls_packaging(
+    profile: &ClientProfile,
+    video: Option<&VideoStream>,
+    video_problems: Option<&[String]>,
+    audio: Option<&AudioStream>,
+) -> Packaging {
+    if !profile.fmp4 {
+        return Packaging::Ts;
+    }
+    let video_plays = video_problems.is_some_and(|p| p.is_empty());
+    let copies_video_in =
+        |p: Packaging| video.is_some_and(|v| video_plays && p.carries_video(&v.codec));
+    let copies_audio_in = |p: Packaging| audio.is_some_and(|a| audio_copied(profile, a, p));
+    match video {
+        Some(_) if copies_video_in(Packaging::Ts) => {
+            if !copies_audio_in(Packaging::Ts) && copies_audio_in(Packaging::Fmp4) {
+                Packaging::Fmp4
+            } else {
+                Packaging::Ts
+            }
+        }
+        Some(_) if copies_video_in(Packaging::Fmp4) => Packaging::Fmp4,
+        Some(_) => Packaging::Ts,
+        None if !copies_audio_in(Packaging::Ts) && copies_audio_in(Packaging::Fmp4) => {
+            Packaging::Fmp4
+        }
+        None => Packaging::Ts,
+    }
 }
 
 #[cfg(test)]
@@ -473,5 +567,104 @@ pub(crate) mod tests {
         assert!(d
             .reasons
             .contains(&"video_codec_unsupported:mpeg2video".to_string()));
+    }
+
+    fn webm(video: &str, audio_codec: &str) -> MediaInfo {
+        let mut v = h264(640, 360);
+        v.codec = video.into();
+        v.profile = Some("0".into());
+        info("webm", Some(v), vec![audio(audio_codec)])
+    }
+
+    #[test]
+    fn a_webm_plays_directly_in_chromium_and_is_transcoded_for_generic() {
+        for (video, audio_codec) in [("vp8", "vorbis"), ("vp9", "opus")] {
+            let file = webm(video, audio_codec);
+            let d = decide_for(&file, &ClientProfile::chromium());
+            assert_eq!(d.playback, Some(Playback::DirectPlay), "{video}");
+            assert_eq!(d.profile, "chromium");
+            let d = decide(&file);
+            assert_eq!(d.playback, Some(Playback::Transcode), "{video}");
+            assert!(d
+                .reasons
+                .contains(&format!("video_codec_unsupported:{video}")));
+            assert!(d
+                .reasons
+                .contains(&format!("audio_codec_unsupported:{audio_codec}")));
+        }
+    }
+
+    #[test]
+    fn hevc_plays_directly_in_safari_and_remuxes_to_fmp4_from_mkv() {
+        let mut v = h264(1920, 1080);
+        v.codec = "hevc".into();
+        v.profile = Some("main-10".into());
+        v.bit_depth = Some(10);
+        let mp4 = info("mp4", Some(v.clone()), vec![audio("aac")]);
+        let d = decide_for(&mp4, &ClientProfile::safari());
+        assert_eq!(d.playback, Some(Playback::DirectPlay));
+        assert_eq!(
+            d.reasons,
+            [
+                "direct_play_container:mp4",
+                "video_copy:hevc",
+                "audio_copy:aac"
+            ]
+        );
+        let mkv = info("matroska", Some(v.clone()), vec![audio("dts")]);
+        let d = decide_for(&mkv, &ClientProfile::safari());
+        assert_eq!(d.playback, Some(Playback::Transcode));
+        assert_eq!(d.packaging, Packaging::Fmp4);
+        assert_eq!(d.video, Some(VideoPlan::Copy));
+        assert_eq!(d.audio, Some((0, AudioPlan::Transcode)));
+        assert!(d
+            .reasons
+            .contains(&"audio_codec_unsupported:dts".to_string()));
+        let mkv = info("matroska", Some(v), vec![audio("aac")]);
+        let d = decide_for(&mkv, &ClientProfile::safari());
+        assert_eq!(
+            (d.playback, d.packaging),
+            (Some(Playback::Remux), Packaging::Fmp4)
+        );
+        assert!(d.reasons.contains(&"video_copy:hevc".to_string()));
+        // chromium does not list HEVC: a transcode into MPEG-TS.
+        let d = decide_for(&mkv, &ClientProfile::chromium());
+        assert_eq!(
+            (d.playback, d.packaging),
+            (Some(Playback::Transcode), Packaging::Ts)
+        );
+        assert!(d
+            .reasons
+            .contains(&"video_codec_unsupported:hevc".to_string()));
+    }
+
+    #[test]
+    fn h264_with_opus_goes_to_fmp4_only_for_a_client_that_plays_opus() {
+        let mkv = info("matroska", Some(h264(1280, 720)), vec![audio("opus")]);
+        let d = decide_for(&mkv, &ClientProfile::chromium());
+        assert_eq!(
+            (d.playback, d.packaging),
+            (Some(Playback::Remux), Packaging::Fmp4)
+        );
+        let d = decide_for(&mkv, &ClientProfile::safari());
+        assert_eq!(
+            (d.playback, d.packaging),
+            (Some(Playback::Transcode), Packaging::Ts)
+        );
+        assert_eq!(d.audio, Some((0, AudioPlan::Transcode)));
+        // VP8 plays in chromium but no segment container carries it.
+        let mut v = h264(640, 360);
+        v.codec = "vp8".into();
+        let d = decide_for(
+            &info("matroska", Some(v), vec![audio("vorbis")]),
+            &ClientProfile::chromium(),
+        );
+        assert_eq!(
+            (d.playback, d.packaging),
+            (Some(Playback::Transcode), Packaging::Ts)
+        );
+        assert!(d
+            .reasons
+            .contains(&"video_not_carried_in_ts:vp8".to_string()));
     }
 }

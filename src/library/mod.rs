@@ -37,7 +37,7 @@ mod stream_data;
 mod view;
 mod watch;
 
-pub use decision::{decide, AudioPlan, Decision, Playback, VideoPlan};
+pub use decision::{decide, decide_for, AudioPlan, Decision, Playback, VideoPlan};
 pub use figures::{ChangeWatch, LibraryFigures};
 pub use items::{Lookup, Page, PageQuery, PlaybackFilter, DEFAULT_PAGE, MAX_PAGE};
 pub use live::{Library, Unavailable};

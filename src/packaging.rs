@@ -1,0 +1,72 @@
+//! The two segment containers hlsd writes, and which codecs each carries
+//! as they are (pure; imports nothing of hlsd).
+//!
+//! - **MPEG-TS** ([`crate::pipeline::ts`]): H.264 video and AAC audio, the
+//!   codecs of RFC 8216 §3.2 every HLS client plays; hlsd's TS packetizer
+//!   writes no other stream type.
+//! - **Fragmented MP4** (CMAF, ISO/IEC 23000-19; RFC 8216 §3.3,
+//!   [`crate::pipeline::fmp4`]): also HEVC, AV1 and VP9 video and Opus and
+//!   FLAC audio, which MPEG-TS HLS cannot carry. A client gets it only when
+//!   its profile says it takes fMP4 segments.
+
+use serde::Serialize;
+
+/// A segment container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Packaging {
+    /// MPEG-2 transport stream segments (`.ts`).
+    #[default]
+    Ts,
+    /// Fragmented MP4 segments (`.m4s`) after an `EXT-X-MAP` init segment.
+    Fmp4,
+}
+
+impl Packaging {
+    /// The snake_case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Packaging::Ts => "ts",
+            Packaging::Fmp4 => "fmp4",
+        }
+    }
+
+    /// Whether it carries video `codec` (hlsd's short codec name) as it is.
+    pub fn carries_video(self, codec: &str) -> bool {
+        match self {
+            Packaging::Ts => codec == "h264",
+            Packaging::Fmp4 => matches!(codec, "h264" | "hevc" | "av1" | "vp9"),
+        }
+    }
+
+    /// Whether it carries audio `codec` as it is.
+    pub fn carries_audio(self, codec: &str) -> bool {
+        match self {
+            Packaging::Ts => codec == "aac",
+            Packaging::Fmp4 => matches!(codec, "aac" | "opus" | "flac"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ts_carries_h264_and_aac_and_fmp4_also_the_newer_codecs() {
+        assert!(Packaging::Ts.carries_video("h264"));
+        for c in ["hevc", "av1", "vp9", "vp8"] {
+            assert!(!Packaging::Ts.carries_video(c), "{c}");
+        }
+        for c in ["h264", "hevc", "av1", "vp9"] {
+            assert!(Packaging::Fmp4.carries_video(c), "{c}");
+        }
+        assert!(!Packaging::Fmp4.carries_video("vp8"));
+        assert!(Packaging::Ts.carries_audio("aac"));
+        assert!(!Packaging::Ts.carries_audio("opus"));
+        for c in ["aac", "opus", "flac"] {
+            assert!(Packaging::Fmp4.carries_audio(c), "{c}");
+        }
+        assert!(!Packaging::Fmp4.carries_audio("eac3"));
+    }
+}

@@ -1,0 +1,403 @@
+//! Client profiles: what a client plays, so that the playback decision can
+//! be made for it (pure; imports nothing of hlsd).
+//!
+//! A profile lists the containers the client plays as files (direct
+//! play), the video codecs it decodes (with H.264/HEVC profiles, a level
+//! and a bit depth), the audio codecs (with a channel count), and whether
+//! it takes fragmented-MP4 HLS segments. Three are built in:
+//!
+//! - `generic`: a conservative HLS client (the default, and hlsd's rules
+//!   before profiles): MP4/MOV files with H.264 8-bit 4:2:0 and AAC or
+//!   MP3; MPEG-TS HLS only.
+//! - `chromium`: Chrome, Edge and other Chromium browsers with their
+//!   proprietary codecs: also WebM, VP8, VP9 and AV1 (up to 10-bit),
+//!   Opus, Vorbis and FLAC, and fMP4 HLS through Media Source Extensions
+//!   (hls.js). HEVC is left out: Chromium decodes it only on some GPUs.
+//! - `safari`: Safari on macOS and iOS, Apple TV: also HEVC Main and
+//!   Main 10 (Apple's HLS authoring spec, 1.10), AC-3, E-AC-3 and FLAC,
+//!   and fMP4 HLS.
+//!
+//! A client may send its own profile as JSON (`?profile={...}`, the
+//! `X-Hlsd-Profile` header, or the `profile` field of
+//! `POST /api/v1/hls/start`); the web page builds one from
+//! `MediaSource.isTypeSupported`.
+
+use serde::{Deserialize, Serialize};
+
+/// The most entries a custom profile may list in each of its lists.
+pub const MAX_ENTRIES: usize = 32;
+
+/// A video codec a client decodes, with its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoCapability {
+    /// hlsd's short codec name: `h264`, `hevc`, `vp8`, `vp9`, `av1`, ...
+    pub codec: String,
+    /// The codec profiles it plays (`main`, `high`, `main-10`; GStreamer's
+    /// names); absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<Vec<String>>,
+    /// The highest level it plays (`4.1`); absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_level: Option<f64>,
+    /// The deepest bit depth it plays, in bits per sample (default 8).
+    #[serde(default = "eight")]
+    pub max_bit_depth: u32,
+    /// The chroma formats it plays (default `["4:2:0"]`).
+    #[serde(default = "yuv420")]
+    pub chroma: Vec<String>,
+}
+
+fn eight() -> u32 {
+    8
+}
+
+fn yuv420() -> Vec<String> {
+    vec!["4:2:0".to_string()]
+}
+
+/// An audio codec a client decodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioCapability {
+    /// hlsd's short codec name: `aac`, `mp3`, `opus`, `flac`, `ac3`, ...
+    pub codec: String,
+    /// The most channels it plays; absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_channels: Option<u32>,
+}
+
+/// What a client plays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientProfile {
+    /// Its name (`generic`, `chromium`, `safari`, or a client's own: at
+    /// most 64 letters, digits, `-` and `_`).
+    #[serde(default = "custom")]
+    pub name: String,
+    /// Containers it plays as files, by hlsd's short names (`mp4`, `mov`,
+    /// `webm`, `matroska`).
+    #[serde(default)]
+    pub containers: Vec<String>,
+    /// Video codecs it decodes.
+    #[serde(default)]
+    pub video: Vec<VideoCapability>,
+    /// Audio codecs it decodes.
+    #[serde(default)]
+    pub audio: Vec<AudioCapability>,
+    /// Whether it takes fragmented-MP4 HLS segments (`EXT-X-MAP`).
+    #[serde(default)]
+    pub fmp4: bool,
+}
+
+fn custom() -> String {
+    "custom".to_string()
+}
+
+/// What the profile checks of a video stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VideoTraits<'a> {
+    /// Short codec name.
+    pub codec: &'a str,
+    /// Codec profile, when known.
+    pub profile: Option<&'a str>,
+    /// Level (`4.1`, `1b`), when known.
+    pub level: Option<&'a str>,
+    /// Bits per sample, when known.
+    pub bit_depth: Option<u32>,
+    /// Chroma format (`4:2:0`), when known.
+    pub chroma: Option<&'a str>,
+}
+
+/// The H.264 profiles every browser decodes.
+const H264_PROFILES: &[&str] = &["constrained-baseline", "baseline", "main", "high"];
+
+fn h264(max_level: Option<f64>) -> VideoCapability {
+    VideoCapability {
+        codec: "h264".into(),
+        profiles: Some(H264_PROFILES.iter().map(|s| s.to_string()).collect()),
+        max_level,
+        max_bit_depth: 8,
+        chroma: yuv420(),
+    }
+}
+
+fn video(codec: &str, max_bit_depth: u32) -> VideoCapability {
+    VideoCapability {
+        codec: codec.into(),
+        profiles: None,
+        max_level: None,
+        max_bit_depth,
+        chroma: yuv420(),
+    }
+}
+
+fn audio(codecs: &[&str]) -> Vec<AudioCapability> {
+    codecs
+        .iter()
+        .map(|c| AudioCapability {
+            codec: c.to_string(),
+            max_channels: None,
+        })
+        .collect()
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// A level string as a number: `4.1` → 4.1, `1b` → 1.05.
+fn level_number(level: &str) -> Option<f64> {
+    match level {
+        "1b" => Some(1.05),
+        l => l.parse().ok(),
+    }
+}
+
+impl ClientProfile {
+    /// The names of the built-in profiles.
+    pub const BUILT_IN: [&'static str; 3] = ["generic", "chromium", "safari"];
+
+    /// `generic`: see the module documentation.
+    pub fn generic() -> ClientProfile {
+        ClientProfile {
+            name: "generic".into(),
+            containers: strings(&["mp4", "mov"]),
+            video: vec![h264(None)],
+            audio: audio(&["aac", "mp3"]),
+            fmp4: false,
+        }
+    }
+
+    /// `chromium`: see the module documentation.
+    pub fn chromium() -> ClientProfile {
+        ClientProfile {
+            name: "chromium".into(),
+            containers: strings(&["mp4", "mov", "webm"]),
+            video: vec![
+                h264(None),
+                video("vp8", 8),
+                video("vp9", 10),
+                video("av1", 10),
+            ],
+            audio: audio(&["aac", "mp3", "opus", "vorbis", "flac"]),
+            fmp4: true,
+        }
+    }
+
+    /// `safari`: see the module documentation.
+    pub fn safari() -> ClientProfile {
+        ClientProfile {
+            name: "safari".into(),
+            containers: strings(&["mp4", "mov"]),
+            video: vec![
+                h264(None),
+                VideoCapability {
+                    profiles: Some(strings(&["main", "main-10"])),
+                    ..video("hevc", 10)
+                },
+            ],
+            audio: audio(&["aac", "mp3", "ac3", "eac3", "flac"]),
+            fmp4: true,
+        }
+    }
+
+    /// The built-in profile `name`, if there is one.
+    pub fn built_in(name: &str) -> Option<ClientProfile> {
+        match name {
+            "generic" => Some(Self::generic()),
+            "chromium" => Some(Self::chromium()),
+            "safari" => Some(Self::safari()),
+            _ => None,
+        }
+    }
+
+    /// A profile from what a client sent: a built-in name, or a JSON
+    /// object (see [`ClientProfile`]'s fields).
+    ///
+    /// # Errors
+    /// An unknown name, JSON that does not parse or has unknown fields, a
+    /// bad name, or more than [`MAX_ENTRIES`] entries in a list; a message
+    /// for the client.
+    pub fn parse(raw: &str) -> Result<ClientProfile, String> {
+        let raw = raw.trim();
+        if !raw.starts_with('{') {
+            return Self::built_in(raw).ok_or_else(|| {
+                format!(
+                    "unknown profile {raw:?}: use one of {} or a JSON profile",
+                    Self::BUILT_IN.join(", ")
+                )
+            });
+        }
+        let mut p: ClientProfile =
+            serde_json::from_str(raw).map_err(|e| format!("invalid profile JSON: {e}"))?;
+        p.validate()?;
+        p.normalise();
+        Ok(p)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(format!(
+                "profile name {:?} must be 1 to 64 letters, digits, '-' or '_'",
+                self.name
+            ));
+        }
+        let longest = self
+            .containers
+            .len()
+            .max(self.video.len())
+            .max(self.audio.len());
+        if longest > MAX_ENTRIES {
+            return Err(format!(
+                "a profile lists at most {MAX_ENTRIES} containers, video and audio codecs each"
+            ));
+        }
+        Ok(())
+    }
+
+    fn normalise(&mut self) {
+        for c in &mut self.containers {
+            *c = c.to_ascii_lowercase();
+        }
+        for v in &mut self.video {
+            v.codec = v.codec.to_ascii_lowercase();
+        }
+        for a in &mut self.audio {
+            a.codec = a.codec.to_ascii_lowercase();
+        }
+    }
+
+    /// Whether it plays files in `container` as they are.
+    pub fn plays_container(&self, container: &str) -> bool {
+        self.containers.iter().any(|c| c == container)
+    }
+
+    /// Why it cannot play this video stream (`video_codec_unsupported:vp8`,
+    /// `bit_depth:10`, `h264_profile_unsupported:high-10`, `chroma:4:4:4`,
+    /// `level_unsupported:5.2`), or an empty list if it can.
+    pub fn video_problems(&self, v: &VideoTraits<'_>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let Some(cap) = self.video.iter().find(|c| c.codec == v.codec) else {
+            problems.push(format!("video_codec_unsupported:{}", v.codec));
+            return problems;
+        };
+        if let Some(depth) = v.bit_depth.filter(|d| *d > cap.max_bit_depth) {
+            problems.push(format!("bit_depth:{depth}"));
+        }
+        if let Some(chroma) = v.chroma.filter(|c| !cap.chroma.iter().any(|x| x == c)) {
+            problems.push(format!("chroma:{chroma}"));
+        }
+        if let (Some(p), Some(allowed)) = (v.profile, &cap.profiles) {
+            if !allowed.iter().any(|a| a == p) {
+                problems.push(format!("{}_profile_unsupported:{p}", v.codec));
+            }
+        }
+        if let (Some(level), Some(max)) = (v.level, cap.max_level) {
+            if level_number(level).is_some_and(|l| l > max + 1e-6) {
+                problems.push(format!("level_unsupported:{level}"));
+            }
+        }
+        problems
+    }
+
+    /// Why it cannot play an audio stream of `codec` with `channels`
+    /// (`audio_codec_unsupported:opus`, `channels:6`), if it cannot.
+    pub fn audio_problem(&self, codec: &str, channels: u32) -> Option<String> {
+        let Some(cap) = self.audio.iter().find(|c| c.codec == codec) else {
+            return Some(format!("audio_codec_unsupported:{codec}"));
+        };
+        cap.max_channels
+            .filter(|max| channels > *max)
+            .map(|_| format!("channels:{channels}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traits<'a>(codec: &'a str, profile: &'a str, depth: u32) -> VideoTraits<'a> {
+        VideoTraits {
+            codec,
+            profile: Some(profile),
+            level: Some("4.1"),
+            bit_depth: Some(depth),
+            chroma: Some("4:2:0"),
+        }
+    }
+
+    #[test]
+    fn built_in_profiles_differ_where_browsers_do() {
+        let generic = ClientProfile::generic();
+        let chromium = ClientProfile::chromium();
+        let safari = ClientProfile::safari();
+        let hevc = traits("hevc", "main-10", 10);
+        assert_eq!(
+            generic.video_problems(&hevc),
+            ["video_codec_unsupported:hevc"]
+        );
+        assert!(safari.video_problems(&hevc).is_empty());
+        assert!(!chromium.video_problems(&hevc).is_empty());
+        let vp9 = traits("vp9", "0", 8);
+        assert!(chromium.video_problems(&vp9).is_empty());
+        assert!(!safari.video_problems(&vp9).is_empty());
+        let high10 = traits("h264", "high-10", 10);
+        assert_eq!(
+            generic.video_problems(&high10),
+            ["bit_depth:10", "h264_profile_unsupported:high-10"]
+        );
+        assert_eq!(
+            generic.audio_problem("opus", 2).as_deref(),
+            Some("audio_codec_unsupported:opus")
+        );
+        assert_eq!(chromium.audio_problem("opus", 2), None);
+        assert!(generic.plays_container("mp4") && !generic.plays_container("webm"));
+        assert!(chromium.plays_container("webm"));
+        assert!(!generic.fmp4 && chromium.fmp4 && safari.fmp4);
+    }
+
+    #[test]
+    fn a_json_profile_parses_with_defaults_and_limits() {
+        let p = ClientProfile::parse(
+            r#"{"name":"tv","containers":["MP4"],"video":[{"codec":"H264","max_level":4.1}],
+                "audio":[{"codec":"aac","max_channels":2}],"fmp4":true}"#,
+        )
+        .unwrap();
+        assert_eq!(p.name, "tv");
+        assert_eq!(p.containers, ["mp4"]);
+        assert_eq!(p.video[0].codec, "h264");
+        assert_eq!(p.video[0].max_bit_depth, 8);
+        let mut v = traits("h264", "high", 8);
+        assert!(p.video_problems(&v).is_empty());
+        v.level = Some("5.1");
+        assert_eq!(p.video_problems(&v), ["level_unsupported:5.1"]);
+        assert_eq!(p.audio_problem("aac", 6).as_deref(), Some("channels:6"));
+        assert_eq!(ClientProfile::parse("{}").unwrap().name, "custom");
+        assert_eq!(ClientProfile::parse(" safari ").unwrap().name, "safari");
+    }
+
+    #[test]
+    fn bad_profiles_are_refused_with_a_message() {
+        for bad in [
+            "netscape",
+            "{",
+            r#"{"name":"a b"}"#,
+            r#"{"colour":true}"#,
+            r#"{"video":[{"codec":"h264","depth":10}]}"#,
+        ] {
+            assert!(ClientProfile::parse(bad).is_err(), "{bad}");
+        }
+        let many = format!(
+            r#"{{"containers":[{}]}}"#,
+            vec!["\"mp4\""; MAX_ENTRIES + 1].join(",")
+        );
+        assert!(ClientProfile::parse(&many).unwrap_err().contains("at most"));
+    }
+}
