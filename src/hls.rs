@@ -6,8 +6,11 @@
 //! per rendition, a complete `VOD` playlist whenever the item's end is
 //! known. URIs are passed in by the caller (they carry signed tokens).
 
+use crate::packaging::Packaging;
 use crate::rendition::{Rendition, SubtitleRendition};
-use crate::timeline::{segment_name, subtitle_segment_name, SEGMENT_SECONDS};
+use crate::timeline::{
+    fmp4_segment_name, segment_name, subtitle_segment_name, INIT_SEGMENT_NAME, SEGMENT_SECONDS,
+};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -87,7 +90,12 @@ pub fn master_playlist(
     audio: &[Listed<'_>],
     subtitles: &[ListedSubtitles<'_>],
 ) -> String {
-    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let fmp4 = video
+        .iter()
+        .chain(audio)
+        .any(|l| l.rendition.packaging == Packaging::Fmp4);
+    let mut out = String::from(version_line(fmp4));
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     let Some(video) = video else {
         if let Some(a) = audio.iter().find(|a| a.default).or(audio.first()) {
             let _ = writeln!(
@@ -188,19 +196,57 @@ pub fn target_duration(segments: &[Duration]) -> u64 {
         .max(SEGMENT_SECONDS as u64)
 }
 
-/// What a media playlist lists: MPEG-TS or WebVTT segments.
+/// What a media playlist lists: MPEG-TS, fragmented-MP4 or WebVTT
+/// segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentFormat {
     /// `segment_NNNNN.ts`.
     Ts,
+    /// `segment_NNNNN.m4s` after `init.mp4` (`EXT-X-MAP`).
+    Fmp4,
     /// `segment_NNNNN.vtt`.
     WebVtt,
+}
+
+impl SegmentFormat {
+    /// The format of a rendition in `packaging`.
+    pub fn of(packaging: Packaging) -> SegmentFormat {
+        match packaging {
+            Packaging::Ts => SegmentFormat::Ts,
+            Packaging::Fmp4 => SegmentFormat::Fmp4,
+        }
+    }
+}
+
+/// `EXT-X-VERSION`: 7 with fragmented MP4 (`EXT-X-MAP` in a playlist
+/// that is not I-frames only needs 6, RFC 8216 §7; 7 as Apple's authoring
+/// spec has fMP4 presentations), else 3 (floating-point `EXTINF`).
+fn version_line(fmp4: bool) -> &'static str {
+    if fmp4 {
+        "#EXTM3U\n#EXT-X-VERSION:7\n"
+    } else {
+        "#EXTM3U\n#EXT-X-VERSION:3\n"
+    }
+}
+
+/// The header of a media playlist up to its segment lines.
+fn media_header(durations: &[Duration], kind: &str, query: &str, format: SegmentFormat) -> String {
+    let mut out = String::from(version_line(format == SegmentFormat::Fmp4));
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{kind}");
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if format == SegmentFormat::Fmp4 {
+        // The init segment of every media segment (RFC 8216 §4.3.2.5).
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_SEGMENT_NAME}{query}\"");
+    }
+    out
 }
 
 fn segment_lines(out: &mut String, durations: &[Duration], query: &str, format: SegmentFormat) {
     for (i, d) in durations.iter().enumerate() {
         let name = match format {
             SegmentFormat::Ts => segment_name(i),
+            SegmentFormat::Fmp4 => fmp4_segment_name(i),
             SegmentFormat::WebVtt => subtitle_segment_name(i),
         };
         let _ = writeln!(out, "#EXTINF:{:.3},\n{name}{query}", d.as_secs_f64());
@@ -215,10 +261,7 @@ fn segment_lines(out: &mut String, durations: &[Duration], query: &str, format: 
 /// of an item, subtitles included, has the same list (the Apple authoring
 /// spec asks WebVTT playlists to match the video's segments).
 pub fn vod_playlist(durations: &[Duration], query: &str, format: SegmentFormat) -> String {
-    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
-    out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
-    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let mut out = media_header(durations, "VOD", query, format);
     segment_lines(&mut out, durations, query, format);
     out.push_str("#EXT-X-ENDLIST\n");
     out
@@ -236,10 +279,8 @@ pub fn event_playlist(
     query: &str,
     format: SegmentFormat,
 ) -> String {
-    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
-    out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n");
-    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=0\n");
+    let mut out = media_header(durations, "EVENT", query, format);
+    out.push_str("#EXT-X-START:TIME-OFFSET=0\n");
     segment_lines(&mut out, durations, query, format);
     if complete {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -258,6 +299,7 @@ mod tests {
             plan,
             codecs: codecs.into(),
             bandwidth_bps: bps,
+            packaging: Packaging::Ts,
             resolution: plan.is_video().then_some((1280, 720)),
             channels: (!plan.is_video()).then_some(2),
             language: (!plan.is_video()).then(|| "en".to_string()),

@@ -51,6 +51,19 @@ pub fn segment_index(name: &str) -> Option<usize> {
     parse_index(digits)
 }
 
+/// The name of fragmented-MP4 segment `index`: `segment_00042.m4s`.
+pub fn fmp4_segment_name(index: usize) -> String {
+    format!("segment_{index:05}.m4s")
+}
+
+/// The index in `segment_NNNNN.m4s`, or `None` for any other name.
+pub fn fmp4_segment_index(name: &str) -> Option<usize> {
+    parse_index(name.strip_prefix("segment_")?.strip_suffix(".m4s")?)
+}
+
+/// The name of a fragmented-MP4 rendition's init segment (`EXT-X-MAP`).
+pub const INIT_SEGMENT_NAME: &str = "init.mp4";
+
 /// The name of WebVTT segment `index`: `segment_00042.vtt`.
 pub fn subtitle_segment_name(index: usize) -> String {
     format!("segment_{index:05}.vtt")

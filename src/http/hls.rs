@@ -11,21 +11,26 @@
 use super::media::{current_media, hls_mode};
 use super::tracks::{start_session, TrackRequest};
 use super::{
-    query_value, raw_query, respond, with_state, ApiError, Principal, Route, PLAYLIST_TYPE,
-    RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
+    query_value, raw_query, respond, with_state, ApiError, Principal, Route, FMP4_TYPE,
+    PLAYLIST_TYPE, RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
 };
 use crate::hls::{self, Listed, ListedSubtitles, SegmentFormat};
 use crate::library::Playback;
+use crate::packaging::Packaging;
+use crate::profile::ClientProfile;
+use crate::rendition::Presentation;
 use crate::session::{Session, SessionState};
 use crate::supervisor::SegmentOutcome;
-use crate::timeline::{segment_index, subtitle_segment_index};
+use crate::timeline::{
+    fmp4_segment_index, segment_index, subtitle_segment_index, INIT_SEGMENT_NAME,
+};
 use crate::token::{now_unix_s, Grant};
 use crate::AppState;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
-use warp::http::{header, HeaderValue, StatusCode};
+use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -54,16 +59,24 @@ pub(super) fn routes(
         .map(respond);
 
     // POST /api/v1/hls/preload/{media_id}
-    let preload = warp::path!("api" / "v1" / "hls" / "preload" / String)
-        .and(warp::post())
-        .and(auth.clone())
-        .and(with_state(state.clone()))
-        .then(
-            |id: String, p: Principal, state: Arc<AppState>| async move {
-                preload_handler(&state, &p, &id).await
-            },
-        )
-        .map(respond);
+    let preload =
+        warp::path!("api" / "v1" / "hls" / "preload" / String)
+            .and(warp::post())
+            .and(auth.clone())
+            .and(warp::header::headers_cloned())
+            .and(raw_query())
+            .and(with_state(state.clone()))
+            .then(
+                |id: String,
+                 p: Principal,
+                 headers: HeaderMap,
+                 query: String,
+                 state: Arc<AppState>| async move {
+                    let profile = super::profile::from_request(&query, &headers)?;
+                    preload_handler(&state, &p, &id, &profile).await
+                },
+            )
+            .map(respond);
 
     // GET /api/v1/hls/{sid}/master.m3u8
     let master = warp::path!("api" / "v1" / "hls" / String / "master.m3u8")
@@ -169,6 +182,9 @@ struct StartRequest {
     /// An image subtitle track to burn into the video.
     #[serde(default)]
     burn: Option<usize>,
+    /// The client's profile: a built-in name or a profile object.
+    #[serde(default)]
+    profile: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,9 +200,10 @@ async fn start_handler(
     body: StartRequest,
     query: &str,
 ) -> Result<Response, ApiError> {
+    let profile = super::profile::from_body(body.profile.as_ref())?;
     let item = current_media(state, &body.media_id).await?;
     let tracks = TrackRequest::from_body(&body.audio, &body.subtitle, body.burn)?;
-    let session = start_session(state, p, item, &tracks, false)?;
+    let session = start_session(state, p, item, &tracks, false, &profile)?;
     Ok(warp::reply::json(&StartResponse {
         session_id: session.id,
         mode: session.mode,
@@ -201,9 +218,11 @@ async fn preload_handler(
     state: &Arc<AppState>,
     p: &Principal,
     id: &str,
+    profile: &ClientProfile,
 ) -> Result<Response, ApiError> {
     let item = current_media(state, id).await?;
-    hls_mode(&item)?;
+    let decision = item.decision_for(profile);
+    hls_mode(&item, &decision)?;
     let json = |status: StatusCode, body: serde_json::Value| {
         warp::reply::with_status(warp::reply::json(&body), status).into_response()
     };
@@ -213,13 +232,13 @@ async fn preload_handler(
             serde_json::json!({"status": "disabled"}),
         ));
     }
-    if item.playback == Some(Playback::DirectPlay) {
+    if decision.playback == Some(Playback::DirectPlay) {
         return Ok(json(
             StatusCode::OK,
             serde_json::json!({"status": "direct_play"}),
         ));
     }
-    let session = start_session(state, p, item, &TrackRequest::default(), true)?;
+    let session = start_session(state, p, item, &TrackRequest::default(), true, profile)?;
     Ok(json(
         StatusCode::ACCEPTED,
         serde_json::json!({"status": "warming", "session_id": session.id}),
@@ -274,7 +293,7 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
         .renditions
         .iter()
         .enumerate()
-        .filter(|(_, r)| !r.plan.is_video())
+        .filter(|(i, r)| !r.plan.is_video() && *i < 64 && choice.audio_options & (1 << i) != 0)
         .map(|(i, r)| (i, uri(&r.name)))
         .collect();
     let audio: Vec<Listed<'_>> = audio_uris
@@ -315,8 +334,14 @@ fn playlist_response(body: String) -> Response {
 
 /// The session a playback token names: the live one, or one rebuilt from
 /// the token when it has timed out (a player that was paused long), as
-/// long as the item is still there.
-async fn session_of(state: &AppState, grant: &Grant) -> Result<Arc<Session>, ApiError> {
+/// long as the item is still there. A rebuilt session plays the
+/// presentation `rendition` belongs to: fMP4 copies for a `-cmaf` name,
+/// else the `generic` decision's.
+async fn session_of(
+    state: &AppState,
+    grant: &Grant,
+    rendition: &str,
+) -> Result<Arc<Session>, ApiError> {
     let principal = Principal {
         user: grant.user.clone(),
     };
@@ -326,10 +351,18 @@ async fn session_of(state: &AppState, grant: &Grant) -> Result<Arc<Session>, Api
         }
     }
     let item = current_media(state, &grant.media_id.to_string()).await?;
-    let mode = hls_mode(&item)?;
+    let mode = hls_mode(&item, &item.decision)?;
+    let presentation = if rendition.ends_with("-cmaf") {
+        Presentation {
+            packaging: Packaging::Fmp4,
+            copy_video: item.video.is_some(),
+        }
+    } else {
+        Presentation::of(&item.decision)
+    };
     state
         .sessions
-        .resume(grant.session_id, item, mode, &grant.user)
+        .resume(grant.session_id, item, mode, presentation, &grant.user)
         .map_err(ApiError::from)
 }
 
@@ -349,7 +382,7 @@ async fn rendition_handler(
     if Uuid::parse_str(&media_id).ok() != Some(grant.media_id) {
         return Err(ApiError::Token(crate::token::TokenError::Invalid));
     }
-    let session = session_of(&state, &grant).await?;
+    let session = session_of(&state, &grant, &rendition).await?;
     if let Some(sub) = session.title.subtitle_index(&rendition) {
         session.touch();
         if file == "playlist.m3u8" {
@@ -363,10 +396,18 @@ async fn rendition_handler(
         .rendition_index(&rendition)
         .ok_or_else(not_found)?;
     session.touch();
+    let packaging = session.title.renditions[r].packaging;
     if file == "playlist.m3u8" {
-        return media_playlist(&state, &session, &token, SegmentFormat::Ts).await;
+        return media_playlist(&state, &session, &token, SegmentFormat::of(packaging)).await;
     }
-    let n = segment_index(&file).ok_or_else(not_found)?;
+    if file == INIT_SEGMENT_NAME && packaging == Packaging::Fmp4 {
+        return init_segment(&state, &session, grant.player, r).await;
+    }
+    let n = match packaging {
+        Packaging::Ts => segment_index(&file),
+        Packaging::Fmp4 => fmp4_segment_index(&file),
+    }
+    .ok_or_else(not_found)?;
     let permit = waiting_permit(&state)?;
     let outcome = state
         .sessions
@@ -404,7 +445,64 @@ async fn rendition_handler(
     let mut res = warp::reply::stream(tokio_util::io::ReaderStream::new(file)).into_response();
     res.headers_mut().insert(header::CONTENT_LENGTH, len.into());
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_TYPE));
+    let content_type = match packaging {
+        Packaging::Ts => SEGMENT_TYPE,
+        Packaging::Fmp4 => FMP4_TYPE,
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(res)
+}
+
+/// The init segment (`EXT-X-MAP`) of fMP4 rendition `r`: written by the
+/// first producer of the rendition from its stream's caps, so a request
+/// that finds none has the segment its player stands at made (which
+/// starts a producer) and then serves it.
+async fn init_segment(
+    state: &AppState,
+    session: &Session,
+    player: u32,
+    r: usize,
+) -> Result<Response, ApiError> {
+    let title = &session.title;
+    let path = title.init_path(r);
+    if !path.exists() {
+        let n = title
+            .playheads(session.id)
+            .into_iter()
+            .min()
+            .unwrap_or(session.start);
+        let permit = waiting_permit(state)?;
+        let outcome = state
+            .sessions
+            .supervisor()
+            .segment(
+                title,
+                session.player_for(player, r),
+                r,
+                n,
+                state.config.segment_wait,
+            )
+            .await;
+        drop(permit);
+        match outcome {
+            SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
+            SegmentOutcome::AtCapacity(e) => return Err(e.into()),
+            _ => {}
+        }
+    }
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::NotReady {
+            message: "the init segment is not ready yet".into(),
+            retry_after_s: RETRY_AFTER_S,
+        })?;
+    let mut res = Response::new(bytes.into());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(FMP4_TYPE));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),

@@ -3,7 +3,8 @@
 //! with HTTP Range) or a 302 to the caller's HLS session.
 
 use super::{query_value, range, raw_query, respond, with_state, ApiError, Principal, Route};
-use crate::library::{MediaItem, Playback, Unavailable};
+use crate::library::{Decision, MediaItem, Playback, Unavailable};
+use crate::profile::ClientProfile;
 use crate::AppState;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -18,19 +19,30 @@ pub(super) fn routes(
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Route {
     // GET /api/v1/media/{id}
-    let get = warp::path!("api" / "v1" / "media" / String)
-        .and(warp::get())
-        .and(auth.clone())
-        .and(with_state(state.clone()))
-        .then(
-            |id: String, _: Principal, state: Arc<AppState>| async move {
-                respond(
-                    current_media(&state, &id)
-                        .await
-                        .map(|item| warp::reply::json(&*item).into_response()),
-                )
-            },
-        );
+    let get =
+        warp::path!("api" / "v1" / "media" / String)
+            .and(warp::get())
+            .and(auth.clone())
+            .and(warp::header::headers_cloned())
+            .and(raw_query())
+            .and(with_state(state.clone()))
+            .then(
+                |id: String,
+                 _: Principal,
+                 headers: HeaderMap,
+                 query: String,
+                 state: Arc<AppState>| async move {
+                    let profile = match super::profile::from_request(&query, &headers) {
+                        Ok(p) => p,
+                        Err(e) => return respond(Err(e)),
+                    };
+                    respond(
+                        current_media(&state, &id).await.map(|item| {
+                            warp::reply::json(&item_for(&item, &profile)).into_response()
+                        }),
+                    )
+                },
+            );
 
     // GET|HEAD /api/v1/stream/{id}
     let stream = warp::path!("api" / "v1" / "stream" / String)
@@ -77,21 +89,42 @@ pub(super) async fn current_media(state: &AppState, id: &str) -> Result<Arc<Medi
     })
 }
 
-/// The HLS mode for an item: its own, or remux/transcode for a direct-play
-/// file that is asked for as HLS.
+/// The HLS mode of `decision` (made for `item`): its own, or
+/// remux/transcode for a direct-play file that is asked for as HLS.
 ///
 /// # Errors
 /// 422 for an unplayable item, with its reasons.
-pub(super) fn hls_mode(item: &MediaItem) -> Result<Playback, ApiError> {
-    match item.playback {
+pub(super) fn hls_mode(item: &MediaItem, decision: &Decision) -> Result<Playback, ApiError> {
+    match decision.playback {
         None => Err(ApiError::Unplayable(format!(
             "{} cannot be played: {}",
             item.path,
-            item.reasons.join(", ")
+            decision.reasons.join(", ")
         ))),
-        Some(Playback::DirectPlay) => Ok(item.decision.hls_mode()),
+        Some(Playback::DirectPlay) => Ok(decision.hls_mode()),
         Some(mode) => Ok(mode),
     }
+}
+
+/// `item` as `GET /api/v1/media/{id}` shows it for a client with
+/// `profile`: its playback, reasons and packaging for that profile.
+fn item_for(item: &MediaItem, profile: &ClientProfile) -> serde_json::Value {
+    let d = item.decision_for(profile);
+    let mut json = serde_json::to_value(item).unwrap_or_default();
+    if let Some(o) = json.as_object_mut() {
+        o.insert("profile".into(), profile.name.clone().into());
+        o.insert("playable".into(), d.playback.is_some().into());
+        o.insert(
+            "playback".into(),
+            serde_json::to_value(d.playback).unwrap_or_default(),
+        );
+        o.insert("reasons".into(), d.reasons.clone().into());
+        o.insert(
+            "packaging".into(),
+            d.playback.map(|_| d.packaging.as_str()).into(),
+        );
+    }
+    json
 }
 
 async fn stream_handler(
@@ -111,16 +144,18 @@ async fn stream_handler(
             )))
         }
     };
+    let profile = super::profile::from_request(&query, &headers)?;
     let item = current_media(&state, &id).await?;
-    hls_mode(&item)?;
+    let decision = item.decision_for(&profile);
+    hls_mode(&item, &decision)?;
     let tracks = super::tracks::TrackRequest::from_query(&query)?;
     // Another audio track than the default, or burned subtitles, need HLS.
     let wants_other =
         query_value(&query, "audio").is_some() || query_value(&query, "burn").is_some();
-    if item.playback == Some(Playback::DirectPlay) && !force_hls && !wants_other {
+    if decision.playback == Some(Playback::DirectPlay) && !force_hls && !wants_other {
         return direct_play(&item, &method, &headers).await;
     }
-    let session = super::tracks::start_session(&state, &p, item, &tracks, false)?;
+    let session = super::tracks::start_session(&state, &p, item, &tracks, false, &profile)?;
     let mut res = Response::new(Default::default());
     *res.status_mut() = StatusCode::FOUND;
     let location = super::hls::master_url(&session, query_value(&query, "api_key").as_deref());

@@ -6,12 +6,13 @@
 //! | `GET /healthz` | liveness, no auth |
 //! | `GET /api/v1/media` | [`library`]: the library, in pages |
 //! | `POST /api/v1/library/scan` | [`library`]: rescan a folder now (admins) |
-//! | `GET /api/v1/media/{id}` | [`media`]: one item |
-//! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS |
+//! | `GET /api/v1/media/{id}` | [`media`]: one item, its decision for `?profile=` ([`profile`]) |
+//! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS, for `?profile=` |
 //! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`hls`]: start or reuse a session |
 //! | `GET /api/v1/hls/{sid}/master.m3u8` | [`hls`]: master playlist (account token) |
 //! | `GET /api/v1/hls/media/{id}/{rendition}/playlist.m3u8?token=` | [`hls`]: media playlist (playback token) |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/segment_N.ts?token=` | [`hls`]: segment bytes (playback token) |
+//! | `GET /api/v1/hls/media/{id}/{rendition}/segment_N.ts\|.m4s?token=` | [`hls`]: segment bytes (playback token) |
+//! | `GET /api/v1/hls/media/{id}/{rendition}/init.mp4?token=` | [`hls`]: fMP4 init segment (playback token) |
 //! | `DELETE /api/v1/hls/{sid}` | [`hls`]: stop a session |
 //! | `GET /api/v1/sessions` | [`hls`]: the caller's sessions |
 //! | `GET /api/v1/admin/streaming-stats`, `GET /metrics` | [`admin`]: statistics |
@@ -24,6 +25,7 @@ mod error;
 mod hls;
 mod library;
 mod media;
+mod profile;
 pub mod range;
 mod tracks;
 mod web;
@@ -46,6 +48,10 @@ pub struct Principal {
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// `Content-Type` of MPEG-TS segments (RFC 8216 §3.2).
 const SEGMENT_TYPE: &str = "video/mp2t";
+/// `Content-Type` of fragmented-MP4 init and media segments (RFC 8216
+/// §3.3; ISO/IEC 14496-12's `video/mp4`, which players take for audio
+/// too).
+const FMP4_TYPE: &str = "video/mp4";
 /// WebVTT's media type (W3C WebVTT §7.1).
 const VTT_TYPE: &str = "text/vtt; charset=utf-8";
 /// Seconds a client is told to wait when a playlist or segment is not ready.

@@ -4,8 +4,11 @@
 
 use super::media::hls_mode;
 use super::{query_value, ApiError, Principal};
+use crate::library::decision::audio_copied;
 use crate::library::Playback;
-use crate::rendition::{choose, TrackRef};
+use crate::packaging::Packaging;
+use crate::profile::ClientProfile;
+use crate::rendition::{audio_options, choose, Presentation, TrackRef};
 use crate::session::Session;
 use crate::AppState;
 use std::sync::Arc;
@@ -74,7 +77,11 @@ impl TrackRequest {
 }
 
 /// Starts (or finds) `p`'s session of `item` playing the tracks `tracks`
-/// asks for.
+/// asks for, as the decision for `profile` has it: the title of that
+/// decision's presentation, and of each audio track the rendition the
+/// client plays (a copy where it plays the codec, else an AAC encode).
+/// Burned-in subtitles are MPEG-TS only: with `burn`, a client that takes
+/// fMP4 gets the decision it would get without it.
 ///
 /// # Errors
 /// 400 for a track the item does not have, 422 unplayable, 503
@@ -85,15 +92,32 @@ pub(super) fn start_session(
     item: Arc<crate::library::MediaItem>,
     tracks: &TrackRequest,
     preload: bool,
+    profile: &ClientProfile,
 ) -> Result<Arc<Session>, ApiError> {
-    let mut mode = hls_mode(&item)?;
-    let title = state.sessions.supervisor().title(item);
+    let mut decision = item.decision_for(profile);
+    let mut profile = profile.clone();
+    if tracks.burn.is_some() && decision.packaging == Packaging::Fmp4 {
+        profile.fmp4 = false;
+        decision = item.decision_for(&profile);
+    }
+    let mut mode = hls_mode(&item, &decision)?;
+    let presentation = Presentation::of(&decision);
+    let title = state
+        .sessions
+        .supervisor()
+        .title(item.clone(), presentation);
+    let options = audio_options(&title.renditions, |track| {
+        item.audio
+            .get(track)
+            .is_some_and(|a| audio_copied(&profile, a, presentation.packaging))
+    });
     let choice = choose(
         &title.renditions,
         &title.subtitles,
         tracks.audio.as_ref(),
         tracks.subtitle.as_ref(),
         tracks.burn,
+        options,
     )
     .map_err(ApiError::BadRequest)?;
     if choice

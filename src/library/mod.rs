@@ -280,6 +280,32 @@ impl MediaItem {
         }
     }
 
+    /// The decision for a client with `profile`: the stored one for
+    /// `generic` and for items that cannot play at all (not probed, probe
+    /// failed, no stream), else made again from the probed streams.
+    pub fn decision_for(&self, profile: &crate::profile::ClientProfile) -> Decision {
+        if *profile == crate::profile::ClientProfile::generic() || self.decision.playback.is_none()
+        {
+            return self.decision.clone();
+        }
+        let info = MediaInfo {
+            duration: self.duration_s.map(std::time::Duration::from_secs_f64),
+            container: self.container.clone(),
+            video: self.video.clone(),
+            audio: self.audio.clone(),
+            subtitles: self.subtitles.clone(),
+            probe_error: None,
+        };
+        let mut d = decision::decide_for(&info, profile);
+        d.reasons.extend(
+            self.reasons
+                .iter()
+                .filter(|r| r.starts_with("duration_untrusted:"))
+                .cloned(),
+        );
+        d
+    }
+
     /// The item for a file at `path` under `root` that is known but not
     /// probed yet: listed, not playable, reason `not_probed_yet`.
     pub fn pending(root: &Path, path: &Path, stamp: FileStamp) -> MediaItem {

@@ -17,7 +17,12 @@ const RATES: [u32; 13] = [
     7_350,
 ];
 
-/// The sampling frequency index of `rate` (Hz), if it has one.
+/// The sampling frequency (Hz) of ADTS index `index`, if it is one.
+pub fn rate_of_index(index: u8) -> Option<u32> {
+    RATES.get(usize::from(index)).copied()
+}
+
+/// The ADTS sampling frequency index of `rate` Hz, if it has one.
 pub fn sampling_index(rate: u32) -> Option<u8> {
     RATES.iter().position(|&r| r == rate).map(|i| i as u8)
 }

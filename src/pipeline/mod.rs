@@ -23,6 +23,7 @@ mod adts;
 pub mod cues;
 mod decode_time;
 mod events;
+pub mod fmp4;
 pub mod remux;
 pub mod segmenter;
 mod throttle;
@@ -35,6 +36,7 @@ pub use segmenter::{SegmentOutput, StreamKind};
 pub use throttle::Throttle;
 
 use crate::config::PipelineTemplates;
+use crate::packaging::Packaging;
 use crate::rendition::Plan;
 use crate::timeline::Timeline;
 use anyhow::anyhow;
@@ -49,6 +51,13 @@ use std::time::Duration;
 pub struct Output {
     /// How the rendition is made.
     pub plan: Plan,
+    /// The source stream's codec (hlsd's short name), which picks a
+    /// copy's parser.
+    pub codec: String,
+    /// The segment container.
+    pub packaging: Packaging,
+    /// Clockwise rotation (degrees) a copied video declares in fMP4.
+    pub rotation: u32,
     /// GStreamer stream id of its source stream (from the Discoverer), to
     /// pick it among the file's streams; `None`: the first of its kind.
     pub stream_id: Option<String>,
@@ -215,6 +224,95 @@ fn claim_output(
     linked.outputs[found] = true;
     linked.first_pad.get_or_insert_with(|| pad.clone());
     Some(found)
+}
+
+/// How a copied stream reaches its writer: the caps the demuxer gives it
+/// (where `uridecodebin` stops), its parser, and the caps the writer takes
+/// in `packaging` (ISOBMFF's formats for fMP4: length-prefixed NAL units,
+/// raw AAC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyFormat {
+    /// The demuxed stream's caps name.
+    pub caps_name: &'static str,
+    /// The parser element and its properties.
+    pub parser: &'static str,
+    /// The caps between the parser and the writer.
+    pub out: &'static str,
+}
+
+impl CopyFormat {
+    /// The copy of a `codec` stream into `packaging`, if hlsd writes one.
+    pub fn of(codec: &str, packaging: Packaging) -> Option<CopyFormat> {
+        let ts = packaging == Packaging::Ts;
+        let f = |caps_name, parser, out| {
+            Some(CopyFormat {
+                caps_name,
+                parser,
+                out,
+            })
+        };
+        match codec {
+            "h264" if ts => f(
+                "video/x-h264",
+                "h264parse config-interval=-1",
+                "video/x-h264,stream-format=byte-stream,alignment=au",
+            ),
+            "h264" => f(
+                "video/x-h264",
+                "h264parse",
+                "video/x-h264,stream-format=avc,alignment=au",
+            ),
+            "aac" if ts => f("audio/mpeg", "aacparse", "audio/mpeg,stream-format=adts"),
+            "aac" => f("audio/mpeg", "aacparse", "audio/mpeg,stream-format=raw"),
+            _ if ts => None,
+            "hevc" => f(
+                "video/x-h265",
+                "h265parse",
+                "video/x-h265,stream-format=hvc1,alignment=au",
+            ),
+            "av1" => f(
+                "video/x-av1",
+                "av1parse",
+                "video/x-av1,stream-format=obu-stream,alignment=tu",
+            ),
+            "vp9" => f("video/x-vp9", "vp9parse", "video/x-vp9"),
+            "opus" => f("audio/x-opus", "opusparse", "audio/x-opus"),
+            "flac" => f("audio/x-flac", "flacparse", "audio/x-flac"),
+            _ => None,
+        }
+    }
+
+    /// The branch from the demuxed pad to the writer's appsink, as a
+    /// gst-launch description.
+    pub fn description(&self) -> String {
+        format!("{} ! capsfilter caps={}", self.parser, self.out)
+    }
+}
+
+/// The copy format of `output`.
+///
+/// # Errors
+/// Its codec has none in its packaging.
+fn copy_format(output: &Output) -> anyhow::Result<CopyFormat> {
+    CopyFormat::of(&output.codec, output.packaging).ok_or_else(|| {
+        anyhow!(
+            "{} cannot be copied into {}",
+            output.codec,
+            output.packaging.as_str()
+        )
+    })
+}
+
+/// `writer`, as `output` asks: fMP4 for a fragmented-MP4 rendition.
+fn packaged(writer: segmenter::SegmentWriter, output: &Output) -> segmenter::SegmentWriter {
+    match output.packaging {
+        Packaging::Ts => writer,
+        Packaging::Fmp4 => writer.fmp4(if output.plan == Plan::VideoCopy {
+            output.rotation
+        } else {
+            0
+        }),
+    }
 }
 
 /// Links a stream nobody plays to a `fakesink` of its own.

@@ -19,8 +19,8 @@
 
 use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
 use super::{
-    claim_output, discard_pad, link_text_pad, media_time_segments, BuiltPipeline, Linked,
-    ProducerSpec, SeekOnce,
+    claim_output, copy_format, discard_pad, link_text_pad, media_time_segments, packaged,
+    BuiltPipeline, CopyFormat, Linked, Output, ProducerSpec, SeekOnce,
 };
 use crate::rendition::Plan;
 use anyhow::{anyhow, Context};
@@ -51,27 +51,14 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     let position = Arc::new(AtomicU64::new(start.as_nanos() as u64));
     let mut branches = Vec::new();
     for (i, output) in spec.outputs.iter().enumerate() {
-        let (parse, caps, kind) = match output.plan {
-            Plan::VideoCopy => (
-                gst::ElementFactory::make("h264parse")
-                    .property("config-interval", -1i32)
-                    .build()
-                    .context("h264parse")?,
-                "video/x-h264,stream-format=byte-stream,alignment=au",
-                StreamKind::Video,
-            ),
-            Plan::AudioCopy { .. } => (
-                gst::ElementFactory::make("aacparse")
-                    .build()
-                    .context("aacparse")?,
-                "audio/mpeg,stream-format=adts",
-                StreamKind::Audio,
-            ),
+        let kind = match output.plan {
+            Plan::VideoCopy => StreamKind::Video,
+            Plan::AudioCopy { .. } => StreamKind::Audio,
             other => return Err(anyhow!("a remux cannot make {other:?}")),
         };
-        let filter = gst::ElementFactory::make("capsfilter")
-            .property("caps", caps.parse::<gst::Caps>().expect("static caps"))
-            .build()?;
+        let format = copy_format(output)?;
+        let branch = gst::parse::bin_from_description(&format.description(), true)
+            .with_context(|| format!("the {} parser", output.codec))?;
         // The first output drives: its wait at the throttle is "holding".
         let writer = SegmentWriter::new(
             kind,
@@ -85,10 +72,10 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             },
             Some((spec.throttle.clone(), i == 0)),
         );
-        let sink = writer_sink(&format!("out{i}"), writer);
-        pipeline.add_many([&parse, &filter, sink.upcast_ref()])?;
-        gst::Element::link_many([&parse, &filter, sink.upcast_ref()])?;
-        branches.push(parse.static_pad("sink").expect("parser sink pad"));
+        let sink = writer_sink(&format!("out{i}"), packaged(writer, output));
+        pipeline.add_many([branch.upcast_ref::<gst::Element>(), sink.upcast_ref()])?;
+        branch.link(&sink)?;
+        branches.push(branch.static_pad("sink").expect("ghost sink pad"));
     }
 
     let linked = Arc::new(Mutex::new(Linked::default()));
@@ -110,8 +97,11 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             .structure(0)
             .map(|s| s.name().to_string())
             .unwrap_or_default();
-        let video = media_type == "video/x-h264";
-        let audio = media_type == "audio/mpeg";
+        let copied = |o: &Output| {
+            CopyFormat::of(&o.codec, o.packaging).is_some_and(|f| f.caps_name == media_type)
+        };
+        let video = outputs.iter().any(|o| o.plan.is_video() && copied(o));
+        let audio = outputs.iter().any(|o| !o.plan.is_video() && copied(o));
         let stream_id = pad.stream_id().map(|s| s.to_string());
         let index = (video || audio)
             .then(|| claim_output(&on_pad, &outputs, video, stream_id.as_deref(), pad))

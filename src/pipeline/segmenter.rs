@@ -1,10 +1,12 @@
-//! Cutting one rendition's elementary stream into MPEG-TS segment files on
-//! the item's timeline.
+//! Cutting one rendition's elementary stream into MPEG-TS or fragmented-MP4
+//! segment files on the item's timeline.
 //!
 //! Every producer pipeline ends in one appsink per rendition whose
 //! callbacks, in the streaming thread, hand each access unit (an H.264
-//! access unit or an ADTS AAC frame) to a [`SegmentWriter`]. The writer
-//! packetizes it ([`super::ts`]), and cuts at each segment's end on the
+//! access unit or an ADTS AAC frame for MPEG-TS; any codec
+//! [`crate::packaging::Packaging::Fmp4`] carries for fMP4) to a
+//! [`SegmentWriter`]. The writer packetizes it ([`super::ts`]) or gathers
+//! it into a fragment ([`super::fmp4`]), and cuts at each segment's end on the
 //! [`Timeline`]: video on the first key frame at or after the cut (the
 //! cutter of a transcode forces one there; a copy's cuts are its key
 //! frames), audio on the first frame at or after it. A segment is written
@@ -18,9 +20,13 @@
 //! (Matroska) gets them from [`DecodeTimes`]. Each access unit is held
 //! until the next one comes, so that the packetizer knows a segment's
 //! last one (it ends the continuity counter at 15, [`super::ts`]) and the
-//! PCR of the next segment's first one (it fills the gap up to it).
+//! PCR of the next segment's first one (it fills the gap up to it); an
+//! fMP4 fragment's last sample lasts until the next segment's first. An
+//! fMP4 writer also writes its rendition's init segment, once, from the
+//! stream's caps.
 
 use super::decode_time::DecodeTimes;
+use super::fmp4::Fmp4Muxer;
 use super::throttle::Throttle;
 use super::ts::{self, Streams, TsMuxer};
 use crate::continuity::Continuity;
@@ -61,6 +67,8 @@ pub trait SegmentOutput: Send + Sync {
     fn part_path(&self, n: usize) -> PathBuf;
     /// Segment `n` begins (it is written, or skipped when it exists).
     fn opened(&self, n: usize);
+    /// Where the rendition's init segment goes (fragmented MP4 only).
+    fn init_path(&self) -> PathBuf;
     /// Segment `n` is complete in `part`, `duration` of media long: move
     /// it into the store.
     ///
@@ -87,11 +95,30 @@ pub struct WriteError {
 /// Which elementary stream a writer carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
-    /// H.264 access units, Annex B byte-stream.
+    /// Video access units: H.264 Annex B byte-stream for MPEG-TS; for
+    /// fMP4 as [`super::fmp4`] takes them.
     Video,
-    /// ADTS AAC frames.
+    /// Audio frames: ADTS AAC for MPEG-TS; for fMP4 also raw AAC, Opus,
+    /// FLAC.
     Audio,
 }
+
+/// The container a writer packs access units into.
+enum Packager {
+    /// MPEG-TS ([`super::ts`]).
+    Ts(Box<TsMuxer>),
+    /// Fragmented MP4 ([`super::fmp4`]); the track is configured, and the
+    /// init segment written, at the first access unit.
+    Fmp4 {
+        mux: Fmp4Muxer,
+        caps: Option<gst::Caps>,
+        rotation: u32,
+        configured: bool,
+    },
+}
+
+/// Numbers the `.part` files of init segments within this process.
+static INIT_PARTS: AtomicU64 = AtomicU64::new(0);
 
 /// Output time (ns) of a running time: plus [`TS_OFFSET`].
 fn offset_ns(running_time_ns: u64) -> u64 {
@@ -118,7 +145,7 @@ fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// An access unit waiting to be written: times in 90 kHz ticks.
+/// An access unit waiting to be written: output times in ns.
 struct Held {
     buffer: gst::Buffer,
     pts: u64,
@@ -130,7 +157,7 @@ struct Held {
 /// One rendition's segmenter. Owned by its appsink's callbacks.
 pub struct SegmentWriter {
     kind: StreamKind,
-    mux: TsMuxer,
+    mux: Packager,
     timeline: Timeline,
     /// The segment being written (or, before the first frame, the first
     /// one to write).
@@ -163,6 +190,8 @@ pub struct SegmentWriter {
     /// The ADTS sampling frequency index of the audio's caps, which every
     /// header must carry ([`super::adts`]).
     adts_index: Option<u8>,
+    /// The duration (ns) of the last access unit written.
+    last_duration: u64,
     ended: bool,
 }
 
@@ -182,10 +211,10 @@ impl SegmentWriter {
     ) -> Self {
         SegmentWriter {
             kind,
-            mux: TsMuxer::new(Streams {
+            mux: Packager::Ts(Box::new(TsMuxer::new(Streams {
                 video: kind == StreamKind::Video,
                 audio: kind == StreamKind::Audio,
-            }),
+            }))),
             timeline,
             index: start_index,
             started: false,
@@ -201,8 +230,61 @@ impl SegmentWriter {
             continuity: Continuity::default(),
             audio_written: false,
             adts_index: None,
+            last_duration: 0,
             ended: false,
         }
+    }
+
+    /// The same writer, writing fragmented MP4 instead of MPEG-TS; video
+    /// turned `rotation` degrees clockwise (the track header's matrix).
+    pub fn fmp4(mut self, rotation: u32) -> Self {
+        self.mux = Packager::Fmp4 {
+            mux: Fmp4Muxer::new(self.kind == StreamKind::Video),
+            caps: None,
+            rotation,
+            configured: false,
+        };
+        self
+    }
+
+    /// For fMP4, at the first access unit: configures the track from the
+    /// caps and writes the init segment unless the store has it.
+    fn configure(&mut self, first: &[u8]) -> Result<(), WriteError> {
+        let Packager::Fmp4 {
+            mux,
+            caps,
+            rotation,
+            configured,
+        } = &mut self.mux
+        else {
+            return Ok(());
+        };
+        if *configured {
+            return Ok(());
+        }
+        let path = self.output.init_path();
+        let failed = |error: std::io::Error| WriteError {
+            part: path.clone(),
+            error,
+        };
+        let caps = caps
+            .as_ref()
+            .ok_or_else(|| failed(std::io::Error::other("a stream without caps")))?;
+        let track = super::fmp4::track(caps, first, *rotation)
+            .map_err(|e| failed(std::io::Error::other(e)))?;
+        mux.configure(&track, first);
+        *configured = true;
+        if !path.exists() {
+            let n = INIT_PARTS.fetch_add(1, Ordering::Relaxed);
+            let part = path.with_extension(format!("mp4.{}-{n}.part", std::process::id()));
+            let written = std::fs::write(&part, super::fmp4::boxes::init_segment(&track))
+                .and_then(|()| std::fs::rename(&part, &path));
+            if let Err(error) = written {
+                let _ = std::fs::remove_file(&part);
+                return Err(WriteError { part, error });
+            }
+        }
+        Ok(())
     }
 
     fn open(&mut self) -> Result<(), WriteError> {
@@ -219,7 +301,10 @@ impl SegmentWriter {
             error,
         })?;
         self.file = Some((file, part));
-        self.mux.begin_segment(&mut self.buf, self.index);
+        match &mut self.mux {
+            Packager::Ts(mux) => mux.begin_segment(&mut self.buf, self.index),
+            Packager::Fmp4 { mux, .. } => mux.begin_segment(self.index),
+        }
         Ok(())
     }
 
@@ -245,17 +330,29 @@ impl SegmentWriter {
         let Ok(map) = held.buffer.map_readable() else {
             return;
         };
-        match self.kind {
-            StreamKind::Video => {
-                self.mux
-                    .write_video(&mut self.buf, &map, held.pts, held.dts, held.key, last)
+        self.last_duration = held.duration;
+        let mux = match &mut self.mux {
+            Packager::Ts(mux) => mux,
+            Packager::Fmp4 { mux, .. } => {
+                mux.add(&map, held.dts.unwrap_or(held.pts), held.pts, held.key);
+                return;
             }
+        };
+        match self.kind {
+            StreamKind::Video => mux.write_video(
+                &mut self.buf,
+                &map,
+                ticks(held.pts),
+                held.dts.map(ticks),
+                held.key,
+                last,
+            ),
             StreamKind::Audio => {
                 let fixed = self
                     .adts_index
                     .and_then(|i| super::adts::with_sampling_index(&map, i));
                 let data = fixed.as_deref().unwrap_or(&map);
-                self.mux.write_audio(&mut self.buf, data, held.pts, last)
+                mux.write_audio(&mut self.buf, data, ticks(held.pts), last)
             }
         }
     }
@@ -288,18 +385,28 @@ impl SegmentWriter {
                 pts,
                 dts,
                 key,
-                duration: ticks(duration_ns(buffer)),
+                duration: duration_ns(buffer),
             });
         }
     }
 
     /// Writes out and closes the open segment, which ends at `end_ns`;
-    /// `next_pcr`: the PCR of the next segment's first access unit, if
-    /// it is known.
-    fn close(&mut self, end_ns: u64, next_pcr: Option<u64>) -> Result<(), WriteError> {
+    /// `next_dts`: the output decode time (ns) of the next segment's first
+    /// access unit, if it is known (the PCR gap is filled up to its PCR; an
+    /// fMP4 fragment's last sample lasts until it).
+    fn close(&mut self, end_ns: u64, next_dts: Option<u64>) -> Result<(), WriteError> {
         self.write_held(true);
-        if let (Some(pcr), Some(_)) = (next_pcr, &self.file) {
-            self.mux.fill_pcr_gap(&mut self.buf, pcr);
+        if self.file.is_some() {
+            match &mut self.mux {
+                Packager::Ts(mux) => {
+                    if let Some(dts) = next_dts {
+                        mux.fill_pcr_gap(&mut self.buf, ts::pcr_for(ticks(dts)));
+                    }
+                }
+                Packager::Fmp4 { mux, .. } => {
+                    mux.finish_segment(&mut self.buf, next_dts, self.last_duration)
+                }
+            }
         }
         self.flush()?;
         if let Some((file, part)) = self.file.take() {
@@ -329,6 +436,19 @@ impl SegmentWriter {
         if self.ended {
             return Ok(());
         }
+        if let Packager::Fmp4 { .. } = self.mux {
+            // Audio stream headers (FLAC's, Opus's) are in the init
+            // segment. (Video parsers flag key frames that carry parameter
+            // sets as headers too: those are samples.)
+            if self.kind == StreamKind::Audio && buffer.flags().contains(gst::BufferFlags::HEADER) {
+                return Ok(());
+            }
+            let map = buffer.map_readable().map_err(|_| WriteError {
+                part: self.output.init_path(),
+                error: std::io::Error::other("an unreadable buffer"),
+            })?;
+            self.configure(&map)?;
+        }
         match self.kind {
             StreamKind::Video => {
                 // AVI gives decode times only on some frames: the decoder
@@ -351,12 +471,11 @@ impl SegmentWriter {
                     }
                     None => pts_out,
                 };
-                let (pts_90k, dts_90k) = (ticks(pts_out), ticks(dts_out));
-                self.place(pts, key, Some(ts::pcr_for(dts_90k)), pad)?;
+                self.place(pts, key, Some(dts_out), pad)?;
                 if !self.started {
                     return Ok(());
                 }
-                self.hold(buffer, pts_90k, Some(dts_90k), key);
+                self.hold(buffer, pts_out, Some(dts_out), key);
                 self.position.fetch_max(pts + duration, Ordering::Relaxed);
             }
             StreamKind::Audio => {
@@ -403,30 +522,25 @@ impl SegmentWriter {
         // Half a frame of slack: a frame that mostly lies after a cut
         // belongs to the next segment.
         let half = duration_ns(buffer) / 2;
-        let pts_90k = ticks(offset_ns(pts));
-        self.place(
-            pts + half.min(CUT_SLACK_NS * 20),
-            true,
-            Some(ts::pcr_for(pts_90k)),
-            pad,
-        )?;
+        let pts_out = offset_ns(pts);
+        self.place(pts + half.min(CUT_SLACK_NS * 20), true, Some(pts_out), pad)?;
         if !self.started {
             return Ok(());
         }
-        self.hold(buffer, pts_90k, None, true);
+        self.hold(buffer, pts_out, None, true);
         self.position
             .fetch_max(pts + duration_ns(buffer), Ordering::Relaxed);
         Ok(())
     }
 
     /// Opens the first segment once a frame that may start it comes, and
-    /// cuts when a frame that may start the next one comes (`pcr`: the
-    /// PCR it will carry). Holds the stream at the throttle first.
+    /// cuts when a frame that may start the next one comes (`dts`: its
+    /// output decode time, ns). Holds the stream at the throttle first.
     fn place(
         &mut self,
         t: u64,
         may_start: bool,
-        pcr: Option<u64>,
+        dts: Option<u64>,
         pad: &gst::Pad,
     ) -> Result<(), WriteError> {
         if let Some((throttle, counts)) = &self.throttle {
@@ -462,7 +576,7 @@ impl SegmentWriter {
             if t + CUT_SLACK_NS < cut {
                 break;
             }
-            self.close(cut, pcr)?;
+            self.close(cut, dts)?;
             self.index += 1;
             self.open()?;
         }
@@ -488,9 +602,12 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Takes the caps of the audio stream: their rate is the one every
-    /// ADTS header must carry.
+    /// Takes the caps of the stream: an fMP4 track is configured from
+    /// them, and their audio rate is the one every ADTS header must carry.
     pub fn set_caps(&mut self, caps: &gst::CapsRef) {
+        if let Packager::Fmp4 { caps: mine, .. } = &mut self.mux {
+            *mine = Some(caps.to_owned());
+        }
         if self.kind == StreamKind::Audio {
             self.adts_index = caps
                 .structure(0)

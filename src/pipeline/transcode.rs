@@ -18,8 +18,9 @@
 
 use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
 use super::{
-    claim_output, discard_pad, link_text_pad, media_time, media_time_segments, BuiltPipeline,
-    BurnSource, Linked, MediaSegment, Output, ProducerSpec, SeekOnce, Throttle,
+    claim_output, copy_format, discard_pad, link_text_pad, media_time, media_time_segments,
+    packaged, BuiltPipeline, BurnSource, CopyFormat, Linked, MediaSegment, Output, ProducerSpec,
+    SeekOnce, Throttle,
 };
 use crate::config::PipelineTemplates;
 use crate::rendition::Plan;
@@ -32,16 +33,19 @@ use std::time::Duration;
 
 /// Caps at which `uridecodebin` stops: every raw and subtitle format (its
 /// default) plus the compressed formats this producer copies.
-fn decodebin_caps(copy_video: bool, copy_audio: bool) -> gst::Caps {
+fn decodebin_caps(outputs: &[Output]) -> gst::Caps {
     let mut caps = String::from(
         "video/x-raw(ANY); audio/x-raw(ANY); text/x-raw(ANY); subpicture/x-dvd; \
          subpicture/x-dvb; subpicture/x-pgs; closedcaption/x-cea-608; closedcaption/x-cea-708",
     );
-    if copy_video {
-        caps.push_str("; video/x-h264");
-    }
-    if copy_audio {
-        caps.push_str("; audio/mpeg, mpegversion=(int){2,4}");
+    for o in outputs.iter().filter(|o| o.plan.is_copy()) {
+        if let Some(f) = CopyFormat::of(&o.codec, o.packaging) {
+            caps.push_str("; ");
+            caps.push_str(f.caps_name);
+            if f.caps_name == "audio/mpeg" {
+                caps.push_str(", mpegversion=(int){2,4}");
+            }
+        }
     }
     caps.parse().expect("static caps parse")
 }
@@ -79,14 +83,14 @@ fn audio_queue_time(fps: f64) -> Duration {
 /// The gst-launch description of the branch between a decoded (or
 /// parsed) pad and its appsink.
 fn branch_description(
-    plan: Plan,
+    output: &Output,
     templates: &PipelineTemplates,
     keyint: u32,
     fps: f64,
     burn_with: Option<&BurnSource>,
-) -> String {
-    match plan {
-        Plan::VideoCopy => format!("h264parse config-interval=-1 ! {H264_OUT}"),
+) -> anyhow::Result<String> {
+    Ok(match output.plan {
+        Plan::VideoCopy | Plan::AudioCopy { .. } => copy_format(output)?.description(),
         Plan::VideoEncode {
             width,
             height,
@@ -118,13 +122,12 @@ fn branch_description(
             d.push_str(" name=tail");
             d
         }
-        Plan::AudioCopy { .. } => format!("aacparse ! {AAC_OUT}"),
         Plan::AudioEncode { .. } => format!(
             "queue max-size-buffers=0 max-size-bytes=0 max-size-time={} ! {} ! aacparse ! {AAC_OUT}",
             audio_queue_time(fps).as_nanos(),
             templates.audio_transcode
         ),
-    }
+    })
 }
 
 /// Name of the overlay (`dvdspu`, `dvbsuboverlay`) in a burn-in branch.
@@ -164,15 +167,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     let src = gst::ElementFactory::make("uridecodebin")
         .name("source")
         .property("uri", uri.as_str())
-        .property(
-            "caps",
-            decodebin_caps(
-                spec.outputs.iter().any(|o| o.plan == Plan::VideoCopy),
-                spec.outputs
-                    .iter()
-                    .any(|o| matches!(o.plan, Plan::AudioCopy { .. })),
-            ),
-        )
+        .property("caps", decodebin_caps(&spec.outputs))
         .build()
         .context("uridecodebin")?;
     pipeline.add(&src)?;
@@ -309,12 +304,12 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
     let drives = index == 0;
 
     let description = branch_description(
-        output.plan,
+        output,
         &ctx.spec.templates,
         ctx.keyint,
         ctx.spec.fps,
         ctx.burn_source.as_ref(),
-    );
+    )?;
     let burns = matches!(output.plan, Plan::VideoEncode { burn: Some(_), .. });
     // A burn-in branch has two sink pads: its ghosts are made by hand.
     let branch = gst::parse::bin_from_description(&description, !burns)
@@ -349,7 +344,7 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
         position,
         None,
     );
-    let sink = writer_sink(&format!("out{index}"), writer);
+    let sink = writer_sink(&format!("out{index}"), packaged(writer, output));
     pipeline.add_many([branch.upcast_ref::<gst::Element>(), sink.upcast_ref()])?;
     let branch_src = branch
         .static_pad("src")

@@ -43,6 +43,10 @@ pub struct Choice {
     pub audio: Option<usize>,
     /// The default subtitle rendition (index into the WebVTT renditions).
     pub subtitle: Option<usize>,
+    /// The audio renditions its master playlist lists (bits of the
+    /// title's rendition indexes): one per track, as the client's profile
+    /// takes it ([`audio_options`]).
+    pub audio_options: u64,
 }
 
 impl Choice {
@@ -55,9 +59,42 @@ impl Choice {
     }
 }
 
+/// The audio renditions a client is offered, one per track (bits of the
+/// renditions' indexes): the copy of a track where there is one and the
+/// client plays it as it is (`copied(track)`), else its AAC encode, else
+/// its copy.
+pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -> u64 {
+    let mut mask = 0u64;
+    let track_of = |r: &Rendition| match r.plan {
+        Plan::AudioCopy { track } | Plan::AudioEncode { track } => Some(track),
+        _ => None,
+    };
+    let mut tracks: Vec<usize> = renditions.iter().filter_map(track_of).collect();
+    tracks.sort_unstable();
+    tracks.dedup();
+    for track in tracks {
+        let copy = renditions
+            .iter()
+            .position(|r| r.plan == Plan::AudioCopy { track });
+        let encode = renditions
+            .iter()
+            .position(|r| r.plan == Plan::AudioEncode { track });
+        let pick = match (copy, encode) {
+            (Some(c), _) if copied(track) => Some(c),
+            (_, Some(e)) => Some(e),
+            (c, None) => c,
+        };
+        if let Some(i) = pick.filter(|i| *i < 64) {
+            mask |= 1 << i;
+        }
+    }
+    mask
+}
+
 /// Picks a session's renditions: `audio` (else the item's default track),
 /// `subtitle` (else the track the file marks default, if any) and `burn`
-/// (an image subtitle track burned into the video).
+/// (an image subtitle track burned into the video), among the audio
+/// renditions in `audio_options` (bits of the renditions' indexes).
 ///
 /// # Errors
 /// A track index that names no playable audio track, no text subtitle
@@ -69,6 +106,7 @@ pub fn choose(
     audio: Option<&TrackRef>,
     subtitle: Option<&TrackRef>,
     burn: Option<usize>,
+    audio_options: u64,
 ) -> Result<Choice, String> {
     let video = match burn {
         None => renditions.iter().position(|r| {
@@ -88,25 +126,34 @@ pub fn choose(
                 })?,
         ),
     };
-    let audio_track = |r: &Rendition| match r.plan {
-        Plan::AudioCopy { track } | Plan::AudioEncode { track } => Some(track),
+    let offered = |i: usize| i < 64 && audio_options & (1 << i) != 0;
+    let audio_track = |(i, r): (usize, &Rendition)| match r.plan {
+        Plan::AudioCopy { track } | Plan::AudioEncode { track } if offered(i) => Some(track),
         _ => None,
     };
     let fallback = renditions
         .iter()
-        .position(|r| r.default && audio_track(r).is_some())
-        .or_else(|| renditions.iter().position(|r| audio_track(r).is_some()));
-    let audio = match audio {
-        None | Some(TrackRef::Off) => fallback,
-        Some(TrackRef::Index(i)) => Some(
+        .enumerate()
+        .position(|(i, r)| r.default && audio_track((i, r)).is_some())
+        .or_else(|| {
             renditions
                 .iter()
-                .position(|r| audio_track(r) == Some(*i))
-                .ok_or_else(|| format!("audio track {i} does not exist or cannot be played"))?,
+                .enumerate()
+                .position(|e| audio_track(e).is_some())
+        });
+    let audio = match audio {
+        None | Some(TrackRef::Off) => fallback,
+        Some(TrackRef::Index(t)) => Some(
+            renditions
+                .iter()
+                .enumerate()
+                .position(|e| audio_track(e) == Some(*t))
+                .ok_or_else(|| format!("audio track {t} does not exist or cannot be played"))?,
         ),
         Some(TrackRef::Language(l)) => renditions
             .iter()
-            .position(|r| audio_track(r).is_some() && r.language.as_deref() == Some(l))
+            .enumerate()
+            .position(|(i, r)| audio_track((i, r)).is_some() && r.language.as_deref() == Some(l))
             .or(fallback),
     };
     let subtitle = match subtitle {
@@ -127,10 +174,14 @@ pub fn choose(
                     .position(|s| s.language.as_deref() == Some(l))
             }),
     };
+    let listed = (0..renditions.len().min(64))
+        .filter(|i| audio_track((*i, &renditions[*i])).is_some())
+        .fold(0u64, |m, i| m | (1 << i));
     Ok(Choice {
         video,
         audio,
         subtitle,
+        audio_options: listed,
     })
 }
 
@@ -150,6 +201,7 @@ mod tests {
             label: None,
             default,
             key: name.into(),
+            packaging: crate::packaging::Packaging::Ts,
         }
     }
 
@@ -200,13 +252,14 @@ mod tests {
     #[test]
     fn defaults_are_the_marked_tracks() {
         let (r, s) = title();
-        let c = choose(&r, &s, None, None, None).expect("choice");
+        let c = choose(&r, &s, None, None, None, u64::MAX).expect("choice");
         assert_eq!(
             c,
             Choice {
                 video: Some(0),
                 audio: Some(2),
-                subtitle: Some(2)
+                subtitle: Some(2),
+                audio_options: 0b110,
             }
         );
         assert_eq!(c.mask(), 0b101);
@@ -222,6 +275,7 @@ mod tests {
                 Some(&TrackRef::parse(a).unwrap()),
                 Some(&TrackRef::parse(sub).unwrap()),
                 None,
+                u64::MAX,
             )
         };
         let c = by("0", "fre").expect("choice");
@@ -240,9 +294,11 @@ mod tests {
     fn burn_picks_the_burned_video_or_refuses() {
         let (r, s) = title();
         assert_eq!(
-            choose(&r, &s, None, None, Some(3)).expect("choice").video,
+            choose(&r, &s, None, None, Some(3), u64::MAX)
+                .expect("choice")
+                .video,
             Some(3)
         );
-        assert!(choose(&r, &s, None, None, Some(0)).is_err());
+        assert!(choose(&r, &s, None, None, Some(0), u64::MAX).is_err());
     }
 }

@@ -16,13 +16,16 @@
 //! renditions (RFC 8216 §4.3.4.1).
 
 mod choice;
+mod codecs;
 
-pub use choice::{choose, Choice, TrackRef};
+pub use choice::{audio_options, choose, Choice, TrackRef};
+pub use codecs::{avc1_codec, h264_level_idc, video_copy_codecs, vp9_level};
 
-use crate::library::decision::{audio_copyable, transcode_size};
+use crate::library::decision::transcode_size;
 use crate::library::{
-    AudioPlan, MediaItem, SubtitleKind, SubtitleSource, SubtitleStream, VideoPlan,
+    Decision, MediaItem, SubtitleKind, SubtitleSource, SubtitleStream, VideoPlan,
 };
+use crate::packaging::Packaging;
 use sha2::{Digest, Sha256};
 
 /// Bumped whenever hlsd's segment bytes change for the same inputs (the
@@ -97,9 +100,54 @@ pub struct Rendition {
     pub label: Option<String>,
     /// Whether it is the item's default audio track, for audio.
     pub default: bool,
-    /// Hex digest of everything that decides its bytes (plan, encode
-    /// branch, grid, [`FORMAT_VERSION`]): its folder in the store.
+    /// Hex digest of everything that decides its bytes (plan, packaging,
+    /// encode branch, grid, [`FORMAT_VERSION`]): its folder in the store.
     pub key: String,
+    /// The segment container it is written in.
+    pub packaging: Packaging,
+}
+
+/// Which set of renditions a viewer plays of an item: the packaging, and
+/// whether the video is copied (cut on the source's key frames) or
+/// encoded (cut on the fixed grid). Each is a title of its own: clients
+/// whose decisions share it share its segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Presentation {
+    /// The segment container.
+    pub packaging: Packaging,
+    /// Whether the video is the source's, copied.
+    pub copy_video: bool,
+}
+
+impl Presentation {
+    /// The presentation a decision's HLS plan gives.
+    pub fn of(decision: &Decision) -> Presentation {
+        Presentation {
+            packaging: decision.packaging,
+            copy_video: decision.video == Some(VideoPlan::Copy),
+        }
+    }
+
+    /// A short name, for store folders and logs: `ts-copy`, `ts-encode`,
+    /// `fmp4-copy`.
+    pub fn name(&self) -> &'static str {
+        match (self.packaging, self.copy_video) {
+            (Packaging::Ts, true) => "ts-copy",
+            (Packaging::Ts, false) => "ts-encode",
+            (Packaging::Fmp4, true) => "fmp4-copy",
+            (Packaging::Fmp4, false) => "fmp4-encode",
+        }
+    }
+
+    /// The name suffix of its renditions: none for MPEG-TS, `-cmaf` for
+    /// fragmented MP4, so that a rendition's name says which presentation
+    /// it belongs to.
+    fn suffix(&self) -> &'static str {
+        match self.packaging {
+            Packaging::Ts => "",
+            Packaging::Fmp4 => "-cmaf",
+        }
+    }
 }
 
 /// AAC-LC's RFC 6381 string (ISO/IEC 14496-3 audio object type 2).
@@ -111,48 +159,6 @@ const COPIED_AAC_BPS_PER_CHANNEL: u64 = 96_000;
 /// Bits per pixel per frame assumed for x264 veryfast CRF 23 output when
 /// estimating `BANDWIDTH` (~2.8 Mb/s for 720p30); an estimate, not a cap.
 const CRF23_BITS_PER_PIXEL: f64 = 0.1;
-
-/// H.264 `level_idc` for a stream of this size and rate: the lowest level of
-/// ITU-T H.264 Table A-1 whose macroblock rate and frame size allow it.
-pub fn h264_level_idc(width: u32, height: u32, fps: f64) -> u8 {
-    // (level_idc, MaxMBPS, MaxFS) from Table A-1.
-    const LEVELS: &[(u8, f64, u32)] = &[
-        (30, 40_500.0, 1_620),
-        (31, 108_000.0, 3_600),
-        (32, 216_000.0, 5_120),
-        (40, 245_760.0, 8_192),
-        (42, 522_240.0, 8_704),
-        (50, 589_824.0, 22_080),
-        (51, 983_040.0, 36_864),
-    ];
-    let frame_mbs = width.div_ceil(16) * height.div_ceil(16);
-    let fps = if fps > 0.0 { fps } else { 30.0 };
-    LEVELS
-        .iter()
-        .find(|(_, mbps, fs)| frame_mbs <= *fs && frame_mbs as f64 * fps <= *mbps)
-        .map(|(l, _, _)| *l)
-        .unwrap_or(52)
-}
-
-/// The `avc1.PPCCLL` string (RFC 6381 §3.3) for a caps profile and level.
-pub fn avc1_codec(profile: Option<&str>, level: Option<&str>, fallback_level_idc: u8) -> String {
-    let (profile_idc, constraints) = match profile.unwrap_or("high") {
-        "constrained-baseline" => (0x42, 0xE0),
-        "baseline" => (0x42, 0x00),
-        "main" => (0x4D, 0x40),
-        "extended" => (0x58, 0x00),
-        _ => (0x64, 0x00),
-    };
-    let level_idc = match level {
-        Some("1b") => 9,
-        Some(l) => l
-            .parse::<f64>()
-            .map(|l| (l * 10.0).round() as u8)
-            .unwrap_or(fallback_level_idc),
-        None => fallback_level_idc,
-    };
-    format!("avc1.{profile_idc:02x}{constraints:02x}{level_idc:02x}")
-}
 
 /// What besides the plan decides a rendition's bytes.
 #[derive(Debug, Clone, Copy)]
@@ -166,9 +172,9 @@ pub struct KeyInputs<'a> {
     pub first_segment_ms: u128,
 }
 
-/// The key of `plan`: a copy depends on no encode branch, an encode on its
-/// branch's text.
-fn key_of(plan: &Plan, inputs: &KeyInputs<'_>) -> String {
+/// The key of `plan` in `packaging`: a copy depends on no encode branch,
+/// an encode on its branch's text.
+fn key_of(plan: &Plan, packaging: Packaging, inputs: &KeyInputs<'_>) -> String {
     let template = match plan {
         Plan::VideoCopy | Plan::AudioCopy { .. } => "",
         Plan::VideoEncode { .. } => inputs.video_template,
@@ -176,8 +182,12 @@ fn key_of(plan: &Plan, inputs: &KeyInputs<'_>) -> String {
     };
     let mut h = Sha256::new();
     h.update(format!(
-        "hlsd-rendition/{FORMAT_VERSION}/{plan:?}/{}/",
-        inputs.first_segment_ms
+        "hlsd-rendition/{FORMAT_VERSION}/{plan:?}/{}/{}",
+        inputs.first_segment_ms,
+        match packaging {
+            Packaging::Ts => "",
+            Packaging::Fmp4 => "fmp4/",
+        }
     ));
     h.update(template.as_bytes());
     let digest = h.finalize();
@@ -208,7 +218,7 @@ fn source_bps(item: &MediaItem) -> u64 {
     }
 }
 
-/// An encoded video rendition of `item` at `width`×`height`.
+/// An encoded video rendition of `item` at `width`×`height` (MPEG-TS).
 fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendition {
     let Plan::VideoEncode {
         width,
@@ -224,7 +234,7 @@ fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendit
         .as_ref()
         .map_or(30.0, |v| if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 });
     Rendition {
-        key: key_of(&plan, inputs),
+        key: key_of(&plan, Packaging::Ts, inputs),
         name: match burn {
             Some(s) => format!("video-{height}p-burn{s}"),
             None => format!("video-{height}p"),
@@ -238,6 +248,7 @@ fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendit
         language: None,
         label: None,
         default: false,
+        packaging: Packaging::Ts,
     }
 }
 
@@ -258,116 +269,57 @@ fn audio_label(a: &crate::library::AudioStream) -> String {
     format!("{language} {} {layout}", a.codec)
 }
 
-/// The renditions of `item`'s HLS output: its video rendition first (if
-/// any), then one per playable audio track (in track order; the
-/// decision's track is the default), then one burn-in video rendition per
-/// image subtitle track. Empty for an unplayable item.
-pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
+/// The RFC 6381 string of audio `a` copied as it is.
+fn audio_copy_codecs(a: &crate::library::AudioStream) -> &'static str {
+    match (a.codec.as_str(), a.profile.as_deref()) {
+        // ISO/IEC 14496-3 object types: 5 HE-AAC (SBR), 29 HE-AAC v2 (PS).
+        ("aac", Some("he-aac")) => "mp4a.40.5",
+        ("aac", Some("he-aac-v2")) => "mp4a.40.29",
+        // Sample entry names (Opus in ISOBMFF, FLAC in ISOBMFF).
+        ("opus", _) => "Opus",
+        ("flac", _) => "fLaC",
+        _ => AAC_LC,
+    }
+}
+
+/// The renditions of `item` in `presentation`: its video rendition first
+/// (if any: copied, or encoded at the decision's size), then the audio
+/// renditions of each playable track in track order (a copy where the
+/// packaging carries the codec, an AAC encode where it does not or where
+/// a client may not play it; the item's default track is the default),
+/// then, in MPEG-TS, one burn-in video rendition per image subtitle
+/// track. Empty for an unplayable item.
+pub fn renditions_of(
+    item: &MediaItem,
+    presentation: Presentation,
+    inputs: &KeyInputs<'_>,
+) -> Vec<Rendition> {
     let d = &item.decision;
     let mut out = Vec::new();
     if d.playback.is_none() {
         return out;
     }
-    if let (Some(plan), Some(v)) = (d.video, item.video.as_ref()) {
-        match plan {
-            VideoPlan::Copy => {
-                let plan = Plan::VideoCopy;
-                out.push(Rendition {
-                    key: key_of(&plan, inputs),
-                    name: "video-copy".to_string(),
-                    plan,
-                    codecs: avc1_codec(
-                        v.profile.as_deref(),
-                        v.level.as_deref(),
-                        h264_level_idc(v.width, v.height, v.fps),
-                    ),
-                    // The source's whole bit rate: an upper bound for its video.
-                    bandwidth_bps: source_bps(item).max(64_000),
-                    resolution: Some((v.width, v.height)),
-                    channels: None,
-                    language: None,
-                    label: None,
-                    default: false,
-                });
-            }
-            VideoPlan::Transcode {
-                width,
-                height,
-                deinterlace,
-                rotate,
-            } => out.push(encoded_video(
-                item,
-                Plan::VideoEncode {
-                    width,
-                    height,
-                    deinterlace,
-                    rotate,
-                    burn: None,
-                },
-                inputs,
-            )),
-        }
-    }
-    let chosen = d.audio.map(|(track, _)| track);
-    let playable = item
-        .audio
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| audio_copyable(a) || a.decodable)
-        .take(MAX_AUDIO_RENDITIONS);
-    for (track, a) in playable {
-        // The decision's track keeps its plan; the others copy AAC and
-        // encode the rest.
-        let copy = match d.audio {
-            Some((t, plan)) if t == track => plan == AudioPlan::Copy,
-            _ => audio_copyable(a),
-        };
-        // RFC 6381 object types: 2 AAC-LC, 5 HE-AAC (SBR), 29 HE-AAC v2 (PS).
-        let copied_codec = match a.profile.as_deref() {
-            Some("he-aac") => "mp4a.40.5",
-            Some("he-aac-v2") => "mp4a.40.29",
-            _ => AAC_LC,
-        };
-        let (plan, name, channels, bandwidth) = if copy {
-            let channels = a.channels.max(1);
-            (
-                Plan::AudioCopy { track },
-                format!("audio-{track}-copy"),
-                channels,
-                COPIED_AAC_BPS_PER_CHANNEL * channels as u64,
-            )
-        } else {
-            (
-                Plan::AudioEncode { track },
-                format!("audio-{track}-aac"),
-                2,
-                AAC_BITRATE_BPS,
-            )
-        };
-        out.push(Rendition {
-            key: key_of(&plan, inputs),
-            name,
-            plan,
-            codecs: if copy { copied_codec } else { AAC_LC }.to_string(),
-            bandwidth_bps: bandwidth,
-            resolution: None,
-            channels: Some(channels),
-            language: language_tag(a.language.as_deref()),
-            label: Some(audio_label(a)),
-            default: chosen == Some(track),
-        });
-    }
-    if let Some(v) = item.video.as_ref().filter(|v| v.decodable) {
-        let (width, height) = match d.video {
-            Some(VideoPlan::Transcode { width, height, .. }) => (width, height),
-            _ => transcode_size(v),
-        };
-        for s in item
-            .subtitles
-            .iter()
-            .filter(|s| s.kind == SubtitleKind::Image)
-            .take(MAX_BURN_RENDITIONS)
-        {
+    let packaging = presentation.packaging;
+    let suffix = presentation.suffix();
+    if let Some(v) = item.video.as_ref() {
+        if presentation.copy_video {
+            let plan = Plan::VideoCopy;
+            out.push(Rendition {
+                key: key_of(&plan, packaging, inputs),
+                name: format!("video-copy{suffix}"),
+                plan,
+                codecs: video_copy_codecs(v),
+                // The source's whole bit rate: an upper bound for its video.
+                bandwidth_bps: source_bps(item).max(64_000),
+                resolution: Some((v.width, v.height)),
+                channels: None,
+                language: None,
+                label: None,
+                default: false,
+                packaging,
+            });
+        } else if v.decodable {
+            let (width, height) = transcode_size(v);
             out.push(encoded_video(
                 item,
                 Plan::VideoEncode {
@@ -375,10 +327,86 @@ pub fn renditions_of(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition>
                     height,
                     deinterlace: v.interlaced,
                     rotate: v.rotation != 0,
-                    burn: Some(s.index),
+                    burn: None,
                 },
                 inputs,
             ));
+        }
+    }
+    let chosen = d.audio.map(|(track, _)| track);
+    let mut audio_count = 0;
+    for (track, a) in item.audio.iter().enumerate() {
+        let copy = packaging.carries_audio(&a.codec);
+        // AAC is what an encode would give: its copy is enough.
+        let encode = a.decodable && (!copy || a.codec != "aac");
+        let mut plans = Vec::new();
+        if copy {
+            plans.push(Plan::AudioCopy { track });
+        }
+        if encode {
+            plans.push(Plan::AudioEncode { track });
+        }
+        for plan in plans {
+            if audio_count == MAX_AUDIO_RENDITIONS {
+                break;
+            }
+            audio_count += 1;
+            let (name, channels, bandwidth, codecs) = match plan {
+                Plan::AudioCopy { .. } => {
+                    let channels = a.channels.max(1);
+                    (
+                        format!("audio-{track}-copy{suffix}"),
+                        channels,
+                        COPIED_AAC_BPS_PER_CHANNEL * channels as u64,
+                        audio_copy_codecs(a),
+                    )
+                }
+                _ => (
+                    format!("audio-{track}-aac{suffix}"),
+                    2,
+                    AAC_BITRATE_BPS,
+                    AAC_LC,
+                ),
+            };
+            out.push(Rendition {
+                key: key_of(&plan, packaging, inputs),
+                name,
+                plan,
+                codecs: codecs.to_string(),
+                bandwidth_bps: bandwidth,
+                resolution: None,
+                channels: Some(channels),
+                language: language_tag(a.language.as_deref()),
+                label: Some(audio_label(a)),
+                default: chosen == Some(track),
+                packaging,
+            });
+        }
+    }
+    if packaging == Packaging::Ts {
+        if let Some(v) = item.video.as_ref().filter(|v| v.decodable) {
+            let (width, height) = match d.video {
+                Some(VideoPlan::Transcode { width, height, .. }) => (width, height),
+                _ => transcode_size(v),
+            };
+            for s in item
+                .subtitles
+                .iter()
+                .filter(|s| s.kind == SubtitleKind::Image)
+                .take(MAX_BURN_RENDITIONS)
+            {
+                out.push(encoded_video(
+                    item,
+                    Plan::VideoEncode {
+                        width,
+                        height,
+                        deinterlace: v.interlaced,
+                        rotate: v.rotation != 0,
+                        burn: Some(s.index),
+                    },
+                    inputs,
+                ));
+            }
         }
     }
     out
@@ -445,6 +473,7 @@ mod tests {
     use super::*;
     use crate::library::decision::tests::{audio as audio_stream, h264};
     use crate::library::{decide, AudioStream, MediaInfo, VideoStream};
+    use crate::packaging::Packaging;
 
     fn item(codec: &str, audio: &str, container: &str) -> MediaItem {
         let info = MediaInfo {
@@ -492,7 +521,7 @@ mod tests {
         bad.index = 2;
         bad.decodable = false;
         it.audio.extend([fre, bad]);
-        let r = renditions_of(&it, &INPUTS);
+        let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
         let audio: Vec<(&str, &str, bool)> = r
             .iter()
             .filter(|r| !r.plan.is_video())
@@ -512,7 +541,8 @@ mod tests {
 
     #[test]
     fn a_remux_has_a_copied_video_and_a_copied_audio_rendition() {
-        let r = renditions_of(&item("h264", "aac", "matroska"), &INPUTS);
+        let it = item("h264", "aac", "matroska");
+        let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
         assert_eq!(r.len(), 2);
         assert_eq!(
             (r[0].name.as_str(), r[0].plan),
@@ -531,24 +561,59 @@ mod tests {
     #[test]
     fn a_transcode_names_its_size_and_keys_on_the_encoder_and_grid() {
         let it = item("hevc", "ac3", "matroska");
-        let r = renditions_of(&it, &INPUTS);
+        let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
         assert_eq!(r[0].name, "video-720p");
         assert_eq!(r[0].codecs, "avc1.64001f");
         assert_eq!(r[1].name, "audio-0-aac");
         assert_eq!(r[1].channels, Some(2));
-        let again = renditions_of(&it, &INPUTS);
+        let again = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
         assert_eq!(r[0].key, again[0].key, "stable");
         let other_encoder = KeyInputs {
             video_template: "x264 crf=20",
             ..INPUTS
         };
-        assert_ne!(r[0].key, renditions_of(&it, &other_encoder)[0].key);
-        assert_eq!(r[1].key, renditions_of(&it, &other_encoder)[1].key);
+        assert_ne!(
+            r[0].key,
+            renditions_of(&it, Presentation::of(&it.decision), &other_encoder)[0].key
+        );
+        assert_eq!(
+            r[1].key,
+            renditions_of(&it, Presentation::of(&it.decision), &other_encoder)[1].key
+        );
         let fast_start = KeyInputs {
             first_segment_ms: 2000,
             ..INPUTS
         };
-        assert_ne!(r[1].key, renditions_of(&it, &fast_start)[1].key);
+        assert_ne!(
+            r[1].key,
+            renditions_of(&it, Presentation::of(&it.decision), &fast_start)[1].key
+        );
+    }
+
+    #[test]
+    fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
+        let mut it = item("hevc", "opus", "matroska");
+        it.video.as_mut().unwrap().profile = Some("main".into());
+        let fmp4 = Presentation {
+            packaging: Packaging::Fmp4,
+            copy_video: true,
+        };
+        let r = renditions_of(&it, fmp4, &INPUTS);
+        let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["video-copy-cmaf", "audio-0-copy-cmaf", "audio-0-aac-cmaf"]
+        );
+        assert_eq!(r[0].codecs, "hvc1.1.6.L93.B0");
+        assert_eq!(r[1].codecs, "Opus");
+        assert!(r.iter().all(|r| r.packaging == Packaging::Fmp4));
+        // The same plan in another packaging is other bytes.
+        let ts = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
+        let aac_ts = ts.iter().find(|r| r.name == "audio-0-aac").unwrap();
+        assert_ne!(aac_ts.key, r[2].key);
+        // A client that plays Opus gets the copy, another the encode.
+        assert_eq!(audio_options(&r, |_| true), 0b010);
+        assert_eq!(audio_options(&r, |_| false), 0b100);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use super::{Registry, Session, SessionState};
 use crate::library::{MediaItem, Playback};
 use crate::rendition::Choice;
+use crate::rendition::Presentation;
 use crate::stats::{Stats, StopReason};
 use crate::supervisor::{AtCapacity, Supervisor, Title};
 use std::sync::{Arc, Mutex, Weak};
@@ -228,21 +229,30 @@ impl Sessions {
         id: Uuid,
         item: Arc<MediaItem>,
         mode: Playback,
+        presentation: Presentation,
         user: &str,
     ) -> Result<Arc<Session>, AtCapacity> {
         if let Some(s) = self.registry().get(&id, user) {
             return Ok(s);
         }
-        let title = self.supervisor.title(item.clone());
+        let title = self.supervisor.title(item.clone(), presentation);
         if let Some(s) = self.registry().by_owner(&item.id, user) {
             if Arc::ptr_eq(&s.title, &title) {
                 return Ok(s);
             }
         }
-        // The token does not say which tracks it chose: the defaults.
-        let choice =
-            crate::rendition::choose(&title.renditions, &title.subtitles, None, None, None)
-                .unwrap_or_default();
+        // The token does not say which tracks it chose: the defaults, with
+        // each track's copy where there is one.
+        let options = crate::rendition::audio_options(&title.renditions, |_| true);
+        let choice = crate::rendition::choose(
+            &title.renditions,
+            &title.subtitles,
+            None,
+            None,
+            None,
+            options,
+        )
+        .unwrap_or_default();
         let session = Arc::new(Session::new(
             id,
             title.clone(),

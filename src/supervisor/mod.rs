@@ -33,7 +33,7 @@ use crate::library::keyframes::{self, KeyframeIndex};
 use crate::library::{MediaItem, Playback};
 use crate::pipeline::Throttle;
 
-use crate::rendition::{renditions_of, subtitle_renditions, KeyInputs, Plan};
+use crate::rendition::{renditions_of, subtitle_renditions, KeyInputs, Plan, Presentation};
 use crate::stats::Stats;
 use crate::store::{title_key, SegmentStore};
 use crate::timeline::Timeline;
@@ -168,10 +168,11 @@ impl Supervisor {
             .collect()
     }
 
-    /// The title of `item` (by file identity), made on first use; its
-    /// timeline is built in the background.
-    pub fn title(self: &Arc<Self>, item: Arc<MediaItem>) -> Arc<Title> {
-        let key = title_key(&item.id, item.size_bytes, item.stamp.modified());
+    /// The title of `item` (by file identity) in `presentation`, made on
+    /// first use; its timeline is built in the background.
+    pub fn title(self: &Arc<Self>, item: Arc<MediaItem>, presentation: Presentation) -> Arc<Title> {
+        let file = title_key(&item.id, item.size_bytes, item.stamp.modified());
+        let key: Arc<str> = format!("{file}-{}", presentation.name()).into();
         let mut titles = self.titles.lock().expect("titles");
         if let Some(t) = titles.get(&key) {
             return t.clone();
@@ -181,7 +182,7 @@ impl Supervisor {
             audio_template: &self.settings.templates.audio_transcode,
             first_segment_ms: self.settings.first_segment.as_millis(),
         };
-        let renditions = renditions_of(&item, &inputs);
+        let renditions = renditions_of(&item, presentation, &inputs);
         let subtitles = subtitle_renditions(&item);
         let title = Arc::new(Title::new(
             key.clone(),
@@ -262,15 +263,16 @@ impl Supervisor {
         let growing = title.clone();
         let catalogue = self.catalogue.clone();
         let (rel, stamp) = (title.item.path.clone(), title.item.stamp);
+        let h264 = title.item.video.as_ref().is_some_and(|v| v.codec == "h264");
         cell.get_or_init(|| async move {
             let read = tokio::task::spawn_blocking(move || {
                 if let Some(stored) = catalogue.as_ref().and_then(|c| c.keyframes(&rel, stamp)) {
                     return Ok(stored);
                 }
-                // An open-GOP index would cut on non-IDR frames: the demux
-                // pass counts IDR frames only.
+                // An open-GOP H.264 index would cut on non-IDR frames: the
+                // demux pass counts IDR frames only.
                 let container = keyframes::from_container(&path).filter(|index| {
-                    let open = keyframes::lists_non_idr_key_frames(&path, index);
+                    let open = h264 && keyframes::lists_non_idr_key_frames(&path, index);
                     if open {
                         tracing::info!(path = %path.display(), "the container's key frames include non-IDR frames (open GOP): reading them with a demux pass");
                     }

@@ -43,6 +43,19 @@ pub struct RunContext {
     pub stats: Arc<Stats>,
 }
 
+/// The codec of the source stream a rendition is made from.
+fn source_codec(title: &Title, plan: Plan) -> String {
+    match plan {
+        Plan::VideoCopy | Plan::VideoEncode { .. } => {
+            title.item.video.as_ref().map(|v| v.codec.clone())
+        }
+        Plan::AudioCopy { track } | Plan::AudioEncode { track } => {
+            title.item.audio.get(track).map(|a| a.codec.clone())
+        }
+    }
+    .unwrap_or_default()
+}
+
 /// Where one rendition's segments go: the store, then the title's books.
 struct RenditionOutput {
     title: Arc<Title>,
@@ -108,6 +121,10 @@ impl SegmentOutput for RenditionOutput {
         self.title
             .store()
             .part_path(&self.title.segment_key(self.rendition, n), self.producer.id)
+    }
+
+    fn init_path(&self) -> PathBuf {
+        self.title.init_path(self.rendition)
     }
 
     fn opened(&self, n: usize) {
@@ -271,6 +288,9 @@ async fn produce(
         .iter()
         .map(|&i| Output {
             plan: title.renditions[i].plan,
+            codec: source_codec(title, title.renditions[i].plan),
+            packaging: title.renditions[i].packaging,
+            rotation: title.item.video.as_ref().map_or(0, |v| v.rotation),
             stream_id: stream_id(title, title.renditions[i].plan),
             sink: Arc::new(RenditionOutput {
                 title: title.clone(),

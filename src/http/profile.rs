@@ -1,0 +1,45 @@
+//! The client profile a request names ([`crate::profile`]): `?profile=`
+//! (a built-in name or JSON), the `X-Hlsd-Profile` header, or the
+//! `profile` field of `POST /api/v1/hls/start` (a name or an object).
+//! Without one, `generic`.
+
+use super::{query_value, ApiError};
+use crate::profile::ClientProfile;
+use warp::http::HeaderMap;
+
+/// The header a client may send its profile in (a name or JSON).
+pub const PROFILE_HEADER: &str = "x-hlsd-profile";
+
+/// The profile of a request: its `profile` query value, else its
+/// [`PROFILE_HEADER`], else `generic`.
+///
+/// # Errors
+/// 400 `bad_request` for an unknown name or a bad JSON profile.
+pub(super) fn from_request(query: &str, headers: &HeaderMap) -> Result<ClientProfile, ApiError> {
+    let header = headers
+        .get(PROFILE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    parse(query_value(query, "profile").or(header).as_deref())
+}
+
+/// The profile of a `profile` JSON field: a name, or an object.
+///
+/// # Errors
+/// 400 `bad_request` for an unknown name or a bad profile.
+pub(super) fn from_body(value: Option<&serde_json::Value>) -> Result<ClientProfile, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(ClientProfile::generic()),
+        Some(serde_json::Value::String(name)) => parse(Some(name)),
+        Some(other) => parse(Some(&other.to_string())),
+    }
+}
+
+fn parse(raw: Option<&str>) -> Result<ClientProfile, ApiError> {
+    match raw {
+        None => Ok(ClientProfile::generic()),
+        Some(raw) => {
+            ClientProfile::parse(raw).map_err(|e| ApiError::BadRequest(format!("profile: {e}")))
+        }
+    }
+}

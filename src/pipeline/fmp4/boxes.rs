@@ -1,0 +1,536 @@
+//! ISO base media file format boxes (ISO/IEC 14496-12) for CMAF tracks
+//! (ISO/IEC 23000-19): the init segment of one track, and the `moof` of
+//! one fragment. Pure: bytes in, bytes out.
+
+/// A box being written: its start in the buffer, for [`end`].
+#[must_use]
+pub struct Open(usize);
+
+/// Starts box `kind` (size filled in by [`end`]).
+pub fn begin(out: &mut Vec<u8>, kind: &[u8; 4]) -> Open {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(kind);
+    Open(start)
+}
+
+/// Starts full box `kind` with `version` and `flags` (24 bits).
+pub fn begin_full(out: &mut Vec<u8>, kind: &[u8; 4], version: u8, flags: u32) -> Open {
+    let open = begin(out, kind);
+    out.push(version);
+    out.extend_from_slice(&flags.to_be_bytes()[1..]);
+    open
+}
+
+/// Ends a box: writes its size.
+pub fn end(out: &mut [u8], open: Open) {
+    let size = u32::try_from(out.len() - open.0).unwrap_or(u32::MAX);
+    out[open.0..open.0 + 4].copy_from_slice(&size.to_be_bytes());
+}
+
+fn u16be(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn u32be(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+/// A box whose whole payload is `payload`.
+pub fn leaf(out: &mut Vec<u8>, kind: &[u8; 4], payload: &[u8]) {
+    let open = begin(out, kind);
+    out.extend_from_slice(payload);
+    end(out, open);
+}
+
+/// The stream a track carries, and what its sample entry needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleEntry {
+    /// Video: `avc1`, `hvc1`, `av01` or `vp09`, with its configuration
+    /// box (`avcC`, `hvcC`, `av1C`, `vpcC`) as kind and payload.
+    Video {
+        /// Sample entry four-character code.
+        format: [u8; 4],
+        /// Coded width in pixels.
+        width: u16,
+        /// Coded height in pixels.
+        height: u16,
+        /// Configuration box four-character code.
+        config_kind: [u8; 4],
+        /// Configuration box payload (for `vpcC`, after version and flags:
+        /// see [`vpcc_payload`]).
+        config: Vec<u8>,
+        /// Clockwise rotation in degrees (0, 90, 180, 270) for the track
+        /// header's matrix.
+        rotation: u32,
+    },
+    /// Audio: `mp4a` (with an AudioSpecificConfig), `Opus` (with a
+    /// `dOps` payload) or `fLaC` (with a `dfLa` payload).
+    Audio {
+        /// Sample entry four-character code.
+        format: [u8; 4],
+        /// Channel count.
+        channels: u16,
+        /// Sampling rate in Hz.
+        rate: u32,
+        /// The AudioSpecificConfig (`mp4a`) or configuration box payload.
+        config: Vec<u8>,
+    },
+}
+
+/// One track of an init segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    /// Ticks per second of its timestamps (90 kHz for video, the sampling
+    /// rate for audio).
+    pub timescale: u32,
+    /// Its sample entry.
+    pub entry: SampleEntry,
+}
+
+/// The only track of every init segment hlsd writes (one rendition, one
+/// track), as every `tfhd` names it.
+pub const TRACK_ID: u32 = 1;
+
+/// A transformation matrix (14496-12, 8.3.2: 16.16 fixed point, w 2.30)
+/// for a clockwise rotation of `degrees` of a `width`×`height` picture.
+fn matrix(degrees: u32, width: u16, height: u16) -> [i32; 9] {
+    const ONE: i32 = 0x0001_0000;
+    const W: i32 = 0x4000_0000;
+    let (w, h) = (i32::from(width) << 16, i32::from(height) << 16);
+    match degrees {
+        90 => [0, ONE, 0, -ONE, 0, 0, h, 0, W],
+        180 => [-ONE, 0, 0, 0, -ONE, 0, w, h, W],
+        270 => [0, -ONE, 0, ONE, 0, 0, 0, w, W],
+        _ => [ONE, 0, 0, 0, ONE, 0, 0, 0, W],
+    }
+}
+
+fn write_matrix(out: &mut Vec<u8>, m: &[i32; 9]) {
+    for v in m {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// The init segment of `track`: `ftyp` and a `moov` with one track and
+/// `mvex` (no samples: every sample is in the fragments), as CMAF asks
+/// (ISO/IEC 23000-19, 7.3.1: brands `cmfc`, `iso6`).
+pub fn init_segment(track: &Track) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    let ftyp = begin(&mut out, b"ftyp");
+    out.extend_from_slice(b"iso6");
+    u32be(&mut out, 0);
+    for brand in [b"iso6", b"cmfc", b"isom", b"mp41"] {
+        out.extend_from_slice(brand);
+    }
+    end(&mut out, ftyp);
+
+    let moov = begin(&mut out, b"moov");
+    let mvhd = begin_full(&mut out, b"mvhd", 0, 0);
+    u32be(&mut out, 0); // creation_time
+    u32be(&mut out, 0); // modification_time
+    u32be(&mut out, 1000); // timescale
+    u32be(&mut out, 0); // duration: unknown, in the fragments
+    u32be(&mut out, 0x0001_0000); // rate 1.0
+    u16be(&mut out, 0x0100); // volume 1.0
+    out.extend_from_slice(&[0; 10]);
+    write_matrix(&mut out, &matrix(0, 0, 0));
+    out.extend_from_slice(&[0; 24]); // pre_defined
+    u32be(&mut out, TRACK_ID + 1); // next_track_ID
+    end(&mut out, mvhd);
+
+    let trak = begin(&mut out, b"trak");
+    let (video, width, height, rotation) = match &track.entry {
+        SampleEntry::Video {
+            width,
+            height,
+            rotation,
+            ..
+        } => (true, *width, *height, *rotation),
+        SampleEntry::Audio { .. } => (false, 0, 0, 0),
+    };
+    // Enabled, in movie, in preview.
+    let tkhd = begin_full(&mut out, b"tkhd", 0, 7);
+    u32be(&mut out, 0);
+    u32be(&mut out, 0);
+    u32be(&mut out, TRACK_ID);
+    u32be(&mut out, 0); // reserved
+    u32be(&mut out, 0); // duration
+    out.extend_from_slice(&[0; 8]);
+    u16be(&mut out, 0); // layer
+    u16be(&mut out, 0); // alternate_group
+    u16be(&mut out, if video { 0 } else { 0x0100 });
+    u16be(&mut out, 0);
+    write_matrix(&mut out, &matrix(rotation, width, height));
+    u32be(&mut out, u32::from(width) << 16);
+    u32be(&mut out, u32::from(height) << 16);
+    end(&mut out, tkhd);
+
+    let mdia = begin(&mut out, b"mdia");
+    let mdhd = begin_full(&mut out, b"mdhd", 0, 0);
+    u32be(&mut out, 0);
+    u32be(&mut out, 0);
+    u32be(&mut out, track.timescale);
+    u32be(&mut out, 0);
+    u16be(&mut out, 0x55C4); // 'und', ISO 639-2/T packed
+    u16be(&mut out, 0);
+    end(&mut out, mdhd);
+    let hdlr = begin_full(&mut out, b"hdlr", 0, 0);
+    u32be(&mut out, 0);
+    out.extend_from_slice(if video { b"vide" } else { b"soun" });
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(if video {
+        b"VideoHandler\0".as_slice()
+    } else {
+        b"SoundHandler\0".as_slice()
+    });
+    end(&mut out, hdlr);
+
+    let minf = begin(&mut out, b"minf");
+    if video {
+        let vmhd = begin_full(&mut out, b"vmhd", 0, 1);
+        out.extend_from_slice(&[0; 8]);
+        end(&mut out, vmhd);
+    } else {
+        let smhd = begin_full(&mut out, b"smhd", 0, 0);
+        out.extend_from_slice(&[0; 4]);
+        end(&mut out, smhd);
+    }
+    let dinf = begin(&mut out, b"dinf");
+    let dref = begin_full(&mut out, b"dref", 0, 0);
+    u32be(&mut out, 1);
+    let url = begin_full(&mut out, b"url ", 0, 1); // media in this file
+    end(&mut out, url);
+    end(&mut out, dref);
+    end(&mut out, dinf);
+
+    let stbl = begin(&mut out, b"stbl");
+    let stsd = begin_full(&mut out, b"stsd", 0, 0);
+    u32be(&mut out, 1);
+    sample_entry(&mut out, &track.entry);
+    end(&mut out, stsd);
+    for kind in [b"stts", b"stsc", b"stco"] {
+        let b = begin_full(&mut out, kind, 0, 0);
+        u32be(&mut out, 0);
+        end(&mut out, b);
+    }
+    let stsz = begin_full(&mut out, b"stsz", 0, 0);
+    u32be(&mut out, 0);
+    u32be(&mut out, 0);
+    end(&mut out, stsz);
+    end(&mut out, stbl);
+    end(&mut out, minf);
+    end(&mut out, mdia);
+    end(&mut out, trak);
+
+    let mvex = begin(&mut out, b"mvex");
+    let trex = begin_full(&mut out, b"trex", 0, 0);
+    u32be(&mut out, TRACK_ID);
+    u32be(&mut out, 1); // default_sample_description_index
+    u32be(&mut out, 0);
+    u32be(&mut out, 0);
+    u32be(&mut out, 0);
+    end(&mut out, trex);
+    end(&mut out, mvex);
+    end(&mut out, moov);
+    out
+}
+
+fn sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {
+    match entry {
+        SampleEntry::Video {
+            format,
+            width,
+            height,
+            config_kind,
+            config,
+            ..
+        } => {
+            let b = begin(out, format);
+            out.extend_from_slice(&[0; 6]);
+            u16be(out, 1); // data_reference_index
+            out.extend_from_slice(&[0; 16]); // pre_defined, reserved
+            u16be(out, *width);
+            u16be(out, *height);
+            u32be(out, 0x0048_0000); // 72 dpi
+            u32be(out, 0x0048_0000);
+            u32be(out, 0);
+            u16be(out, 1); // frame_count
+            let mut name = [0u8; 32];
+            let label = b"hlsd";
+            name[0] = label.len() as u8;
+            name[1..=label.len()].copy_from_slice(label);
+            out.extend_from_slice(&name);
+            u16be(out, 0x0018); // depth
+            u16be(out, 0xFFFF); // pre_defined -1
+            if config_kind == b"vpcC" {
+                let c = begin_full(out, config_kind, 1, 0);
+                out.extend_from_slice(config);
+                end(out, c);
+            } else {
+                leaf(out, config_kind, config);
+            }
+            end(out, b);
+        }
+        SampleEntry::Audio {
+            format,
+            channels,
+            rate,
+            config,
+        } => {
+            let b = begin(out, format);
+            out.extend_from_slice(&[0; 6]);
+            u16be(out, 1);
+            out.extend_from_slice(&[0; 8]);
+            u16be(out, *channels);
+            u16be(out, 16); // samplesize
+            u32be(out, 0);
+            // 16.16 fixed point; rates past 65535 Hz do not fit.
+            u32be(out, if *rate < 0x1_0000 { rate << 16 } else { 0 });
+            match format {
+                b"mp4a" => esds(out, config),
+                b"Opus" => leaf(out, b"dOps", config),
+                _ => {
+                    let c = begin_full(out, b"dfLa", 0, 0);
+                    out.extend_from_slice(config);
+                    end(out, c);
+                }
+            }
+            end(out, b);
+        }
+    }
+}
+
+/// An MPEG-4 descriptor (14496-1, 8.3.3): tag, one-byte size, body.
+fn descriptor(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    out.push(tag);
+    out.push(u8::try_from(body.len()).unwrap_or(127).min(127));
+    out.extend_from_slice(body);
+}
+
+/// `esds` with an AAC AudioSpecificConfig (14496-14, 5.6; 14496-1).
+fn esds(out: &mut Vec<u8>, asc: &[u8]) {
+    let b = begin_full(out, b"esds", 0, 0);
+    let mut dsi = Vec::new();
+    descriptor(&mut dsi, 0x05, asc);
+    let mut dcd = vec![0x40, 0x15]; // Audio ISO/IEC 14496-3; audio stream
+    dcd.extend_from_slice(&[0, 0, 0]); // bufferSizeDB
+    dcd.extend_from_slice(&0u32.to_be_bytes()); // maxBitrate
+    dcd.extend_from_slice(&0u32.to_be_bytes()); // avgBitrate
+    dcd.extend_from_slice(&dsi);
+    let mut es = vec![0, 1, 0]; // ES_ID 1, no flags
+    descriptor(&mut es, 0x04, &dcd);
+    descriptor(&mut es, 0x06, &[0x02]); // SLConfig predefined: MP4
+    descriptor(out, 0x03, &es);
+    end(out, b);
+}
+
+/// The `vpcC` payload after its version and flags (VP9 codec ISO media
+/// file format binding, 2.2): profile, level, bit depth, chroma
+/// subsampling (1: 4:2:0 co-sited, 2: 4:2:2, 3: 4:4:4), full range, and
+/// colour description (2: unspecified), no initialization data.
+pub fn vpcc_payload(
+    profile: u8,
+    level: u8,
+    bit_depth: u8,
+    chroma: &str,
+    full_range: bool,
+) -> Vec<u8> {
+    let subsampling = match chroma {
+        "4:2:2" => 2,
+        "4:4:4" => 3,
+        _ => 1,
+    };
+    vec![
+        profile,
+        level,
+        (bit_depth << 4) | (subsampling << 1) | u8::from(full_range),
+        2,
+        2,
+        2,
+        0,
+        0,
+    ]
+}
+
+/// One sample of a fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Its size in bytes.
+    pub size: u32,
+    /// Its duration in timescale ticks.
+    pub duration: u32,
+    /// Composition time minus decode time, in ticks.
+    pub composition_offset: i32,
+    /// Whether it is a sync sample (a key frame; every audio frame).
+    pub sync: bool,
+}
+
+/// `sample_flags` (14496-12, 8.8.3.1) of a sync sample: depends on no
+/// other; and of any other: depends on others, non-sync.
+const SYNC_FLAGS: u32 = 0x0200_0000;
+const NON_SYNC_FLAGS: u32 = 0x0101_0000;
+
+/// The `moof` of fragment `sequence` (1-based) of [`TRACK_ID`]: samples
+/// from decode time `base_decode_time` on, whose data follows in an
+/// `mdat` right after it (`default-base-is-moof`, as CMAF asks: 7.5.16).
+/// Composition offsets are signed (`trun` version 1) and only written for
+/// video.
+pub fn moof(sequence: u32, base_decode_time: u64, samples: &[Sample], video: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + samples.len() * 16);
+    let moof = begin(&mut out, b"moof");
+    let mfhd = begin_full(&mut out, b"mfhd", 0, 0);
+    u32be(&mut out, sequence);
+    end(&mut out, mfhd);
+    let traf = begin(&mut out, b"traf");
+    let tfhd = begin_full(&mut out, b"tfhd", 0, 0x02_0000);
+    u32be(&mut out, TRACK_ID);
+    end(&mut out, tfhd);
+    let tfdt = begin_full(&mut out, b"tfdt", 1, 0);
+    out.extend_from_slice(&base_decode_time.to_be_bytes());
+    end(&mut out, tfdt);
+    // data offset, duration, size, flags; composition offsets for video.
+    let flags = 0x0701 | if video { 0x0800 } else { 0 };
+    let trun = begin_full(&mut out, b"trun", 1, flags);
+    u32be(&mut out, samples.len() as u32);
+    let offset_at = out.len();
+    u32be(&mut out, 0);
+    for s in samples {
+        u32be(&mut out, s.duration);
+        u32be(&mut out, s.size);
+        u32be(&mut out, if s.sync { SYNC_FLAGS } else { NON_SYNC_FLAGS });
+        if video {
+            out.extend_from_slice(&s.composition_offset.to_be_bytes());
+        }
+    }
+    end(&mut out, trun);
+    end(&mut out, traf);
+    end(&mut out, moof);
+    // The first sample's data: after this moof and the mdat header.
+    let data_offset = (out.len() + 8) as u32;
+    out[offset_at..offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The (kind, payload) of each top-level box, checking sizes.
+    fn boxes(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let size = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+            assert!(size >= 8 && size <= data.len(), "box size {size}");
+            out.push((data[4..8].try_into().unwrap(), &data[8..size]));
+            data = &data[size..];
+        }
+        out
+    }
+
+    fn find<'a>(data: &'a [u8], path: &[&[u8; 4]]) -> Option<&'a [u8]> {
+        let (first, rest) = path.split_first()?;
+        let (_, body) = boxes(data).into_iter().find(|(k, _)| k == *first)?;
+        if rest.is_empty() {
+            Some(body)
+        } else {
+            find(body, rest)
+        }
+    }
+
+    #[test]
+    fn an_init_segment_has_one_fragmented_track_with_its_config() {
+        let track = Track {
+            timescale: 90_000,
+            entry: SampleEntry::Video {
+                format: *b"hvc1",
+                width: 1920,
+                height: 1080,
+                config_kind: *b"hvcC",
+                config: vec![1, 2, 3],
+                rotation: 90,
+            },
+        };
+        let init = init_segment(&track);
+        let kinds: Vec<[u8; 4]> = boxes(&init).iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, [*b"ftyp", *b"moov"]);
+        let trex = find(&init, &[b"moov", b"mvex", b"trex"]).expect("trex");
+        assert_eq!(&trex[4..8], &TRACK_ID.to_be_bytes());
+        let mdhd = find(&init, &[b"moov", b"trak", b"mdia", b"mdhd"]).expect("mdhd");
+        assert_eq!(&mdhd[12..16], &90_000u32.to_be_bytes());
+        let stsd = find(
+            &init,
+            &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"],
+        )
+        .expect("stsd");
+        // version/flags, entry_count, then the hvc1 entry ending in hvcC.
+        assert_eq!(&stsd[12..16], b"hvc1");
+        assert!(stsd.ends_with(&[0, 0, 0, 11, b'h', b'v', b'c', b'C', 1, 2, 3]));
+        let tkhd = find(&init, &[b"moov", b"trak", b"tkhd"]).expect("tkhd");
+        // The matrix's first row is (0, 1, 0): a quarter turn.
+        assert_eq!(&tkhd[40..48], &[0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn aac_gets_an_esds_with_its_audio_specific_config() {
+        let init = init_segment(&Track {
+            timescale: 48_000,
+            entry: SampleEntry::Audio {
+                format: *b"mp4a",
+                channels: 2,
+                rate: 48_000,
+                config: vec![0x11, 0x90],
+            },
+        });
+        let stsd = find(
+            &init,
+            &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"],
+        )
+        .expect("stsd");
+        let esds = stsd.windows(4).position(|w| w == b"esds").expect("esds");
+        let body = &stsd[esds + 8..];
+        assert_eq!(body[0], 0x03, "ES_Descriptor");
+        let dsi = body
+            .windows(3)
+            .position(|w| w == [0x05, 2, 0x11])
+            .expect("DSI");
+        assert_eq!(body[dsi + 3], 0x90);
+    }
+
+    #[test]
+    fn a_moof_points_at_the_data_after_it() {
+        let samples = [
+            Sample {
+                size: 100,
+                duration: 3600,
+                composition_offset: 7200,
+                sync: true,
+            },
+            Sample {
+                size: 50,
+                duration: 3600,
+                composition_offset: -3600,
+                sync: false,
+            },
+        ];
+        let moof = moof(3, 324_000_000, &samples, true);
+        let trun = find(&moof, &[b"moof", b"traf", b"trun"]).expect("trun");
+        assert_eq!(trun[0], 1, "version 1: signed offsets");
+        let offset = u32::from_be_bytes(trun[8..12].try_into().unwrap());
+        assert_eq!(offset as usize, moof.len() + 8);
+        let tfdt = find(&moof, &[b"moof", b"traf", b"tfdt"]).expect("tfdt");
+        assert_eq!(&tfdt[4..12], &324_000_000u64.to_be_bytes());
+        // Second sample: duration, size, non-sync flags, offset -3600.
+        assert_eq!(
+            &trun[28..44],
+            [
+                &3600u32.to_be_bytes()[..],
+                &50u32.to_be_bytes(),
+                &NON_SYNC_FLAGS.to_be_bytes(),
+                &(-3600i32).to_be_bytes()
+            ]
+            .concat()
+            .as_slice()
+        );
+    }
+}

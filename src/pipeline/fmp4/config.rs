@@ -1,0 +1,329 @@
+//! A track's sample entry from its GStreamer caps: the configuration
+//! records the parsers put in `codec_data` (`avcC`, `hvcC`, `av1C`, AAC's
+//! AudioSpecificConfig), or what is built from the caps' fields and stream
+//! headers (`vpcC`, `dOps`, `dfLa`), or from the first ADTS header of an
+//! encoded AAC stream.
+
+use super::boxes::{vpcc_payload, SampleEntry, Track};
+
+/// The 90 kHz timescale of video tracks (as MPEG-TS, so that both
+/// packagings give the same ticks).
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+
+fn codec_data(s: &gst::StructureRef) -> Option<Vec<u8>> {
+    let buffer = s.get::<gst::Buffer>("codec_data").ok()?;
+    let map = buffer.map_readable().ok()?;
+    Some(map.to_vec())
+}
+
+fn stream_headers(s: &gst::StructureRef) -> Vec<Vec<u8>> {
+    let Ok(array) = s.get::<gst::ArrayRef>("streamheader") else {
+        return Vec::new();
+    };
+    array
+        .iter()
+        .filter_map(|v| v.get::<gst::Buffer>().ok())
+        .filter_map(|b| b.map_readable().ok().map(|m| m.to_vec()))
+        .collect()
+}
+
+fn int(s: &gst::StructureRef, field: &str) -> Option<u32> {
+    s.get::<i32>(field).ok().and_then(|v| u32::try_from(v).ok())
+}
+
+/// The track of a stream with `caps`; `first` is its first access unit
+/// (an ADTS frame of encoded AAC carries what its caps do not).
+/// `rotation` is the source's clockwise rotation in degrees.
+///
+/// # Errors
+/// Caps of a codec fMP4 is not written for here, or without the
+/// configuration record the codec needs.
+pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, String> {
+    let s = caps.structure(0).ok_or("caps without a structure")?;
+    let name = s.name().as_str();
+    let dims = || -> (u16, u16) {
+        let w = int(s, "width").unwrap_or(0);
+        let h = int(s, "height").unwrap_or(0);
+        (
+            u16::try_from(w).unwrap_or(u16::MAX),
+            u16::try_from(h).unwrap_or(u16::MAX),
+        )
+    };
+    let video = |format: &[u8; 4], config_kind: &[u8; 4], config: Vec<u8>| {
+        let (width, height) = dims();
+        Track {
+            timescale: VIDEO_TIMESCALE,
+            entry: SampleEntry::Video {
+                format: *format,
+                width,
+                height,
+                config_kind: *config_kind,
+                config,
+                rotation,
+            },
+        }
+    };
+    let needs = |what: &str| format!("{name} caps without {what}");
+    match name {
+        "video/x-h264" => Ok(video(
+            b"avc1",
+            b"avcC",
+            codec_data(s).ok_or_else(|| needs("an avcC"))?,
+        )),
+        "video/x-h265" => Ok(video(
+            b"hvc1",
+            b"hvcC",
+            codec_data(s).ok_or_else(|| needs("an hvcC"))?,
+        )),
+        "video/x-av1" => Ok(video(
+            b"av01",
+            b"av1C",
+            codec_data(s).ok_or_else(|| needs("an av1C"))?,
+        )),
+        "video/x-vp9" => {
+            let profile: u8 = s
+                .get::<String>("profile")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let depth = int(s, "bit-depth-luma").unwrap_or(8) as u8;
+            let chroma = s.get::<String>("chroma-format").unwrap_or_default();
+            let (w, h) = dims();
+            let level = crate::rendition::vp9_level(u32::from(w), u32::from(h)) as u8;
+            let full = s
+                .get::<String>("colorimetry")
+                .is_ok_and(|c| c.starts_with("1:"));
+            Ok(video(
+                b"vp09",
+                b"vpcC",
+                vpcc_payload(profile, level, depth, &chroma, full),
+            ))
+        }
+        "audio/mpeg" => {
+            let (asc, channels, rate) = match codec_data(s) {
+                Some(asc) => (
+                    asc,
+                    int(s, "channels").unwrap_or(2),
+                    int(s, "rate").unwrap_or(48_000),
+                ),
+                None => asc_from_adts(first).ok_or_else(|| needs("an AudioSpecificConfig"))?,
+            };
+            Ok(Track {
+                timescale: rate,
+                entry: SampleEntry::Audio {
+                    format: *b"mp4a",
+                    channels: channels as u16,
+                    rate,
+                    config: asc,
+                },
+            })
+        }
+        "audio/x-opus" => {
+            let head = codec_data(s)
+                .into_iter()
+                .chain(stream_headers(s))
+                .find(|h| h.starts_with(b"OpusHead"));
+            let channels = int(s, "channels").unwrap_or(2);
+            let dops = match head {
+                Some(h) => dops_from_head(&h).ok_or_else(|| needs("a valid OpusHead"))?,
+                None => dops_from_head(&opus_head(channels)).ok_or_else(|| needs("an OpusHead"))?,
+            };
+            Ok(Track {
+                // Opus in ISOBMFF: timescale 48 kHz whatever the input rate.
+                timescale: 48_000,
+                entry: SampleEntry::Audio {
+                    format: *b"Opus",
+                    channels: u16::from(dops[1]),
+                    rate: 48_000,
+                    config: dops,
+                },
+            })
+        }
+        "audio/x-flac" => {
+            let info = stream_headers(s)
+                .into_iter()
+                .find_map(|h| flac_streaminfo(&h))
+                .ok_or_else(|| needs("a STREAMINFO header"))?;
+            let rate = int(s, "rate").unwrap_or(48_000);
+            let channels = int(s, "channels").unwrap_or(2) as u16;
+            // One metadata block, STREAMINFO, marked last.
+            let mut dfla = vec![0x80, 0, 0, 34];
+            dfla.extend_from_slice(&info);
+            Ok(Track {
+                timescale: rate,
+                entry: SampleEntry::Audio {
+                    format: *b"fLaC",
+                    channels,
+                    rate,
+                    config: dfla,
+                },
+            })
+        }
+        other => Err(format!("fMP4 does not carry {other} here")),
+    }
+}
+
+/// An AAC AudioSpecificConfig (14496-3, 1.6.2.1) from an ADTS header:
+/// object type (profile + 1), sampling frequency index, channel
+/// configuration; with the channel count and rate it gives.
+pub fn asc_from_adts(frame: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
+    if frame.len() < 7 || frame[0] != 0xFF || frame[1] & 0xF0 != 0xF0 {
+        return None;
+    }
+    let object_type = (frame[2] >> 6) + 1;
+    let index = (frame[2] >> 2) & 0x0F;
+    let channels = ((frame[2] & 0x01) << 2) | (frame[3] >> 6);
+    let rate = super::super::adts::rate_of_index(index)?;
+    let asc = (u16::from(object_type) << 11) | (u16::from(index) << 7) | (u16::from(channels) << 3);
+    Some((asc.to_be_bytes().to_vec(), u32::from(channels.max(1)), rate))
+}
+
+/// The length of an ADTS frame's header (7, or 9 with a CRC), if `frame`
+/// starts with one.
+pub fn adts_header_len(frame: &[u8]) -> Option<usize> {
+    if frame.len() < 7 || frame[0] != 0xFF || frame[1] & 0xF6 != 0xF0 {
+        return None;
+    }
+    Some(if frame[1] & 0x01 == 0 { 9 } else { 7 })
+}
+
+/// A minimal OpusHead (RFC 7845, 5.1) for `channels` (1 or 2: mapping
+/// family 0), for caps that carry none.
+fn opus_head(channels: u32) -> Vec<u8> {
+    let mut h = b"OpusHead".to_vec();
+    h.push(1);
+    h.push(channels.clamp(1, 2) as u8);
+    h.extend_from_slice(&312u16.to_le_bytes()); // libopus's usual pre-skip
+    h.extend_from_slice(&48_000u32.to_le_bytes());
+    h.extend_from_slice(&0i16.to_le_bytes());
+    h.push(0);
+    h
+}
+
+/// The `dOps` payload (Opus in ISOBMFF, 4.3.2) of an OpusHead: the same
+/// fields, big-endian, version 0.
+pub fn dops_from_head(head: &[u8]) -> Option<Vec<u8>> {
+    if head.len() < 19 || !head.starts_with(b"OpusHead") {
+        return None;
+    }
+    let channels = head[9];
+    let pre_skip = u16::from_le_bytes([head[10], head[11]]);
+    let rate = u32::from_le_bytes([head[12], head[13], head[14], head[15]]);
+    let gain = i16::from_le_bytes([head[16], head[17]]);
+    let family = head[18];
+    let mut d = vec![0, channels];
+    d.extend_from_slice(&pre_skip.to_be_bytes());
+    d.extend_from_slice(&rate.to_be_bytes());
+    d.extend_from_slice(&gain.to_be_bytes());
+    d.push(family);
+    if family != 0 {
+        // stream count, coupled count, one mapping byte per channel
+        let table = head.get(19..21 + usize::from(channels))?;
+        d.extend_from_slice(table);
+    }
+    Some(d)
+}
+
+/// The 34-byte STREAMINFO of a FLAC stream header: GStreamer's first
+/// header (`\x7FFLAC`, version, count, `fLaC`, block header, STREAMINFO),
+/// or a bare `fLaC` marker followed by the block.
+fn flac_streaminfo(header: &[u8]) -> Option<[u8; 34]> {
+    let at = if header.starts_with(b"\x7FFLAC") {
+        9
+    } else {
+        0
+    };
+    let rest = header.get(at..)?;
+    if !rest.starts_with(b"fLaC") || rest.get(4)? & 0x7F != 0 {
+        return None;
+    }
+    rest.get(8..42)?.try_into().ok()
+}
+
+/// An AV1 temporal unit without its temporal delimiter OBUs, which
+/// ISOBMFF samples must not carry (AV1 ISOBMFF binding, 2.4). OBUs
+/// without a size field end the unit.
+pub fn strip_temporal_delimiters(tu: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(tu.len());
+    let mut rest = tu;
+    let mut changed = false;
+    while !rest.is_empty() {
+        let header = rest[0];
+        let kind = (header >> 3) & 0x0F;
+        let extension = header & 0x04 != 0;
+        let has_size = header & 0x02 != 0;
+        let header_len = 1 + usize::from(extension);
+        let (len, size_len) = if has_size {
+            let mut value = 0usize;
+            let mut read = 0;
+            loop {
+                let b = *rest.get(header_len + read)?;
+                value |= usize::from(b & 0x7F) << (7 * read);
+                read += 1;
+                if b & 0x80 == 0 || read == 8 {
+                    break;
+                }
+            }
+            (value, read)
+        } else {
+            (rest.len() - header_len, 0)
+        };
+        let total = header_len + size_len + len;
+        let obu = rest.get(..total)?;
+        if kind == 2 {
+            changed = true;
+        } else {
+            out.extend_from_slice(obu);
+        }
+        rest = &rest[total..];
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adts_header_gives_the_audio_specific_config() {
+        // AAC-LC (profile 1), 48 kHz (index 3), stereo, no CRC.
+        let frame = [0xFF, 0xF1, 0x4C, 0x80, 0x2E, 0x7F, 0xFC, 0x21];
+        let (asc, channels, rate) = asc_from_adts(&frame).expect("adts");
+        assert_eq!((asc, channels, rate), (vec![0x11, 0x90], 2, 48_000));
+        assert_eq!(adts_header_len(&frame), Some(7));
+        assert_eq!(adts_header_len(&[0xFF, 0xF0, 0, 0, 0, 0, 0, 0, 0]), Some(9));
+        assert_eq!(adts_header_len(b"not adts"), None);
+    }
+
+    #[test]
+    fn an_opus_head_becomes_big_endian_dops() {
+        let head = opus_head(2);
+        let dops = dops_from_head(&head).expect("dops");
+        assert_eq!(dops, [0, 2, 0x01, 0x38, 0, 0, 0xBB, 0x80, 0, 0, 0]);
+        assert_eq!(dops_from_head(b"OpusTags"), None);
+    }
+
+    #[test]
+    fn temporal_delimiters_are_dropped_from_av1_samples() {
+        // TD (type 2, size 0), then a frame OBU (type 6) of 3 bytes.
+        let tu = [0x12, 0x00, 0x32, 0x03, 1, 2, 3];
+        assert_eq!(
+            strip_temporal_delimiters(&tu),
+            Some(vec![0x32, 0x03, 1, 2, 3])
+        );
+        assert_eq!(strip_temporal_delimiters(&[0x32, 0x03, 1, 2, 3]), None);
+        assert_eq!(
+            strip_temporal_delimiters(&[0x32, 0x09, 1]),
+            None,
+            "truncated"
+        );
+    }
+
+    #[test]
+    fn flac_streaminfo_is_found_in_gstreamers_header() {
+        let mut h = b"\x7FFLAC\x01\x00\x00\x02fLaC\x00\x00\x00\x22".to_vec();
+        h.extend((0..34).map(|i| i as u8));
+        let info = flac_streaminfo(&h).expect("streaminfo");
+        assert_eq!(info[33], 33);
+    }
+}
