@@ -1,8 +1,10 @@
 //! hlsd's own web page in a real browser: Debian's chromium, headless,
-//! driven by playwright-core (web/tests/browser.mjs). Direct play, remux
-//! and transcode each play past 3 s with no error; the transcode seeks to
-//! 80 % and resumes there; screenshots of the library and of a playing
-//! video are saved to web/test-results/ and must not be blank.
+//! driven by playwright-core (web/tests/browser.mjs). Direct play, remux,
+//! transcode and an AV1 Matroska file (which the page's own profile gets
+//! as fMP4 HLS with the AV1 copied) each play past 3 s with no error; the
+//! transcode and the fMP4 remux seek to 80 % and resume there; screenshots
+//! of the library and of a playing video are saved to web/test-results/
+//! and must not be blank.
 
 mod common;
 
@@ -12,7 +14,9 @@ use std::time::Duration;
 
 const DIRECT: &str = "h264_aac_screencast_720p_8s.mp4";
 const REMUX: &str = "h264_aac_screencast_1024x576.avi";
-const TRANSCODE: &str = "vp8_vorbis_rocket_launch_640x360.webm";
+/// Not the VP8 WebM any more: Chromium plays that as it is.
+const TRANSCODE: &str = "mpeg2_city_720x405.mpg";
+const FMP4: &str = "av1_bbb_640x360_2srt.mkv";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,6 +43,7 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         shared.join(DIRECT),
         shared.join(REMUX),
         shared.join(TRANSCODE),
+        shared.join(FMP4),
     ]);
     let server = start_server_with(media.path(), |c| {
         c.web_dir = Some(repo().join("web/static"));
@@ -75,13 +80,34 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
             DIRECT.into(),
             REMUX.into(),
             TRANSCODE.into(),
+            FMP4.into(),
         ],
         Duration::from_secs(300),
     )
     .await;
-    for line in ["past 3 s", "resumed after"] {
+    for line in ["past 3 s", "resumed after", "remux (fMP4)"] {
         assert!(stdout.contains(line), "{stdout}");
     }
+    // The AV1 was copied: its session is a remux, and nothing transcoded it.
+    let sessions: serde_json::Value = server
+        .client
+        .get(server.url("/api/v1/sessions"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let av1 = server.media_id(FMP4).await;
+    let modes: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["media_id"] == av1.as_str())
+        .map(|s| s["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["remux"], "{sessions:#}");
     for f in ["library.png", "playing.png"] {
         let colours = distinct_colours(&out.join(f));
         println!("{f}: {colours} colours");

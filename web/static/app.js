@@ -7,6 +7,51 @@ let token = localStorage.getItem("hlsd-token");
 let items = [];
 let current = null; // { item, preloadSession, hls, poll }
 
+// What this browser plays, as an hlsd client profile: asked of Media
+// Source Extensions (what hls.js feeds) and of the <video> element (direct
+// play, native HLS). The server decides direct play, remux or transcode,
+// MPEG-TS or fMP4, from it.
+const PROFILE = JSON.stringify((() => {
+  const ms = window.ManagedMediaSource || window.MediaSource;
+  const mse = (t) => !!(ms && ms.isTypeSupported && ms.isTypeSupported(t));
+  const probe = document.createElement("video");
+  const element = (t) => probe.canPlayType(t) !== "";
+  const plays = (t) => mse(t) || element(t);
+  const video = [];
+  if (plays('video/mp4; codecs="avc1.640028"')) {
+    video.push({ codec: "h264", profiles: ["constrained-baseline", "baseline", "main", "high"] });
+  }
+  if (plays('video/mp4; codecs="hvc1.1.6.L120.90"')) {
+    const ten = plays('video/mp4; codecs="hvc1.2.4.L120.90"');
+    video.push({ codec: "hevc", profiles: ten ? ["main", "main-10"] : ["main"], max_bit_depth: ten ? 10 : 8 });
+  }
+  if (element('video/webm; codecs="vp8"')) video.push({ codec: "vp8" });
+  if (plays('video/mp4; codecs="vp09.00.10.08"')) {
+    video.push({ codec: "vp9", max_bit_depth: plays('video/mp4; codecs="vp09.02.10.10"') ? 10 : 8 });
+  }
+  if (plays('video/mp4; codecs="av01.0.05M.08"')) {
+    video.push({ codec: "av1", max_bit_depth: plays('video/mp4; codecs="av01.0.05M.10"') ? 10 : 8 });
+  }
+  const audio = [];
+  for (const [codec, types] of [
+    ["aac", ['audio/mp4; codecs="mp4a.40.2"']],
+    ["mp3", ["audio/mpeg"]],
+    ["opus", ['audio/mp4; codecs="opus"', 'audio/webm; codecs="opus"']],
+    ["vorbis", ['audio/webm; codecs="vorbis"']],
+    ["flac", ['audio/mp4; codecs="flac"']],
+    ["ac3", ['audio/mp4; codecs="ac-3"']],
+    ["eac3", ['audio/mp4; codecs="ec-3"']],
+  ]) {
+    if (types.some(plays)) audio.push({ codec });
+  }
+  const containers = [];
+  if (element("video/mp4")) containers.push("mp4", "mov");
+  if (element("video/webm")) containers.push("webm");
+  const fmp4 = mse('video/mp4; codecs="avc1.640028"') || element("application/vnd.apple.mpegurl");
+  return { name: "page", containers, video, audio, fmp4 };
+})());
+const profileQuery = `profile=${encodeURIComponent(PROFILE)}`;
+
 async function api(path, options = {}) {
   const res = await fetch(path, {
     ...options,
@@ -94,8 +139,14 @@ function escapeHtml(s) {
 async function openDetail(item) {
   await leaveDetail();
   current = { item, preloadSession: null, hls: null, poll: null };
+  // The decision for this browser, not the generic one the list shows.
+  try {
+    item = await (await api(`/api/v1/media/${item.id}?${profileQuery}`)).json();
+    current.item = item;
+  } catch (_) {}
   $("title").textContent = item.path;
-  $("facts").textContent = `${fmtDuration(item.duration_s)} · ${codecs(item)} · ${item.playback || "unplayable"}`;
+  const packaging = item.packaging === "fmp4" && item.playback !== "direct_play" ? " (fMP4)" : "";
+  $("facts").textContent = `${fmtDuration(item.duration_s)} · ${codecs(item)} · ${item.playback || "unplayable"}${packaging}`;
   $("status").textContent = "";
   $("error").textContent = "";
   $("retry").classList.add("hidden");
@@ -107,7 +158,7 @@ async function openDetail(item) {
   }
   // Warm the session up while the viewer reads this page.
   try {
-    const body = await (await api(`/api/v1/hls/preload/${item.id}`, { method: "POST" })).json();
+    const body = await (await api(`/api/v1/hls/preload/${item.id}?${profileQuery}`, { method: "POST" })).json();
     if (body.status === "warming") {
       current.preloadSession = body.session_id;
       $("status").textContent = "warming up…";
@@ -145,7 +196,7 @@ function play() {
   $("error").textContent = "";
   $("retry").classList.add("hidden");
   const video = $("video");
-  const url = `/api/v1/stream/${c.item.id}?api_key=${encodeURIComponent(token)}`;
+  const url = `/api/v1/stream/${c.item.id}?api_key=${encodeURIComponent(token)}&${profileQuery}`;
   if (c.hls) { c.hls.destroy(); c.hls = null; }
   if (c.item.playback === "direct_play") {
     video.src = url;

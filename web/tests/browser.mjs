@@ -1,9 +1,11 @@
 // Plays files through hlsd's own page in Debian's chromium (headless),
 // driven by playwright-core. Exits non-zero on the first failure.
-// Usage: node web/tests/browser.mjs BASE_URL TOKEN OUT_DIR DIRECT REMUX TRANSCODE
+// Usage: node web/tests/browser.mjs BASE_URL TOKEN OUT_DIR DIRECT REMUX TRANSCODE FMP4
+// FMP4 is a file the page's own profile gets as fMP4 HLS with its video
+// copied (AV1 or VP9 in Matroska): it must play and seek too.
 import { chromium } from "playwright-core";
 
-const [base, token, outDir, direct, remux, transcode] = process.argv.slice(2);
+const [base, token, outDir, direct, remux, transcode, fmp4] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
@@ -30,9 +32,16 @@ try {
   await page.screenshot({ path: `${outDir}/library.png` });
   console.log("library listed");
 
-  for (const [name, kind] of [[direct, "direct_play"], [remux, "remux"], [transcode, "transcode"]]) {
+  for (const [name, kind] of [[direct, "direct_play"], [remux, "remux"], [transcode, "transcode"], [fmp4, "fmp4"]]) {
+    if (!name) continue;
     await page.click(`tr.item[data-path="${name}"]`);
     await page.waitForSelector("#detail:not(.hidden)");
+    if (kind === "fmp4") {
+      await page.waitForFunction(() => document.getElementById("facts").textContent.includes("("));
+      const facts = await page.textContent("#facts");
+      console.log(`${name}: ${facts}`);
+      if (!facts.includes("remux (fMP4)")) throw new Error(`${name} is not an fMP4 remux for this browser: ${facts}`);
+    }
     const errors = [];
     await page.evaluate(() => {
       window.__videoErrors = [];
@@ -45,7 +54,7 @@ try {
     errors.push(...(await page.evaluate(() => window.__videoErrors)));
     const shown = await page.textContent("#error");
     if (errors.length || shown) throw new Error(`${name}: errors ${JSON.stringify(errors)} ${shown}`);
-    if (kind === "transcode") {
+    if (kind === "transcode" || kind === "fmp4") {
       const duration = await page.evaluate(() => document.getElementById("video").duration);
       const target = duration * 0.8;
       const t1 = Date.now();
@@ -56,7 +65,7 @@ try {
         { timeout: 30000 },
       );
       console.log(`${kind} ${name}: seek to ${target.toFixed(1)} s of ${duration.toFixed(1)} s resumed after ${Date.now() - t1} ms`);
-      await page.screenshot({ path: `${outDir}/playing.png` });
+      if (kind === "transcode") await page.screenshot({ path: `${outDir}/playing.png` });
     }
     await page.click("#back");
     await page.waitForSelector("#library:not(.hidden)");
