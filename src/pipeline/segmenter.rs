@@ -438,9 +438,15 @@ impl SegmentWriter {
         }
         if let Packager::Fmp4 { .. } = self.mux {
             // Audio stream headers (FLAC's, Opus's) are in the init
-            // segment. (Video parsers flag key frames that carry parameter
-            // sets as headers too: those are samples.)
-            if self.kind == StreamKind::Audio && buffer.flags().contains(gst::BufferFlags::HEADER) {
+            // segment, and so is none of FLAC's other metadata (a
+            // `VORBIS_COMMENT` block comes undated and without a duration).
+            // Video parsers flag key frames that carry parameter sets as
+            // headers too: those are samples.
+            let metadata = buffer.flags().contains(gst::BufferFlags::HEADER)
+                || (buffer.pts().is_none()
+                    && buffer.dts().is_none()
+                    && buffer.duration().is_none());
+            if self.kind == StreamKind::Audio && metadata {
                 return Ok(());
             }
             let map = buffer.map_readable().map_err(|_| WriteError {

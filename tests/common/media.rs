@@ -60,6 +60,13 @@ pub fn coverage_media() -> Option<PathBuf> {
     made_media("make-coverage-media.sh", "coverage-media", "coverage media")
 }
 
+/// The media `tests/media/make-profile-media.sh` makes (HEVC, VP9, Opus
+/// and FLAC in Matroska and WebM), made once into `target/profile-media`;
+/// `None`, with a notice, when it cannot be made.
+pub fn profile_media() -> Option<PathBuf> {
+    made_media("make-profile-media.sh", "profile-media", "profile media")
+}
+
 /// The Chromium binary to drive, when it, playwright-core and hls.js are
 /// installed (scripts/setup.sh installs them); `None` with a notice.
 pub fn chromium() -> Option<String> {
