@@ -18,7 +18,10 @@ Measures, as a client sees it over HTTP against a running release build:
      with one paused remux viewer;
   8. the library (bench/library.py): a 10,000-file library of links to
      ../shared/media: first start, restart, a new file's first segment, RSS
-     per item.
+     per item;
+  9. client profiles (bench/profiles.py): the 1080p HEVC file served to
+     `safari` (HEVC copied into fMP4) and to `generic` (transcode): CPU
+     seconds and time to first segment.
 
 Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
 Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
@@ -428,7 +431,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-concurrency", type=int, default=6)
-    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving")
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving,profiles")
     ap.add_argument("--library-files", type=int, default=10000, help="links in the library benchmark")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -541,6 +544,11 @@ def main():
         import library
         results["library"], lib_rows = library.run(args.hlsd, args.library_files)
         rows.extend(lib_rows)
+
+    if "profiles" not in skip:
+        import profiles
+        results["profiles"], profile_rows = profiles.run(args.hlsd, media, args.rounds)
+        rows.extend(profile_rows)
 
     if "serving" not in skip:
         size, hl, ng = serving(args.hlsd, media, max(2, args.rounds - 1))
