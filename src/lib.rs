@@ -9,12 +9,17 @@
 //! - [`config`]: every knob and its default.
 //! - [`library`]: the media files, their stable ids, the SQLite catalogue
 //!   of probe results and key frames, probing in child processes, watching
-//!   the media dir, the playback decision (pure, unit-tested), and
-//!   key-frame indexes.
+//!   the media dir, the playback decision per client profile (pure,
+//!   unit-tested), and key-frame indexes.
+//! - [`profile`]: client profiles, built in or sent as JSON: what a client
+//!   plays (pure; imports nothing).
+//! - [`packaging`]: MPEG-TS and fragmented MP4, and which codecs each
+//!   carries (pure; imports nothing).
 //! - [`timeline`]: the segment grid and key-frame cuts, segment names
 //!   (pure; imported by everyone, importing nothing).
-//! - [`rendition`]: an item's renditions and the keys that name their bytes
-//!   (pure).
+//! - [`rendition`]: an item's renditions per presentation (packaging,
+//!   copied or encoded video), the keys that name their bytes, codec
+//!   strings, and a session's choice of them (pure).
 //! - [`hls`]: master and media playlist text (pure).
 //! - [`subtitle`]: cues and WebVTT text, segments and whole files (pure).
 //! - [`policy`]: the supervisor's rules: throttling, relocation,
@@ -24,12 +29,13 @@
 //! - [`supervisor`]: titles, producers that follow the viewers, admission,
 //!   and each producer's task with its bus loop.
 //! - [`pipeline`]: GStreamer pipelines (remux, transcode), the segment
-//!   writer, the TS packetizer (conformant: DTS, PCR, continuity across
-//!   segments), decode times for video without them, the throttle,
-//!   hlsd's x264 element.
+//!   writer and its packager, the TS packetizer (conformant: DTS, PCR,
+//!   continuity across segments), the fMP4 (CMAF) writer, decode times for
+//!   video without them, the throttle, hlsd's x264 element.
 //! - [`session`]: viewer sessions and their registry (O(1) by id and by
 //!   (media, user)), the idle reaper.
-//! - [`http`]: warp routes by group, auth, direct play with Range, JSON
+//! - [`http`]: warp routes by group (sessions and rendition routes apart),
+//!   the profile a request names, auth, direct play with Range, JSON
 //!   errors.
 //! - [`stats`]: streaming statistics, as JSON and Prometheus text.
 //! - [`continuity`]: timestamps that jump back mid-stream (a TS demuxer
@@ -38,7 +44,8 @@
 //!   pipeline instead of aborting the process (imports nothing of hlsd).
 //!
 //! Dependencies point one way: `http` → `session` → `supervisor` →
-//! (`store`, `pipeline`, `policy`) → (`rendition`, `timeline`, `library`).
+//! (`store`, `pipeline`, `policy`) → (`rendition`, `timeline`, `library`)
+//! → (`profile`, `packaging`).
 //!
 //! GStreamer meets tokio at two seams only: blocking calls (Discoverer,
 //! building and stopping pipelines) run off the async threads, and each

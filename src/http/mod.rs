@@ -10,9 +10,9 @@
 //! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS, for `?profile=` |
 //! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`hls`]: start or reuse a session |
 //! | `GET /api/v1/hls/{sid}/master.m3u8` | [`hls`]: master playlist (account token) |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/playlist.m3u8?token=` | [`hls`]: media playlist (playback token) |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/segment_N.ts\|.m4s?token=` | [`hls`]: segment bytes (playback token) |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/init.mp4?token=` | [`hls`]: fMP4 init segment (playback token) |
+//! | `GET /api/v1/hls/media/{id}/{rendition}/playlist.m3u8?token=` | [`renditions`]: media playlist (playback token) |
+//! | `GET /api/v1/hls/media/{id}/{rendition}/segment_N.ts\|.m4s?token=` | [`renditions`]: segment bytes (playback token) |
+//! | `GET /api/v1/hls/media/{id}/{rendition}/init.mp4?token=` | [`renditions`]: fMP4 init segment (playback token) |
 //! | `DELETE /api/v1/hls/{sid}` | [`hls`]: stop a session |
 //! | `GET /api/v1/sessions` | [`hls`]: the caller's sessions |
 //! | `GET /api/v1/admin/streaming-stats`, `GET /metrics` | [`admin`]: statistics |
@@ -27,6 +27,7 @@ mod library;
 mod media;
 mod profile;
 pub mod range;
+mod renditions;
 mod tracks;
 mod web;
 

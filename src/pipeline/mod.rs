@@ -24,6 +24,7 @@ pub mod cues;
 mod decode_time;
 mod events;
 pub mod fmp4;
+mod packager;
 pub mod remux;
 pub mod segmenter;
 mod throttle;

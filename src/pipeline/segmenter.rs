@@ -26,9 +26,8 @@
 //! stream's caps.
 
 use super::decode_time::DecodeTimes;
-use super::fmp4::Fmp4Muxer;
+use super::packager::{Packager, Unit};
 use super::throttle::Throttle;
-use super::ts::{self, Streams, TsMuxer};
 use crate::continuity::Continuity;
 use crate::timeline::Timeline;
 use gst::prelude::*;
@@ -103,23 +102,6 @@ pub enum StreamKind {
     Audio,
 }
 
-/// The container a writer packs access units into.
-enum Packager {
-    /// MPEG-TS ([`super::ts`]).
-    Ts(Box<TsMuxer>),
-    /// Fragmented MP4 ([`super::fmp4`]); the track is configured, and the
-    /// init segment written, at the first access unit.
-    Fmp4 {
-        mux: Fmp4Muxer,
-        caps: Option<gst::Caps>,
-        rotation: u32,
-        configured: bool,
-    },
-}
-
-/// Numbers the `.part` files of init segments within this process.
-static INIT_PARTS: AtomicU64 = AtomicU64::new(0);
-
 /// Output time (ns) of a running time: plus [`TS_OFFSET`].
 fn offset_ns(running_time_ns: u64) -> u64 {
     running_time_ns + TS_OFFSET.as_nanos() as u64
@@ -129,11 +111,6 @@ fn offset_ns(running_time_ns: u64) -> u64 {
 /// running time 0), never below 0.
 fn offset_signed_ns(running_time_ns: i64) -> u64 {
     u64::try_from(i128::from(running_time_ns) + TS_OFFSET.as_nanos() as i128).unwrap_or(0)
-}
-
-/// 90 kHz ticks of an output time (ns).
-fn ticks(output_ns: u64) -> u64 {
-    output_ns * 9 / 100_000
 }
 
 /// A buffer's duration in nanoseconds, 0 when unknown.
@@ -187,9 +164,6 @@ pub struct SegmentWriter {
     /// Whether an audio frame was handed on (the first is held until the
     /// second comes).
     audio_written: bool,
-    /// The ADTS sampling frequency index of the audio's caps, which every
-    /// header must carry ([`super::adts`]).
-    adts_index: Option<u8>,
     /// The duration (ns) of the last access unit written.
     last_duration: u64,
     ended: bool,
@@ -211,10 +185,7 @@ impl SegmentWriter {
     ) -> Self {
         SegmentWriter {
             kind,
-            mux: Packager::Ts(Box::new(TsMuxer::new(Streams {
-                video: kind == StreamKind::Video,
-                audio: kind == StreamKind::Audio,
-            }))),
+            mux: Packager::ts(kind),
             timeline,
             index: start_index,
             started: false,
@@ -229,7 +200,6 @@ impl SegmentWriter {
             decode_times: DecodeTimes::default(),
             continuity: Continuity::default(),
             audio_written: false,
-            adts_index: None,
             last_duration: 0,
             ended: false,
         }
@@ -238,53 +208,8 @@ impl SegmentWriter {
     /// The same writer, writing fragmented MP4 instead of MPEG-TS; video
     /// turned `rotation` degrees clockwise (the track header's matrix).
     pub fn fmp4(mut self, rotation: u32) -> Self {
-        self.mux = Packager::Fmp4 {
-            mux: Fmp4Muxer::new(self.kind == StreamKind::Video),
-            caps: None,
-            rotation,
-            configured: false,
-        };
+        self.mux = Packager::fmp4(self.kind, rotation);
         self
-    }
-
-    /// For fMP4, at the first access unit: configures the track from the
-    /// caps and writes the init segment unless the store has it.
-    fn configure(&mut self, first: &[u8]) -> Result<(), WriteError> {
-        let Packager::Fmp4 {
-            mux,
-            caps,
-            rotation,
-            configured,
-        } = &mut self.mux
-        else {
-            return Ok(());
-        };
-        if *configured {
-            return Ok(());
-        }
-        let path = self.output.init_path();
-        let failed = |error: std::io::Error| WriteError {
-            part: path.clone(),
-            error,
-        };
-        let caps = caps
-            .as_ref()
-            .ok_or_else(|| failed(std::io::Error::other("a stream without caps")))?;
-        let track = super::fmp4::track(caps, first, *rotation)
-            .map_err(|e| failed(std::io::Error::other(e)))?;
-        mux.configure(&track, first);
-        *configured = true;
-        if !path.exists() {
-            let n = INIT_PARTS.fetch_add(1, Ordering::Relaxed);
-            let part = path.with_extension(format!("mp4.{}-{n}.part", std::process::id()));
-            let written = std::fs::write(&part, super::fmp4::boxes::init_segment(&track))
-                .and_then(|()| std::fs::rename(&part, &path));
-            if let Err(error) = written {
-                let _ = std::fs::remove_file(&part);
-                return Err(WriteError { part, error });
-            }
-        }
-        Ok(())
     }
 
     fn open(&mut self) -> Result<(), WriteError> {
@@ -301,10 +226,7 @@ impl SegmentWriter {
             error,
         })?;
         self.file = Some((file, part));
-        match &mut self.mux {
-            Packager::Ts(mux) => mux.begin_segment(&mut self.buf, self.index),
-            Packager::Fmp4 { mux, .. } => mux.begin_segment(self.index),
-        }
+        self.mux.begin(&mut self.buf, self.index);
         Ok(())
     }
 
@@ -331,30 +253,13 @@ impl SegmentWriter {
             return;
         };
         self.last_duration = held.duration;
-        let mux = match &mut self.mux {
-            Packager::Ts(mux) => mux,
-            Packager::Fmp4 { mux, .. } => {
-                mux.add(&map, held.dts.unwrap_or(held.pts), held.pts, held.key);
-                return;
-            }
+        let unit = Unit {
+            data: &map,
+            pts: held.pts,
+            dts: held.dts,
+            key: held.key,
         };
-        match self.kind {
-            StreamKind::Video => mux.write_video(
-                &mut self.buf,
-                &map,
-                ticks(held.pts),
-                held.dts.map(ticks),
-                held.key,
-                last,
-            ),
-            StreamKind::Audio => {
-                let fixed = self
-                    .adts_index
-                    .and_then(|i| super::adts::with_sampling_index(&map, i));
-                let data = fixed.as_deref().unwrap_or(&map);
-                mux.write_audio(&mut self.buf, data, ticks(held.pts), last)
-            }
-        }
+        self.mux.write(&mut self.buf, self.kind, unit, last);
     }
 
     /// Writes the access unit held so far and holds `buffer` instead.
@@ -397,16 +302,7 @@ impl SegmentWriter {
     fn close(&mut self, end_ns: u64, next_dts: Option<u64>) -> Result<(), WriteError> {
         self.write_held(true);
         if self.file.is_some() {
-            match &mut self.mux {
-                Packager::Ts(mux) => {
-                    if let Some(dts) = next_dts {
-                        mux.fill_pcr_gap(&mut self.buf, ts::pcr_for(ticks(dts)));
-                    }
-                }
-                Packager::Fmp4 { mux, .. } => {
-                    mux.finish_segment(&mut self.buf, next_dts, self.last_duration)
-                }
-            }
+            self.mux.end(&mut self.buf, next_dts, self.last_duration);
         }
         self.flush()?;
         if let Some((file, part)) = self.file.take() {
@@ -436,24 +332,15 @@ impl SegmentWriter {
         if self.ended {
             return Ok(());
         }
+        if self.mux.skips(self.kind, buffer) {
+            return Ok(());
+        }
         if let Packager::Fmp4 { .. } = self.mux {
-            // Audio stream headers (FLAC's, Opus's) are in the init
-            // segment, and so is none of FLAC's other metadata (a
-            // `VORBIS_COMMENT` block comes undated and without a duration).
-            // Video parsers flag key frames that carry parameter sets as
-            // headers too: those are samples.
-            let metadata = buffer.flags().contains(gst::BufferFlags::HEADER)
-                || (buffer.pts().is_none()
-                    && buffer.dts().is_none()
-                    && buffer.duration().is_none());
-            if self.kind == StreamKind::Audio && metadata {
-                return Ok(());
-            }
             let map = buffer.map_readable().map_err(|_| WriteError {
                 part: self.output.init_path(),
                 error: std::io::Error::other("an unreadable buffer"),
             })?;
-            self.configure(&map)?;
+            self.mux.configure(&map, &self.output.init_path())?;
         }
         match self.kind {
             StreamKind::Video => {
@@ -611,16 +498,7 @@ impl SegmentWriter {
     /// Takes the caps of the stream: an fMP4 track is configured from
     /// them, and their audio rate is the one every ADTS header must carry.
     pub fn set_caps(&mut self, caps: &gst::CapsRef) {
-        if let Packager::Fmp4 { caps: mine, .. } = &mut self.mux {
-            *mine = Some(caps.to_owned());
-        }
-        if self.kind == StreamKind::Audio {
-            self.adts_index = caps
-                .structure(0)
-                .and_then(|s| s.get::<i32>("rate").ok())
-                .and_then(|r| u32::try_from(r).ok())
-                .and_then(super::adts::sampling_index);
-        }
+        self.mux.set_caps(self.kind, caps);
     }
 
     /// The `.part` file being written, if any (deleted when the producer

@@ -1,0 +1,332 @@
+//! The rendition routes, which carry a signed playback token instead of
+//! the account's: media playlists, segments (`.ts`, `.m4s`), fMP4 init
+//! segments and WebVTT segments, at
+//! `/api/v1/hls/media/{media_id}/{rendition}/{file}?token=...`. A token
+//! whose session timed out makes the session again.
+
+use super::hls::{failed, find_session, playlist_response};
+use super::media::{current_media, hls_mode};
+use super::{
+    query_value, raw_query, respond, with_state, ApiError, Principal, Route, FMP4_TYPE,
+    RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
+};
+use crate::hls::{self, SegmentFormat};
+use crate::packaging::Packaging;
+use crate::rendition::Presentation;
+use crate::session::Session;
+use crate::supervisor::SegmentOutcome;
+use crate::timeline::{
+    fmp4_segment_index, segment_index, subtitle_segment_index, INIT_SEGMENT_NAME,
+};
+use crate::token::{now_unix_s, Grant};
+use crate::AppState;
+use std::sync::Arc;
+use uuid::Uuid;
+use warp::http::{header, HeaderValue};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+/// `GET /api/v1/hls/media/{media_id}/{rendition}/{playlist.m3u8|init.mp4|segment_N.ts|.m4s|.vtt}?token=`
+pub(super) fn route(state: Arc<AppState>) -> Route {
+    warp::path!("api" / "v1" / "hls" / "media" / String / String / String)
+        .and(warp::get())
+        .and(raw_query())
+        .and(with_state(state))
+        .then(rendition_handler)
+        .map(respond)
+        .boxed()
+}
+
+/// The session a playback token names: the live one, or one rebuilt from
+/// the token when it has timed out (a player that was paused long), as
+/// long as the item is still there. A rebuilt session plays the
+/// presentation `rendition` belongs to: fMP4 copies for a `-cmaf` name,
+/// else the `generic` decision's.
+async fn session_of(
+    state: &AppState,
+    grant: &Grant,
+    rendition: &str,
+) -> Result<Arc<Session>, ApiError> {
+    let principal = Principal {
+        user: grant.user.clone(),
+    };
+    if let Ok(s) = find_session(state, &principal, &grant.session_id.to_string()) {
+        if s.media_id == grant.media_id {
+            return Ok(s);
+        }
+    }
+    let item = current_media(state, &grant.media_id.to_string()).await?;
+    let mode = hls_mode(&item, &item.decision)?;
+    let presentation = if rendition.ends_with("-cmaf") {
+        Presentation {
+            packaging: Packaging::Fmp4,
+            copy_video: item.video.is_some(),
+        }
+    } else {
+        Presentation::of(&item.decision)
+    };
+    state
+        .sessions
+        .resume(grant.session_id, item, mode, presentation, &grant.user)
+        .map_err(ApiError::from)
+}
+
+async fn rendition_handler(
+    media_id: String,
+    rendition: String,
+    file: String,
+    query: String,
+    state: Arc<AppState>,
+) -> Result<Response, ApiError> {
+    let token = query_value(&query, "token").ok_or(ApiError::Unauthorized)?;
+    let grant = state
+        .signer
+        .verify(&token, now_unix_s())
+        .map_err(ApiError::Token)?;
+    let not_found = || ApiError::NotFound(format!("no {rendition}/{file} in media {media_id}"));
+    if Uuid::parse_str(&media_id).ok() != Some(grant.media_id) {
+        return Err(ApiError::Token(crate::token::TokenError::Invalid));
+    }
+    let session = session_of(&state, &grant, &rendition).await?;
+    if let Some(sub) = session.title.subtitle_index(&rendition) {
+        session.touch();
+        if file == "playlist.m3u8" {
+            return media_playlist(&state, &session, &token, SegmentFormat::WebVtt).await;
+        }
+        let n = subtitle_segment_index(&file).ok_or_else(not_found)?;
+        return subtitle_segment(&state, &session, sub, n).await;
+    }
+    let r = session
+        .title
+        .rendition_index(&rendition)
+        .ok_or_else(not_found)?;
+    session.touch();
+    let packaging = session.title.renditions[r].packaging;
+    if file == "playlist.m3u8" {
+        return media_playlist(&state, &session, &token, SegmentFormat::of(packaging)).await;
+    }
+    if file == INIT_SEGMENT_NAME && packaging == Packaging::Fmp4 {
+        return init_segment(&state, &session, grant.player, r).await;
+    }
+    let n = match packaging {
+        Packaging::Ts => segment_index(&file),
+        Packaging::Fmp4 => fmp4_segment_index(&file),
+    }
+    .ok_or_else(not_found)?;
+    let permit = waiting_permit(&state)?;
+    let outcome = state
+        .sessions
+        .supervisor()
+        .segment(
+            &session.title,
+            session.player_for(grant.player, r),
+            r,
+            n,
+            state.config.segment_wait,
+        )
+        .await;
+    drop(permit);
+    let path = match outcome {
+        SegmentOutcome::Ready(path) => path,
+        SegmentOutcome::Missing => return Err(not_found()),
+        SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
+        SegmentOutcome::AtCapacity(e) => return Err(e.into()),
+        SegmentOutcome::NotYet(message) => {
+            return Err(ApiError::NotReady {
+                message,
+                retry_after_s: RETRY_AFTER_S,
+            })
+        }
+    };
+    // Evicted between the look-up and the open: the player retries. Once
+    // open, eviction unlinks the name only and the body is sent whole;
+    // it streams from the file, never held in memory.
+    let again = || ApiError::NotReady {
+        message: format!("segment {n} is being made again"),
+        retry_after_s: RETRY_AFTER_S,
+    };
+    let file = tokio::fs::File::open(&path).await.map_err(|_| again())?;
+    let len = file.metadata().await.map_err(|_| again())?.len();
+    let mut res = warp::reply::stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    res.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+    let h = res.headers_mut();
+    let content_type = match packaging {
+        Packaging::Ts => SEGMENT_TYPE,
+        Packaging::Fmp4 => FMP4_TYPE,
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(res)
+}
+
+/// The init segment (`EXT-X-MAP`) of fMP4 rendition `r`: written by the
+/// first producer of the rendition from its stream's caps, so a request
+/// that finds none has the segment its player stands at made (which
+/// starts a producer) and then serves it.
+async fn init_segment(
+    state: &AppState,
+    session: &Session,
+    player: u32,
+    r: usize,
+) -> Result<Response, ApiError> {
+    let title = &session.title;
+    let path = title.init_path(r);
+    if !path.exists() {
+        let n = title
+            .playheads(session.id)
+            .into_iter()
+            .min()
+            .unwrap_or(session.start);
+        let permit = waiting_permit(state)?;
+        let outcome = state
+            .sessions
+            .supervisor()
+            .segment(
+                title,
+                session.player_for(player, r),
+                r,
+                n,
+                state.config.segment_wait,
+            )
+            .await;
+        drop(permit);
+        match outcome {
+            SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
+            SegmentOutcome::AtCapacity(e) => return Err(e.into()),
+            _ => {}
+        }
+    }
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::NotReady {
+            message: "the init segment is not ready yet".into(),
+            retry_after_s: RETRY_AFTER_S,
+        })?;
+    let mut res = Response::new(bytes.into());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(FMP4_TYPE));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(res)
+}
+
+/// A permit to wait for a segment being made.
+///
+/// # Errors
+/// 503 `at_capacity` with `Retry-After` when `max_waiting_requests`
+/// requests are waiting already.
+fn waiting_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .segment_waiters
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            crate::supervisor::AtCapacity::Waiting {
+                limit: state.config.max_waiting_requests,
+            }
+            .into()
+        })
+}
+
+/// WebVTT segment `n` of subtitle rendition `sub` of `session`'s title.
+async fn subtitle_segment(
+    state: &AppState,
+    session: &Session,
+    sub: usize,
+    n: usize,
+) -> Result<Response, ApiError> {
+    let _permit = waiting_permit(state)?;
+    let text = state
+        .sessions
+        .supervisor()
+        .subtitle_segment(&session.title, sub, n, state.config.segment_wait)
+        .await
+        .map_err(|o| match o {
+            SegmentOutcome::Missing => {
+                ApiError::NotFound(format!("no subtitle segment {n} in this item"))
+            }
+            SegmentOutcome::Failed(message) => ApiError::SessionFailed(message),
+            SegmentOutcome::AtCapacity(e) => e.into(),
+            SegmentOutcome::NotYet(message) => ApiError::NotReady {
+                message,
+                retry_after_s: RETRY_AFTER_S,
+            },
+            SegmentOutcome::Ready(_) => ApiError::Internal,
+        })?;
+    let mut res = Response::new(text.into());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(VTT_TYPE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
+/// A media playlist of `session`'s title (every rendition shares the
+/// timeline): VOD when the timeline's end was known at its first request
+/// (every file whose duration can be believed, and every copy with a key
+/// frame index), else a growing EVENT playlist of the segments made.
+async fn media_playlist(
+    state: &AppState,
+    session: &Session,
+    token: &str,
+    format: SegmentFormat,
+) -> Result<Response, ApiError> {
+    let title = &session.title;
+    let wait = state.config.playlist_wait;
+    let timeline = match title.wait_timeline(wait).await {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => return Err(ApiError::SessionFailed(e)),
+        None => {
+            return Err(ApiError::NotReady {
+                message: "the file's key frames are being read".into(),
+                retry_after_s: RETRY_AFTER_S,
+            })
+        }
+    };
+    if let Some(e) = failed(session, state) {
+        return Err(ApiError::SessionFailed(e));
+    }
+    let query = format!("?token={token}");
+    if !title.is_growing() {
+        return Ok(playlist_response(hls::vod_playlist(
+            &timeline.durations(),
+            &query,
+            format,
+        )));
+    }
+    // The end was not known: list what is made, from the start, with the
+    // lengths of the first rendition (every rendition shares its cuts).
+    let mut changes = title.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let now = title.timeline();
+        let closed = now.as_ref().is_some_and(|t| t.is_closed());
+        // Key-frame cuts being found: every segment whose end is known;
+        // a grid whose end is not: the segments made.
+        let made = match now {
+            Some(t) if t.has_cuts() => t.known_durations(),
+            _ => title.made_prefix(),
+        };
+        if !made.is_empty() || closed {
+            return Ok(playlist_response(hls::event_playlist(
+                &made, closed, &query, format,
+            )));
+        }
+        if let Some(e) = title.failure() {
+            return Err(ApiError::SessionFailed(e));
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(ApiError::NotReady {
+                    message: "the first segment is not ready yet".into(),
+                    retry_after_s: RETRY_AFTER_S,
+                })
+            }
+        }
+    }
+}

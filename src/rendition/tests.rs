@@ -1,0 +1,170 @@
+//! Unit tests of renditions, presentations and rendition keys.
+
+use super::*;
+use crate::library::decision::tests::{audio as audio_stream, h264};
+use crate::library::{decide, AudioStream, MediaInfo, VideoStream};
+use crate::packaging::Packaging;
+
+fn item(codec: &str, audio: &str, container: &str) -> MediaItem {
+    let info = MediaInfo {
+        duration: Some(std::time::Duration::from_secs(10)),
+        container: Some(container.into()),
+        video: Some(VideoStream {
+            codec: codec.into(),
+            level: Some("3.1".into()),
+            ..h264(1920, 1080)
+        }),
+        audio: vec![AudioStream {
+            channels: 6,
+            language: Some("en".into()),
+            ..audio_stream(audio)
+        }],
+        ..Default::default()
+    };
+    MediaItem::from_probe(
+        std::path::Path::new("/m"),
+        std::path::Path::new("/m/a.mkv"),
+        crate::library::FileStamp {
+            size_bytes: 1_000_000,
+            ..Default::default()
+        },
+        &info,
+        decide(&info),
+    )
+}
+
+const INPUTS: KeyInputs<'static> = KeyInputs {
+    video_template: "x264 crf=23",
+    audio_template: "avenc_aac",
+    first_segment_ms: 6000,
+};
+
+#[test]
+fn every_playable_audio_track_is_a_rendition_with_its_own_codec() {
+    let mut it = item("h264", "aac", "matroska");
+    it.audio[0].profile = Some("he-aac".into());
+    let mut fre = audio_stream("ac3");
+    fre.index = 1;
+    fre.language = Some("fr".into());
+    fre.default = true;
+    let mut bad = audio_stream("cook");
+    bad.index = 2;
+    bad.decodable = false;
+    it.audio.extend([fre, bad]);
+    let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
+    let audio: Vec<(&str, &str, bool)> = r
+        .iter()
+        .filter(|r| !r.plan.is_video())
+        .map(|r| (r.name.as_str(), r.codecs.as_str(), r.default))
+        .collect();
+    // The undecodable track is left out; the decision's track (the
+    // first, decided before the flags were added here) is the default.
+    assert_eq!(
+        audio,
+        [
+            ("audio-0-copy", "mp4a.40.5", true),
+            ("audio-1-aac", "mp4a.40.2", false)
+        ]
+    );
+    assert_eq!(r[2].label.as_deref(), Some("fr ac3 stereo"));
+}
+
+#[test]
+fn a_remux_has_a_copied_video_and_a_copied_audio_rendition() {
+    let it = item("h264", "aac", "matroska");
+    let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
+    assert_eq!(r.len(), 2);
+    assert_eq!(
+        (r[0].name.as_str(), r[0].plan),
+        ("video-copy", Plan::VideoCopy)
+    );
+    assert_eq!(r[0].codecs, "avc1.64001f");
+    assert_eq!(r[0].resolution, Some((1920, 1080)));
+    assert_eq!(r[1].name, "audio-0-copy");
+    assert_eq!(
+        (r[1].channels, r[1].language.as_deref()),
+        (Some(6), Some("en"))
+    );
+    assert_ne!(r[0].key, r[1].key);
+}
+
+#[test]
+fn a_transcode_names_its_size_and_keys_on_the_encoder_and_grid() {
+    let it = item("hevc", "ac3", "matroska");
+    let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
+    assert_eq!(r[0].name, "video-720p");
+    assert_eq!(r[0].codecs, "avc1.64001f");
+    assert_eq!(r[1].name, "audio-0-aac");
+    assert_eq!(r[1].channels, Some(2));
+    let again = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
+    assert_eq!(r[0].key, again[0].key, "stable");
+    let other_encoder = KeyInputs {
+        video_template: "x264 crf=20",
+        ..INPUTS
+    };
+    assert_ne!(
+        r[0].key,
+        renditions_of(&it, Presentation::of(&it.decision), &other_encoder)[0].key
+    );
+    assert_eq!(
+        r[1].key,
+        renditions_of(&it, Presentation::of(&it.decision), &other_encoder)[1].key
+    );
+    let fast_start = KeyInputs {
+        first_segment_ms: 2000,
+        ..INPUTS
+    };
+    assert_ne!(
+        r[1].key,
+        renditions_of(&it, Presentation::of(&it.decision), &fast_start)[1].key
+    );
+}
+
+#[test]
+fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
+    let mut it = item("hevc", "opus", "matroska");
+    it.video.as_mut().unwrap().profile = Some("main".into());
+    let fmp4 = Presentation {
+        packaging: Packaging::Fmp4,
+        copy_video: true,
+    };
+    let r = renditions_of(&it, fmp4, &INPUTS);
+    let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["video-copy-cmaf", "audio-0-copy-cmaf", "audio-0-aac-cmaf"]
+    );
+    assert_eq!(r[0].codecs, "hvc1.1.6.L93.B0");
+    assert_eq!(r[1].codecs, "Opus");
+    assert!(r.iter().all(|r| r.packaging == Packaging::Fmp4));
+    // The same plan in another packaging is other bytes.
+    let ts = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
+    let aac_ts = ts.iter().find(|r| r.name == "audio-0-aac").unwrap();
+    assert_ne!(aac_ts.key, r[2].key);
+    // A client that plays Opus gets the copy, another the encode.
+    assert_eq!(audio_options(&r, |_| true), 0b010);
+    assert_eq!(audio_options(&r, |_| false), 0b100);
+}
+
+#[test]
+fn levels_follow_table_a1_and_codec_strings_rfc_6381() {
+    assert_eq!(h264_level_idc(1280, 720, 30.0), 31);
+    assert_eq!(h264_level_idc(1280, 720, 60.0), 32);
+    assert_eq!(h264_level_idc(1920, 1080, 30.0), 40);
+    assert_eq!(h264_level_idc(640, 360, 25.0), 30);
+    assert_eq!(avc1_codec(Some("high"), Some("3.1"), 0), "avc1.64001f");
+    assert_eq!(avc1_codec(Some("main"), Some("4"), 0), "avc1.4d4028");
+    assert_eq!(
+        avc1_codec(Some("constrained-baseline"), None, 30),
+        "avc1.42e01e"
+    );
+}
+
+#[test]
+fn only_plausible_language_tags_are_kept() {
+    assert_eq!(language_tag(Some("fre")).as_deref(), Some("fre"));
+    assert_eq!(language_tag(Some("EN")).as_deref(), Some("en"));
+    assert_eq!(language_tag(Some("english")), None);
+    assert_eq!(language_tag(Some("e\"n")), None);
+    assert_eq!(language_tag(None), None);
+}
