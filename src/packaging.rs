@@ -5,8 +5,8 @@
 //!   codecs of RFC 8216 §3.2 every HLS client plays; hlsd's TS packetizer
 //!   writes no other stream type.
 //! - **Fragmented MP4** (CMAF, ISO/IEC 23000-19; RFC 8216 §3.3,
-//!   [`crate::pipeline::fmp4`]): also HEVC, AV1 and VP9 video and Opus and
-//!   FLAC audio, which MPEG-TS HLS cannot carry. A client gets it only when
+//!   [`crate::pipeline::fmp4`]): also HEVC, AV1 and VP9 video and Opus,
+//!   FLAC, AC-3 and E-AC-3 audio, which hlsd's MPEG-TS does not carry. A client gets it only when
 //!   its profile says it takes fMP4 segments.
 
 use serde::Serialize;
@@ -43,7 +43,7 @@ impl Packaging {
     pub fn carries_audio(self, codec: &str) -> bool {
         match self {
             Packaging::Ts => codec == "aac",
-            Packaging::Fmp4 => matches!(codec, "aac" | "opus" | "flac"),
+            Packaging::Fmp4 => matches!(codec, "aac" | "opus" | "flac" | "ac3" | "eac3"),
         }
     }
 }
@@ -64,9 +64,9 @@ mod tests {
         assert!(!Packaging::Fmp4.carries_video("vp8"));
         assert!(Packaging::Ts.carries_audio("aac"));
         assert!(!Packaging::Ts.carries_audio("opus"));
-        for c in ["aac", "opus", "flac"] {
+        for c in ["aac", "opus", "flac", "ac3", "eac3"] {
             assert!(Packaging::Fmp4.carries_audio(c), "{c}");
         }
-        assert!(!Packaging::Fmp4.carries_audio("eac3"));
+        assert!(!Packaging::Fmp4.carries_audio("dts"));
     }
 }

@@ -223,7 +223,8 @@ fn decoded(r: &Rendition, dir: &Path, name: &str) -> f64 {
 }
 
 /// Plays `file` with `profile` through `/api/v1/stream`, checks every
-/// rendition (CMAF conformance, sample entry `formats[i]`, segment starts
+/// rendition, video then each audio track (CMAF conformance, sample entry
+/// `formats[i]`, segment starts
 /// within one frame of the playlist's places, ffmpeg's decoded duration
 /// within 0.5 s of the source's), and returns the master playlist.
 async fn play_fmp4(
@@ -245,12 +246,12 @@ async fn play_fmp4(
     let source = decoded_seconds(media.join(file).to_str().unwrap()).unwrap();
     let out = tempfile::tempdir().unwrap();
     let urls: Vec<String> = std::iter::once(master.variant.clone())
-        .chain(master.default_audio.clone())
+        .chain(master.audio.clone())
         .collect();
     assert_eq!(urls.len(), formats.len(), "{}", master.text);
     for (url, format) in urls.iter().zip(formats) {
         let r = fetch_fmp4(server, url).await;
-        let video = format.starts_with(['h', 'a', 'v']) && *format != "alac";
+        let video = matches!(*format, "hvc1" | "avc1" | "av01" | "vp09");
         let report = check_rendition(&r.init, &r.segments, video);
         assert!(
             report.violations.is_empty(),
@@ -314,21 +315,19 @@ fn subset(made: &Path, files: &[&str]) -> (tempfile::TempDir, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hevc_mkv_is_remuxed_into_fmp4_for_safari() {
     let Some(made) = profile_media() else { return };
-    let (_dir, media) = subset(&made, &["hevc_aac.mkv", "hevc_main10_rot90.mkv"]);
+    let files = ["hevc_aac.mkv", "hevc_main10_rot90.mkv", "hevc_ac3_eac3.mkv"];
+    let (_dir, media) = subset(&made, &files);
     let server = start_server_with(&media, |c| c.admins = vec!["alice".into()]).await;
     server
         .wait_library(std::time::Duration::from_secs(60))
         .await;
-    for (file, fps) in [("hevc_aac.mkv", 24.0), ("hevc_main10_rot90.mkv", 24.0)] {
-        let master = play_fmp4(
-            &server,
-            &media,
-            file,
-            "safari",
-            &["hvc1", "mp4a"],
-            1.0 / fps,
-        )
-        .await;
+    for (file, formats) in [
+        (files[0], &["hvc1", "mp4a"][..]),
+        (files[1], &["hvc1", "mp4a"]),
+        // Safari plays AC-3 and E-AC-3: both copied, not encoded to AAC.
+        (files[2], &["hvc1", "ac-3", "ec-3"]),
+    ] {
+        let master = play_fmp4(&server, &media, file, "safari", formats, 1.0 / 24.0).await;
         assert!(master.contains("CODECS=\"hvc1."), "{master}");
         let id = server.media_id(file).await;
         assert_eq!(

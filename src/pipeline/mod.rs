@@ -279,6 +279,16 @@ impl CopyFormat {
             "vp9" => f("video/x-vp9", "vp9parse", "video/x-vp9"),
             "opus" => f("audio/x-opus", "opusparse", "audio/x-opus"),
             "flac" => f("audio/x-flac", "flacparse", "audio/x-flac"),
+            "ac3" => f(
+                "audio/x-ac3",
+                "ac3parse",
+                "audio/x-ac3,framed=(boolean)true,alignment=(string)frame",
+            ),
+            "eac3" => f(
+                "audio/x-eac3",
+                "ac3parse",
+                "audio/x-eac3,framed=(boolean)true,alignment=(string)frame",
+            ),
             _ => None,
         }
     }

@@ -97,8 +97,11 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             .structure(0)
             .map(|s| s.name().to_string())
             .unwrap_or_default();
+        // A parser's pad may not have fixed caps yet: its template lists
+        // every format it takes (`ac3parse`: AC-3 first, then E-AC-3).
         let copied = |o: &Output| {
-            CopyFormat::of(&o.codec, o.packaging).is_some_and(|f| f.caps_name == media_type)
+            CopyFormat::of(&o.codec, o.packaging)
+                .is_some_and(|f| caps.iter().any(|s| s.name() == f.caps_name))
         };
         let video = outputs.iter().any(|o| o.plan.is_video() && copied(o));
         let audio = outputs.iter().any(|o| !o.plan.is_video() && copied(o));

@@ -278,6 +278,8 @@ fn audio_copy_codecs(a: &crate::library::AudioStream) -> &'static str {
         // Sample entry names (Opus in ISOBMFF, FLAC in ISOBMFF).
         ("opus", _) => "Opus",
         ("flac", _) => "fLaC",
+        ("ac3", _) => "ac-3",
+        ("eac3", _) => "ec-3",
         _ => AAC_LC,
     }
 }

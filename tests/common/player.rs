@@ -104,9 +104,11 @@ pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) ->
             "the variant names its audio group"
         );
         assert!(
-            ["mp4a", "Opus", "fLaC"]
-                .iter()
-                .any(|c| v.codecs.as_deref().unwrap().contains(c)),
+            ["mp4a", "Opus", "fLaC", "ac-3", "ec-3"].iter().any(|c| v
+                .codecs
+                .as_deref()
+                .unwrap()
+                .contains(c)),
             "CODECS lists the audio"
         );
     }

@@ -65,7 +65,8 @@ pub enum SampleEntry {
         rotation: u32,
     },
     /// Audio: `mp4a` (with an AudioSpecificConfig), `Opus` (with a
-    /// `dOps` payload) or `fLaC` (with a `dfLa` payload).
+    /// `dOps` payload), `fLaC` (with a `dfLa` payload), `ac-3` (`dac3`) or
+    /// `ec-3` (`dec3`).
     Audio {
         /// Sample entry four-character code.
         format: [u8; 4],
@@ -290,6 +291,8 @@ fn sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {
             match format {
                 b"mp4a" => esds(out, config),
                 b"Opus" => leaf(out, b"dOps", config),
+                b"ac-3" => leaf(out, b"dac3", config),
+                b"ec-3" => leaf(out, b"dec3", config),
                 _ => {
                     let c = begin_full(out, b"dfLa", 0, 0);
                     out.extend_from_slice(config);

@@ -1,8 +1,9 @@
 //! A track's sample entry from its GStreamer caps: the configuration
 //! records the parsers put in `codec_data` (`avcC`, `hvcC`, `av1C`, AAC's
 //! AudioSpecificConfig), or what is built from the caps' fields and stream
-//! headers (`vpcC`, `dOps`, `dfLa`), or from the first ADTS header of an
-//! encoded AAC stream.
+//! headers (`vpcC`, `dOps`, `dfLa`), or from the first frame: an encoded
+//! AAC stream's ADTS header, an AC-3 or E-AC-3 sync frame's bit stream
+//! information (`dac3`, `dec3`: [`super::dolby`]).
 
 use super::boxes::{vpcc_payload, SampleEntry, Track};
 
@@ -156,6 +157,24 @@ pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, 
                     channels,
                     rate,
                     config: dfla,
+                },
+            })
+        }
+        "audio/x-ac3" | "audio/x-eac3" => {
+            let enhanced = name == "audio/x-eac3";
+            let (config, rate) = if enhanced {
+                super::dolby::dec3(first)
+            } else {
+                super::dolby::dac3(first)
+            }
+            .ok_or_else(|| needs("a sync frame to read"))?;
+            Ok(Track {
+                timescale: rate,
+                entry: SampleEntry::Audio {
+                    format: if enhanced { *b"ec-3" } else { *b"ac-3" },
+                    channels: int(s, "channels").unwrap_or(2) as u16,
+                    rate,
+                    config,
                 },
             })
         }

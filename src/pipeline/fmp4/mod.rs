@@ -1,5 +1,6 @@
 //! A fragmented-MP4 (CMAF) writer for one track, for renditions whose
-//! codec MPEG-TS cannot carry (HEVC, AV1, VP9, Opus, FLAC) and for the
+//! codec hlsd's MPEG-TS does not carry (HEVC, AV1, VP9, Opus, FLAC, AC-3,
+//! E-AC-3) and for the
 //! H.264 and AAC beside them (ISO/IEC 23000-19; RFC 8216 §3.3).
 //!
 //! Every segment is one CMAF fragment, `moof` + `mdat`, of the one track
@@ -18,6 +19,7 @@
 
 pub mod boxes;
 mod config;
+mod dolby;
 
 pub use config::{track, VIDEO_TIMESCALE};
 
