@@ -1,8 +1,7 @@
 """Client profiles: one 1080p HEVC MKV (bench_hevc_ac3_1080p_36s.mkv, HEVC
-Main + AC-3) served to the `safari` profile (the HEVC copied into fMP4
-segments; the AC-3, which hlsd's fMP4 writer does not carry, encoded to
-AAC) against the `generic` profile (HEVC decoded and encoded to H.264 in
-MPEG-TS), in one run, interleaved. Each round is a fresh server and one
+Main + AC-3) served to the `safari` profile (HEVC and AC-3 copied into fMP4
+segments: a remux) against the `generic` profile (HEVC decoded and encoded
+to H.264, AC-3 to AAC, in MPEG-TS), in one run, interleaved. Each round is a fresh server and one
 session played to its end as a player would (every segment of the video
 and audio renditions); reported: the server's CPU seconds over the whole
 file, the time to the first segment of each rendition, and the session's
@@ -64,7 +63,7 @@ def run(binary, media, rounds):
     sc, gc = med([r[2] for r in runs["safari"]]), med([r[2] for r in runs["generic"]])
     st, gt = med([r[0] for r in runs["safari"]]), med([r[0] for r in runs["generic"]])
     rows = [
-        ("profiles: 36 s 1080p HEVC MKV, CPU seconds to serve it all, safari (HEVC copied into fMP4) vs generic (H.264 transcode)",
+        ("profiles: 36 s 1080p HEVC + AC-3 MKV, CPU seconds to serve it all, safari (copied into fMP4) vs generic (H.264/AAC transcode)",
          f"{sc:.1f} s", f"{gc:.1f} s (generic)", f"{sc / gc:.2f}"),
         ("profiles: time to first segment, safari (fMP4) vs generic (transcode)",
          f"{st:.2f} s", f"{gt:.2f} s (generic)", f"{st / gt:.2f}"),
