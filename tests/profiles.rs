@@ -369,6 +369,10 @@ async fn an_hevc_mkv_is_remuxed_into_fmp4_for_safari() {
     let trun = shifted[0].windows(4).position(|w| w == b"trun").unwrap();
     shifted[0][trun + 15] ^= 0x04;
     caught(&good.init, &shifted, "data offset");
+    let mut with_vps = good.segments.clone();
+    let mdat = with_vps[0].windows(4).position(|w| w == b"mdat").unwrap();
+    with_vps[0][mdat + 8] = 32 << 1; // the first NAL unit becomes a VPS
+    caught(&good.init, &with_vps, "parameter set");
     server.stop().await;
 }
 

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
-use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
+use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -52,24 +52,17 @@ pub(super) fn routes(
         .map(respond);
 
     // POST /api/v1/hls/preload/{media_id}
-    let preload =
-        warp::path!("api" / "v1" / "hls" / "preload" / String)
-            .and(warp::post())
-            .and(auth.clone())
-            .and(warp::header::headers_cloned())
-            .and(raw_query())
-            .and(with_state(state.clone()))
-            .then(
-                |id: String,
-                 p: Principal,
-                 headers: HeaderMap,
-                 query: String,
-                 state: Arc<AppState>| async move {
-                    let profile = super::profile::from_request(&query, &headers)?;
-                    preload_handler(&state, &p, &id, &profile).await
-                },
-            )
-            .map(respond);
+    let preload = warp::path!("api" / "v1" / "hls" / "preload" / String)
+        .and(warp::post())
+        .and(auth.clone())
+        .and(super::profile::requested())
+        .and(with_state(state.clone()))
+        .then(
+            |id: String, p: Principal, profile: ClientProfile, state: Arc<AppState>| async move {
+                preload_handler(&state, &p, &id, &profile).await
+            },
+        )
+        .map(respond);
 
     // GET /api/v1/hls/{sid}/master.m3u8
     let master = warp::path!("api" / "v1" / "hls" / String / "master.m3u8")

@@ -19,30 +19,20 @@ pub(super) fn routes(
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Route {
     // GET /api/v1/media/{id}
-    let get =
-        warp::path!("api" / "v1" / "media" / String)
-            .and(warp::get())
-            .and(auth.clone())
-            .and(warp::header::headers_cloned())
-            .and(raw_query())
-            .and(with_state(state.clone()))
-            .then(
-                |id: String,
-                 _: Principal,
-                 headers: HeaderMap,
-                 query: String,
-                 state: Arc<AppState>| async move {
-                    let profile = match super::profile::from_request(&query, &headers) {
-                        Ok(p) => p,
-                        Err(e) => return respond(Err(e)),
-                    };
-                    respond(
-                        current_media(&state, &id).await.map(|item| {
-                            warp::reply::json(&item_for(&item, &profile)).into_response()
-                        }),
-                    )
-                },
-            );
+    let get = warp::path!("api" / "v1" / "media" / String)
+        .and(warp::get())
+        .and(auth.clone())
+        .and(super::profile::requested())
+        .and(with_state(state.clone()))
+        .then(
+            |id: String, _: Principal, profile: ClientProfile, state: Arc<AppState>| async move {
+                respond(
+                    current_media(&state, &id)
+                        .await
+                        .map(|item| warp::reply::json(&item_for(&item, &profile)).into_response()),
+                )
+            },
+        );
 
     // GET|HEAD /api/v1/stream/{id}
     let stream = warp::path!("api" / "v1" / "stream" / String)

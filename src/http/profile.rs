@@ -3,9 +3,20 @@
 //! `profile` field of `POST /api/v1/hls/start` (a name or an object).
 //! Without one, `generic`.
 
-use super::{query_value, ApiError};
+use super::{query_value, raw_query, ApiError};
 use crate::profile::ClientProfile;
 use warp::http::HeaderMap;
+use warp::{Filter, Rejection};
+
+/// The profile a request names ([`from_request`]), as a filter; a bad one
+/// rejects with its 400.
+pub(super) fn requested() -> impl Filter<Extract = (ClientProfile,), Error = Rejection> + Clone {
+    warp::header::headers_cloned().and(raw_query()).and_then(
+        |headers: HeaderMap, query: String| async move {
+            from_request(&query, &headers).map_err(warp::reject::custom)
+        },
+    )
+}
 
 /// The header a client may send its profile in (a name or JSON).
 pub const PROFILE_HEADER: &str = "x-hlsd-profile";

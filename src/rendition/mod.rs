@@ -218,6 +218,18 @@ fn source_bps(item: &MediaItem) -> u64 {
     }
 }
 
+/// The plan of `v` encoded at `size` (width, height), with image subtitle
+/// track `burn` burned in.
+fn encode_plan(v: &crate::library::VideoStream, size: (u32, u32), burn: Option<usize>) -> Plan {
+    Plan::VideoEncode {
+        width: size.0,
+        height: size.1,
+        deinterlace: v.interlaced,
+        rotate: v.rotation != 0,
+        burn,
+    }
+}
+
 /// An encoded video rendition of `item` at `width`×`height` (MPEG-TS).
 fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendition {
     let Plan::VideoEncode {
@@ -321,18 +333,8 @@ pub fn renditions_of(
                 packaging,
             });
         } else if v.decodable {
-            let (width, height) = transcode_size(v);
-            out.push(encoded_video(
-                item,
-                Plan::VideoEncode {
-                    width,
-                    height,
-                    deinterlace: v.interlaced,
-                    rotate: v.rotation != 0,
-                    burn: None,
-                },
-                inputs,
-            ));
+            let plan = encode_plan(v, transcode_size(v), None);
+            out.push(encoded_video(item, plan, inputs));
         }
     }
     let chosen = d.audio.map(|(track, _)| track);
@@ -397,17 +399,8 @@ pub fn renditions_of(
                 .filter(|s| s.kind == SubtitleKind::Image)
                 .take(MAX_BURN_RENDITIONS)
             {
-                out.push(encoded_video(
-                    item,
-                    Plan::VideoEncode {
-                        width,
-                        height,
-                        deinterlace: v.interlaced,
-                        rotate: v.rotation != 0,
-                        burn: Some(s.index),
-                    },
-                    inputs,
-                ));
+                let plan = encode_plan(v, (width, height), Some(s.index));
+                out.push(encoded_video(item, plan, inputs));
             }
         }
     }

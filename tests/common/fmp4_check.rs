@@ -303,10 +303,32 @@ fn check_fragment(n: usize, bytes: &[u8], v: &mut Vec<String>) -> Fragment {
     f
 }
 
+/// `hvc1` samples hold no VPS, SPS or PPS: that sample entry's `hvcC` has
+/// them all (ISO/IEC 14496-15, 8.4.1: `array_completeness` is 1). The
+/// `mdat` is walked as one run of 4-byte length-prefixed NAL units.
+fn hvc1_samples(n: usize, bytes: &[u8], v: &mut Vec<String>) {
+    let Ok(mdat) = child(bytes, &["mdat"]) else {
+        return;
+    };
+    let mut rest = mdat;
+    while rest.len() >= 5 {
+        let len = u32_at(rest, 0) as usize;
+        let kind = (rest[4] >> 1) & 0x3F;
+        if (32..=34).contains(&kind) {
+            v.push(format!(
+                "segment {n}: NAL unit type {kind} (a parameter set) in an hvc1 sample"
+            ));
+            return;
+        }
+        rest = rest.get(4 + len..).unwrap_or_default();
+    }
+}
+
 /// Checks a rendition: its init segment and segments, in playlist order,
 /// and across them: sequence numbers increasing, each segment's decode
 /// time where the one before ended (no gap, no overlap), and for video
-/// every segment opening on a sync sample (`EXT-X-INDEPENDENT-SEGMENTS`).
+/// every segment opening on a sync sample (`EXT-X-INDEPENDENT-SEGMENTS`);
+/// `hvc1` samples without parameter sets.
 pub fn check_rendition(init: &[u8], segments: &[Vec<u8>], video: bool) -> Fmp4Report {
     let mut v = Vec::new();
     let info = check_init(init, &mut v);
@@ -330,6 +352,9 @@ pub fn check_rendition(init: &[u8], segments: &[Vec<u8>], video: bool) -> Fmp4Re
         }
         if video && !f.starts_with_sync {
             v.push(format!("segment {n}: does not open on a sync sample"));
+        }
+        if info.format == "hvc1" {
+            hvc1_samples(n, bytes, &mut v);
         }
         fragments.push(f);
     }

@@ -299,6 +299,31 @@ pub fn strip_temporal_delimiters(tu: &[u8]) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
+/// An HEVC access unit of `length_size`-byte length-prefixed NAL units
+/// without its VPS, SPS and PPS (NAL unit types 32 to 34, ITU-T H.265
+/// Table 7-1), or `None` when it has none or does not parse (it is then
+/// kept as it is).
+pub fn strip_hevc_parameter_sets(unit: &[u8], length_size: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(unit.len());
+    let mut rest = unit;
+    let mut changed = false;
+    while !rest.is_empty() {
+        let len = rest
+            .get(..length_size)?
+            .iter()
+            .fold(0usize, |n, b| (n << 8) | usize::from(*b));
+        let nal = rest.get(..length_size + len)?;
+        let kind = (nal.get(length_size)? >> 1) & 0x3F;
+        if (32..=34).contains(&kind) {
+            changed = true;
+        } else {
+            out.extend_from_slice(nal);
+        }
+        rest = &rest[length_size + len..];
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +361,27 @@ mod tests {
             None,
             "truncated"
         );
+    }
+
+    #[test]
+    fn hevc_parameter_sets_are_dropped_from_hvc1_samples() {
+        // VPS (type 32), SPS (33), PPS (34), then an IDR slice (19).
+        let nal = |kind: u8, body: &[u8]| {
+            let mut n = ((body.len() + 2) as u32).to_be_bytes().to_vec();
+            n.extend_from_slice(&[kind << 1, 1]);
+            n.extend_from_slice(body);
+            n
+        };
+        let unit = [
+            nal(32, &[1]),
+            nal(33, &[2]),
+            nal(34, &[3]),
+            nal(19, &[4, 5]),
+        ]
+        .concat();
+        assert_eq!(strip_hevc_parameter_sets(&unit, 4), Some(nal(19, &[4, 5])));
+        assert_eq!(strip_hevc_parameter_sets(&nal(1, &[9]), 4), None);
+        assert_eq!(strip_hevc_parameter_sets(&unit[..9], 4), None, "truncated");
     }
 
     #[test]

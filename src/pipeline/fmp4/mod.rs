@@ -14,8 +14,10 @@
 //!   whichever producer made it, and a sample's duration runs to the next
 //!   sample's decode time, the next segment's first one for the last;
 //! - samples as ISOBMFF stores them: length-prefixed NAL units (the
-//!   parsers' `avc`/`hvc1` formats), AV1 temporal units without temporal
-//!   delimiters, AAC without ADTS headers.
+//!   parsers' `avc`/`hvc1` formats; for `hvc1` without the VPS, SPS and PPS
+//!   a source repeats in-band, which that sample entry's `hvcC` holds
+//!   complete: ISO/IEC 14496-15, 8.4.1, `array_completeness`), AV1 temporal
+//!   units without temporal delimiters, AAC without ADTS headers.
 
 pub mod boxes;
 mod config;
@@ -35,6 +37,9 @@ enum Strip {
     Adts,
     /// Temporal delimiter OBUs removed (AV1).
     TemporalDelimiters,
+    /// HEVC parameter set NAL units removed; NAL units are prefixed with
+    /// lengths of this many bytes.
+    ParameterSets(usize),
 }
 
 /// A sample of the fragment being gathered: times in timescale ticks.
@@ -76,6 +81,12 @@ impl Fmp4Muxer {
                 format: [b'a', b'v', b'0', b'1'],
                 ..
             } => Strip::TemporalDelimiters,
+            // hvcC: lengthSizeMinusOne in the low bits of byte 21.
+            boxes::SampleEntry::Video {
+                format: [b'h', b'v', b'c', b'1'],
+                config,
+                ..
+            } => Strip::ParameterSets(config.get(21).map_or(4, |b| usize::from(b & 3) + 1)),
             boxes::SampleEntry::Audio { format, .. }
                 if format == b"mp4a" && config::adts_header_len(first).is_some() =>
             {
@@ -111,6 +122,12 @@ impl Fmp4Muxer {
                 Some(stripped) => self.data.extend_from_slice(&stripped),
                 None => self.data.extend_from_slice(unit),
             },
+            Strip::ParameterSets(length_size) => {
+                match config::strip_hevc_parameter_sets(unit, length_size) {
+                    Some(stripped) => self.data.extend_from_slice(&stripped),
+                    None => self.data.extend_from_slice(unit),
+                }
+            }
         }
         let size = u32::try_from(self.data.len() - start).unwrap_or(u32::MAX);
         if size == 0 {
