@@ -208,8 +208,9 @@ pub struct Config {
     /// the transcode dir's file system at start-up
     /// ([`crate::store::DEFAULT_BUDGET_SHARE`]).
     pub disk_budget: Option<u64>,
-    /// The web page's files (`index.html`, `app.js`, `vendor/hls.min.js`),
-    /// served at `/` and `/static/`; `None` serves no page.
+    /// A folder of the web page's files (`index.html`, `app.js`,
+    /// `vendor/hls.min.js`), served at `/` and `/static/`; `None` (default)
+    /// serves the page built into the binary.
     pub web_dir: Option<PathBuf>,
     /// Discoverer timeout per file. Default 10 s.
     pub probe_timeout: Duration,

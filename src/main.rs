@@ -95,7 +95,8 @@ struct Args {
     /// dir's free space at start-up].
     #[arg(long, env = "HLSD_DISK_BUDGET")]
     disk_budget: Option<u64>,
-    /// Folder of the web page's files [default: ./web/static if present].
+    /// Folder of an operator's own web page [default: the page built into
+    /// the binary].
     #[arg(long, env = "HLSD_WEB_DIR")]
     web_dir: Option<PathBuf>,
     /// Serve /metrics without a token.
@@ -270,9 +271,7 @@ async fn serve() -> anyhow::Result<()> {
     config.metrics_public = args.metrics_public;
     config.cors_origins = args.cors_origins;
     config.disk_budget = args.disk_budget.map(|b| if b == 0 { u64::MAX } else { b });
-    config.web_dir = args
-        .web_dir
-        .or_else(|| Some(PathBuf::from("web/static")).filter(|d| d.join("index.html").is_file()));
+    config.web_dir = args.web_dir;
     config.throttle_margin =
         (args.throttle_margin > 0).then(|| Duration::from_secs(args.throttle_margin));
     config.prober = ProberCommand::current_exe();

@@ -45,10 +45,8 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         shared.join(TRANSCODE),
         shared.join(FMP4),
     ]);
-    let server = start_server_with(media.path(), |c| {
-        c.web_dir = Some(repo().join("web/static"));
-    })
-    .await;
+    // The page built into the binary (no --web-dir).
+    let server = start_server_with(media.path(), |_| {}).await;
     // The page itself needs no token; the API does.
     let r = server.client.get(server.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 200);

@@ -1,5 +1,6 @@
 //! The real binary as an operator runs it: SIGTERM with producers running,
-//! a restart after SIGKILL, and tokens kept out of the logs.
+//! a restart after SIGKILL, tokens kept out of the logs, and the web page
+//! with hls.js served from the binary itself in an empty directory.
 
 mod common;
 
@@ -31,6 +32,8 @@ fn spawn(media: &Path, transcode: &Path, log: &Path, rust_log: &str) -> Proc {
         .arg(transcode.with_file_name("data"))
         .env("RUST_LOG", rust_log)
         .env("NO_COLOR", "1")
+        // Not the repository: nothing of it may be needed at run time.
+        .current_dir(transcode.parent().unwrap())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -395,4 +398,50 @@ fn a_log_written_to_a_file_has_no_colour_codes_and_json_lines_parse() {
     assert_eq!(start["level"], "INFO");
     assert!(start["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(start["timestamp"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_hls_js_come_from_the_binary_in_an_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = tmp.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    let transcode = tmp.path().join("sessions");
+    let log = tmp.path().join("hlsd.log");
+    let mut proc = spawn(&media, &transcode, &log, "hlsd=info");
+    assert!(!tmp.path().join("web").exists(), "no page files beside it");
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{}{path}", proc.base)).send();
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/static/vendor/hls.min.js"), "{html}");
+    let app = get("/static/app.js").await.unwrap();
+    assert_eq!(app.status(), 200);
+    assert!(app.text().await.unwrap().contains("isTypeSupported"));
+    let hls = get("/static/vendor/hls.min.js").await.unwrap();
+    assert_eq!(
+        hls.status(),
+        200,
+        "hls.js is built in (scripts/setup.sh copies it before the build)"
+    );
+    assert!(hls.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    let js = hls.bytes().await.unwrap();
+    assert!(js.len() > 100_000, "{} bytes", js.len());
+    assert!(String::from_utf8_lossy(&js).contains("isSupported"));
+    for missing in [
+        "/static/nope.js",
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+    ] {
+        assert_eq!(get(missing).await.unwrap().status(), 404, "{missing}");
+    }
+    proc.child.kill().unwrap();
+    proc.child.wait().unwrap();
 }
