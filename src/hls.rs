@@ -260,8 +260,19 @@ fn segment_lines(out: &mut String, durations: &[Duration], query: &str, format: 
 /// for. `query` (`?token=...`) follows every segment URI. Every rendition
 /// of an item, subtitles included, has the same list (the Apple authoring
 /// spec asks WebVTT playlists to match the video's segments).
-pub fn vod_playlist(durations: &[Duration], query: &str, format: SegmentFormat) -> String {
+///
+/// `start`: where a player starts (a resume), as
+/// `#EXT-X-START:TIME-OFFSET` (§4.3.5.2).
+pub fn vod_playlist(
+    durations: &[Duration],
+    query: &str,
+    format: SegmentFormat,
+    start: Option<Duration>,
+) -> String {
     let mut out = media_header(durations, "VOD", query, format);
+    if let Some(at) = start {
+        let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={:.3}", at.as_secs_f64());
+    }
     segment_lines(&mut out, durations, query, format);
     out.push_str("#EXT-X-ENDLIST\n");
     out
@@ -278,9 +289,15 @@ pub fn event_playlist(
     complete: bool,
     query: &str,
     format: SegmentFormat,
+    start: Option<Duration>,
 ) -> String {
     let mut out = media_header(durations, "EVENT", query, format);
-    out.push_str("#EXT-X-START:TIME-OFFSET=0\n");
+    match start {
+        Some(at) => {
+            let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={:.3}", at.as_secs_f64());
+        }
+        None => out.push_str("#EXT-X-START:TIME-OFFSET=0\n"),
+    }
     segment_lines(&mut out, durations, query, format);
     if complete {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -388,7 +405,7 @@ mod tests {
     #[test]
     fn a_vod_playlist_lists_every_segment_and_ends() {
         let d = [6.0, 6.0, 1.5].map(Duration::from_secs_f64);
-        let p = vod_playlist(&d, "?token=k", SegmentFormat::Ts);
+        let p = vod_playlist(&d, "?token=k", SegmentFormat::Ts, None);
         assert!(p.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{p}");
         assert!(p.contains("#EXT-X-TARGETDURATION:6\n"), "{p}");
         assert!(
@@ -406,12 +423,25 @@ mod tests {
     #[test]
     fn an_event_playlist_grows_and_ends_when_complete() {
         let segs = [Duration::from_secs(6), Duration::from_millis(3_960)];
-        let p = event_playlist(&segs, false, "", SegmentFormat::Ts);
+        let p = event_playlist(&segs, false, "", SegmentFormat::Ts, None);
         assert!(p.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
         assert!(p.contains("#EXTINF:3.960,\nsegment_00001.ts\n"));
         assert!(!p.contains("#EXT-X-ENDLIST"));
-        assert!(event_playlist(&segs, true, "", SegmentFormat::Ts).ends_with("#EXT-X-ENDLIST\n"));
-        let vtt = vod_playlist(&segs, "?t", SegmentFormat::WebVtt);
+        assert!(
+            event_playlist(&segs, true, "", SegmentFormat::Ts, None).ends_with("#EXT-X-ENDLIST\n")
+        );
+        let vtt = vod_playlist(&segs, "?t", SegmentFormat::WebVtt, None);
+        let resumed = vod_playlist(
+            &segs,
+            "",
+            SegmentFormat::Ts,
+            Some(Duration::from_millis(95_500)),
+        );
+        assert!(
+            resumed.contains("#EXT-X-START:TIME-OFFSET=95.500\n"),
+            "{resumed}"
+        );
+        assert!(!vtt.contains("EXT-X-START"));
         assert!(
             vtt.contains("#EXTINF:3.960,\nsegment_00001.vtt?t\n"),
             "{vtt}"

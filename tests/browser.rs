@@ -63,6 +63,18 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
+    // A position stored for the transcode: the page offers to resume.
+    let transcode = server.media_id(TRANSCODE).await;
+    let r = server
+        .client
+        .put(server.url(&format!("/api/v1/progress/{transcode}")))
+        .bearer_auth(ALICE)
+        .json(&serde_json::json!({"position_s": 4.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
     let out = repo().join("web/test-results");
     std::fs::create_dir_all(&out).unwrap();
     for f in ["library.png", "playing.png"] {
@@ -83,9 +95,21 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         Duration::from_secs(300),
     )
     .await;
-    for line in ["past 3 s", "resumed after", "remux (fMP4)"] {
+    for line in [
+        "past 3 s",
+        "resumed after",
+        "remux (fMP4)",
+        "offers \"Resume from",
+        "resumed at",
+    ] {
         assert!(stdout.contains(line), "{stdout}");
     }
+    // The page saved where the direct play stood when it left it.
+    let direct = server.media_id(DIRECT).await;
+    let saved = server
+        .get_json(&format!("/api/v1/progress/{direct}"), ALICE, 200)
+        .await;
+    assert!(saved["position_s"].as_f64().unwrap() > 3.0, "{saved}");
     // The AV1 was copied: its session is a remux, and nothing transcoded it.
     let sessions: serde_json::Value = server
         .client

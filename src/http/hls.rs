@@ -173,6 +173,9 @@ struct StartRequest {
     /// The client's profile: a built-in name or a profile object.
     #[serde(default)]
     profile: Option<serde_json::Value>,
+    /// Where to start, in seconds (a resume).
+    #[serde(default)]
+    start: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -190,8 +193,8 @@ async fn start_handler(
 ) -> Result<Response, ApiError> {
     let profile = super::profile::from_body(body.profile.as_ref())?;
     let item = current_media(state, &body.media_id).await?;
-    let tracks = TrackRequest::from_body(&body.audio, &body.subtitle, body.burn)?;
-    let session = start_session(state, p, item, &tracks, false, &profile)?;
+    let tracks = TrackRequest::from_body(&body.audio, &body.subtitle, body.burn, body.start)?;
+    let session = start_session(state, p, item, &tracks, false, &profile).await?;
     Ok(warp::reply::json(&StartResponse {
         session_id: session.id,
         mode: session.mode,
@@ -226,7 +229,7 @@ async fn preload_handler(
             serde_json::json!({"status": "direct_play"}),
         ));
     }
-    let session = start_session(state, p, item, &TrackRequest::default(), true, profile)?;
+    let session = start_session(state, p, item, &TrackRequest::default(), true, profile).await?;
     Ok(json(
         StatusCode::ACCEPTED,
         serde_json::json!({"status": "warming", "session_id": session.id}),

@@ -26,6 +26,7 @@ mod hls;
 mod library;
 mod media;
 mod profile;
+mod progress;
 pub mod range;
 mod renditions;
 mod tracks;
@@ -151,6 +152,8 @@ pub fn routes(
         .or(media::routes(state.clone(), auth.clone()))
         .unify()
         .or(hls::routes(state.clone(), auth.clone()))
+        .unify()
+        .or(progress::routes(state.clone(), auth.clone()))
         .unify()
         .or(admin::routes(state.clone(), auth))
         .unify()

@@ -296,6 +296,7 @@ async fn media_playlist(
             &timeline.durations(),
             &query,
             format,
+            session.start_at,
         )));
     }
     // The end was not known: list what is made, from the start, with the
@@ -313,7 +314,11 @@ async fn media_playlist(
         };
         if !made.is_empty() || closed {
             return Ok(playlist_response(hls::event_playlist(
-                &made, closed, &query, format,
+                &made,
+                closed,
+                &query,
+                format,
+                session.start_at,
             )));
         }
         if let Some(e) = title.failure() {

@@ -13,12 +13,25 @@ use crate::session::Session;
 use crate::AppState;
 use std::sync::Arc;
 
-/// The tracks a client asks for, as `audio=`, `subtitle=` and `burn=`.
+/// The tracks a client asks for, as `audio=`, `subtitle=` and `burn=`,
+/// and where it starts (`start=`, seconds: a resume).
 #[derive(Debug, Default)]
 pub(super) struct TrackRequest {
     audio: Option<TrackRef>,
     subtitle: Option<TrackRef>,
     burn: Option<usize>,
+    start_s: Option<f64>,
+}
+
+/// `start=`: seconds, finite and not negative.
+fn start_seconds(raw: &str) -> Result<f64, ApiError> {
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("start must be seconds (0 or more), not {raw:?}"))
+        })
 }
 
 impl TrackRequest {
@@ -45,6 +58,9 @@ impl TrackRequest {
             audio: track("audio")?,
             subtitle: track("subtitle")?,
             burn,
+            start_s: query_value(query, "start")
+                .map(|v| start_seconds(&v))
+                .transpose()?,
         })
     }
 
@@ -56,6 +72,7 @@ impl TrackRequest {
         audio: &Option<serde_json::Value>,
         subtitle: &Option<serde_json::Value>,
         burn: Option<usize>,
+        start_s: Option<f64>,
     ) -> Result<TrackRequest, ApiError> {
         let track = |name, v: &Option<serde_json::Value>| {
             v.as_ref()
@@ -72,6 +89,7 @@ impl TrackRequest {
             audio: track("audio", audio)?,
             subtitle: track("subtitle", subtitle)?,
             burn,
+            start_s: start_s.map(|s| start_seconds(&s.to_string())).transpose()?,
         })
     }
 }
@@ -81,12 +99,16 @@ impl TrackRequest {
 /// decision's presentation, and of each audio track the rendition the
 /// client plays (a copy where it plays the codec, else an AAC encode).
 /// Burned-in subtitles are MPEG-TS only: with `burn`, a client that takes
-/// fMP4 gets the decision it would get without it.
+/// fMP4 gets the decision it would get without it. With `start=`, the
+/// session starts at the segment holding that time (its first producer is
+/// started there) once the title's timeline is known, and its media
+/// playlists say where to start (`EXT-X-START`).
 ///
 /// # Errors
-/// 400 for a track the item does not have, 422 unplayable, 503
-/// `at_capacity`.
-pub(super) fn start_session(
+/// 400 for a track the item does not have or a start past the item's end,
+/// 422 unplayable, 503 `at_capacity`, or `not_ready` when the timeline a
+/// start needs is not known within `--playlist-wait`.
+pub(super) async fn start_session(
     state: &AppState,
     p: &Principal,
     item: Arc<crate::library::MediaItem>,
@@ -126,9 +148,32 @@ pub(super) fn start_session(
     {
         mode = Playback::Transcode;
     }
+    let start = match tracks.start_s.filter(|s| *s > 0.0) {
+        None => None,
+        Some(s) => {
+            if item.duration_s.is_some_and(|d| s >= d) {
+                return Err(ApiError::BadRequest(format!(
+                    "start {s} s is past the end of {} ({:?} s)",
+                    item.path, item.duration_s
+                )));
+            }
+            let timeline = match title.wait_timeline(state.config.playlist_wait).await {
+                Some(Ok(t)) => t,
+                Some(Err(e)) => return Err(ApiError::SessionFailed(e)),
+                None => {
+                    return Err(ApiError::NotReady {
+                        message: "the file's key frames are being read".into(),
+                        retry_after_s: super::RETRY_AFTER_S,
+                    })
+                }
+            };
+            let at = std::time::Duration::from_secs_f64(s);
+            Some((timeline.index_at(at), at))
+        }
+    };
     state
         .sessions
-        .start(title, mode, &p.user, preload, choice)
+        .start(title, mode, &p.user, preload, choice, start)
         .map(|(session, _)| session)
         .map_err(ApiError::from)
 }

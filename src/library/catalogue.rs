@@ -72,6 +72,14 @@ CREATE TABLE IF NOT EXISTS items (
     keyframes_end INTEGER,
     keyframes_src TEXT
 );
+-- where each user stopped watching each item (see progress.rs)
+CREATE TABLE IF NOT EXISTS progress (
+    user        TEXT NOT NULL,
+    media_id    TEXT NOT NULL,
+    position_ms INTEGER NOT NULL,
+    updated_s   INTEGER NOT NULL,
+    PRIMARY KEY (user, media_id)
+);
 ";
 
 impl Catalogue {
@@ -105,6 +113,7 @@ impl Catalogue {
                 tracing::warn!(old = %old, new = %root, "the media dir changed: emptying the catalogue");
             }
             conn.execute("DELETE FROM items", [])?;
+            conn.execute("DELETE FROM progress", [])?;
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('media_root', ?1)",
                 [&root],
@@ -121,7 +130,7 @@ impl Catalogue {
         &self.path
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -8,6 +8,8 @@
 //! * [`reconcile`]: keeping it in step with the disk (listings, watcher
 //!   paths, the settle wait, the probe queue, sidecars).
 //! * [`catalogue`]: the SQLite database of probe results and key frames.
+//! * [`progress`]: each user's playback position per item, in the same
+//!   database.
 //! * [`prober`]: the pool of prober children (`hlsd probe --worker`).
 //! * [`watch`]: inotify events and the polling fallback.
 //! * [`scan`]: which files are media, and listing folders.
@@ -30,6 +32,7 @@ pub mod mkv_tracks;
 pub mod mp4_header;
 pub mod probe;
 mod prober;
+pub mod progress;
 mod reconcile;
 mod scan;
 pub mod sidecar;

@@ -96,6 +96,9 @@ pub struct Session {
     player_renditions: Mutex<std::collections::HashMap<u32, u64>>,
     /// The segment it starts at.
     pub start: usize,
+    /// Where its players start (`?start=`, a resume): the media playlists'
+    /// `EXT-X-START:TIME-OFFSET`. `None`: the beginning.
+    pub start_at: Option<Duration>,
     preload: AtomicBool,
     created: Instant,
     last_access: Mutex<Instant>,
@@ -126,6 +129,7 @@ impl Session {
             choice,
             player_renditions: Mutex::new(Default::default()),
             start,
+            start_at: None,
             preload: AtomicBool::new(preload),
             created: Instant::now(),
             last_access: Mutex::new(Instant::now()),
@@ -133,6 +137,13 @@ impl Session {
             first_segment_seen: AtomicBool::new(false),
             completion_counted: AtomicBool::new(false),
         }
+    }
+
+    /// The same session, its players starting at `at` (in segment
+    /// [`Self::start`]).
+    pub fn starting_at(mut self, at: Option<Duration>) -> Self {
+        self.start_at = at;
+        self
     }
 
     /// Records activity: a playlist or segment request (the heartbeat).

@@ -112,12 +112,19 @@ impl Sessions {
         user: &str,
         preload: bool,
         choice: Choice,
+        start: Option<(usize, Duration)>,
     ) -> Result<(Arc<Session>, bool), AtCapacity> {
         let item = title.item.clone();
         let existing = self.registry().by_owner(&item.id, user);
         if let Some(existing) = existing {
             let failed = existing.status(0).state == SessionState::Failed;
-            if !failed && Arc::ptr_eq(&existing.title, &title) && existing.choice == choice {
+            // A resume at another place (or none) is another session.
+            let same_start = existing.start_at == start.map(|s| s.1);
+            if !failed
+                && Arc::ptr_eq(&existing.title, &title)
+                && existing.choice == choice
+                && same_start
+            {
                 existing.touch();
                 if !preload {
                     existing.mark_played();
@@ -128,15 +135,18 @@ impl Sessions {
         self.make_room_for(user, &item.id)?;
         // A new attempt: a failure of this file is tried again.
         title.clear_failure();
-        let session = Arc::new(Session::new(
-            Uuid::new_v4(),
-            title.clone(),
-            user,
-            mode,
-            choice,
-            0,
-            preload,
-        ));
+        let session = Arc::new(
+            Session::new(
+                Uuid::new_v4(),
+                title.clone(),
+                user,
+                mode,
+                choice,
+                start.map_or(0, |s| s.0),
+                preload,
+            )
+            .starting_at(start.map(|s| s.1)),
+        );
         self.supervisor
             .begin(&title, session.player(0), session.start)?;
         let replaced = self.registry().insert(session.clone());

@@ -150,12 +150,23 @@ async function openDetail(item) {
   $("status").textContent = "";
   $("error").textContent = "";
   $("retry").classList.add("hidden");
+  $("resume").classList.add("hidden");
   show("detail");
   location.hash = item.id;
   if (!item.playable) {
     $("error").textContent = `This file cannot be played: ${item.reasons.join(", ")}`;
     return;
   }
+  // Where this user stopped last time (saved every 10 s while playing).
+  try {
+    const p = await (await api(`/api/v1/progress/${item.id}`)).json();
+    const end = item.duration_s || Infinity;
+    if (current && current.item.id === item.id && p.position_s >= 2 && p.position_s < end - 1) {
+      current.resumeAt = p.position_s;
+      $("resume").textContent = `Resume from ${fmtDuration(p.position_s)}`;
+      $("resume").classList.remove("hidden");
+    }
+  } catch (_) {} // 404: never played
   // Warm the session up while the viewer reads this page.
   try {
     const body = await (await api(`/api/v1/hls/preload/${item.id}?${profileQuery}`, { method: "POST" })).json();
@@ -173,6 +184,7 @@ async function leaveDetail() {
   const c = current;
   current = null;
   if (c.poll) clearInterval(c.poll);
+  if (c.played) saveProgress(c, true);
   if (c.hls) c.hls.destroy();
   const video = $("video");
   video.pause();
@@ -189,17 +201,34 @@ function fail(message) {
   $("retry").classList.remove("hidden");
 }
 
-function play() {
+// Saves where the viewer is, at most every 10 s (and on leaving).
+function saveProgress(c, now) {
+  const t = $("video").currentTime;
+  if (!(t > 0) || (!now && Date.now() - (c.savedAt || 0) < 10000)) return;
+  c.savedAt = Date.now();
+  api(`/api/v1/progress/${c.item.id}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ position_s: Math.round(t * 1000) / 1000 }),
+    keepalive: true,
+  }).catch(() => {});
+}
+
+function play(startAt) {
   const c = current;
   if (!c) return;
   c.played = true;
+  $("resume").classList.add("hidden");
+  const from = typeof startAt === "number" ? startAt : 0;
   $("error").textContent = "";
   $("retry").classList.add("hidden");
   const video = $("video");
-  const url = `/api/v1/stream/${c.item.id}?api_key=${encodeURIComponent(token)}&${profileQuery}`;
+  const url = `/api/v1/stream/${c.item.id}?api_key=${encodeURIComponent(token)}&${profileQuery}` +
+    (from > 0 ? `&start=${from}` : "");
   if (c.hls) { c.hls.destroy(); c.hls = null; }
   if (c.item.playback === "direct_play") {
     video.src = url;
+    if (from > 0) video.addEventListener("loadedmetadata", () => { video.currentTime = from; }, { once: true });
     addTextTracks(c, video);
     $("status").textContent = "direct play";
   } else if (window.Hls && Hls.isSupported()) {
@@ -321,14 +350,16 @@ $("video").addEventListener("error", () => {
   const e = $("video").error;
   if (e && current) fail(`video error ${e.code}: ${e.message || ""}`);
 });
-$("play").addEventListener("click", play);
+$("play").addEventListener("click", () => play(0));
+$("resume").addEventListener("click", () => play(current && current.resumeAt));
+$("video").addEventListener("timeupdate", () => { if (current && current.played) saveProgress(current, false); });
 $("more").addEventListener("click", () => loadPage(false));
 let searchTimer = null;
 $("search").addEventListener("input", () => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(() => loadPage(true), 250);
 });
-$("retry").addEventListener("click", play);
+$("retry").addEventListener("click", () => play(0));
 $("back").addEventListener("click", async () => { await leaveDetail(); openLibrary(); });
 $("logout").addEventListener("click", async () => {
   await leaveDetail();

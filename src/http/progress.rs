@@ -1,0 +1,99 @@
+//! Playback positions: `PUT /api/v1/progress/{media_id}` with
+//! `{"position_s": 95.0}` stores where the caller stopped, `GET` reads it
+//! ([`crate::library::progress`]). A client resumes with
+//! `/api/v1/stream/{id}?start=95`.
+
+use super::media::current_media;
+use super::{respond, with_state, ApiError, Principal, Route};
+use crate::AppState;
+use bytes::Bytes;
+use serde::Deserialize;
+use std::sync::Arc;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Put {
+    position_s: f64,
+}
+
+/// The progress routes.
+pub(super) fn routes(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    let path = warp::path!("api" / "v1" / "progress" / String);
+    let put = path
+        .and(warp::put())
+        .and(auth.clone())
+        .and(warp::body::content_length_limit(1024))
+        .and(warp::body::bytes())
+        .and(with_state(state.clone()))
+        .then(
+            |id: String, p: Principal, body: Bytes, state: Arc<AppState>| async move {
+                respond(put_progress(&state, &p, &id, &body).await)
+            },
+        );
+    let get = path.and(warp::get()).and(auth).and(with_state(state)).then(
+        |id: String, p: Principal, state: Arc<AppState>| async move {
+            respond(get_progress(&state, &p, &id).await)
+        },
+    );
+    put.or(get).unify().boxed()
+}
+
+/// Stores the caller's position: 204.
+///
+/// # Errors
+/// 400 for bad JSON or a position that is negative, not a number, or past
+/// the item's end; 404 for an unknown item; 500 when the database fails.
+async fn put_progress(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let item = current_media(state, id).await?;
+    let put: Put = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let past_end = item.duration_s.is_some_and(|d| put.position_s > d + 1.0);
+    if !put.position_s.is_finite() || put.position_s < 0.0 || past_end {
+        return Err(ApiError::BadRequest(format!(
+            "position_s must be between 0 and the item's duration ({:?} s), not {}",
+            item.duration_s, put.position_s
+        )));
+    }
+    let catalogue = state.library.catalogue();
+    let user = p.user.clone();
+    let now = crate::token::now_unix_s() as i64;
+    tokio::task::spawn_blocking(move || {
+        catalogue.put_progress(&user, &item.id, put.position_s, now)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot store a playback position");
+        ApiError::Internal
+    })?;
+    Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
+}
+
+/// The caller's position: 200 `{media_id, position_s, updated_unix_s}`.
+///
+/// # Errors
+/// 404 for an unknown item or no stored position; 500 when the database
+/// fails.
+async fn get_progress(state: &AppState, p: &Principal, id: &str) -> Result<Response, ApiError> {
+    let item = current_media(state, id).await?;
+    let catalogue = state.library.catalogue();
+    let user = p.user.clone();
+    let found = tokio::task::spawn_blocking(move || catalogue.progress(&user, &item.id))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|_| ApiError::Internal)?;
+    let progress =
+        found.ok_or_else(|| ApiError::NotFound(format!("no position stored for {id}")))?;
+    Ok(warp::reply::json(&progress).into_response())
+}
