@@ -173,7 +173,9 @@ async fn init_segment(
     r: usize,
 ) -> Result<Response, ApiError> {
     let title = &session.title;
-    let path = title.init_path(r);
+    let path = title
+        .store()
+        .init_path(&title.key, &title.renditions[r].key);
     if !path.exists() {
         let n = title
             .playheads(session.id)

@@ -21,9 +21,7 @@
 //! until the next one comes, so that the packetizer knows a segment's
 //! last one (it ends the continuity counter at 15, [`super::ts`]) and the
 //! PCR of the next segment's first one (it fills the gap up to it); an
-//! fMP4 fragment's last sample lasts until the next segment's first. An
-//! fMP4 writer also writes its rendition's init segment, once, from the
-//! stream's caps.
+//! fMP4 fragment's last sample lasts until the next segment's first.
 
 use super::decode_time::DecodeTimes;
 use super::packager::{Packager, Unit};

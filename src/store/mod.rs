@@ -161,6 +161,14 @@ impl SegmentStore {
         self.root.join(title).join(rendition)
     }
 
+    /// Where the init segment of a fragmented-MP4 rendition is (or will
+    /// be): beside its segments, outside the index and the budget (a few
+    /// hundred bytes, written once, gone with the rendition's folder).
+    pub fn init_path(&self, title: &str, rendition: &str) -> PathBuf {
+        self.dir(title, rendition)
+            .join(crate::timeline::INIT_SEGMENT_NAME)
+    }
+
     /// Where segment `key` is (or will be) on disk.
     pub fn path(&self, key: &SegmentKey) -> PathBuf {
         self.dir(&key.title, &key.rendition)

@@ -124,7 +124,8 @@ impl SegmentOutput for RenditionOutput {
     }
 
     fn init_path(&self) -> PathBuf {
-        self.title.init_path(self.rendition)
+        let key = &self.title.renditions[self.rendition].key;
+        self.title.store().init_path(&self.title.key, key)
     }
 
     fn opened(&self, n: usize) {

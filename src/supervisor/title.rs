@@ -212,14 +212,6 @@ impl Title {
         }
     }
 
-    /// Where the init segment of fragmented-MP4 rendition `rendition` is
-    /// (or will be): beside its segments in the store.
-    pub fn init_path(&self, rendition: usize) -> std::path::PathBuf {
-        self.store
-            .dir(&self.key, &self.renditions[rendition].key)
-            .join(crate::timeline::INIT_SEGMENT_NAME)
-    }
-
     /// The store keys of the renditions in `mask`.
     pub fn rendition_keys(&self, mask: u64) -> Vec<Arc<str>> {
         (0..self.renditions.len())
