@@ -1,8 +1,9 @@
 //! hlsd's own web page in a real browser: Debian's chromium, headless,
 //! driven by playwright-core (web/tests/browser.mjs). Direct play, remux,
-//! transcode and an AV1 Matroska file (which the page's own profile gets
-//! as fMP4 HLS with the AV1 copied) each play past 3 s with no error; the
-//! transcode and the fMP4 remux seek to 80 % and resume there; screenshots
+//! transcode, an AV1 Matroska file and an 8-bit FLAC file (which the
+//! page's own profile gets as fMP4 HLS with their streams copied) each play
+//! past 3 s with no error; the transcode and the fMP4 remuxes seek to 80 %
+//! and resume there; screenshots
 //! of the library and of a playing video are saved to web/test-results/
 //! and must not be blank.
 
@@ -17,6 +18,8 @@ const REMUX: &str = "h264_aac_screencast_1024x576.avi";
 /// Not the VP8 WebM any more: Chromium plays that as it is.
 const TRANSCODE: &str = "mpeg2_city_720x405.mpg";
 const FMP4: &str = "av1_bbb_640x360_2srt.mkv";
+/// Audio only, 8-bit FLAC: copied into fMP4 too.
+const FLAC: &str = "flac_music_stereo_139s.flac";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -44,6 +47,7 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         shared.join(REMUX),
         shared.join(TRANSCODE),
         shared.join(FMP4),
+        shared.join(FLAC),
     ]);
     // The page built into the binary (no --web-dir).
     let server = start_server_with(media.path(), |_| {}).await;
@@ -91,6 +95,7 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
             REMUX.into(),
             TRANSCODE.into(),
             FMP4.into(),
+            FLAC.into(),
         ],
         Duration::from_secs(300),
     )
@@ -130,6 +135,10 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         .map(|s| s["mode"].as_str().unwrap())
         .collect();
     assert_eq!(modes, ["remux"], "{sessions:#}");
+    assert!(
+        stdout.contains(&format!("fmp4 {FLAC}: seek to")),
+        "{stdout}"
+    );
     for f in ["library.png", "playing.png"] {
         let colours = distinct_colours(&out.join(f));
         println!("{f}: {colours} colours");

@@ -284,7 +284,14 @@ fn sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {
             u16be(out, 1);
             out.extend_from_slice(&[0; 8]);
             u16be(out, *channels);
-            u16be(out, 16); // samplesize
+            // samplesize: FLAC's own bits per sample (its STREAMINFO,
+            // after the 4-byte block header: FLAC in ISOBMFF 3.3.1; an
+            // 8-bit FLAC declared as 16 is refused by Chromium), else 16.
+            let bits = match (format, config.get(16..18)) {
+                (b"fLaC", Some(&[b12, b13])) => u16::from(((b12 & 1) << 4) | (b13 >> 4)) + 1,
+                _ => 16,
+            };
+            u16be(out, bits);
             u32be(out, 0);
             // 16.16 fixed point; rates past 65535 Hz do not fit.
             u32be(out, if *rate < 0x1_0000 { rate << 16 } else { 0 });
@@ -378,7 +385,7 @@ const NON_SYNC_FLAGS: u32 = 0x0101_0000;
 /// from decode time `base_decode_time` on, whose data follows in an
 /// `mdat` right after it (`default-base-is-moof`, as CMAF asks: 7.5.16).
 /// Composition offsets are signed (`trun` version 1) and only written for
-/// video.
+/// video; audio's `trun` is version 0.
 pub fn moof(sequence: u32, base_decode_time: u64, samples: &[Sample], video: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + samples.len() * 16);
     let moof = begin(&mut out, b"moof");
@@ -392,9 +399,11 @@ pub fn moof(sequence: u32, base_decode_time: u64, samples: &[Sample], video: boo
     let tfdt = begin_full(&mut out, b"tfdt", 1, 0);
     out.extend_from_slice(&base_decode_time.to_be_bytes());
     end(&mut out, tfdt);
-    // data offset, duration, size, flags; composition offsets for video.
+    // data offset, duration, size, flags; composition offsets, signed
+    // (version 1), for video only. Audio gets version 0: Chromium refuses
+    // a version-1 `trun` in a FLAC track.
     let flags = 0x0701 | if video { 0x0800 } else { 0 };
-    let trun = begin_full(&mut out, b"trun", 1, flags);
+    let trun = begin_full(&mut out, b"trun", u8::from(video), flags);
     u32be(&mut out, samples.len() as u32);
     let offset_at = out.len();
     u32be(&mut out, 0);
@@ -498,6 +507,29 @@ mod tests {
             .position(|w| w == [0x05, 2, 0x11])
             .expect("DSI");
         assert_eq!(body[dsi + 3], 0x90);
+    }
+
+    #[test]
+    fn flac_declares_its_own_bits_per_sample() {
+        // dfLa payload: block header, then STREAMINFO whose bytes 12-13
+        // end in bits-per-sample minus one (7: 8-bit).
+        let mut config = vec![0x80, 0, 0, 34];
+        let mut info = [0u8; 34];
+        info[12] = 0x02; // ... channels - 1 = 1, top bit of bps - 1 = 0
+        info[13] = 0x70; // bps - 1 = 7
+        config.extend_from_slice(&info);
+        let init = init_segment(&Track {
+            timescale: 48_000,
+            entry: SampleEntry::Audio {
+                format: *b"fLaC",
+                channels: 2,
+                rate: 48_000,
+                config,
+            },
+        });
+        let at = init.windows(4).position(|w| w == b"fLaC").unwrap();
+        // size/format, reserved, index, reserved, channelcount, samplesize
+        assert_eq!(&init[at + 4 + 16..at + 4 + 20], &[0, 2, 0, 8]);
     }
 
     #[test]
