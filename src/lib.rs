@@ -10,7 +10,7 @@
 //! - [`library`]: the media files, their stable ids, the SQLite catalogue
 //!   of probe results and key frames, probing in child processes, watching
 //!   the media dir, the playback decision per client profile (pure,
-//!   unit-tested), and key-frame indexes.
+//!   unit-tested), key-frame indexes, and each user's playback positions.
 //! - [`profile`]: client profiles, built in or sent as JSON: what a client
 //!   plays (pure; imports nothing).
 //! - [`packaging`]: MPEG-TS and fragmented MP4, and which codecs each
@@ -35,8 +35,8 @@
 //! - [`session`]: viewer sessions and their registry (O(1) by id and by
 //!   (media, user)), the idle reaper.
 //! - [`http`]: warp routes by group (sessions and rendition routes apart),
-//!   the profile a request names, auth, direct play with Range, JSON
-//!   errors.
+//!   the profile a request names, playback positions, the web page built
+//!   into the binary, auth, direct play with Range, JSON errors.
 //! - [`stats`]: streaming statistics, as JSON and Prometheus text.
 //! - [`continuity`]: timestamps that jump back mid-stream (a TS demuxer
 //!   re-basing on a PCR gap) made to continue (pure; imports nothing).
