@@ -337,7 +337,10 @@ async fn a_listed_origin_reads_the_api_playlists_and_segments_and_others_do_not(
         .request(reqwest::Method::OPTIONS, server.url("/api/v1/media"))
         .header("origin", CAST)
         .header("access-control-request-method", "GET")
-        .header("access-control-request-headers", "authorization, range")
+        .header(
+            "access-control-request-headers",
+            "authorization, range, x-hlsd-profile",
+        )
         .send()
         .await
         .unwrap();
@@ -347,7 +350,9 @@ async fn a_listed_origin_reads_the_api_playlists_and_segments_and_others_do_not(
         .to_str()
         .unwrap();
     assert!(
-        allowed.contains("authorization") && allowed.contains("range"),
+        allowed.contains("authorization")
+            && allowed.contains("range")
+            && allowed.contains("x-hlsd-profile"),
         "{allowed}"
     );
     // Another origin's preflight is refused, with a JSON error.

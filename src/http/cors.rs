@@ -18,8 +18,9 @@ use warp::{Filter, Reply};
 /// Methods a cross-origin page may use.
 const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 /// Request headers a cross-origin page may send: the token, byte ranges,
-/// JSON bodies and conditional requests.
-const ALLOW_HEADERS: &str = "authorization, range, content-type, if-none-match, if-modified-since";
+/// JSON bodies, conditional requests, and a client profile.
+const ALLOW_HEADERS: &str =
+    "authorization, range, content-type, if-none-match, if-modified-since, x-hlsd-profile";
 /// Response headers a cross-origin page may read: sizes and ranges (for
 /// players that read direct play by ranges), validators and retry hints.
 const EXPOSE_HEADERS: &str =
