@@ -116,16 +116,7 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         .await;
     assert!(saved["position_s"].as_f64().unwrap() > 3.0, "{saved}");
     // The AV1 was copied: its session is a remux, and nothing transcoded it.
-    let sessions: serde_json::Value = server
-        .client
-        .get(server.url("/api/v1/sessions"))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = server.get_json("/api/v1/sessions", ALICE, 200).await;
     let av1 = server.media_id(FMP4).await;
     let modes: Vec<&str> = sessions
         .as_array()

@@ -113,20 +113,7 @@ async fn rendition_handler(
         Packaging::Fmp4 => fmp4_segment_index(&file),
     }
     .ok_or_else(not_found)?;
-    let permit = waiting_permit(&state)?;
-    let outcome = state
-        .sessions
-        .supervisor()
-        .segment(
-            &session.title,
-            session.player_for(grant.player, r),
-            r,
-            n,
-            state.config.segment_wait,
-        )
-        .await;
-    drop(permit);
-    let path = match outcome {
+    let path = match made_segment(&state, &session, grant.player, r, n).await? {
         SegmentOutcome::Ready(path) => path,
         SegmentOutcome::Missing => return Err(not_found()),
         SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
@@ -182,20 +169,7 @@ async fn init_segment(
             .into_iter()
             .min()
             .unwrap_or(session.start);
-        let permit = waiting_permit(state)?;
-        let outcome = state
-            .sessions
-            .supervisor()
-            .segment(
-                title,
-                session.player_for(player, r),
-                r,
-                n,
-                state.config.segment_wait,
-            )
-            .await;
-        drop(permit);
-        match outcome {
+        match made_segment(state, session, player, r, n).await? {
             SegmentOutcome::Failed(message) => return Err(ApiError::SessionFailed(message)),
             SegmentOutcome::AtCapacity(e) => return Err(e.into()),
             _ => {}
@@ -215,6 +189,32 @@ async fn init_segment(
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
     Ok(res)
+}
+
+/// Segment `n` of rendition `r` as `player` of `session` asks for it: from
+/// the store, or made by a producer and waited for (`--segment-wait`).
+///
+/// # Errors
+/// 503 `at_capacity` when `max_waiting_requests` requests wait already.
+async fn made_segment(
+    state: &AppState,
+    session: &Session,
+    player: u32,
+    r: usize,
+    n: usize,
+) -> Result<SegmentOutcome, ApiError> {
+    let _permit = waiting_permit(state)?;
+    Ok(state
+        .sessions
+        .supervisor()
+        .segment(
+            &session.title,
+            session.player_for(player, r),
+            r,
+            n,
+            state.config.segment_wait,
+        )
+        .await)
 }
 
 /// A permit to wait for a segment being made.
