@@ -32,7 +32,9 @@ impl std::str::FromStr for UserToken {
 /// The encode branches, as gst-launch descriptions (see `pipelines/`).
 #[derive(Debug, Clone)]
 pub struct PipelineTemplates {
-    /// Raw video in, H.264 out; placeholders `{width}`, `{height}`, `{keyint}`.
+    /// Raw video in, H.264 out; placeholders `{width}`, `{height}`,
+    /// `{keyint}`, `{maxrate_kbps}` and `{bufsize_kbits}` (the rung's VBV
+    /// cap and buffer, [`crate::ladder`]).
     pub video_transcode: String,
     /// Raw audio in, AAC out.
     pub audio_transcode: String,
@@ -76,12 +78,23 @@ impl PipelineTemplates {
         })
     }
 
-    /// The video description with its placeholders filled in.
-    pub fn video(&self, width: u32, height: u32, keyint: u32) -> String {
+    /// The video description with its placeholders filled in: the size
+    /// in pixels, `keyint` in frames, the VBV cap in kilobits per second
+    /// and its buffer in kilobits.
+    pub fn video(
+        &self,
+        width: u32,
+        height: u32,
+        keyint: u32,
+        maxrate_kbps: u32,
+        bufsize_kbits: u32,
+    ) -> String {
         self.video_transcode
             .replace("{width}", &width.to_string())
             .replace("{height}", &height.to_string())
             .replace("{keyint}", &keyint.to_string())
+            .replace("{maxrate_kbps}", &maxrate_kbps.to_string())
+            .replace("{bufsize_kbits}", &bufsize_kbits.to_string())
     }
 
     /// Checks that both descriptions parse into GStreamer bins with one sink
@@ -91,7 +104,10 @@ impl PipelineTemplates {
     /// Names the description and GStreamer's parse error.
     pub fn validate(&self) -> anyhow::Result<()> {
         for (name, desc) in [
-            ("video-transcode.gst", self.video(1280, 720, 150)),
+            (
+                "video-transcode.gst",
+                self.video(1280, 720, 150, 3000, 3000),
+            ),
             ("audio-transcode.gst", self.audio_transcode.clone()),
         ] {
             let bin = gst::parse::bin_from_description(&desc, true)
@@ -123,6 +139,11 @@ pub struct Config {
     /// (default). A shorter one is ready sooner: 2 s is the fast start
     /// measured in README, "Performance". Later segments keep 6 s.
     pub first_segment: Duration,
+    /// The tallest rung of a transcode's quality ladder, in lines
+    /// (`--max-height`). Default 1080 ([`crate::ladder::DEFAULT_MAX_HEIGHT`]):
+    /// a 4K source is offered at 1080p and below, since encoding 2160p in
+    /// software is far from real time on a small server.
+    pub max_height: u32,
     /// The encode branches.
     pub templates: PipelineTemplates,
     /// How long a media playlist request waits for an item's key frames to
@@ -333,6 +354,7 @@ impl Config {
             session_timeout: Duration::from_secs(600),
             users,
             first_segment: Duration::from_secs(SEGMENT_SECONDS.into()),
+            max_height: crate::ladder::DEFAULT_MAX_HEIGHT,
             templates: PipelineTemplates::builtin(),
             playlist_wait: Duration::from_secs(5),
             segment_wait: Duration::from_secs(8),
@@ -437,8 +459,9 @@ mod tests {
     #[test]
     fn builtin_templates_fill_placeholders() {
         let t = PipelineTemplates::builtin();
-        let v = t.video(640, 360, 150);
+        let v = t.video(640, 360, 150, 830, 830);
         assert!(v.contains("width=640,height=360"), "{v}");
+        assert!(v.contains("vbv-maxrate=830:vbv-bufsize=830"), "{v}");
         assert!(v.contains("key-int-max=150"), "{v}");
         assert!(!v.contains('#') && !v.contains('{'));
     }

@@ -28,6 +28,9 @@ pub struct Listed<'a> {
     pub uri: &'a str,
     /// `DEFAULT=YES`: the one a player plays unless told otherwise.
     pub default: bool,
+    /// The average bit rate to declare, in bits per second: measured on
+    /// the segments made so far, else the rendition's estimate.
+    pub average_bps: u64,
 }
 
 /// A WebVTT rendition and the URI of its media playlist.
@@ -70,23 +73,19 @@ fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
-/// ~20 % over the estimates for MPEG-TS overhead and peaks above the average.
-fn peak(bps: u64) -> u64 {
-    (bps.max(64_000) as f64 * 1.2) as u64
-}
-
 /// The master (multivariant) playlist (RFC 8216 §4.3.4).
 ///
-/// With video, one `EXT-X-STREAM-INF` for the video rendition with
-/// `BANDWIDTH` (video plus the largest audio, §4.3.4.2), `RESOLUTION`,
-/// `CODECS` (video and audio codecs, as the Apple authoring spec asks; not
-/// WebVTT, which browsers' MSE do not know), `AUDIO` and `SUBTITLES`
-/// naming the groups; each audio rendition is an `EXT-X-MEDIA:TYPE=AUDIO`
-/// and each WebVTT one an `EXT-X-MEDIA:TYPE=SUBTITLES`, each with its own
-/// `URI` (§4.3.4.1). With audio only, the default audio rendition is the
-/// variant itself.
+/// With video, one `EXT-X-STREAM-INF` per video rendition in `video` (the
+/// rungs of a ladder; a player starts on the first listed, Apple's HLS
+/// authoring spec 1.x) with `BANDWIDTH` and `AVERAGE-BANDWIDTH` (video
+/// plus the largest audio, §4.3.4.2), `RESOLUTION`, `CODECS` (video and
+/// audio codecs, as the Apple authoring spec asks; not WebVTT, which
+/// browsers' MSE do not know), `AUDIO` and `SUBTITLES` naming the groups;
+/// each audio rendition is an `EXT-X-MEDIA:TYPE=AUDIO` and each WebVTT one
+/// an `EXT-X-MEDIA:TYPE=SUBTITLES`, each with its own `URI` (§4.3.4.1).
+/// With audio only, the default audio rendition is the variant itself.
 pub fn master_playlist(
-    video: Option<Listed<'_>>,
+    video: &[Listed<'_>],
     audio: &[Listed<'_>],
     subtitles: &[ListedSubtitles<'_>],
 ) -> String {
@@ -96,18 +95,16 @@ pub fn master_playlist(
         .any(|l| l.rendition.packaging == Packaging::Fmp4);
     let mut out = String::from(version_line(fmp4));
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let Some(video) = video else {
+    if video.is_empty() {
         if let Some(a) = audio.iter().find(|a| a.default).or(audio.first()) {
             let _ = writeln!(
                 out,
-                "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"\n{}",
-                peak(a.rendition.bandwidth_bps),
-                a.rendition.codecs,
-                a.uri
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
+                a.rendition.bandwidth_bps, a.average_bps, a.rendition.codecs, a.uri
             );
         }
         return out;
-    };
+    }
     let names = unique_names(audio.iter().enumerate().map(|(i, a)| {
         a.rendition
             .label
@@ -150,36 +147,36 @@ pub fn master_playlist(
         }
         let _ = writeln!(out, ",URI=\"{}\"", s.uri);
     }
-    let v = video.rendition;
-    let audio_bps = audio
-        .iter()
-        .map(|a| a.rendition.bandwidth_bps)
-        .max()
-        .unwrap_or(0);
-    let mut codecs = v.codecs.clone();
+    let audio_peak = audio.iter().map(|a| a.rendition.bandwidth_bps).max();
+    let audio_average = audio.iter().map(|a| a.average_bps).max();
     let mut audio_codecs: Vec<&str> = audio.iter().map(|a| a.rendition.codecs.as_str()).collect();
     audio_codecs.sort_unstable();
     audio_codecs.dedup();
-    for c in audio_codecs {
-        codecs.push(',');
-        codecs.push_str(c);
+    for listed in video {
+        let v = listed.rendition;
+        let mut codecs = v.codecs.clone();
+        for c in &audio_codecs {
+            codecs.push(',');
+            codecs.push_str(c);
+        }
+        let average = listed.average_bps + audio_average.unwrap_or(0);
+        let _ = write!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={average}",
+            (v.bandwidth_bps + audio_peak.unwrap_or(0)).max(average),
+        );
+        if let Some((w, h)) = v.resolution {
+            let _ = write!(out, ",RESOLUTION={w}x{h}");
+        }
+        let _ = write!(out, ",CODECS=\"{codecs}\"");
+        if !audio.is_empty() {
+            let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
+        }
+        if !subtitles.is_empty() {
+            let _ = write!(out, ",SUBTITLES=\"{SUBTITLE_GROUP}\"");
+        }
+        let _ = writeln!(out, "\n{}", listed.uri);
     }
-    let _ = write!(
-        out,
-        "#EXT-X-STREAM-INF:BANDWIDTH={}",
-        peak(v.bandwidth_bps + audio_bps)
-    );
-    if let Some((w, h)) = v.resolution {
-        let _ = write!(out, ",RESOLUTION={w}x{h}");
-    }
-    let _ = write!(out, ",CODECS=\"{codecs}\"");
-    if !audio.is_empty() {
-        let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
-    }
-    if !subtitles.is_empty() {
-        let _ = write!(out, ",SUBTITLES=\"{SUBTITLE_GROUP}\"");
-    }
-    let _ = writeln!(out, "\n{}", video.uri);
     out
 }
 
@@ -316,6 +313,7 @@ mod tests {
             plan,
             codecs: codecs.into(),
             bandwidth_bps: bps,
+            average_bps: bps,
             packaging: Packaging::Ts,
             resolution: plan.is_video().then_some((1280, 720)),
             channels: (!plan.is_video()).then_some(2),
@@ -350,22 +348,35 @@ mod tests {
             forced: true,
             default: false,
         };
+        let mut low = rendition("video-360p", Plan::VideoCopy, "avc1.64001e", 800_000);
+        low.resolution = Some((640, 360));
         let m = master_playlist(
-            Some(Listed {
-                rendition: &v,
-                uri: "v.m3u8?token=t",
-                default: true,
-            }),
+            &[
+                Listed {
+                    rendition: &v,
+                    uri: "v.m3u8?token=t",
+                    default: true,
+                    average_bps: v.average_bps,
+                },
+                Listed {
+                    rendition: &low,
+                    uri: "l.m3u8?token=t",
+                    default: false,
+                    average_bps: low.average_bps,
+                },
+            ],
             &[
                 Listed {
                     rendition: &a,
                     uri: "a.m3u8?token=t",
                     default: false,
+                    average_bps: a.average_bps,
                 },
                 Listed {
                     rendition: &b,
                     uri: "b.m3u8?token=t",
                     default: true,
+                    average_bps: b.average_bps,
                 },
             ],
             &[ListedSubtitles {
@@ -386,19 +397,27 @@ mod tests {
             "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"fr 'forced'\",LANGUAGE=\"fr\",DEFAULT=NO,AUTOSELECT=YES,FORCED=YES,URI=\"s.m3u8?token=t\"\n"
         ), "{m}");
         assert!(m.contains(
-            "#EXT-X-STREAM-INF:BANDWIDTH=3830400,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\",SUBTITLES=\"subs\"\nv.m3u8?token=t\n"
+            "#EXT-X-STREAM-INF:BANDWIDTH=3192000,AVERAGE-BANDWIDTH=3192000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\",SUBTITLES=\"subs\"\nv.m3u8?token=t\n"
         ), "{m}");
+        // Every rung is a variant with the same groups, in the order given.
+        assert!(m.contains(
+            "#EXT-X-STREAM-INF:BANDWIDTH=992000,AVERAGE-BANDWIDTH=992000,RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\",AUDIO=\"audio\",SUBTITLES=\"subs\"\nl.m3u8?token=t\n"
+        ), "{m}");
+        assert!(m.find("v.m3u8").unwrap() < m.find("l.m3u8").unwrap());
         // Audio only: the default audio playlist is the variant.
         let m = master_playlist(
-            None,
+            &[],
             &[Listed {
                 rendition: &a,
                 uri: "a.m3u8",
                 default: true,
+                average_bps: a.average_bps,
             }],
             &[],
         );
-        assert!(m.contains("#EXT-X-STREAM-INF:BANDWIDTH=153600,CODECS=\"mp4a.40.2\"\na.m3u8\n"));
+        assert!(m.contains(
+            "#EXT-X-STREAM-INF:BANDWIDTH=128000,AVERAGE-BANDWIDTH=128000,CODECS=\"mp4a.40.2\"\na.m3u8\n"
+        ));
         assert!(!m.contains("EXT-X-MEDIA"));
     }
 

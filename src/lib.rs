@@ -13,6 +13,8 @@
 //!   unit-tested), key-frame indexes, and each user's playback positions.
 //! - [`profile`]: client profiles, built in or sent as JSON: what a client
 //!   plays (pure; imports nothing).
+//! - [`ladder`]: the quality ladder of a transcode: rung sizes, bit-rate
+//!   caps, peak and average bit rates (pure; imports nothing).
 //! - [`packaging`]: MPEG-TS and fragmented MP4, and which codecs each
 //!   carries (pure; imports nothing).
 //! - [`timeline`]: the segment grid and key-frame cuts, segment names
@@ -45,7 +47,7 @@
 //!
 //! Dependencies point one way: `http` → `session` → `supervisor` →
 //! (`store`, `pipeline`, `policy`) → (`rendition`, `timeline`, `library`)
-//! → (`profile`, `packaging`).
+//! → (`profile`, `packaging`, `ladder`).
 //!
 //! GStreamer meets tokio at two seams only: blocking calls (Discoverer,
 //! building and stopping pipelines) run off the async threads, and each
@@ -56,6 +58,7 @@ pub mod continuity;
 pub mod guard;
 pub mod hls;
 pub mod http;
+pub mod ladder;
 pub mod library;
 pub mod packaging;
 pub mod pipeline;
@@ -179,6 +182,7 @@ pub async fn run(
         supervisor::Settings {
             templates: config.templates.clone(),
             first_segment: config.first_segment,
+            max_height: config.max_height,
             relocate_ahead: config.relocate_ahead,
             throttle_margin: config.throttle_margin,
             max_transcodes: config.max_transcodes.max(1),

@@ -37,6 +37,11 @@ struct Args {
     /// fast start, later segments keep 6.
     #[arg(long, env = "HLSD_FIRST_SEGMENT", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=6))]
     first_segment: u64,
+    /// The tallest rung of a transcode's quality ladder, in lines: a taller
+    /// source is offered at this height and the standard steps below it
+    /// (1080, 720, 480, 360).
+    #[arg(long, env = "HLSD_MAX_HEIGHT", default_value_t = hlsd::ladder::DEFAULT_MAX_HEIGHT, value_parser = clap::value_parser!(u32).range(144..=4320))]
+    max_height: u32,
     /// Seconds a segment request waits for a segment being made before a
     /// 503 with Retry-After.
     #[arg(long, env = "HLSD_SEGMENT_WAIT", default_value_t = 8)]
@@ -256,6 +261,7 @@ async fn serve() -> anyhow::Result<()> {
     config.templates = templates;
     config.session_timeout = Duration::from_secs(args.session_timeout);
     config.first_segment = Duration::from_secs(args.first_segment);
+    config.max_height = args.max_height;
     config.segment_wait = Duration::from_secs(args.segment_wait);
     config.relocate_ahead = args.relocate_ahead;
     config.preload = !args.no_preload;

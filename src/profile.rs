@@ -88,6 +88,14 @@ pub struct ClientProfile {
     /// Whether it takes fragmented-MP4 HLS segments (`EXT-X-MAP`).
     #[serde(default)]
     pub fmp4: bool,
+    /// The tallest picture it shows, in lines: no taller rung of a
+    /// quality ladder is offered to it. Absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_height: Option<u32>,
+    /// The most it can take, in bits per second: no variant with a larger
+    /// `BANDWIDTH` is offered to it. Absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bitrate_bps: Option<u64>,
 }
 
 fn custom() -> String {
@@ -166,6 +174,8 @@ impl ClientProfile {
             video: vec![h264(None)],
             audio: audio(&["aac", "mp3"]),
             fmp4: false,
+            max_height: None,
+            max_bitrate_bps: None,
         }
     }
 
@@ -182,6 +192,8 @@ impl ClientProfile {
             ],
             audio: audio(&["aac", "mp3", "opus", "vorbis", "flac"]),
             fmp4: true,
+            max_height: None,
+            max_bitrate_bps: None,
         }
     }
 
@@ -199,6 +211,8 @@ impl ClientProfile {
             ],
             audio: audio(&["aac", "mp3", "ac3", "eac3", "flac"]),
             fmp4: true,
+            max_height: None,
+            max_bitrate_bps: None,
         }
     }
 

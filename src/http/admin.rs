@@ -32,6 +32,9 @@ struct AdminStats {
     /// Producer pipelines: `{kind: {phase: n}}`.
     producers:
         std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
+    /// Every producer: its item, renditions (the rungs being encoded) and
+    /// place.
+    producer_list: Vec<crate::supervisor::ProducerInfo>,
     /// Items, probes by outcome, scans, and how changes are noticed.
     library: crate::library::LibraryFigures,
 }
@@ -69,6 +72,7 @@ pub(super) fn routes(
                     report: state.stats.report(&sessions),
                     store: state.sessions.supervisor().store().stats(),
                     producers: state.sessions.supervisor().counts().by_kind,
+                    producer_list: state.sessions.supervisor().producers(),
                     library: state.library.figures(),
                 })
                 .into_response()

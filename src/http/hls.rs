@@ -275,12 +275,40 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
         )
     };
     let choice = session.choice;
-    let video_uri = choice.video.map(|v| uri(&title.renditions[v].name));
-    let video = choice.video.zip(video_uri.as_deref()).map(|(v, u)| Listed {
-        rendition: &title.renditions[v],
-        uri: u,
-        default: true,
+    // The rung a player starts on first, then the others, richest first.
+    let mut rungs: Vec<usize> = (0..title.renditions.len().min(64))
+        .filter(|i| {
+            title.renditions[*i].plan.is_video()
+                && (choice.video_options & (1 << i) != 0 || choice.video == Some(*i))
+        })
+        .collect();
+    rungs.sort_by_key(|i| {
+        (
+            choice.video != Some(*i),
+            std::cmp::Reverse(title.renditions[*i].bandwidth_bps),
+        )
     });
+    let video_uris: Vec<(usize, String)> = rungs
+        .iter()
+        .map(|i| (*i, uri(&title.renditions[*i].name)))
+        .collect();
+    // Honest AVERAGE-BANDWIDTH: once a rendition has made a few segments,
+    // their mean rather than the estimate.
+    let average = |i: usize| {
+        title
+            .store()
+            .measured_bps(&title.key, &title.segment_key(i, 0).rendition, 3)
+            .unwrap_or(title.renditions[i].average_bps)
+    };
+    let video: Vec<Listed<'_>> = video_uris
+        .iter()
+        .map(|(i, u)| Listed {
+            rendition: &title.renditions[*i],
+            uri: u,
+            default: choice.video == Some(*i),
+            average_bps: average(*i),
+        })
+        .collect();
     let audio_uris: Vec<(usize, String)> = title
         .renditions
         .iter()
@@ -294,6 +322,7 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
             rendition: &title.renditions[*i],
             uri: u,
             default: choice.audio == Some(*i),
+            average_bps: average(*i),
         })
         .collect();
     let subtitle_uris: Vec<String> = title.subtitles.iter().map(|s| uri(&s.name)).collect();
@@ -309,7 +338,7 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
         })
         .collect();
     Ok(playlist_response(hls::master_playlist(
-        video, &audio, &subtitles,
+        &video, &audio, &subtitles,
     )))
 }
 

@@ -8,7 +8,7 @@ use crate::library::decision::audio_copied;
 use crate::library::Playback;
 use crate::packaging::Packaging;
 use crate::profile::ClientProfile;
-use crate::rendition::{audio_options, choose, Presentation, TrackRef};
+use crate::rendition::{audio_options, choose, video_options, Presentation, TrackRef};
 use crate::session::Session;
 use crate::AppState;
 use std::sync::Arc;
@@ -140,6 +140,11 @@ pub(super) async fn start_session(
         tracks.subtitle.as_ref(),
         tracks.burn,
         options,
+        video_options(
+            &title.renditions,
+            profile.max_height,
+            profile.max_bitrate_bps,
+        ),
     )
     .map_err(ApiError::BadRequest)?;
     if choice

@@ -94,6 +94,7 @@ fn branch_description(
         Plan::VideoEncode {
             width,
             height,
+            maxrate_kbps,
             deinterlace,
             rotate,
             burn,
@@ -116,7 +117,18 @@ fn branch_description(
                 d.push_str(" ! videoflip video-direction=auto");
             }
             d.push_str(" ! ");
-            d.push_str(&templates.video(width, height, keyint));
+            let rung = crate::ladder::Rung {
+                width,
+                height,
+                maxrate_kbps,
+            };
+            d.push_str(&templates.video(
+                width,
+                height,
+                keyint,
+                maxrate_kbps,
+                rung.bufsize_kbits(),
+            ));
             d.push_str(" ! ");
             d.push_str(H264_OUT);
             d.push_str(" name=tail");

@@ -47,6 +47,10 @@ pub struct Choice {
     /// title's rendition indexes): one per track, as the client's profile
     /// takes it ([`audio_options`]).
     pub audio_options: u64,
+    /// The video renditions its master playlist lists as variants (bits):
+    /// the rungs of the ladder the client takes ([`video_options`]), or
+    /// the one burn-in rendition.
+    pub video_options: u64,
 }
 
 impl Choice {
@@ -91,10 +95,51 @@ pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -
     mask
 }
 
+/// The video renditions a client is offered (bits of the renditions'
+/// indexes): every rung (or the copy) no taller than `max_height` lines
+/// and with a `BANDWIDTH` of at most `max_bitrate_bps`, else the smallest
+/// rung. Burn-in renditions are chosen by name, never offered.
+pub fn video_options(
+    renditions: &[Rendition],
+    max_height: Option<u32>,
+    max_bitrate_bps: Option<u64>,
+) -> u64 {
+    let rungs: Vec<usize> = renditions
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            *i < 64
+                && matches!(
+                    r.plan,
+                    Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
+                )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let fits = |r: &Rendition| {
+        max_height.is_none_or(|m| r.resolution.is_none_or(|(_, h)| h <= m))
+            && max_bitrate_bps.is_none_or(|m| r.bandwidth_bps <= m)
+    };
+    let mask = rungs
+        .iter()
+        .filter(|i| fits(&renditions[**i]))
+        .fold(0u64, |m, i| m | (1 << i));
+    if mask != 0 {
+        return mask;
+    }
+    rungs
+        .iter()
+        .min_by_key(|i| renditions[**i].bandwidth_bps)
+        .map_or(0, |i| 1 << i)
+}
+
 /// Picks a session's renditions: `audio` (else the item's default track),
 /// `subtitle` (else the track the file marks default, if any) and `burn`
 /// (an image subtitle track burned into the video), among the audio
-/// renditions in `audio_options` (bits of the renditions' indexes).
+/// renditions in `audio_options` and the video renditions in
+/// `video_options` (bits of the renditions' indexes). The video is the
+/// rung a player starts on ([`crate::ladder::start_rung`]) unless a burn
+/// is asked for.
 ///
 /// # Errors
 /// A track index that names no playable audio track, no text subtitle
@@ -107,14 +152,25 @@ pub fn choose(
     subtitle: Option<&TrackRef>,
     burn: Option<usize>,
     audio_options: u64,
+    video_options: u64,
 ) -> Result<Choice, String> {
+    let offered_video: Vec<usize> = (0..renditions.len().min(64))
+        .filter(|i| {
+            video_options & (1 << i) != 0
+                && matches!(
+                    renditions[*i].plan,
+                    Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
+                )
+        })
+        .collect();
     let video = match burn {
-        None => renditions.iter().position(|r| {
-            matches!(
-                r.plan,
-                Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
-            )
-        }),
+        None => {
+            let heights: Vec<u32> = offered_video
+                .iter()
+                .map(|i| renditions[*i].resolution.map_or(0, |(_, h)| h))
+                .collect();
+            crate::ladder::start_rung(&heights).map(|k| offered_video[k])
+        }
         Some(b) => Some(
             renditions
                 .iter()
@@ -177,11 +233,16 @@ pub fn choose(
     let listed = (0..renditions.len().min(64))
         .filter(|i| audio_track((*i, &renditions[*i])).is_some())
         .fold(0u64, |m, i| m | (1 << i));
+    let video_listed = match (burn, video) {
+        (Some(_), Some(v)) => 1 << v.min(63),
+        _ => offered_video.iter().fold(0u64, |m, i| m | (1 << i)),
+    };
     Ok(Choice {
         video,
         audio,
         subtitle,
         audio_options: listed,
+        video_options: video_listed,
     })
 }
 
@@ -195,6 +256,7 @@ mod tests {
             plan,
             codecs: String::new(),
             bandwidth_bps: 1,
+            average_bps: 1,
             resolution: None,
             channels: None,
             language: language.map(str::to_string),
@@ -220,6 +282,7 @@ mod tests {
         let burn = Plan::VideoEncode {
             width: 1280,
             height: 720,
+            maxrate_kbps: 2900,
             deinterlace: false,
             rotate: false,
             burn: Some(3),
@@ -252,7 +315,7 @@ mod tests {
     #[test]
     fn defaults_are_the_marked_tracks() {
         let (r, s) = title();
-        let c = choose(&r, &s, None, None, None, u64::MAX).expect("choice");
+        let c = choose(&r, &s, None, None, None, u64::MAX, u64::MAX).expect("choice");
         assert_eq!(
             c,
             Choice {
@@ -260,6 +323,7 @@ mod tests {
                 audio: Some(2),
                 subtitle: Some(2),
                 audio_options: 0b110,
+                video_options: 0b1,
             }
         );
         assert_eq!(c.mask(), 0b101);
@@ -275,6 +339,7 @@ mod tests {
                 Some(&TrackRef::parse(a).unwrap()),
                 Some(&TrackRef::parse(sub).unwrap()),
                 None,
+                u64::MAX,
                 u64::MAX,
             )
         };
@@ -294,11 +359,56 @@ mod tests {
     fn burn_picks_the_burned_video_or_refuses() {
         let (r, s) = title();
         assert_eq!(
-            choose(&r, &s, None, None, Some(3), u64::MAX)
+            choose(&r, &s, None, None, Some(3), u64::MAX, u64::MAX)
                 .expect("choice")
                 .video,
             Some(3)
         );
-        assert!(choose(&r, &s, None, None, Some(0), u64::MAX).is_err());
+        assert!(choose(&r, &s, None, None, Some(0), u64::MAX, u64::MAX).is_err());
+    }
+
+    fn rung(height: u32, bandwidth_bps: u64, burn: Option<usize>) -> Rendition {
+        let plan = Plan::VideoEncode {
+            width: height * 16 / 9,
+            height,
+            maxrate_kbps: 1000,
+            deinterlace: false,
+            rotate: false,
+            burn,
+        };
+        Rendition {
+            resolution: Some((height * 16 / 9, height)),
+            bandwidth_bps,
+            ..rendition(&format!("video-{height}p"), plan, None, false)
+        }
+    }
+
+    #[test]
+    fn a_ladder_starts_at_720p_within_what_the_client_takes() {
+        let r = vec![
+            rung(1080, 9_000_000, None),
+            rung(720, 4_500_000, None),
+            rung(480, 2_200_000, None),
+            rung(360, 1_300_000, None),
+            rendition("audio-0-aac", Plan::AudioEncode { track: 0 }, None, true),
+            rung(720, 4_500_000, Some(0)),
+        ];
+        let all = video_options(&r, None, None);
+        assert_eq!(all, 0b1111, "burn-in renditions are not offered");
+        let c = choose(&r, &[], None, None, None, u64::MAX, all).expect("choice");
+        assert_eq!(
+            (c.video, c.video_options, c.audio),
+            (Some(1), 0b1111, Some(4))
+        );
+        // A phone that shows 480 lines, a link of 2.5 Mb/s.
+        assert_eq!(video_options(&r, Some(480), None), 0b1100);
+        assert_eq!(video_options(&r, None, Some(2_500_000)), 0b1100);
+        let c = choose(&r, &[], None, None, None, u64::MAX, 0b1100).expect("choice");
+        assert_eq!(c.video, Some(2));
+        // Nothing fits: the smallest rung still plays.
+        assert_eq!(video_options(&r, Some(100), None), 0b1000);
+        // A burn lists its own rendition only.
+        let c = choose(&r, &[], None, None, Some(0), u64::MAX, all).expect("choice");
+        assert_eq!((c.video, c.video_options), (Some(5), 1 << 5));
     }
 }

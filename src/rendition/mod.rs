@@ -6,27 +6,32 @@
 //! source stream, copied or encoded, and how (size, rate control, the
 //! encode branch's text). Two viewers who need the same rendition of the
 //! same file share its segments in the store ([`Rendition::key`]). An item
-//! has one video rendition (copied H.264, or H.264 encoded at one size),
-//! one more per image subtitle track (the video encoded with that track
-//! burned in, made only if asked for), and one audio rendition per
-//! playable audio track (AAC copied, anything else encoded to AAC). Each
-//! text subtitle track, embedded or sidecar, is a [`SubtitleRendition`]:
-//! WebVTT cut on the same timeline. The master playlist lists a video
-//! rendition as the variant, and the audio and subtitles as `EXT-X-MEDIA`
+//! has its video copied, or encoded to H.264 at each rung of its quality
+//! ladder ([`crate::ladder`]: the source's size and the steps below it,
+//! each made only when a player asks for its segments); one more video
+//! rendition per image subtitle track (encoded with that track burned in,
+//! made only if asked for); and one audio rendition per playable audio
+//! track (AAC copied, anything else encoded to AAC). Each text subtitle
+//! track, embedded or sidecar, is a [`SubtitleRendition`]: WebVTT cut on
+//! the same timeline. The master playlist lists each video rendition a
+//! client takes as a variant, and the audio and subtitles as `EXT-X-MEDIA`
 //! renditions (RFC 8216 §4.3.4.1).
 
 mod choice;
 mod codecs;
 
-pub use choice::{audio_options, choose, Choice, TrackRef};
+pub use choice::{audio_options, choose, video_options, Choice, TrackRef};
 pub use codecs::{avc1_codec, h264_level_idc, video_copy_codecs, vp9_level};
 
-use crate::library::decision::transcode_size;
+use crate::ladder::{ladder, Rung};
+use crate::library::decision::display_size;
 use crate::library::{
     Decision, MediaItem, SubtitleKind, SubtitleSource, SubtitleStream, VideoPlan,
 };
 use crate::packaging::Packaging;
+use crate::timeline::SEGMENT_SECONDS;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// Bumped whenever hlsd's segment bytes change for the same inputs (the
 /// TS packetizer, the cutter), so a store from an older build is never
@@ -38,12 +43,15 @@ pub const FORMAT_VERSION: u32 = 1;
 pub enum Plan {
     /// The source's H.264 video, copied (`h264parse` only).
     VideoCopy,
-    /// The source's video decoded and encoded to H.264 at this size.
+    /// The source's video decoded and encoded to H.264 at this size, one
+    /// rung of its ladder ([`crate::ladder`]).
     VideoEncode {
         /// Output width in pixels (even).
         width: u32,
         /// Output height in pixels (even).
         height: u32,
+        /// The bit-rate cap (`vbv-maxrate`), in kilobits per second.
+        maxrate_kbps: u32,
         /// Whether a deinterlacer goes before the encoder.
         deinterlace: bool,
         /// Whether the `image-orientation` tag is applied.
@@ -86,8 +94,13 @@ pub struct Rendition {
     pub plan: Plan,
     /// RFC 6381 codec string (`avc1.64001f`, `mp4a.40.2`).
     pub codecs: String,
-    /// Estimated peak bit rate in bits per second.
+    /// Peak segment bit rate in bits per second, container included
+    /// (RFC 8216 §4.3.4.2 `BANDWIDTH`): a bound from the VBV cap for an
+    /// encoded video rung, an estimate with 20 % headroom otherwise.
     pub bandwidth_bps: u64,
+    /// Expected average bit rate in bits per second, container included
+    /// (`AVERAGE-BANDWIDTH`): an estimate.
+    pub average_bps: u64,
     /// Output size in pixels, for video.
     pub resolution: Option<(u32, u32)>,
     /// Output channel count, for audio.
@@ -156,11 +169,17 @@ pub const AAC_LC: &str = "mp4a.40.2";
 pub const AAC_BITRATE_BPS: u64 = 128_000;
 /// Assumed bit rate of copied AAC per channel, for `BANDWIDTH` estimates.
 const COPIED_AAC_BPS_PER_CHANNEL: u64 = 96_000;
-/// Bits per pixel per frame assumed for x264 veryfast CRF 23 output when
-/// estimating `BANDWIDTH` (~2.8 Mb/s for 720p30); an estimate, not a cap.
-const CRF23_BITS_PER_PIXEL: f64 = 0.1;
+/// Headroom over an estimated average for the peak of a stream hlsd does
+/// not cap (copies, audio): MPEG-TS overhead and peaks above the average.
+const PEAK_HEADROOM: f64 = 1.2;
 
-/// What besides the plan decides a rendition's bytes.
+/// `bps` with [`PEAK_HEADROOM`].
+fn with_headroom(bps: u64) -> u64 {
+    (bps as f64 * PEAK_HEADROOM) as u64
+}
+
+/// What besides the item decides its renditions: the encode branches and
+/// the grid decide their bytes, the maximum height which rungs there are.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyInputs<'a> {
     /// The video encode branch (`pipelines/video-transcode.gst`).
@@ -170,6 +189,8 @@ pub struct KeyInputs<'a> {
     /// The first segment's length in milliseconds (`--first-segment`):
     /// it moves every cut.
     pub first_segment_ms: u128,
+    /// The tallest rung of a ladder, in lines (`--max-height`).
+    pub max_height: u32,
 }
 
 /// The key of `plan` in `packaging`: a copy depends on no encode branch,
@@ -218,33 +239,47 @@ fn source_bps(item: &MediaItem) -> u64 {
     }
 }
 
-/// The plan of `v` encoded at `size` (width, height), with image subtitle
-/// track `burn` burned in.
-fn encode_plan(v: &crate::library::VideoStream, size: (u32, u32), burn: Option<usize>) -> Plan {
+/// The plan of `v` encoded at `rung`, with image subtitle track `burn`
+/// burned in.
+fn encode_plan(v: &crate::library::VideoStream, rung: Rung, burn: Option<usize>) -> Plan {
     Plan::VideoEncode {
-        width: size.0,
-        height: size.1,
+        width: rung.width,
+        height: rung.height,
+        maxrate_kbps: rung.maxrate_kbps,
         deinterlace: v.interlaced,
         rotate: v.rotation != 0,
         burn,
     }
 }
 
-/// An encoded video rendition of `item` at `width`×`height` (MPEG-TS).
+/// The frame rate assumed for `item`'s video: its own, at most 60, else 30.
+fn fps_of(item: &MediaItem) -> f64 {
+    item.video
+        .as_ref()
+        .map_or(30.0, |v| if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 })
+}
+
+/// An encoded video rendition of `item`: a rung of its ladder (MPEG-TS).
 fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendition {
     let Plan::VideoEncode {
         width,
         height,
+        maxrate_kbps,
         burn,
         ..
     } = plan
     else {
         unreachable!("encoded_video takes an encode plan")
     };
-    let fps = item
-        .video
-        .as_ref()
-        .map_or(30.0, |v| if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 });
+    let fps = fps_of(item);
+    let rung = Rung {
+        width,
+        height,
+        maxrate_kbps,
+    };
+    // The shortest segment but the last: the first, when it is short.
+    let shortest = Duration::from_millis(inputs.first_segment_ms.min(u64::MAX as u128) as u64)
+        .min(Duration::from_secs(SEGMENT_SECONDS.into()));
     Rendition {
         key: key_of(&plan, Packaging::Ts, inputs),
         name: match burn {
@@ -253,8 +288,8 @@ fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendit
         },
         plan,
         codecs: avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
-        bandwidth_bps: ((width as f64 * height as f64 * fps * CRF23_BITS_PER_PIXEL) as u64)
-            .max(64_000),
+        bandwidth_bps: rung.peak_bps(shortest),
+        average_bps: rung.average_bps(fps),
         resolution: Some((width, height)),
         channels: None,
         language: None,
@@ -324,7 +359,8 @@ pub fn renditions_of(
                 plan,
                 codecs: video_copy_codecs(v),
                 // The source's whole bit rate: an upper bound for its video.
-                bandwidth_bps: source_bps(item).max(64_000),
+                bandwidth_bps: with_headroom(source_bps(item).max(64_000)),
+                average_bps: source_bps(item).max(64_000),
                 resolution: Some((v.width, v.height)),
                 channels: None,
                 language: None,
@@ -333,8 +369,9 @@ pub fn renditions_of(
                 packaging,
             });
         } else if v.decodable {
-            let plan = encode_plan(v, transcode_size(v), None);
-            out.push(encoded_video(item, plan, inputs));
+            for rung in ladder(display_size(v), fps_of(item), inputs.max_height) {
+                out.push(encoded_video(item, encode_plan(v, rung, None), inputs));
+            }
         }
     }
     let chosen = d.audio.map(|(track, _)| track);
@@ -377,7 +414,8 @@ pub fn renditions_of(
                 name,
                 plan,
                 codecs: codecs.to_string(),
-                bandwidth_bps: bandwidth,
+                bandwidth_bps: with_headroom(bandwidth),
+                average_bps: bandwidth,
                 resolution: None,
                 channels: Some(channels),
                 language: language_tag(a.language.as_deref()),
@@ -389,17 +427,17 @@ pub fn renditions_of(
     }
     if packaging == Packaging::Ts {
         if let Some(v) = item.video.as_ref().filter(|v| v.decodable) {
-            let (width, height) = match d.video {
-                Some(VideoPlan::Transcode { width, height, .. }) => (width, height),
-                _ => transcode_size(v),
-            };
+            // Burned in at the size a player starts on.
+            let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
+            let heights: Vec<u32> = rungs.iter().map(|r| r.height).collect();
+            let rung = rungs[crate::ladder::start_rung(&heights).unwrap_or(0)];
             for s in item
                 .subtitles
                 .iter()
                 .filter(|s| s.kind == SubtitleKind::Image)
                 .take(MAX_BURN_RENDITIONS)
             {
-                let plan = encode_plan(v, (width, height), Some(s.index));
+                let plan = encode_plan(v, rung, Some(s.index));
                 out.push(encoded_video(item, plan, inputs));
             }
         }

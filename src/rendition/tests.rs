@@ -37,6 +37,7 @@ const INPUTS: KeyInputs<'static> = KeyInputs {
     video_template: "x264 crf=23",
     audio_template: "avenc_aac",
     first_segment_ms: 6000,
+    max_height: 1080,
 };
 
 #[test]
@@ -89,35 +90,60 @@ fn a_remux_has_a_copied_video_and_a_copied_audio_rendition() {
 }
 
 #[test]
-fn a_transcode_names_its_size_and_keys_on_the_encoder_and_grid() {
+fn a_transcode_is_a_ladder_keyed_on_the_encoder_and_grid() {
     let it = item("hevc", "ac3", "matroska");
     let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
-    assert_eq!(r[0].name, "video-720p");
-    assert_eq!(r[0].codecs, "avc1.64001f");
-    assert_eq!(r[1].name, "audio-0-aac");
-    assert_eq!(r[1].channels, Some(2));
+    let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "video-1080p",
+            "video-720p",
+            "video-480p",
+            "video-360p",
+            "audio-0-aac"
+        ]
+    );
+    assert_eq!(r[1].codecs, "avc1.64001f");
+    assert_eq!(r[1].resolution, Some((1280, 720)));
+    // Each rung's cap bounds its BANDWIDTH; richer rungs cost more.
+    assert!(r[..4]
+        .windows(2)
+        .all(|p| p[0].bandwidth_bps > p[1].bandwidth_bps));
+    assert!(r[..4].iter().all(|v| v.average_bps < v.bandwidth_bps));
+    let Plan::VideoEncode { maxrate_kbps, .. } = r[0].plan else {
+        panic!("an encode")
+    };
+    assert_eq!(maxrate_kbps, 6000);
+    // --max-height 720: no 1080p rung.
+    let capped = KeyInputs {
+        max_height: 720,
+        ..INPUTS
+    };
+    let r720 = renditions_of(&it, Presentation::of(&it.decision), &capped);
+    assert_eq!(r720[0].name, "video-720p");
+    assert_eq!(r720[0].key, r[1].key, "the same rung, the same bytes");
+    assert_eq!(r[4].channels, Some(2));
     let again = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
     assert_eq!(r[0].key, again[0].key, "stable");
     let other_encoder = KeyInputs {
         video_template: "x264 crf=20",
         ..INPUTS
     };
-    assert_ne!(
-        r[0].key,
-        renditions_of(&it, Presentation::of(&it.decision), &other_encoder)[0].key
-    );
+    let other = renditions_of(&it, Presentation::of(&it.decision), &other_encoder);
+    assert_ne!(r[0].key, other[0].key);
     assert_eq!(
-        r[1].key,
-        renditions_of(&it, Presentation::of(&it.decision), &other_encoder)[1].key
+        r[4].key, other[4].key,
+        "audio does not hang on the video branch"
     );
     let fast_start = KeyInputs {
         first_segment_ms: 2000,
         ..INPUTS
     };
-    assert_ne!(
-        r[1].key,
-        renditions_of(&it, Presentation::of(&it.decision), &fast_start)[1].key
-    );
+    let fast = renditions_of(&it, Presentation::of(&it.decision), &fast_start);
+    assert_ne!(r[4].key, fast[4].key);
+    // A 2 s first segment may carry more of the VBV buffer per second.
+    assert!(fast[1].bandwidth_bps > r[1].bandwidth_bps);
 }
 
 #[test]

@@ -261,6 +261,7 @@ impl Sessions {
             None,
             None,
             options,
+            crate::rendition::video_options(&title.renditions, None, None),
         )
         .unwrap_or_default();
         let session = Arc::new(Session::new(

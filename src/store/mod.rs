@@ -46,16 +46,30 @@ pub fn title_key(
     format!("{}-{size_bytes}-{mtime_ns}", media_id.simple()).into()
 }
 
-/// The index: every segment, and how many each rendition of each title has.
+/// The index: every segment, how many each rendition of each title has,
+/// and what each rendition has made since start-up.
 #[derive(Debug, Default)]
 struct Segments {
     entries: HashMap<SegmentKey, Entry>,
     counts: HashMap<(Arc<str>, Arc<str>), usize>,
+    made: HashMap<(Arc<str>, Arc<str>), Made>,
+}
+
+/// What one rendition has made since start-up, evicted segments included.
+#[derive(Debug, Default, Clone, Copy)]
+struct Made {
+    segments: usize,
+    bytes: u64,
+    duration: Duration,
 }
 
 impl Segments {
     fn insert(&mut self, key: SegmentKey, entry: Entry) -> Option<Entry> {
         let counted = (key.title.clone(), key.rendition.clone());
+        let made = self.made.entry(counted.clone()).or_default();
+        made.segments += 1;
+        made.bytes += entry.bytes;
+        made.duration += entry.duration;
         let old = self.entries.insert(key, entry);
         if old.is_none() {
             *self.counts.entry(counted).or_default() += 1;
@@ -211,6 +225,21 @@ impl SegmentStore {
                 None => return out,
             }
         }
+    }
+
+    /// The mean bit rate of the segments one rendition has made since
+    /// start-up (evicted ones included), in bits per second, once it has
+    /// made at least `min_segments`.
+    pub fn measured_bps(
+        &self,
+        title: &Arc<str>,
+        rendition: &Arc<str>,
+        min_segments: usize,
+    ) -> Option<u64> {
+        let segments = self.lock();
+        let m = segments.made.get(&(title.clone(), rendition.clone()))?;
+        (m.segments >= min_segments.max(1) && !m.duration.is_zero())
+            .then(|| (m.bytes as f64 * 8.0 / m.duration.as_secs_f64()) as u64)
     }
 
     /// How many segments of one rendition are held.

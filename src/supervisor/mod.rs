@@ -50,6 +50,8 @@ pub struct Settings {
     pub templates: PipelineTemplates,
     /// The first segment's length (`--first-segment`).
     pub first_segment: Duration,
+    /// The tallest rung of a transcode's ladder, in lines (`--max-height`).
+    pub max_height: u32,
     /// A request this many segments past where a producer is still counts
     /// as coming (`--relocate-ahead`).
     pub relocate_ahead: usize,
@@ -120,6 +122,33 @@ pub struct Supervisor {
     next_id: AtomicU64,
 }
 
+/// `starting`, `running`, `held` or `stopping`.
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Starting => "starting",
+        Phase::Running => "running",
+        Phase::Held => "held",
+        Phase::Stopping => "stopping",
+    }
+}
+
+/// One producer, as the admin statistics list it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProducerInfo {
+    /// The item it works for.
+    pub media_id: String,
+    /// `remux` or `transcode`.
+    pub kind: &'static str,
+    /// `starting`, `running`, `held` or `stopping`.
+    pub phase: &'static str,
+    /// The names of the renditions it makes, the driving one first.
+    pub renditions: Vec<String>,
+    /// The segment it started at.
+    pub start_segment: usize,
+    /// The segment its driving rendition is writing.
+    pub next_segment: usize,
+}
+
 /// Producer counts by kind and phase, for the statistics.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ProducerCounts {
@@ -181,6 +210,7 @@ impl Supervisor {
             video_template: &self.settings.templates.video_transcode,
             audio_template: &self.settings.templates.audio_transcode,
             first_segment_ms: self.settings.first_segment.as_millis(),
+            max_height: self.settings.max_height,
         };
         let renditions = renditions_of(&item, presentation, &inputs);
         let subtitles = subtitle_renditions(&item);
@@ -454,19 +484,36 @@ impl Supervisor {
     pub fn counts(&self) -> ProducerCounts {
         let mut c = ProducerCounts::default();
         for p in self.titles().iter().flat_map(|t| t.producers()) {
-            let phase = match p.phase() {
-                Phase::Starting => "starting",
-                Phase::Running => "running",
-                Phase::Held => "held",
-                Phase::Stopping => "stopping",
-            };
             *c.by_kind
                 .entry(p.kind.as_str())
                 .or_default()
-                .entry(phase)
+                .entry(phase_name(p.phase()))
                 .or_default() += 1;
         }
         c
+    }
+
+    /// Every producer: which item, which renditions, where it is.
+    pub fn producers(&self) -> Vec<ProducerInfo> {
+        let mut out = Vec::new();
+        for t in self.titles() {
+            for p in t.producers() {
+                out.push(ProducerInfo {
+                    media_id: t.item.id.to_string(),
+                    kind: p.kind.as_str(),
+                    phase: phase_name(p.phase()),
+                    renditions: p
+                        .list
+                        .iter()
+                        .filter_map(|r| t.renditions.get(*r).map(|r| r.name.clone()))
+                        .collect(),
+                    start_segment: p.start,
+                    next_segment: p.next(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.media_id, &a.renditions).cmp(&(&b.media_id, &b.renditions)));
+        out
     }
 
     /// How many producers exist now (stopping ones included).

@@ -67,6 +67,13 @@ pub fn profile_media() -> Option<PathBuf> {
     made_media("make-profile-media.sh", "profile-media", "profile media")
 }
 
+/// The media `tests/media/make-ladder-media.sh` makes (MPEG-2 sources at
+/// 1080p and 480p, on the transcode path), made once into
+/// `target/ladder-media`; `None`, with a notice, when it cannot be made.
+pub fn ladder_media() -> Option<PathBuf> {
+    made_media("make-ladder-media.sh", "ladder-media", "ladder media")
+}
+
 /// The Chromium binary to drive, when it, playwright-core and hls.js are
 /// installed (scripts/setup.sh installs them); `None` with a notice.
 pub fn chromium() -> Option<String> {

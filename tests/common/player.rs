@@ -20,18 +20,34 @@ pub fn segment_url(playlist_url: &str, n: usize) -> String {
     playlist_url.replace("playlist.m3u8", &format!("segment_{n:05}.ts"))
 }
 
+/// One variant (`EXT-X-STREAM-INF`) of a master playlist.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Its media playlist URL.
+    pub url: String,
+    /// `BANDWIDTH`, bits per second.
+    pub bandwidth: u64,
+    /// `AVERAGE-BANDWIDTH`, bits per second.
+    pub average_bandwidth: Option<u64>,
+    /// `RESOLUTION`.
+    pub resolution: Option<(u64, u64)>,
+}
+
 /// What a master playlist lists.
 #[derive(Debug, Clone)]
 pub struct Master {
-    /// The variant's media playlist URL (video, or audio for audio-only).
+    /// The first variant's media playlist URL (video, or audio for
+    /// audio-only): the one a player starts on.
     pub variant: String,
+    /// Every variant, in the playlist's order (the rungs of a ladder).
+    pub variants: Vec<Variant>,
     /// The audio renditions' media playlist URLs (`EXT-X-MEDIA`).
     pub audio: Vec<String>,
     /// The one of them marked `DEFAULT=YES`.
     pub default_audio: Option<String>,
     /// The WebVTT renditions: (language, media playlist URL).
     pub subtitles: Vec<(Option<String>, String)>,
-    /// The variant: (bandwidth, resolution, codecs).
+    /// The first variant: (bandwidth, resolution, codecs).
     pub info: (u64, Option<(u64, u64)>, Option<String>),
     /// The playlist text.
     pub text: String,
@@ -49,13 +65,26 @@ pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) ->
         Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
         other => panic!("not a master playlist: {other:?}"),
     };
-    assert_eq!(master.variants.len(), 1, "{text}");
+    assert!(!master.variants.is_empty(), "{text}");
+    for v in &master.variants {
+        assert!(v.bandwidth > 0);
+        assert!(
+            v.average_bandwidth
+                .is_some_and(|a| a > 0 && a <= v.bandwidth),
+            "AVERAGE-BANDWIDTH up to BANDWIDTH: {text}"
+        );
+        assert!(
+            v.codecs.as_deref().is_some_and(|c| !c.is_empty()),
+            "CODECS present"
+        );
+        let first = &master.variants[0];
+        assert_eq!(
+            (&v.audio, &v.subtitles),
+            (&first.audio, &first.subtitles),
+            "every variant names the same groups: {text}"
+        );
+    }
     let v = &master.variants[0];
-    assert!(v.bandwidth > 0);
-    assert!(
-        v.codecs.as_deref().is_some_and(|c| !c.is_empty()),
-        "CODECS present"
-    );
     assert!(
         !text.contains("api_key"),
         "no account token in a playlist: {text}"
@@ -114,6 +143,16 @@ pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) ->
     }
     Master {
         variant: resolve(master_url, &v.uri),
+        variants: master
+            .variants
+            .iter()
+            .map(|v| Variant {
+                url: resolve(master_url, &v.uri),
+                bandwidth: v.bandwidth,
+                average_bandwidth: v.average_bandwidth,
+                resolution: v.resolution.map(|r| (r.width, r.height)),
+            })
+            .collect(),
         audio,
         default_audio,
         subtitles,
@@ -178,7 +217,7 @@ pub struct Played {
 }
 
 /// Fetches every segment of a complete media playlist.
-async fn fetch_all(
+pub async fn fetch_all(
     server: &TestServer,
     url: &str,
     media: &m3u8_rs::MediaPlaylist,

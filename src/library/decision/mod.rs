@@ -16,8 +16,9 @@ use crate::packaging::Packaging;
 use crate::profile::{ClientProfile, VideoTraits};
 use serde::Serialize;
 
-/// The largest output height of a video transcode, in lines.
-pub const MAX_TRANSCODE_HEIGHT: u32 = 720;
+/// The largest output height of a video transcode, in lines, unless the
+/// server sets another (`--max-height`).
+pub const MAX_TRANSCODE_HEIGHT: u32 = crate::ladder::DEFAULT_MAX_HEIGHT;
 
 /// How a file reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,23 +104,28 @@ impl Decision {
     }
 }
 
-/// The transcode output size: display aspect kept (pixel aspect and rotation
-/// applied), at most [`MAX_TRANSCODE_HEIGHT`] lines, never more lines than
-/// the source, both dimensions even (4:2:0 needs it), at least 2.
-pub fn transcode_size(v: &VideoStream) -> (u32, u32) {
+/// The size `v` is shown at, in pixels (width, height): its pixel aspect
+/// ratio and rotation applied.
+pub fn display_size(v: &VideoStream) -> (f64, f64) {
     let (par_n, par_d) = match v.pixel_aspect {
         (n, d) if n > 0 && d > 0 => (n as f64, d as f64),
         _ => (1.0, 1.0),
     };
-    let mut display_w = v.width as f64 * par_n / par_d;
-    let mut display_h = v.height as f64;
+    let (w, h) = (v.width as f64 * par_n / par_d, v.height as f64);
     if v.rotation % 180 == 90 {
-        std::mem::swap(&mut display_w, &mut display_h);
+        (h, w)
+    } else {
+        (w, h)
     }
-    let even = |x: f64| ((x as u32) & !1).max(2);
-    let height = even(display_h.min(MAX_TRANSCODE_HEIGHT as f64));
-    let width = even((display_w * height as f64 / display_h.max(1.0)).round());
-    (width, height)
+}
+
+/// The transcode output size (the top rung of its ladder,
+/// [`crate::ladder`]): display aspect kept (pixel aspect and rotation
+/// applied), at most `max_height` lines, never more lines than the
+/// source, both dimensions even (4:2:0 needs it), at least 2.
+pub fn transcode_size(v: &VideoStream, max_height: u32) -> (u32, u32) {
+    let top = crate::ladder::ladder(display_size(v), v.fps, max_height)[0];
+    (top.width, top.height)
 }
 
 /// Whether an audio track goes into MPEG-TS HLS as it is (AAC, RFC 8216
@@ -235,7 +241,7 @@ pub fn decide_for(info: &MediaInfo, profile: &ClientProfile) -> Decision {
             video_copy = Some(v.codec.clone());
             d.video = Some(VideoPlan::Copy);
         } else if v.decodable {
-            let (width, height) = transcode_size(v);
+            let (width, height) = transcode_size(v, MAX_TRANSCODE_HEIGHT);
             if problems.is_empty() {
                 d.reasons.push(format!(
                     "video_not_carried_in_{}:{}",

@@ -85,9 +85,10 @@ fn hevc_10bit_is_transcoded_and_aac_copied() {
     assert_eq!(d.playback, Some(Playback::Transcode));
     assert_eq!(
         d.video,
+        // The top of its ladder: the source's size, at most 1080 lines.
         Some(VideoPlan::Transcode {
-            width: 1280,
-            height: 720,
+            width: 1920,
+            height: 1080,
             deinterlace: false,
             rotate: false
         })
@@ -192,23 +193,23 @@ fn first_of_several_audio_tracks_is_chosen() {
 
 #[test]
 fn transcode_size_scales_down_keeps_aspect_and_evenness() {
-    assert_eq!(transcode_size(&h264(1920, 1080)), (1280, 720));
+    assert_eq!(transcode_size(&h264(1920, 1080), 720), (1280, 720));
     // never upscale
-    assert_eq!(transcode_size(&h264(320, 180)), (320, 180));
+    assert_eq!(transcode_size(&h264(320, 180), 720), (320, 180));
     // odd height rounds down to even
-    assert_eq!(transcode_size(&h264(640, 465)), (638, 464));
-    assert_eq!(transcode_size(&h264(720, 405)), (718, 404));
+    assert_eq!(transcode_size(&h264(640, 465), 720), (638, 464));
+    assert_eq!(transcode_size(&h264(720, 405), 720), (718, 404));
     // rotation swaps the display dimensions
     let mut v = h264(1920, 1080);
     v.rotation = 90;
-    assert_eq!(transcode_size(&v), (404, 720));
+    assert_eq!(transcode_size(&v, 720), (404, 720));
     // anamorphic SVCD 480x576 with 8:5 pixels displays as 768x576
     let mut v = h264(480, 576);
     v.pixel_aspect = (8, 5);
-    assert_eq!(transcode_size(&v), (768, 576));
+    assert_eq!(transcode_size(&v, 720), (768, 576));
     // odd widths from tiny sources stay even
-    assert_eq!(transcode_size(&h264(190, 240)), (190, 240));
-    assert_eq!(transcode_size(&h264(191, 241)), (190, 240));
+    assert_eq!(transcode_size(&h264(190, 240), 720), (190, 240));
+    assert_eq!(transcode_size(&h264(191, 241), 720), (190, 240));
 }
 
 #[test]
