@@ -209,7 +209,7 @@ pub fn read_embedded(
     let track = Arc::new(Mutex::new(CueTrack::default()));
     let done = Arc::new(AtomicBool::new(false));
     let linked = Arc::new(Mutex::new(Linked::default()));
-    let seek = SeekOnce::new(from, &pipeline, linked.clone(), 1);
+    let seek = SeekOnce::new(from, false, &pipeline, linked.clone(), 1);
     if let Some(seek) = &seek {
         seek.on_no_more_pads(&parsebin);
     }

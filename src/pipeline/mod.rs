@@ -438,8 +438,16 @@ fn media_time(segment: &MediaSegment, pts: gst::ClockTime) -> Option<gst::ClockT
 /// sent before the video pad had its second segment (the audio's first
 /// block was 21 ms earlier) left that pad's media time 21 ms off, and the
 /// writer waited for the next key frame, 2 s late.
+///
+/// A transcode's seek (`shifted`) goes to `start` plus the offset its pads
+/// had before the seek (their demuxer's first timestamp, 0.56 s in an SVCD
+/// file): otherwise it lands that much before `start` in media time, and
+/// its gate, which waits for a segment at or past the seek, never opened.
+/// Remuxes and cue reads seek to `start` in the demuxer's time, which is
+/// at or before it in media time: their writers drop what comes before.
 struct SeekOnce {
     start: Duration,
+    shifted: bool,
     pipeline: glib::WeakRef<gst::Pipeline>,
     linked: Arc<Mutex<Linked>>,
     outputs: usize,
@@ -453,10 +461,12 @@ struct SeekOnce {
 }
 
 impl SeekOnce {
-    /// A seek to `start` for `pipeline`, once its `outputs` are linked;
-    /// `None` when it starts at zero (nothing to seek).
+    /// A seek to `start` for `pipeline`, once its `outputs` are linked,
+    /// in media time when `shifted`; `None` when it starts at zero
+    /// (nothing to seek).
     fn new(
         start: Duration,
+        shifted: bool,
         pipeline: &gst::Pipeline,
         linked: Arc<Mutex<Linked>>,
         outputs: usize,
@@ -464,6 +474,7 @@ impl SeekOnce {
         (!start.is_zero()).then(|| {
             Arc::new(SeekOnce {
                 start,
+                shifted,
                 pipeline: pipeline.downgrade(),
                 linked,
                 outputs,
@@ -540,7 +551,11 @@ impl SeekOnce {
         }
         let pad = self.linked.lock().expect("link state").first_pad.clone();
         let pipeline = self.pipeline.clone();
-        let start = self.start;
+        let offset = match self.shifted {
+            true => u64::try_from(self.offset().unwrap_or(0).max(0)).unwrap_or(0),
+            false => 0,
+        };
+        let start = self.start + Duration::from_nanos(offset);
         let spawned = std::thread::Builder::new()
             .name("pipeline-seek".into())
             .spawn(move || {

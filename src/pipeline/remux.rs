@@ -79,7 +79,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     }
 
     let linked = Arc::new(Mutex::new(Linked::default()));
-    let seek = SeekOnce::new(start, &pipeline, linked.clone(), spec.outputs.len());
+    let seek = SeekOnce::new(start, false, &pipeline, linked.clone(), spec.outputs.len());
     if let Some(seek) = &seek {
         seek.on_no_more_pads(&parsebin);
     }

@@ -201,7 +201,13 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     } else {
         250
     };
-    let seek = SeekOnce::new(start, &pipeline, linked.clone(), spec.outputs.len());
+    let seek = SeekOnce::new(
+        start.saturating_sub(SEEK_PREROLL),
+        true,
+        &pipeline,
+        linked.clone(),
+        spec.outputs.len(),
+    );
     if let Some(seek) = &seek {
         seek.on_no_more_pads(&src);
     }
@@ -383,10 +389,11 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
         seek.watch(pad, index);
     }
     let segment = media_time_segments(pad, ctx.seek.clone());
+    let start = ctx.spec.timeline.start(ctx.spec.start_index);
     add_gate(
         pad,
         segment.clone(),
-        ctx.spec.timeline.start(ctx.spec.start_index),
+        (start.saturating_sub(SEEK_PREROLL), start),
         ctx.spec.throttle.clone(),
         drives,
     );
@@ -437,19 +444,30 @@ fn link_subpicture(
     Ok(())
 }
 
+/// How far before its first segment a transcode producer seeks. Demuxers
+/// that seek by estimate land past the target: `mpegpsdemux` landed a
+/// second late in an SVCD file (its key frame at 8.44 s skipped for a
+/// seek to 8.0 s), whose last segment then looked empty and ended the
+/// title there. The frames between are decoded and dropped by the gate,
+/// never encoded: about 0.1 s of decoding for 1080p.
+const SEEK_PREROLL: Duration = Duration::from_secs(2);
+
 /// The gate on every decoded stream of a transcode: buffers are dropped
-/// until the seek to `start` has landed (the segment's `time` is still
-/// short of it) and when they precede the segment's start; then the
-/// throttle may hold the buffer.
+/// until the seek to `seek_start` (the first of `(seek_start, start)`) has
+/// landed (the segment's `time` is still short of it), when they precede
+/// the segment's start, and when their media time precedes `start`, the
+/// producer's first segment (the seek's pre-roll); then the throttle may
+/// hold the buffer.
 fn add_gate(
     pad: &gst::Pad,
     media: MediaSegment,
-    start: Duration,
+    (seek_start, start): (Duration, Duration),
     throttle: Arc<Throttle>,
     drives_cuts: bool,
 ) {
     // Demuxers may round the segment's time to their own clock.
     const SLACK: Duration = Duration::from_millis(2);
+    let seek_ns = seek_start.saturating_sub(SLACK).as_nanos() as u64;
     let start_ns = start.saturating_sub(SLACK).as_nanos() as u64;
     crate::guard::probe(pad, gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
@@ -458,14 +476,18 @@ fn add_gate(
         let Some(segment) = media.lock().expect("media segment").clone() else {
             return gst::PadProbeReturn::Ok;
         };
-        if start_ns > 0 && segment.time().map_or(0, |t| t.nseconds()) < start_ns {
+        if seek_ns > 0 && segment.time().map_or(0, |t| t.nseconds()) < seek_ns {
             return gst::PadProbeReturn::Drop;
         }
         if segment.start().is_some_and(|s| pts < s) {
             return gst::PadProbeReturn::Drop;
         }
-        if let Some(t) = segment.to_stream_time(pts) {
-            throttle.wait(t.nseconds(), pad, drives_cuts);
+        let t = segment.to_stream_time(pts).map(|t| t.nseconds());
+        if start_ns > 0 && t.is_some_and(|t| t < start_ns) {
+            return gst::PadProbeReturn::Drop;
+        }
+        if let Some(t) = t {
+            throttle.wait(t, pad, drives_cuts);
         }
         gst::PadProbeReturn::Ok
     });
