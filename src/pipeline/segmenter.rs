@@ -162,6 +162,9 @@ pub struct SegmentWriter {
     /// Whether an audio frame was handed on (the first is held until the
     /// second comes).
     audio_written: bool,
+    /// Where the last audio frame written ends (output time, ns): the next
+    /// segment's first frame may not decode before it.
+    audio_end: Option<u64>,
     /// The duration (ns) of the last access unit written.
     last_duration: u64,
     ended: bool,
@@ -198,6 +201,7 @@ impl SegmentWriter {
             decode_times: DecodeTimes::default(),
             continuity: Continuity::default(),
             audio_written: false,
+            audio_end: None,
             last_duration: 0,
             ended: false,
         }
@@ -251,6 +255,9 @@ impl SegmentWriter {
             return;
         };
         self.last_duration = held.duration;
+        if self.kind == StreamKind::Audio {
+            self.audio_end = Some(held.pts + held.duration.max(1));
+        }
         let unit = Unit {
             data: &map,
             pts: held.pts,
@@ -267,17 +274,26 @@ impl SegmentWriter {
     /// (the AAC priming frame of an MP4 with an edit list, which `qtdemux`
     /// stamps 0 like the first real one) is dated a frame earlier; a later
     /// frame (a TS whose PES times overlap the frames `aacparse` dated
-    /// from the PES before) follows the held one.
+    /// from the PES before) follows the held one, and the first frame of a
+    /// segment follows the last one of the segment before (seen: a TS
+    /// whose re-dated frames ran 72 ms past a cut the next PES's own time
+    /// fell before).
     fn hold(&mut self, buffer: &gst::BufferRef, mut pts: u64, dts: Option<u64>, key: bool) {
         if self.kind == StreamKind::Audio {
-            if let Some(held) = &mut self.held {
-                if held.pts >= pts {
+            match &mut self.held {
+                Some(held) if held.pts >= pts => {
                     if self.audio_written {
                         pts = held.pts + held.duration.max(1);
                     } else {
                         held.pts = pts.saturating_sub(held.duration.max(1));
                     }
                 }
+                None => {
+                    if let Some(end) = self.audio_end.filter(|end| *end > pts) {
+                        pts = end;
+                    }
+                }
+                _ => {}
             }
             self.audio_written |= self.held.is_some();
         }
