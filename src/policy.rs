@@ -98,14 +98,14 @@ pub fn throttle_limit(
         .iter()
         .filter(|v| v.renditions & p.renditions != 0 && v.playhead <= p.next + ahead)
     {
+        // A window past the last segment reaches the end: no limit (the
+        // caller caps it at the end known so far). Holding at the
+        // playhead's own segment instead starved the very segment the
+        // player asked for next (a remux of three segments, over budget).
         let wanted = if v.preload {
-            end_of(v.playhead + 1)
-                .or_else(|| end_of(v.playhead))
-                .unwrap_or(Duration::MAX)
+            end_of(v.playhead + 1).unwrap_or(Duration::MAX)
         } else if tight {
-            end_of(v.playhead + ahead + 1)
-                .or_else(|| end_of(v.playhead))
-                .unwrap_or(Duration::MAX)
+            end_of(v.playhead + ahead + 1).unwrap_or(Duration::MAX)
         } else {
             let m = margin?;
             end_of(v.playhead).map_or(Duration::MAX, |e| e.saturating_add(m))
@@ -428,6 +428,20 @@ mod tests {
         assert_eq!(
             throttle_limit(&prod, &[v(1, 5)], end_of, margin, 2, true),
             Some(Duration::from_secs(54))
+        );
+        // A window that runs past the last segment (99) reaches the end,
+        // rather than holding at the viewer's own segment.
+        assert_eq!(
+            throttle_limit(&p(1, 96, 97), &[v(1, 97)], end_of, margin, 2, true),
+            Some(Duration::MAX)
+        );
+        let late = ViewerView {
+            preload: true,
+            ..v(1, 99)
+        };
+        assert_eq!(
+            throttle_limit(&p(1, 99, 99), &[late], end_of, None, 2, false),
+            Some(Duration::MAX)
         );
     }
 

@@ -531,10 +531,17 @@ impl Title {
             .filter(|p| !p.is_stopping())
             .zip(&producers)
         {
+            // The last segment ends with the file, not at the end the
+            // timeline gives it (a duration rounded down, audio running
+            // past the video): held there, its producer never saw EOS.
             let limit = policy::throttle_limit(
                 view,
                 &viewers,
-                |n| timeline.end(n),
+                |n| {
+                    timeline
+                        .end(n)
+                        .filter(|_| timeline.len().is_none_or(|len| n + 1 < len))
+                },
                 self.margin,
                 self.ahead,
                 tight,
