@@ -33,9 +33,9 @@ struct Args {
     /// Seconds of inactivity after which a session is stopped and deleted.
     #[arg(long, env = "HLSD_SESSION_TIMEOUT", default_value_t = 600)]
     session_timeout: u64,
-    /// Seconds of media in every item's first segment (1-6); 2 gives a
-    /// fast start, later segments keep 6.
-    #[arg(long, env = "HLSD_FIRST_SEGMENT", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=6))]
+    /// Seconds of media in every item's first segment (1-6): the default 2
+    /// is the fast start, 6 turns it off; later segments keep 6.
+    #[arg(long, env = "HLSD_FIRST_SEGMENT", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=6))]
     first_segment: u64,
     /// The tallest rung of a transcode's quality ladder, in lines: a taller
     /// source is offered at this height and the standard steps below it

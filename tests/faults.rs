@@ -181,9 +181,13 @@ async fn the_disk_budget_evicts_the_least_recently_used_segments_first() {
         fixtures_dir().join("transcode_vp8_vorbis_20s.webm"),
         fixtures_dir().join("remux_h264_aac.mkv"),
     ]);
+    // The sizes above are of 6 s segments (the short first segment has
+    // its own test): with a 2 s one, both players' windows hold both whole
+    // files, over 90 % of the budget, and a rewind is refused.
     let server = start_server_with(media.path(), |c| {
         c.disk_budget = Some(BUDGET);
         c.admins = vec!["alice".into()];
+        c.first_segment = Duration::from_secs(6);
     })
     .await;
     let webm = server.media_id("transcode_vp8_vorbis_20s.webm").await;
@@ -231,7 +235,12 @@ async fn past_the_disk_budget_new_producers_get_503() {
         fixtures_dir().join("transcode_vp8_vorbis_20s.webm"),
         fixtures_dir().join("remux_h264_aac.mkv"),
     ]);
-    let server = start_server_with(media.path(), |c| c.disk_budget = Some(500_000)).await;
+    // 6 s segments: the first alone passes the budget.
+    let server = start_server_with(media.path(), |c| {
+        c.disk_budget = Some(500_000);
+        c.first_segment = Duration::from_secs(6);
+    })
+    .await;
     let webm = server.media_id("transcode_vp8_vorbis_20s.webm").await;
     let mkv = server.media_id("remux_h264_aac.mkv").await;
     let alice = server.start_hls(&webm, ALICE).await;

@@ -93,7 +93,7 @@ async fn rungs_are_listed_to_the_source_and_made_only_when_asked() {
     }
     let p480 = variant(&master, 480);
     let media480 = complete_playlist(&server, &p480, ALICE).await;
-    assert_eq!(media480.segments.len(), 8, "48 s on the 6 s grid");
+    assert_eq!(media480.segments.len(), 9, "48 s: 2 s first, then 6 s each");
     let seg480 = get_segment(&server, &segment_url(&p480, 3), ALICE).await;
     assert_eq!(seg480.status(), 200);
     let seg480 = seg480.bytes().await.unwrap().to_vec();

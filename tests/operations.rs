@@ -213,7 +213,8 @@ async fn stats_and_metrics_count_starts_failures_and_timeouts_for_admins_only() 
     assert_eq!(running["sessions_started"], 1, "{running}");
     assert_eq!(running["first_segment_s"]["samples"], 1, "{running}");
     assert!(running["first_segment_s"]["p50"].as_f64().unwrap() > 0.0);
-    assert!(running["media_seconds_transcoded"].as_f64().unwrap() >= 6.0);
+    // At least the first segment (2 s by default, --first-segment).
+    assert!(running["media_seconds_transcoded"].as_f64().unwrap() >= 2.0);
     let active: u64 = running["active_sessions"]["transcode"]
         .as_object()
         .unwrap()

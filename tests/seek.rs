@@ -25,7 +25,12 @@ async fn a_cold_seek_near_the_end_returns_the_right_media_without_encoding_the_r
         return;
     }
     let (media, name) = long_avi_dir(600).await;
-    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    // The 6 s grid throughout (the short first segment has its own test).
+    let server = start_server_with(media.path(), |c| {
+        c.session_timeout = Duration::from_secs(600);
+        c.first_segment = Duration::from_secs(6);
+    })
+    .await;
     let item = server.media(&name).await;
     let duration = item["duration_s"].as_f64().unwrap();
     let started = server.start_hls(item["id"].as_str().unwrap(), ALICE).await;

@@ -125,7 +125,12 @@ async fn two_players_of_one_session_60_s_apart_never_wait_for_each_other() {
         return;
     }
     let (media, name) = long_avi_dir(600).await;
-    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    // Segment n at 6n s (the short first segment has its own test).
+    let server = start_server_with(media.path(), |c| {
+        c.session_timeout = Duration::from_secs(600);
+        c.first_segment = Duration::from_secs(6);
+    })
+    .await;
     let id = server.media_id(&name).await;
     let started = server.start_hls(&id, ALICE).await;
     let master = started["master_url"].as_str().unwrap().to_string();
@@ -203,7 +208,13 @@ async fn a_paused_remux_viewer_costs_only_the_throttle_margin_and_seeks_anywhere
         .await
         .unwrap();
     let size = std::fs::metadata(&file).unwrap().len();
-    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    // Cuts at or after each 6 s boundary (the short first segment has its
+    // own test).
+    let server = start_server_with(media.path(), |c| {
+        c.session_timeout = Duration::from_secs(600);
+        c.first_segment = Duration::from_secs(6);
+    })
+    .await;
     let item = server.media("remux_bframes_300s.mkv").await;
     assert_eq!(item["playback"], "remux");
     let started = server.start_hls(item["id"].as_str().unwrap(), ALICE).await;
