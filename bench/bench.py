@@ -21,7 +21,9 @@ Measures, as a client sees it over HTTP against a running release build:
      per item;
   9. client profiles (bench/profiles.py): the 1080p HEVC file served to
      `safari` (HEVC copied into fMP4) and to `generic` (transcode): CPU
-     seconds and time to first segment.
+     seconds and time to first segment;
+ 10. the quality ladder (bench/ladder.py): a rung switch's wait, and CPU
+     for one rung against every rung encoded eagerly.
 
 Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
 Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
@@ -50,7 +52,8 @@ SEEK_SEGMENT = 5  # [30 s, 36 s) of the 36 s transcode input: its last segment
 
 
 def hlsd_round(binary, media, path, extra=()):
-    """Cold: a fresh server, one session. Returns (ttfs, total, rss growth KiB)."""
+    """Cold: a fresh server, one session. Returns (ttfs, total, rss growth
+    KiB, bytes of every segment made)."""
     srv = Hlsd(binary, media, extra=extra)
     try:
         time.sleep(0.3)  # let start-up allocations settle
@@ -72,7 +75,10 @@ def hlsd_round(binary, media, path, extra=()):
                 break
             time.sleep(0.02)
         peak = sampler.stop()
-        return ttfs, total, peak - base_rss
+        made = sum(os.path.getsize(os.path.join(d, f))
+                   for d, _, fs in os.walk(os.path.join(srv.tmp, "sessions", "store"))
+                   for f in fs if f.endswith((".ts", ".m4s")))
+        return ttfs, total, peak - base_rss, made
     finally:
         srv.stop()
 
@@ -431,7 +437,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-concurrency", type=int, default=6)
-    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving,profiles")
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving,profiles,ladder")
     ap.add_argument("--library-files", type=int, default=10000, help="links in the library benchmark")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -448,8 +454,8 @@ def main():
         for i in range(args.rounds):  # interleaved: A B A B ...
             h.append(hlsd_round(args.hlsd, media, path))
             f.append(ffmpeg_round(mode, src))
-            if mode == "transcode":  # the fast-start setting and a cold seek, same rounds
-                fast.append(hlsd_round(args.hlsd, media, path, ("--first-segment", "2")))
+            if mode == "transcode":  # fast start off, and a cold seek, same rounds
+                fast.append(hlsd_round(args.hlsd, media, path, ("--first-segment", "6")))
                 seek.append(seek_round(args.hlsd, media, path, SEEK_SEGMENT))
                 warm.append(preload_round(args.hlsd, media, path))
             print(f"  {mode} round {i + 1}: hlsd ttfs {h[-1][0]:.2f}s total {h[-1][1]:.2f}s rss+{h[-1][2] / 1024:.0f}MB | "
@@ -459,7 +465,9 @@ def main():
             "ffmpeg": {"ttfs_s": [x[0] for x in f], "total_s": [x[1] for x in f], "peak_rss_kib": [x[2] for x in f]},
         }
         if fast:
-            r["hlsd_fast_start"] = {"ttfs_s": [x[0] for x in fast], "total_s": [x[1] for x in fast]}
+            r["hlsd"]["bytes"] = [x[3] for x in h]
+            r["hlsd_no_fast_start"] = {"ttfs_s": [x[0] for x in fast], "total_s": [x[1] for x in fast],
+                                       "bytes": [x[3] for x in fast]}
         if seek:
             r["hlsd_cold_seek"] = {"segment": SEEK_SEGMENT, "seconds": seek}
         if warm:
@@ -468,10 +476,13 @@ def main():
         ht, ft = med(r["hlsd"]["ttfs_s"]), med(r["ffmpeg"]["ttfs_s"])
         hx, fx = dur / med(r["hlsd"]["total_s"]), dur / med(r["ffmpeg"]["total_s"])
         hm, fm = med(r["hlsd"]["rss_growth_kib"]) / 1024, med(r["ffmpeg"]["peak_rss_kib"]) / 1024
-        rows.append((f"time to first segment, {mode}", f"{ht:.2f} s", f"{ft:.2f} s", f"{ht / ft:.2f}"))
+        rows.append((f"time to first segment, {mode} (defaults)", f"{ht:.2f} s", f"{ft:.2f} s", f"{ht / ft:.2f}"))
         if fast:
-            hf = med(r["hlsd_fast_start"]["ttfs_s"])
-            rows.append((f"time to first segment, {mode}, fast start (--first-segment 2)", f"{hf:.2f} s", f"{ft:.2f} s", f"{hf / ft:.2f}"))
+            hf = med(r["hlsd_no_fast_start"]["ttfs_s"])
+            rows.append((f"time to first segment, {mode}, fast start off (--first-segment 6)", f"{hf:.2f} s", f"{ft:.2f} s", f"{hf / ft:.2f}"))
+            hb, nb = med(r["hlsd"]["bytes"]), med(r["hlsd_no_fast_start"]["bytes"])
+            rows.append((f"bytes of every segment, {mode}: fast start (2 s first segment) vs off",
+                         f"{hb / 1e6:.2f} MB", f"{nb / 1e6:.2f} MB (--first-segment 6)", f"{hb / nb:.3f}"))
         if warm:
             hw = med(warm)
             rows.append((f"preloaded play: GET /stream -> first segment bytes, {mode}",
@@ -549,6 +560,11 @@ def main():
         import profiles
         results["profiles"], profile_rows = profiles.run(args.hlsd, media, args.rounds)
         rows.extend(profile_rows)
+
+    if "ladder" not in skip:
+        import ladder
+        results["ladder"], ladder_rows = ladder.run(args.hlsd, media, args.rounds)
+        rows.extend(ladder_rows)
 
     if "serving" not in skip:
         size, hl, ng = serving(args.hlsd, media, max(2, args.rounds - 1))
