@@ -17,6 +17,11 @@ pub struct ProducerView {
     pub id: u64,
     /// The renditions it makes.
     pub renditions: u64,
+    /// Its driving rendition (one bit): the video, if it makes one. A
+    /// producer serves the viewers who play this one; the others it makes
+    /// ride along (a player that switched rungs still plays the audio of
+    /// the old rung's producer, which must not keep that video encoding).
+    pub driving: u64,
     /// The segment it started at.
     pub start: usize,
     /// The segment it is writing (of its driving rendition).
@@ -75,7 +80,7 @@ pub fn in_window(playhead: usize, n: usize, ahead: usize) -> bool {
 /// Whether `p` serves viewer `v`: it makes one of `v`'s renditions and
 /// `v` plays between where `p` started and a little past where it is.
 fn serves(p: &ProducerView, v: &ViewerView, ahead: usize) -> bool {
-    p.renditions & v.renditions != 0 && p.start <= v.playhead && v.playhead <= p.next + ahead
+    p.driving & v.renditions != 0 && p.start <= v.playhead && v.playhead <= p.next + ahead
 }
 
 /// Where `p`'s throttle holds it (media time): `margin` past the end of the
@@ -96,7 +101,7 @@ pub fn throttle_limit(
     let mut limit = None;
     for v in viewers
         .iter()
-        .filter(|v| v.renditions & p.renditions != 0 && v.playhead <= p.next + ahead)
+        .filter(|v| v.renditions & p.driving != 0 && v.playhead <= p.next + ahead)
     {
         // A window past the last segment reaches the end: no limit (the
         // caller caps it at the end known so far). Holding at the
@@ -316,6 +321,7 @@ mod tests {
         ProducerView {
             id,
             renditions: V | A,
+            driving: V,
             start,
             next,
             lagging: next,
@@ -335,6 +341,39 @@ mod tests {
 
     fn end_of(n: usize) -> Option<Duration> {
         (n < 100).then(|| Duration::from_secs(6 * (n as u64 + 1)))
+    }
+
+    #[test]
+    fn a_producer_serves_the_viewers_of_its_video_not_of_what_rides_along() {
+        // Rung 720p (bit 0) with the audio (bit 1); the player switched to
+        // rung 360p (bit 2) and still plays the audio.
+        let old = p(1, 0, 3);
+        let switched = ViewerView {
+            renditions: A | 4,
+            ..v(7, 3)
+        };
+        assert!(!has_demand(&old, std::slice::from_ref(&switched), &[], 2));
+        assert_eq!(
+            throttle_limit(
+                &old,
+                std::slice::from_ref(&switched),
+                end_of,
+                Some(Duration::from_secs(120)),
+                2,
+                false
+            ),
+            Some(Duration::ZERO),
+            "nobody it serves: held at once"
+        );
+        // Its audio segment still waited for keeps it.
+        let wait = WaiterView {
+            viewer: 7,
+            rendition: A,
+            index: 3,
+        };
+        assert!(has_demand(&old, &[switched.clone()], &[wait], 2));
+        // A viewer on its rung keeps it.
+        assert!(has_demand(&old, &[v(8, 2)], &[], 2));
     }
 
     #[test]
@@ -525,6 +564,7 @@ mod tests {
         // ... but not one that makes only the audio.
         let audio_only = ProducerView {
             renditions: A,
+            driving: A,
             ..p(2, 7, 9)
         };
         assert!(!reached_existing(&prod, 7, nothing, &[audio_only]));
@@ -564,6 +604,7 @@ mod tests {
         let p = ProducerView {
             id: 1,
             renditions: 0b011,
+            driving: 0b001,
             start: 0,
             next: 8,
             lagging: 8,

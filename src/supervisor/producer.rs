@@ -167,6 +167,7 @@ impl Producer {
         ProducerView {
             id: self.id,
             renditions: self.renditions,
+            driving: self.list.first().map_or(0, |r| super::title::bit(*r)),
             start: self.start,
             next: self.next(),
             lagging: self.lagging(),
