@@ -17,7 +17,8 @@
 //! packet) took 3.7× ffmpeg's time for the same copy (README,
 //! "Performance").
 
-use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
+use super::appsink::writer_sink;
+use super::segmenter::{SegmentWriter, StreamKind};
 use super::{
     claim_output, copy_format, discard_pad, link_text_pad, media_time_segments, packaged,
     BuiltPipeline, CopyFormat, Linked, Output, ProducerSpec, SeekOnce,

@@ -16,7 +16,8 @@
 //! the encoder for a key frame on the first frame at or after each cut of
 //! the timeline, where the segment writer then cuts.
 
-use super::segmenter::{writer_sink, SegmentWriter, StreamKind};
+use super::appsink::writer_sink;
+use super::segmenter::{SegmentWriter, StreamKind};
 use super::{
     claim_output, copy_format, discard_pad, link_text_pad, media_time, media_time_segments,
     packaged, BuiltPipeline, BurnSource, CopyFormat, Linked, MediaSegment, Output, ProducerSpec,

@@ -531,17 +531,13 @@ impl Title {
             .filter(|p| !p.is_stopping())
             .zip(&producers)
         {
-            // The last segment ends with the file, not at the end the
-            // timeline gives it (a duration rounded down, audio running
-            // past the video): held there, its producer never saw EOS.
+            // Held at cuts only: the last segment ends with the file (held
+            // at the timeline's end, with audio past it, a producer never
+            // saw EOS).
             let limit = policy::throttle_limit(
                 view,
                 &viewers,
-                |n| {
-                    timeline
-                        .end(n)
-                        .filter(|_| timeline.len().is_none_or(|len| n + 1 < len))
-                },
+                |n| timeline.cut_after(n),
                 self.margin,
                 self.ahead,
                 tight,
