@@ -371,7 +371,12 @@ mod tests {
             rendition: A,
             index: 3,
         };
-        assert!(has_demand(&old, &[switched.clone()], &[wait], 2));
+        assert!(has_demand(
+            &old,
+            std::slice::from_ref(&switched),
+            &[wait],
+            2
+        ));
         // A viewer on its rung keeps it.
         assert!(has_demand(&old, &[v(8, 2)], &[], 2));
     }

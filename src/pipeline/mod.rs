@@ -49,7 +49,6 @@ use gst::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// One rendition a pipeline makes, and where its segments go.
 #[derive(Clone)]

@@ -28,7 +28,6 @@ use super::packager::{Packager, Unit};
 use super::throttle::Throttle;
 use crate::continuity::Continuity;
 use crate::timeline::Timeline;
-use gst::prelude::*;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
