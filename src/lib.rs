@@ -30,8 +30,8 @@
 //! - [`store`]: the segment store, its disk budget and eviction.
 //! - [`supervisor`]: titles, producers that follow the viewers, admission,
 //!   and each producer's task with its bus loop.
-//! - [`pipeline`]: GStreamer pipelines (remux, transcode), the segment
-//!   writer and its packager, the TS packetizer (conformant: DTS, PCR,
+//! - [`pipeline`]: GStreamer pipelines (remux, transcode), media time
+//!   and the seek, the appsink, the segment writer and its packager, the TS packetizer (conformant: DTS, PCR,
 //!   continuity across segments), the fMP4 (CMAF) writer, decode times for
 //!   video without them, the throttle, hlsd's x264 element.
 //! - [`session`]: viewer sessions and their registry (O(1) by id and by
