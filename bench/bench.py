@@ -42,7 +42,7 @@ import urllib.parse
 import urllib.request
 
 from harness import (
-    ROOT, TOKEN, Hlsd, NoRedirect, RssSampler, cpu_s, free_port, http, med,
+    ROOT, TOKEN, Hlsd, NoRedirect, RssSampler, cpu_s, fetch_segment, free_port, http, med,
     playlists, rss_kib, segment_urls, user_token)
 
 PEER = os.path.join(ROOT, "..", "shared", "bench", "ffmpeg-reference.sh")
@@ -81,17 +81,6 @@ def hlsd_round(binary, media, path, extra=()):
         return ttfs, total, peak - base_rss, made
     finally:
         srv.stop()
-
-
-def fetch_segment(url, token=TOKEN):
-    """GETs a segment; a seekable session answers 503 while it is being made
-    (after waiting up to 8 s itself), so retry."""
-    while True:
-        status, data = http(url, token=token)
-        if status == 200 and data:
-            return data
-        assert status == 503, (status, data[:200])
-        time.sleep(0.05)
 
 
 def seek_round(binary, media, path, index):

@@ -72,6 +72,17 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def fetch_segment(url, token=TOKEN):
+    """GETs a segment; a seekable session answers 503 while it is being made
+    (after waiting up to 8 s itself), so retry. Its bytes."""
+    while True:
+        status, data = http(url, token=token)
+        if status == 200 and data:
+            return data
+        assert status == 503, (status, data[:200])
+        time.sleep(0.05)
+
+
 def playlists(base, master_url, token=TOKEN):
     """The media playlist URLs a master playlist lists: (variant, [audio])."""
     url = base + master_url

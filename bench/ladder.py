@@ -17,19 +17,9 @@ import re
 import time
 import urllib.parse
 
-from harness import Hlsd, cpu_s, http, med, segment_urls
+from harness import Hlsd, cpu_s, fetch_segment, http, med, segment_urls
 
 FILE = "bench_hevc_ac3_1080p_36s.mkv"
-
-
-def fetch(url):
-    """GETs a segment, retrying while it is being made (503); its bytes."""
-    while True:
-        status, data = http(url)
-        if status == 200 and data:
-            return data
-        assert status == 503, (status, data[:200])
-        time.sleep(0.05)
 
 
 def master(srv):
@@ -60,15 +50,15 @@ def switch_round(binary, media):
         t0 = time.monotonic()
         rungs, audio = master(srv)
         v720, a = segment_urls(rungs[720][0]), segment_urls(audio[0])
-        fetch(v720[0])
-        fetch(a[0])
+        fetch_segment(v720[0])
+        fetch_segment(a[0])
         first = time.monotonic() - t0
         for n in (1, 2):
-            fetch(v720[n])
-            fetch(a[n])
+            fetch_segment(v720[n])
+            fetch_segment(a[n])
         t1 = time.monotonic()
         v360 = segment_urls(rungs[360][0])
-        fetch(v360[3])
+        fetch_segment(v360[3])
         return first, time.monotonic() - t1
     finally:
         srv.stop()
@@ -84,10 +74,10 @@ def cpu_round(binary, media, heights):
         measured = {}
         for h in heights:
             urls = segment_urls(rungs[h][0])
-            total = sum(len(fetch(u)) for u in urls)
+            total = sum(len(fetch_segment(u)) for u in urls)
             measured[h] = total * 8 / 36.0
         for u in segment_urls(audio[0]):
-            fetch(u)
+            fetch_segment(u)
         return cpu_s(srv.proc.pid) - cpu0, measured, rungs
     finally:
         srv.stop()

@@ -9,19 +9,9 @@ mode. Asserts nothing."""
 import json
 import time
 
-from harness import Hlsd, cpu_s, http, med, playlists, segment_urls
+from harness import Hlsd, cpu_s, fetch_segment, http, med, playlists, segment_urls
 
 FILE = "bench_hevc_ac3_1080p_36s.mkv"
-
-
-def fetch(url):
-    """GETs a segment, retrying while it is being made (503)."""
-    while True:
-        status, data = http(url)
-        if status == 200 and data:
-            return data
-        assert status == 503, (status, data[:200])
-        time.sleep(0.05)
 
 
 def profile_round(binary, media, profile):
@@ -38,11 +28,11 @@ def profile_round(binary, media, profile):
         variant, audio = playlists(srv.base, s["master_url"])
         renditions = [segment_urls(p) for p in [variant, *audio]]
         for urls in renditions:
-            fetch(urls[0])
+            fetch_segment(urls[0])
         ttfs = time.monotonic() - t0
         for urls in renditions:
             for u in urls[1:]:
-                fetch(u)
+                fetch_segment(u)
         total = time.monotonic() - t0
         return ttfs, total, cpu_s(srv.proc.pid) - cpu0, s["mode"]
     finally:

@@ -208,11 +208,7 @@ async fn hls_js_switches_down_a_rung_on_a_throttled_link() {
         Duration::from_secs(300),
     )
     .await;
-    let result: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .map(|j| serde_json::from_str(j).unwrap())
-        .expect("a RESULT line");
+    let result = page_result(&stdout);
     let start = result["start"]["height"].as_u64().unwrap();
     let down = result["down"].as_u64().unwrap();
     assert_eq!(start, 720, "players start on the 720p rung: {result}");

@@ -595,11 +595,7 @@ async fn the_page_switches_audio_without_touching_the_video_and_shows_subtitles(
         std::time::Duration::from_secs(180),
     )
     .await;
-    let result: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .map(|j| serde_json::from_str(j).unwrap())
-        .expect("a RESULT line");
+    let result = page_result(&stdout);
     let count = |when: &str, rendition: &str| result[when][rendition].as_u64().unwrap_or(0);
     // The switch started the French track's producer and no video one.
     assert!(count("afterSwitch", "audio-1-aac") >= 1, "{result}");

@@ -58,6 +58,15 @@ pub async fn run_page_script(
     stdout
 }
 
+/// The JSON of the `RESULT {json}` line a page script prints.
+pub fn page_result(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).expect("RESULT is JSON"))
+        .expect("a RESULT line")
+}
+
 /// A running server.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.

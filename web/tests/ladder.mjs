@@ -6,26 +6,13 @@
 // (LEVEL_SWITCHED) and keep playing with no fatal error. Prints one
 // `RESULT {json}` line. Exits non-zero on the first failure.
 // Usage: node web/tests/ladder.mjs BASE_URL TOKEN ITEM_PATH THROTTLE_BPS
-import { chromium } from "playwright-core";
+import { launch, openItem } from "./page.mjs";
 
 const [base, token, path, throttleBps] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-});
+const browser = await launch();
 let failed = false;
 try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-  page.on("console", (m) => console.log(`page ${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => console.log(`page error: ${e}`));
-  page.on("response", (r) => { if (r.status() >= 400) console.log(`HTTP ${r.status()} ${r.url().replace(/(api_key|token)=[^&]*/, "$1=…")}`); });
-  await page.goto(`${base}/`);
-  await page.fill("#token", token);
-  await page.click("#login-form button");
-  await page.click(`tr.item[data-path="${path}"]`);
-  await page.waitForSelector("#detail:not(.hidden)");
+  const page = await openItem(browser, base, token, path);
   await page.evaluate(() => {
     window.__fatal = null;
     window.__switches = [];

@@ -6,30 +6,17 @@
 // with the producers hlsd started (admin statistics) before and after the
 // switch. Exits non-zero on the first failure.
 // Usage: node web/tests/tracks.mjs BASE_URL TOKEN ITEM_PATH CUE_TIME CUE_TEXT
-import { chromium } from "playwright-core";
+import { launch, openItem } from "./page.mjs";
 
 const [base, token, path, cueTime, cueText] = process.argv.slice(2);
 const stats = async () => {
   const r = await fetch(`${base}/api/v1/admin/streaming-stats`, { headers: { authorization: `Bearer ${token}` } });
   return (await r.json()).producers_started;
 };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-});
+const browser = await launch();
 let failed = false;
 try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-  page.on("console", (m) => console.log(`page ${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => console.log(`page error: ${e}`));
-  page.on("response", (r) => { if (r.status() >= 400) console.log(`HTTP ${r.status()} ${r.url().replace(/(api_key|token)=[^&]*/, "$1=…")}`); });
-  await page.goto(`${base}/`);
-  await page.fill("#token", token);
-  await page.click("#login-form button");
-  await page.click(`tr.item[data-path="${path}"]`);
-  await page.waitForSelector("#detail:not(.hidden)");
+  const page = await openItem(browser, base, token, path);
   // hls.js errors in the log, with what the page does not show.
   await page.evaluate(() => {
     const v = document.getElementById("video");

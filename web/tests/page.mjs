@@ -1,0 +1,28 @@
+// Shared by the page scripts: Debian's chromium (headless) launched as the
+// tests need it, and a page logged in with the item's detail view open,
+// its console, errors and failed requests printed (tokens masked).
+import { chromium } from "playwright-core";
+
+/** Launches chromium (`CHROMIUM`, else /usr/bin/chromium), muted, autoplay allowed. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+  });
+}
+
+/** A new page of `browser` on hlsd's page at `base`, logged in with `token`, on item `path`'s detail view. */
+export async function openItem(browser, base, token, path) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.on("console", (m) => console.log(`page ${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => console.log(`page error: ${e}`));
+  page.on("response", (r) => { if (r.status() >= 400) console.log(`HTTP ${r.status()} ${r.url().replace(/(api_key|token)=[^&]*/, "$1=…")}`); });
+  await page.goto(`${base}/`);
+  await page.fill("#token", token);
+  await page.click("#login-form button");
+  await page.click(`tr.item[data-path="${path}"]`);
+  await page.waitForSelector("#detail:not(.hidden)");
+  return page;
+}
