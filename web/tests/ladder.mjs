@@ -6,7 +6,7 @@
 // (LEVEL_SWITCHED) and keep playing with no fatal error. Prints one
 // `RESULT {json}` line. Exits non-zero on the first failure.
 // Usage: node web/tests/ladder.mjs BASE_URL TOKEN ITEM_PATH THROTTLE_BPS
-import { launch, openItem } from "./page.mjs";
+import { launch, openItem, printState } from "./page.mjs";
 
 const [base, token, path, throttleBps] = process.argv.slice(2);
 const browser = await launch();
@@ -67,18 +67,13 @@ try {
   if (shown) throw new Error(`page error: ${shown}`);
   console.log(`RESULT ${JSON.stringify({ start, down, switchedMs, switchedAt: at, end })}`);
 } catch (e) {
-  try {
-    const page = browser.contexts()[0]?.pages()[0];
-    if (page) {
-      console.error(`state: ${JSON.stringify(await page.evaluate(() => ({
-        levels: current && current.hls ? current.hls.levels.map((l) => l.height) : null,
-        level: current && current.hls ? current.hls.currentLevel : null,
-        switches: window.__switches,
-        time: document.getElementById("video").currentTime,
-        error: document.getElementById("error").textContent,
-      })))}`);
-    }
-  } catch (_) { /* the page is gone */ }
+  await printState(browser, () => ({
+    levels: current && current.hls ? current.hls.levels.map((l) => l.height) : null,
+    level: current && current.hls ? current.hls.currentLevel : null,
+    switches: window.__switches,
+    time: document.getElementById("video").currentTime,
+    error: document.getElementById("error").textContent,
+  }));
   console.error(`FAILED: ${e.message}`);
   failed = true;
 } finally {

@@ -26,3 +26,11 @@ export async function openItem(browser, base, token, path) {
   await page.waitForSelector("#detail:not(.hidden)");
   return page;
 }
+
+/** Prints what `state` (run in the page) returns, when a script failed; nothing if the page is gone. */
+export async function printState(browser, state) {
+  try {
+    const page = browser.contexts()[0]?.pages()[0];
+    if (page) console.error(`state: ${JSON.stringify(await page.evaluate(state))}`);
+  } catch (_) { /* the page is gone */ }
+}

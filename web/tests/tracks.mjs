@@ -6,7 +6,7 @@
 // with the producers hlsd started (admin statistics) before and after the
 // switch. Exits non-zero on the first failure.
 // Usage: node web/tests/tracks.mjs BASE_URL TOKEN ITEM_PATH CUE_TIME CUE_TEXT
-import { launch, openItem } from "./page.mjs";
+import { launch, openItem, printState } from "./page.mjs";
 
 const [base, token, path, cueTime, cueText] = process.argv.slice(2);
 const stats = async () => {
@@ -62,18 +62,13 @@ try {
   if (shown) throw new Error(`page error: ${shown}`);
   console.log(`RESULT ${JSON.stringify({ before, afterSwitch, switchedMs, cueAt: shownAt })}`);
 } catch (e) {
-  try {
-    const page = browser.contexts()[0]?.pages()[0];
-    if (page) {
-      console.error(`state: ${JSON.stringify(await page.evaluate(() => ({
-        hls: !!(current && current.hls),
-        audioTracks: current && current.hls ? current.hls.audioTracks.length : null,
-        time: document.getElementById("video").currentTime,
-        status: document.getElementById("status").textContent,
-        error: document.getElementById("error").textContent,
-      })))}`);
-    }
-  } catch (_) { /* the page is gone */ }
+  await printState(browser, () => ({
+    hls: !!(current && current.hls),
+    audioTracks: current && current.hls ? current.hls.audioTracks.length : null,
+    time: document.getElementById("video").currentTime,
+    status: document.getElementById("status").textContent,
+    error: document.getElementById("error").textContent,
+  }));
   console.error(`FAILED: ${e.message}`);
   failed = true;
 } finally {
