@@ -89,16 +89,26 @@ fn serves(p: &ProducerView, v: &ViewerView, ahead: usize) -> bool {
 /// segments). When the store is past its disk budget (`tight`), only to
 /// the end of that viewer's window instead of the margin. `end_of(n)` is
 /// the end of segment `n`. `None`: no limit (throttling is off, `margin`
-/// `None`, and no preload). With no viewer at all, zero: hold at once.
+/// `None`, and no preload). With no viewer at all, zero: hold at once,
+/// unless a request waits for one of its segments (`waiters`).
 pub fn throttle_limit(
     p: &ProducerView,
     viewers: &[ViewerView],
+    waiters: &[WaiterView],
     end_of: impl Fn(usize) -> Option<Duration>,
     margin: Option<Duration>,
     ahead: usize,
     tight: bool,
 ) -> Option<Duration> {
     let mut limit = None;
+    // A request waiting for a segment `p` makes (of any of its renditions:
+    // the audio of a rung a player left) lets it run to that segment's end.
+    for w in waiters.iter().filter(|w| {
+        p.renditions & w.rendition != 0 && p.start <= w.index && w.index <= p.next + ahead
+    }) {
+        let wanted = end_of(w.index).unwrap_or(Duration::MAX);
+        limit = Some(limit.map_or(wanted, |l: Duration| l.max(wanted)));
+    }
     for v in viewers
         .iter()
         .filter(|v| v.renditions & p.driving != 0 && v.playhead <= p.next + ahead)
@@ -357,6 +367,7 @@ mod tests {
             throttle_limit(
                 &old,
                 std::slice::from_ref(&switched),
+                &[],
                 end_of,
                 Some(Duration::from_secs(120)),
                 2,
@@ -365,18 +376,27 @@ mod tests {
             Some(Duration::ZERO),
             "nobody it serves: held at once"
         );
-        // Its audio segment still waited for keeps it.
+        // Its audio segment still waited for keeps it, and lets it run to
+        // that segment's end.
         let wait = WaiterView {
             viewer: 7,
             rendition: A,
             index: 3,
         };
-        assert!(has_demand(
-            &old,
-            std::slice::from_ref(&switched),
-            &[wait],
-            2
-        ));
+        let one = std::slice::from_ref(&switched);
+        assert!(has_demand(&old, one, std::slice::from_ref(&wait), 2));
+        assert_eq!(
+            throttle_limit(
+                &old,
+                one,
+                &[wait],
+                end_of,
+                Some(Duration::from_secs(120)),
+                2,
+                false
+            ),
+            Some(Duration::from_secs(24))
+        );
         // A viewer on its rung keeps it.
         assert!(has_demand(&old, &[v(8, 2)], &[], 2));
     }
@@ -412,7 +432,7 @@ mod tests {
         let prod = p(1, 0, 20);
         // One viewer at segment 5: 36 s + 120 s.
         assert_eq!(
-            throttle_limit(&prod, &[v(1, 5)], end_of, margin, 2, false),
+            throttle_limit(&prod, &[v(1, 5)], &[], end_of, margin, 2, false),
             Some(Duration::from_secs(156))
         );
         // Two viewers: the further one counts; one far ahead (served by
@@ -421,6 +441,7 @@ mod tests {
             throttle_limit(
                 &prod,
                 &[v(1, 5), v(2, 9), v(3, 60)],
+                &[],
                 end_of,
                 margin,
                 2,
@@ -430,12 +451,12 @@ mod tests {
         );
         // Nobody: hold at once.
         assert_eq!(
-            throttle_limit(&prod, &[], end_of, margin, 2, false),
+            throttle_limit(&prod, &[], &[], end_of, margin, 2, false),
             Some(Duration::ZERO)
         );
         // Throttling off.
         assert_eq!(
-            throttle_limit(&prod, &[v(1, 5)], end_of, None, 2, false),
+            throttle_limit(&prod, &[v(1, 5)], &[], end_of, None, 2, false),
             None
         );
         // A preload stops after its first two segments, even with throttling off.
@@ -447,6 +468,7 @@ mod tests {
             throttle_limit(
                 &p(1, 0, 0),
                 std::slice::from_ref(&pre),
+                &[],
                 end_of,
                 None,
                 2,
@@ -460,23 +482,23 @@ mod tests {
             ..v(2, 9)
         };
         assert_eq!(
-            throttle_limit(&prod, &[v(1, 5), other], end_of, margin, 2, false),
+            throttle_limit(&prod, &[v(1, 5), other], &[], end_of, margin, 2, false),
             Some(Duration::from_secs(156))
         );
         // Past the end: no limit needed.
         assert_eq!(
-            throttle_limit(&p(1, 0, 100), &[v(1, 100)], end_of, margin, 2, false),
+            throttle_limit(&p(1, 0, 100), &[v(1, 100)], &[], end_of, margin, 2, false),
             Some(Duration::MAX)
         );
         // Past the disk budget: only to the end of the viewer's window.
         assert_eq!(
-            throttle_limit(&prod, &[v(1, 5)], end_of, margin, 2, true),
+            throttle_limit(&prod, &[v(1, 5)], &[], end_of, margin, 2, true),
             Some(Duration::from_secs(54))
         );
         // A window that runs past the last segment (99) reaches the end,
         // rather than holding at the viewer's own segment.
         assert_eq!(
-            throttle_limit(&p(1, 96, 97), &[v(1, 97)], end_of, margin, 2, true),
+            throttle_limit(&p(1, 96, 97), &[v(1, 97)], &[], end_of, margin, 2, true),
             Some(Duration::MAX)
         );
         let late = ViewerView {
@@ -484,7 +506,7 @@ mod tests {
             ..v(1, 99)
         };
         assert_eq!(
-            throttle_limit(&p(1, 99, 99), &[late], end_of, None, 2, false),
+            throttle_limit(&p(1, 99, 99), &[late], &[], end_of, None, 2, false),
             Some(Duration::MAX)
         );
     }

@@ -5,7 +5,8 @@
 //! - A 1080p source lists 1080p, 720p, 480p and 360p variants, the 720p
 //!   one first (where players start); a 480p source lists none above it;
 //!   every variant has `BANDWIDTH`, `AVERAGE-BANDWIDTH` and the same
-//!   audio group.
+//!   audio group; a profile with `max_height: 480` is offered 480p and
+//!   360p only.
 //! - Segment 3 of the 480p rung starts one producer, for that rung only.
 //! - Segment 3 of the 360p rung starts where the 480p one does (within a
 //!   frame), and every segment of the 360p rung stays within the
@@ -183,6 +184,26 @@ async fn rungs_are_listed_to_the_source_and_made_only_when_asked() {
         "{} frames of 48 s at 25 fps",
         decoded.video_frames
     );
+
+    // A phone whose profile shows 480 lines: nothing taller is offered.
+    let phone = serde_json::json!({
+        "name": "phone",
+        "video": [{"codec": "h264"}],
+        "audio": [{"codec": "aac"}],
+        "max_height": 480
+    });
+    let r = server
+        .client
+        .post(server.url("/api/v1/hls/start"))
+        .bearer_auth(BOB)
+        .json(&serde_json::json!({"media_id": tall, "profile": phone}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let started: serde_json::Value = r.json().await.unwrap();
+    let m = fetch_master(&server, started["master_url"].as_str().unwrap(), BOB).await;
+    assert_eq!(heights(&m), [480, 360], "{}", m.text);
 }
 
 /// hls.js in Chromium, on a link throttled (Chrome DevTools Protocol)

@@ -157,6 +157,7 @@ impl Sessions {
         let weak: Weak<Session> = Arc::downgrade(&session);
         let stats = self.stats.clone();
         title.on_first_segment(
+            session.choice.video.or(session.choice.audio).unwrap_or(0),
             session.start,
             Box::new(move || {
                 if let Some(s) = weak.upgrade() {

@@ -64,14 +64,26 @@ impl Supervisor {
         if !self.store.admits() {
             self.enforce_budget();
         }
-        // The other renditions this player needs at `n` and nobody makes.
+        // The other renditions this player needs at `n` and that no
+        // producer serving it makes (one that makes them for another
+        // player's video may stop or hold for that player).
+        let producers = title.producers();
+        let serving = |r: usize| {
+            producers.iter().any(|p| {
+                let view = p.view();
+                !p.is_stopping()
+                    && view.driving & player.renditions != 0
+                    && policy::coming(&view, bit(r), n, self.settings.relocate_ahead)
+            })
+        };
         let mut list = vec![rendition];
         for r in (0..title.renditions.len()).filter(|r| player.renditions & bit(*r) != 0) {
-            if r != rendition && !title.has_segment(r, n) && !title.coming(r, n) {
+            if r != rendition && !title.has_segment(r, n) && !serving(r) {
                 list.push(r);
             }
         }
-        list.sort_unstable();
+        // The video drives (its cuts and its viewers), then the rest.
+        list.sort_unstable_by_key(|r| (!title.renditions[*r].plan.is_video(), *r));
         let kind = if list.iter().all(|&r| title.renditions[r].plan.is_copy()) {
             Playback::Remux
         } else {

@@ -53,7 +53,7 @@ struct TitleState {
     waiters: HashMap<u64, (ViewerKey, usize, usize)>,
     next_waiter: u64,
     failure: Option<String>,
-    first_segment_hooks: Vec<(usize, Hook)>,
+    first_segment_hooks: Vec<((usize, usize), Hook)>,
 }
 
 /// One media file being served.
@@ -429,14 +429,14 @@ impl Title {
         }
     }
 
-    /// Runs `hook` once segment `n` of the driving rendition is in the
-    /// store (at once if it is).
-    pub fn on_first_segment(&self, n: usize, hook: Hook) {
-        if self.renditions.is_empty() || self.has_segment(0, n) {
+    /// Runs `hook` once segment `n` of `rendition` is in the store (at
+    /// once if it is).
+    pub fn on_first_segment(&self, rendition: usize, n: usize, hook: Hook) {
+        if rendition >= self.renditions.len() || self.has_segment(rendition, n) {
             hook();
             return;
         }
-        self.lock().first_segment_hooks.push((n, hook));
+        self.lock().first_segment_hooks.push(((rendition, n), hook));
     }
 
     /// Whether nobody watches, waits or produces: the title can go.
@@ -537,6 +537,7 @@ impl Title {
             let limit = policy::throttle_limit(
                 view,
                 &viewers,
+                &waiters,
                 |n| timeline.cut_after(n),
                 self.margin,
                 self.ahead,
@@ -570,16 +571,11 @@ impl Title {
     pub fn segment_added(&self, p: &Producer, rendition: usize, n: usize) {
         let hooks: Vec<Hook> = {
             let mut st = self.lock();
-            if p.drives(rendition) {
-                let (ready, waiting): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut st.first_segment_hooks)
-                        .into_iter()
-                        .partition(|(at, _)| *at == n);
-                st.first_segment_hooks = waiting;
-                ready.into_iter().map(|(_, h)| h).collect()
-            } else {
-                Vec::new()
-            }
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut st.first_segment_hooks)
+                .into_iter()
+                .partition(|(at, _)| *at == (rendition, n));
+            st.first_segment_hooks = waiting;
+            ready.into_iter().map(|(_, h)| h).collect()
         };
         for h in hooks {
             h();
