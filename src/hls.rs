@@ -100,7 +100,10 @@ pub fn master_playlist(
             let _ = writeln!(
                 out,
                 "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
-                a.rendition.bandwidth_bps, a.average_bps, a.rendition.codecs, a.uri
+                a.rendition.bandwidth_bps.max(a.average_bps),
+                a.average_bps,
+                a.rendition.codecs,
+                a.uri
             );
         }
         return out;

@@ -97,8 +97,9 @@ pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -
 
 /// The video renditions a client is offered (bits of the renditions'
 /// indexes): every rung (or the copy) no taller than `max_height` lines
-/// and with a `BANDWIDTH` of at most `max_bitrate_bps`, else the smallest
-/// rung. Burn-in renditions are chosen by name, never offered.
+/// whose variant's `BANDWIDTH` (the rung's and the largest audio
+/// rendition's) is at most `max_bitrate_bps`, else the smallest rung.
+/// Burn-in renditions are chosen by name, never offered.
 pub fn video_options(
     renditions: &[Rendition],
     max_height: Option<u32>,
@@ -116,9 +117,15 @@ pub fn video_options(
         })
         .map(|(i, _)| i)
         .collect();
+    let audio_bps = renditions
+        .iter()
+        .filter(|r| !r.plan.is_video())
+        .map(|r| r.bandwidth_bps)
+        .max()
+        .unwrap_or(0);
     let fits = |r: &Rendition| {
         max_height.is_none_or(|m| r.resolution.is_none_or(|(_, h)| h <= m))
-            && max_bitrate_bps.is_none_or(|m| r.bandwidth_bps <= m)
+            && max_bitrate_bps.is_none_or(|m| r.bandwidth_bps + audio_bps <= m)
     };
     let mask = rungs
         .iter()
