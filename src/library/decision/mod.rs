@@ -16,8 +16,11 @@ use crate::packaging::Packaging;
 use crate::profile::{ClientProfile, VideoTraits};
 use serde::Serialize;
 
-/// The largest output height of a video transcode, in lines, unless the
-/// server sets another (`--max-height`).
+/// The output height a decision reports for a transcode, at most, in
+/// lines: the top of the default ladder. The rungs a server makes follow
+/// its own `--max-height` ([`crate::rendition::renditions_of`]); a
+/// decision does not know it, so with `--max-height 720` a 1080p source's
+/// decision still says 1920x1080.
 pub const MAX_TRANSCODE_HEIGHT: u32 = crate::ladder::DEFAULT_MAX_HEIGHT;
 
 /// How a file reaches the client.
