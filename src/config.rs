@@ -127,6 +127,31 @@ impl PipelineTemplates {
 /// segment, for about 1 % more bytes).
 pub const DEFAULT_FIRST_SEGMENT: Duration = Duration::from_secs(2);
 
+/// The machine's host name (`gethostname(2)`), if it is a valid header
+/// value, else `hlsd`.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    if ok && valid_node_name(&name) {
+        name
+    } else {
+        "hlsd".into()
+    }
+}
+
+/// Whether `name` may be a node name: 1 to 64 letters, digits, `-`, `_`
+/// and `.`.
+pub fn valid_node_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -229,6 +254,10 @@ pub struct Config {
     /// (`--cors-origin`): serialized origins (`https://host[:port]`) or
     /// `*` for every origin. Empty (default): no CORS headers.
     pub cors_origins: Vec<String>,
+    /// This node's name, sent as `X-Hlsd-Node` on every answer so that a
+    /// load balancer's logs and a client can tell which node served it
+    /// (`--node-name`). Default: the host name, else `hlsd`.
+    pub node_name: String,
     /// Bytes the segment store may hold; past it the least recently used
     /// segments in no player's window are evicted, and past 90 % new
     /// producers get 503. `None` (default): a quarter of the free space of
@@ -379,6 +408,7 @@ impl Config {
             admins: vec!["admin".to_string()],
             metrics_public: false,
             cors_origins: Vec::new(),
+            node_name: host_name(),
             disk_budget: None,
             web_dir: None,
             probe_timeout: Duration::from_secs(10),
@@ -460,6 +490,17 @@ mod tests {
         let short = Config::new("/m".into(), vec![user("0123456789abcde")]);
         let e = short.validate().unwrap_err().to_string();
         assert!(e.contains("alice") && e.contains("16"), "{e}");
+    }
+
+    #[test]
+    fn node_names_are_header_safe() {
+        assert!(valid_node_name(&host_name()));
+        for ok in ["node-a", "hlsd_2", "edge1.example.org"] {
+            assert!(valid_node_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "node\r\nx: y", &"n".repeat(65)] {
+            assert!(!valid_node_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

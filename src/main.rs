@@ -136,6 +136,10 @@ struct Args {
     /// no CORS headers].
     #[arg(long = "cors-origin", env = "HLSD_CORS_ORIGIN", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// This node's name, sent as X-Hlsd-Node on every answer (1-64
+    /// letters, digits, '-', '_', '.') [default: the host name].
+    #[arg(long, env = "HLSD_NODE_NAME", value_parser = node_name)]
+    node_name: Option<String>,
     /// Log lines as text (coloured only on a terminal, and not with
     /// NO_COLOR set) or as one JSON object per line, for log collectors.
     #[arg(long, env = "HLSD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -199,6 +203,15 @@ fn probe_command() -> anyhow::Result<()> {
         hlsd::library::run_worker(timeout, args.crash_on.as_deref())
     } else {
         hlsd::library::print_probes(&args.files, timeout)
+    }
+}
+
+/// Parses `--node-name`.
+fn node_name(raw: &str) -> Result<String, String> {
+    if hlsd::config::valid_node_name(raw) {
+        Ok(raw.to_string())
+    } else {
+        Err("1 to 64 letters, digits, '-', '_' or '.'".into())
     }
 }
 
@@ -276,6 +289,9 @@ async fn serve() -> anyhow::Result<()> {
     config.admins = args.admins;
     config.metrics_public = args.metrics_public;
     config.cors_origins = args.cors_origins;
+    if let Some(name) = args.node_name {
+        config.node_name = name;
+    }
     config.disk_budget = args.disk_budget.map(|b| if b == 0 { u64::MAX } else { b });
     config.web_dir = args.web_dir;
     config.throttle_margin =

@@ -13,6 +13,7 @@
 //! | `GET /api/v1/hls/media/{id}/{rendition}/playlist.m3u8?token=` | [`renditions`]: media playlist (playback token) |
 //! | `GET /api/v1/hls/media/{id}/{rendition}/segment_N.ts\|.m4s?token=` | [`renditions`]: segment bytes (playback token) |
 //! | `GET /api/v1/hls/media/{id}/{rendition}/init.mp4?token=` | [`renditions`]: fMP4 init segment (playback token) |
+//! | `GET /api/v1/hls/authorize` | [`renditions`]: whether `X-Original-URI` carries a good playback token (nginx `auth_request`) |
 //! | `DELETE /api/v1/hls/{sid}` | [`hls`]: stop a session |
 //! | `GET /api/v1/sessions` | [`hls`]: the caller's sessions |
 //! | `GET /api/v1/admin/streaming-stats`, `GET /metrics` | [`admin`]: statistics |
@@ -127,6 +128,8 @@ pub fn routes(
 ) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
     let auth = auth(state.clone());
     let counted = state.stats.clone();
+    let node = warp::http::HeaderValue::from_str(&state.config.node_name)
+        .unwrap_or_else(|_| warp::http::HeaderValue::from_static("hlsd"));
 
     // GET /healthz: up, and how far the library is.
     let health_state = state.clone();
@@ -171,6 +174,7 @@ pub fn routes(
     )
     .recover(recover)
     .unify()
+    .with(warp::reply::with::header("x-hlsd-node", node))
     .with(warp::log::custom(move |info| {
         let status = info.status().as_u16();
         if status >= 400 {

@@ -26,15 +26,68 @@ use warp::http::{header, HeaderValue};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-/// `GET /api/v1/hls/media/{media_id}/{rendition}/{playlist.m3u8|init.mp4|segment_N.ts|.m4s|.vtt}?token=`
+/// `GET /api/v1/hls/media/{media_id}/{rendition}/{playlist.m3u8|init.mp4|segment_N.ts|.m4s|.vtt}?token=`,
+/// and `GET /api/v1/hls/authorize`.
 pub(super) fn route(state: Arc<AppState>) -> Route {
     warp::path!("api" / "v1" / "hls" / "media" / String / String / String)
         .and(warp::get())
         .and(raw_query())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .then(rendition_handler)
         .map(respond)
+        .or(authorize_route(state))
+        .unify()
         .boxed()
+}
+
+/// `GET /api/v1/hls/authorize`: 204 when the URI in `X-Original-URI` (as
+/// nginx's `auth_request` sends it) is a rendition URI whose `token` is
+/// good for its item, so that a cache in front of hlsd serves a cached
+/// segment only to a request that could have fetched it. Cheap: no
+/// session, no file. 401 without a token, 403 with a bad, expired or
+/// another item's token, 400 without the header or for another URI.
+fn authorize_route(state: Arc<AppState>) -> Route {
+    warp::path!("api" / "v1" / "hls" / "authorize")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("x-original-uri"))
+        .and(with_state(state))
+        .map(|uri: Option<String>, state: Arc<AppState>| {
+            respond(authorize(&state, uri.as_deref()).map(|()| {
+                warp::reply::with_status(warp::reply(), warp::http::StatusCode::NO_CONTENT)
+                    .into_response()
+            }))
+        })
+        .boxed()
+}
+
+/// Whether `uri` (`/api/v1/hls/media/{id}/{rendition}/{file}?token=`)
+/// carries a good token for its item.
+fn authorize(state: &AppState, uri: Option<&str>) -> Result<(), ApiError> {
+    let uri = uri.ok_or_else(|| ApiError::BadRequest("X-Original-URI is missing".into()))?;
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let media_id = path
+        .strip_prefix("/api/v1/hls/media/")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| ApiError::BadRequest(format!("{path} is not a rendition URI")))?;
+    grant_for(state, media_id, query).map(|_| ())
+}
+
+/// The grant of the playback token in `query`, if it is good for item
+/// `media_id`.
+///
+/// # Errors
+/// 401 without a token; 403 for a bad or expired one, or one for another
+/// item.
+fn grant_for(state: &AppState, media_id: &str, query: &str) -> Result<Grant, ApiError> {
+    let token = query_value(query, "token").ok_or(ApiError::Unauthorized)?;
+    let grant = state
+        .signer
+        .verify(&token, now_unix_s())
+        .map_err(ApiError::Token)?;
+    if Uuid::parse_str(media_id).ok() != Some(grant.media_id) {
+        return Err(ApiError::Token(crate::token::TokenError::Invalid));
+    }
+    Ok(grant)
 }
 
 /// The session a playback token names: the live one, or one rebuilt from
@@ -78,15 +131,9 @@ async fn rendition_handler(
     query: String,
     state: Arc<AppState>,
 ) -> Result<Response, ApiError> {
-    let token = query_value(&query, "token").ok_or(ApiError::Unauthorized)?;
-    let grant = state
-        .signer
-        .verify(&token, now_unix_s())
-        .map_err(ApiError::Token)?;
+    let grant = grant_for(&state, &media_id, &query)?;
+    let token = query_value(&query, "token").unwrap_or_default();
     let not_found = || ApiError::NotFound(format!("no {rendition}/{file} in media {media_id}"));
-    if Uuid::parse_str(&media_id).ok() != Some(grant.media_id) {
-        return Err(ApiError::Token(crate::token::TokenError::Invalid));
-    }
     let session = session_of(&state, &grant, &rendition).await?;
     if let Some(sub) = session.title.subtitle_index(&rendition) {
         session.touch();
