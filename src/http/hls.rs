@@ -288,9 +288,14 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
             std::cmp::Reverse(title.renditions[*i].bandwidth_bps),
         )
     });
-    let video_uris: Vec<(usize, String)> = rungs
+    // The video variants, then the audio renditions the client is offered.
+    let uris: Vec<(usize, String)> = rungs
         .iter()
-        .map(|i| (*i, uri(&title.renditions[*i].name)))
+        .copied()
+        .chain((0..title.renditions.len().min(64)).filter(|i| {
+            !title.renditions[*i].plan.is_video() && choice.audio_options & (1 << i) != 0
+        }))
+        .map(|i| (i, uri(&title.renditions[i].name)))
         .collect();
     // Honest AVERAGE-BANDWIDTH: once a rendition has made a few segments,
     // their mean rather than the estimate.
@@ -300,31 +305,16 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
             .measured_bps(&title.key, &title.segment_key(i, 0).rendition, 3)
             .unwrap_or(title.renditions[i].average_bps)
     };
-    let video: Vec<Listed<'_>> = video_uris
+    let mut video: Vec<Listed<'_>> = uris
         .iter()
         .map(|(i, u)| Listed {
             rendition: &title.renditions[*i],
             uri: u,
-            default: choice.video == Some(*i),
+            default: choice.video == Some(*i) || choice.audio == Some(*i),
             average_bps: average(*i),
         })
         .collect();
-    let audio_uris: Vec<(usize, String)> = title
-        .renditions
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| !r.plan.is_video() && *i < 64 && choice.audio_options & (1 << i) != 0)
-        .map(|(i, r)| (i, uri(&r.name)))
-        .collect();
-    let audio: Vec<Listed<'_>> = audio_uris
-        .iter()
-        .map(|(i, u)| Listed {
-            rendition: &title.renditions[*i],
-            uri: u,
-            default: choice.audio == Some(*i),
-            average_bps: average(*i),
-        })
-        .collect();
+    let audio = video.split_off(rungs.len());
     let subtitle_uris: Vec<String> = title.subtitles.iter().map(|s| uri(&s.name)).collect();
     let subtitles: Vec<ListedSubtitles<'_>> = title
         .subtitles
