@@ -6,12 +6,10 @@
 // (LEVEL_SWITCHED) and keep playing with no fatal error. Prints one
 // `RESULT {json}` line. Exits non-zero on the first failure.
 // Usage: node web/tests/ladder.mjs BASE_URL TOKEN ITEM_PATH THROTTLE_BPS
-import { launch, openItem, printState } from "./page.mjs";
+import { openItem, runScript } from "./page.mjs";
 
 const [base, token, path, throttleBps] = process.argv.slice(2);
-const browser = await launch();
-let failed = false;
-try {
+await runScript(async (browser) => {
   const page = await openItem(browser, base, token, path);
   await page.evaluate(() => {
     window.__fatal = null;
@@ -66,17 +64,10 @@ try {
   const shown = await page.textContent("#error");
   if (shown) throw new Error(`page error: ${shown}`);
   console.log(`RESULT ${JSON.stringify({ start, down, switchedMs, switchedAt: at, end })}`);
-} catch (e) {
-  await printState(browser, () => ({
-    levels: current && current.hls ? current.hls.levels.map((l) => l.height) : null,
-    level: current && current.hls ? current.hls.currentLevel : null,
-    switches: window.__switches,
-    time: document.getElementById("video").currentTime,
-    error: document.getElementById("error").textContent,
-  }));
-  console.error(`FAILED: ${e.message}`);
-  failed = true;
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+}, () => ({
+  levels: current && current.hls ? current.hls.levels.map((l) => l.height) : null,
+  level: current && current.hls ? current.hls.currentLevel : null,
+  switches: window.__switches,
+  time: document.getElementById("video").currentTime,
+  error: document.getElementById("error").textContent,
+}));

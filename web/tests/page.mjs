@@ -1,10 +1,11 @@
-// Shared by the page scripts: Debian's chromium (headless) launched as the
-// tests need it, and a page logged in with the item's detail view open,
-// its console, errors and failed requests printed (tokens masked).
+// Shared by the page scripts: a run in Debian's chromium (headless), as
+// the tests need it, that reports the page's state when it fails, and a
+// page logged in with an item's detail view open, its console, errors and
+// failed requests printed (tokens masked).
 import { chromium } from "playwright-core";
 
 /** Launches chromium (`CHROMIUM`, else /usr/bin/chromium), muted, autoplay allowed. */
-export async function launch() {
+async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
@@ -27,10 +28,25 @@ export async function openItem(browser, base, token, path) {
   return page;
 }
 
-/** Prints what `state` (run in the page) returns, when a script failed; nothing if the page is gone. */
-export async function printState(browser, state) {
+/**
+ * Runs `body(browser)` in a fresh chromium and exits: 0 when it returns;
+ * 1 when it throws, after printing what `state` (run in the page) returns
+ * and the error.
+ */
+export async function runScript(body, state) {
+  const browser = await launch();
+  let failed = false;
   try {
-    const page = browser.contexts()[0]?.pages()[0];
-    if (page) console.error(`state: ${JSON.stringify(await page.evaluate(state))}`);
-  } catch (_) { /* the page is gone */ }
+    await body(browser);
+  } catch (e) {
+    try {
+      const page = browser.contexts()[0]?.pages()[0];
+      if (page) console.error(`state: ${JSON.stringify(await page.evaluate(state))}`);
+    } catch (_) { /* the page is gone */ }
+    console.error(`FAILED: ${e.message}`);
+    failed = true;
+  } finally {
+    await browser.close();
+  }
+  process.exit(failed ? 1 : 0);
 }

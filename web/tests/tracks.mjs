@@ -6,16 +6,14 @@
 // with the producers hlsd started (admin statistics) before and after the
 // switch. Exits non-zero on the first failure.
 // Usage: node web/tests/tracks.mjs BASE_URL TOKEN ITEM_PATH CUE_TIME CUE_TEXT
-import { launch, openItem, printState } from "./page.mjs";
+import { openItem, runScript } from "./page.mjs";
 
 const [base, token, path, cueTime, cueText] = process.argv.slice(2);
 const stats = async () => {
   const r = await fetch(`${base}/api/v1/admin/streaming-stats`, { headers: { authorization: `Bearer ${token}` } });
   return (await r.json()).producers_started;
 };
-const browser = await launch();
-let failed = false;
-try {
+await runScript(async (browser) => {
   const page = await openItem(browser, base, token, path);
   // hls.js errors in the log, with what the page does not show.
   await page.evaluate(() => {
@@ -61,17 +59,10 @@ try {
   const shown = await page.textContent("#error");
   if (shown) throw new Error(`page error: ${shown}`);
   console.log(`RESULT ${JSON.stringify({ before, afterSwitch, switchedMs, cueAt: shownAt })}`);
-} catch (e) {
-  await printState(browser, () => ({
-    hls: !!(current && current.hls),
-    audioTracks: current && current.hls ? current.hls.audioTracks.length : null,
-    time: document.getElementById("video").currentTime,
-    status: document.getElementById("status").textContent,
-    error: document.getElementById("error").textContent,
-  }));
-  console.error(`FAILED: ${e.message}`);
-  failed = true;
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+}, () => ({
+  hls: !!(current && current.hls),
+  audioTracks: current && current.hls ? current.hls.audioTracks.length : null,
+  time: document.getElementById("video").currentTime,
+  status: document.getElementById("status").textContent,
+  error: document.getElementById("error").textContent,
+}));
