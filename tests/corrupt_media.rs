@@ -167,7 +167,7 @@ async fn fifty_corrupted_files_each_get_a_clear_answer_while_another_session_str
             200 | 206 => "direct play".to_string(),
             302 => {
                 let location = r.headers()["location"].to_str().unwrap().to_string();
-                let sid = location.split('/').nth(4).unwrap().to_string();
+                let sid = server.session_behind(&location, ALICE).await;
                 // It ends, one way or the other, within a bound.
                 let deadline = Instant::now() + Duration::from_secs(60);
                 let end = loop {

@@ -245,8 +245,11 @@ async fn every_playable_shared_file_plays_in_ffmpeg() {
             let r = server.client.get(server.url(&stream)).send().await.unwrap();
             assert_eq!(r.status(), 302, "{name}");
             let location = r.headers()["location"].to_str().unwrap().to_string();
-            assert!(location.contains(&format!("api_key={ALICE}")), "{location}");
-            let sid = location.split('/').nth(4).unwrap().to_string();
+            assert!(
+                location.contains("/master.m3u8?token=") && !location.contains(ALICE),
+                "{location}"
+            );
+            let sid = server.session_behind(&location, ALICE).await;
             // Once its timeline is known (key frames read, for a copy).
             let view = wait_session(&server, &sid, ALICE, |v| v["state"] != "starting").await;
             let seekable = view["seekable"] == true;

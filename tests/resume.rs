@@ -115,7 +115,7 @@ async fn a_stored_position_resumes_playback_there() {
 
     // The first producer started there: its position reaches past the
     // start of that segment before anything asked for a segment.
-    let sid = location.split('/').nth(4).unwrap().to_string();
+    let sid = server.session_behind(&location, ALICE).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let view = session_view(&server, &sid, ALICE).await;

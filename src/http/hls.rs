@@ -10,9 +10,7 @@
 
 use super::media::{current_media, hls_mode};
 use super::tracks::{start_session, TrackRequest};
-use super::{
-    query_value, raw_query, respond, with_state, ApiError, Principal, Route, PLAYLIST_TYPE,
-};
+use super::{respond, with_state, ApiError, Principal, Route, PLAYLIST_TYPE};
 use crate::hls::{self, Listed, ListedSubtitles};
 use crate::library::Playback;
 use crate::profile::ClientProfile;
@@ -38,15 +36,14 @@ pub(super) fn routes(
         .and(auth.clone())
         .and(warp::body::content_length_limit(16 * 1024))
         .and(warp::body::bytes())
-        .and(raw_query())
         .and(with_state(state.clone()))
         .then(
-            |p: Principal, body: Bytes, query: String, state: Arc<AppState>| async move {
+            |p: Principal, body: Bytes, state: Arc<AppState>| async move {
                 // Parsed here rather than by warp::body::json, whose rejection
                 // would lose to the other routes' 405 when the JSON is bad.
                 let request = serde_json::from_slice::<StartRequest>(&body)
                     .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-                start_handler(&state, &p, request, &query).await
+                start_handler(&state, &p, request).await
             },
         )
         .map(respond);
@@ -144,18 +141,31 @@ pub(super) fn find_session(
         .ok_or_else(|| ApiError::NotFound(format!("no session {sid}")))
 }
 
-/// The master playlist's URL, with `?api_key=` when the client
-/// authenticated that way (the 302 of `/api/v1/stream` and the start
-/// response; never inside a playlist).
-pub(super) fn master_url(session: &Session, api_key: Option<&str>) -> String {
-    let query = match api_key {
-        Some(k) => format!(
-            "?api_key={}",
-            form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>()
-        ),
-        None => String::new(),
-    };
-    format!("/api/v1/hls/{}/master.m3u8{query}", session.id)
+/// The master playlist's URL: signed and scoped to the item,
+/// `/api/v1/hls/media/{media_id}/master.m3u8?token=...` (player 0 of
+/// `session`), so a player needs no account token to fetch it, a load
+/// balancer can route it by media id, and any node sharing `--secret`
+/// can answer it (the 302 of `/api/v1/stream` and the start response).
+pub(super) fn master_url(state: &AppState, session: &Session) -> String {
+    let token = state.signer.sign(&Grant {
+        user: session.user.clone(),
+        media_id: session.media_id,
+        session_id: session.id,
+        player: 0,
+        expires_unix_s: token_expiry(state, session),
+    });
+    format!(
+        "/api/v1/hls/media/{}/master.m3u8?token={token}",
+        session.media_id
+    )
+}
+
+/// When a token handed out for `session` now expires, in seconds since
+/// the Unix epoch: `--token-ttl` plus twice the item's duration, so a
+/// viewer who pauses can still finish.
+fn token_expiry(state: &AppState, session: &Session) -> u64 {
+    let duration_s = session.duration().map_or(0, |d| d.as_secs());
+    now_unix_s() + state.config.token_ttl.as_secs() + 2 * duration_s
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,7 +199,6 @@ async fn start_handler(
     state: &Arc<AppState>,
     p: &Principal,
     body: StartRequest,
-    query: &str,
 ) -> Result<Response, ApiError> {
     let profile = super::profile::from_body(body.profile.as_ref())?;
     let item = current_media(state, &body.media_id).await?;
@@ -198,7 +207,7 @@ async fn start_handler(
     Ok(warp::reply::json(&StartResponse {
         session_id: session.id,
         mode: session.mode,
-        master_url: master_url(&session, query_value(query, "api_key").as_deref()),
+        master_url: master_url(state, &session),
     })
     .into_response())
 }
@@ -243,10 +252,27 @@ pub(super) fn failed(session: &Session, state: &AppState) -> Option<String> {
         .then(|| status.error.unwrap_or_else(|| "the session failed".into()))
 }
 
+/// `GET /api/v1/hls/{sid}/master.m3u8` (account token): the master
+/// playlist of the caller's session `sid`, as at its signed URL.
 fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response, ApiError> {
     let session = find_session(state, p, sid)?;
+    master_playlist(state, &session, &format!("../media/{}/", session.media_id))
+}
+
+/// The master playlist of `session` for a new player: its variants and
+/// renditions, each media playlist URI `{prefix}{rendition}/playlist.m3u8`
+/// with a playback token of its own (the prefix makes it relative to
+/// where the master was fetched).
+///
+/// # Errors
+/// 500 with the session's error when it failed.
+pub(super) fn master_playlist(
+    state: &AppState,
+    session: &Session,
+    prefix: &str,
+) -> Result<Response, ApiError> {
     session.touch();
-    if let Some(e) = failed(&session, state) {
+    if let Some(e) = failed(session, state) {
         return Err(ApiError::SessionFailed(e));
     }
     // Each fetch of the master playlist is a player with its own playhead.
@@ -259,21 +285,15 @@ fn master_handler(state: &AppState, p: &Principal, sid: &str) -> Result<Response
     );
     // Player 0 held the session's place until a real player came.
     session.title.remove_player((session.id, 0));
-    let duration_s = session.duration().map_or(0, |d| d.as_secs());
     let token = state.signer.sign(&Grant {
         user: session.user.clone(),
         media_id: session.media_id,
         session_id: session.id,
         player,
-        expires_unix_s: now_unix_s() + state.config.token_ttl.as_secs() + 2 * duration_s,
+        expires_unix_s: token_expiry(state, session),
     });
     let title = &session.title;
-    let uri = |name: &str| {
-        format!(
-            "../media/{}/{}/playlist.m3u8?token={token}",
-            session.media_id, name
-        )
-    };
+    let uri = |name: &str| format!("{prefix}{name}/playlist.m3u8?token={token}");
     let choice = session.choice;
     // The rung a player starts on first, then the others, richest first.
     let mut rungs: Vec<usize> = (0..title.renditions.len().min(64))

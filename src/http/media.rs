@@ -148,7 +148,7 @@ async fn stream_handler(
     let session = super::tracks::start_session(&state, &p, item, &tracks, false, &profile).await?;
     let mut res = Response::new(Default::default());
     *res.status_mut() = StatusCode::FOUND;
-    let location = super::hls::master_url(&session, query_value(&query, "api_key").as_deref());
+    let location = super::hls::master_url(&state, &session);
     res.headers_mut().insert(
         header::LOCATION,
         HeaderValue::from_str(&location).map_err(|_| ApiError::Internal)?,

@@ -9,7 +9,8 @@
 //! | `GET /api/v1/media/{id}` | [`media`]: one item, its decision for `?profile=` ([`profile`]) |
 //! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS, for `?profile=` |
 //! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`hls`]: start or reuse a session |
-//! | `GET /api/v1/hls/{sid}/master.m3u8` | [`hls`]: master playlist (account token) |
+//! | `GET /api/v1/hls/media/{id}/master.m3u8?token=` | [`renditions`]: master playlist at its signed URL (what `start` and `stream` hand out) |
+//! | `GET /api/v1/hls/{sid}/master.m3u8` | [`hls`]: the same, by session id (account token) |
 //! | `GET /api/v1/hls/media/{id}/{rendition}/playlist.m3u8?token=` | [`renditions`]: media playlist (playback token) |
 //! | `GET /api/v1/hls/media/{id}/{rendition}/segment_N.ts\|.m4s?token=` | [`renditions`]: segment bytes (playback token) |
 //! | `GET /api/v1/hls/media/{id}/{rendition}/init.mp4?token=` | [`renditions`]: fMP4 init segment (playback token) |

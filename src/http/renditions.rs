@@ -4,7 +4,7 @@
 //! `/api/v1/hls/media/{media_id}/{rendition}/{file}?token=...`. A token
 //! whose session timed out makes the session again.
 
-use super::hls::{failed, find_session, playlist_response};
+use super::hls::{failed, find_session, master_playlist, playlist_response};
 use super::media::{current_media, hls_mode};
 use super::{
     query_value, raw_query, respond, with_state, ApiError, Principal, Route, FMP4_TYPE,
@@ -26,18 +26,40 @@ use warp::http::{header, HeaderValue};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+/// `GET /api/v1/hls/media/{media_id}/master.m3u8?token=`,
 /// `GET /api/v1/hls/media/{media_id}/{rendition}/{playlist.m3u8|init.mp4|segment_N.ts|.m4s|.vtt}?token=`,
 /// and `GET /api/v1/hls/authorize`.
 pub(super) fn route(state: Arc<AppState>) -> Route {
+    let master = warp::path!("api" / "v1" / "hls" / "media" / String / "master.m3u8")
+        .and(warp::get())
+        .and(raw_query())
+        .and(with_state(state.clone()))
+        .then(master_handler)
+        .map(respond);
     warp::path!("api" / "v1" / "hls" / "media" / String / String / String)
         .and(warp::get())
         .and(raw_query())
         .and(with_state(state.clone()))
         .then(rendition_handler)
         .map(respond)
+        .or(master)
+        .unify()
         .or(authorize_route(state))
         .unify()
         .boxed()
+}
+
+/// The master playlist at its signed URL ([`super::hls::master_url`]):
+/// on any node sharing `--secret`, from the live session or one rebuilt
+/// from the token (the item's default tracks then, as for a rendition).
+async fn master_handler(
+    media_id: String,
+    query: String,
+    state: Arc<AppState>,
+) -> Result<Response, ApiError> {
+    let grant = grant_for(&state, &media_id, &query)?;
+    let session = session_of(&state, &grant, "").await?;
+    master_playlist(&state, &session, "")
 }
 
 /// `GET /api/v1/hls/authorize`: 204 when the URI in `X-Original-URI` (as

@@ -240,6 +240,25 @@ impl TestServer {
         self.media(name).await["id"].as_str().unwrap().to_string()
     }
 
+    /// The id of `token`'s session behind a signed master URL
+    /// (`/api/v1/hls/media/{media_id}/master.m3u8?token=`, as a 302 of
+    /// `/api/v1/stream` hands out), from `GET /api/v1/sessions`.
+    pub async fn session_behind(&self, master_url: &str, token: &str) -> String {
+        let media_id = master_url
+            .strip_prefix("/api/v1/hls/media/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("{master_url} is not a signed master URL"));
+        let list = self.get_json("/api/v1/sessions", token, 200).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["media_id"] == media_id)
+            .unwrap_or_else(|| panic!("no session of {media_id}: {list}"))["session_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// POST /api/v1/hls/start for `media_id` as `token`; returns the body.
     pub async fn start_hls(&self, media_id: &str, token: &str) -> Value {
         let r = self.post_start(media_id, token).await;
