@@ -60,7 +60,9 @@ async fn a_preloaded_session_is_reused_by_play_and_starts_in_milliseconds() {
     let r = server.get(&format!("/api/v1/stream/{webm}"), ALICE).await;
     assert_eq!(r.status(), 302);
     let master = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(master.contains(&sid), "{master} reuses {sid}");
+    let sessions = server.get_json("/api/v1/sessions", ALICE, 200).await;
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
+    assert_eq!(server.session_behind(&master, ALICE).await, sid, "reused");
     let playlist = fetch_master(&server, &master, ALICE).await.variant;
     let r = server.get(&playlist, ALICE).await;
     assert_eq!(r.status(), 200);

@@ -288,7 +288,7 @@ async fn every_audio_track_and_every_text_subtitle_is_a_rendition() {
             "stream=codec_type:stream_tags=language",
         ])
         .args(["-of", "compact"])
-        .arg(format!("{}?api_key={ALICE}", server.url(&master_url)))
+        .arg(server.url(&master_url))
         .output()
         .expect("ffprobe");
     let listed = String::from_utf8_lossy(&probe.stdout);
