@@ -124,11 +124,12 @@ def preload_round(binary, media, path):
         except urllib.error.HTTPError as e:
             assert e.code == 302, e.code
             master_url = e.headers["Location"]
-        assert sid in master_url
         variant, audio = playlists(srv.base, master_url)
         for playlist in [variant, *audio]:
             fetch_segment(segment_urls(playlist)[0])
-        return time.monotonic() - t0
+        elapsed = time.monotonic() - t0
+        assert [s["session_id"] for s in srv.sessions()] == [sid], "the preload's session was not reused"
+        return elapsed
     finally:
         srv.stop()
 
