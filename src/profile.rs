@@ -226,6 +226,15 @@ impl ClientProfile {
         }
     }
 
+    /// The text [`Self::parse`] reads back as this profile: its name for a
+    /// built-in one, else its JSON.
+    pub fn to_request(&self) -> String {
+        match Self::built_in(&self.name) {
+            Some(p) if p == *self => self.name.clone(),
+            _ => serde_json::to_string(self).expect("a profile serialises"),
+        }
+    }
+
     /// A profile from what a client sent: a built-in name, or a JSON
     /// object (see [`ClientProfile`]'s fields).
     ///
@@ -345,6 +354,21 @@ mod tests {
             bit_depth: Some(depth),
             chroma: Some("4:2:0"),
         }
+    }
+
+    #[test]
+    fn a_profile_reads_back_from_its_request_text() {
+        for name in ClientProfile::BUILT_IN {
+            let p = ClientProfile::built_in(name).unwrap();
+            assert_eq!(p.to_request(), name);
+            assert_eq!(ClientProfile::parse(&p.to_request()), Ok(p));
+        }
+        let mut custom = ClientProfile::built_in("safari").unwrap();
+        custom.name = "tv".into();
+        custom.max_height = Some(480);
+        let text = custom.to_request();
+        assert!(text.starts_with('{'), "{text}");
+        assert_eq!(ClientProfile::parse(&text), Ok(custom));
     }
 
     #[test]

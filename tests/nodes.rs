@@ -60,3 +60,73 @@ async fn answers_name_their_node_and_a_cache_can_check_tokens() {
     assert_eq!(authorize(None).await.unwrap().status(), 400);
     server.stop().await;
 }
+
+/// Text with every token's value blanked: what two fetches of one
+/// playlist share.
+fn without_tokens(text: &str) -> String {
+    text.split("token=")
+        .enumerate()
+        .map(|(i, part)| match i {
+            0 => part.to_string(),
+            _ => part
+                .trim_start_matches(|c: char| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                .to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("token=")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_opens_the_same_session_from_its_master_url() {
+    let Some(shared) = shared_media() else {
+        return;
+    };
+    let media = media_subset(&[shared.join("derived_bbb_h264_3audio_srt_pgs.mkv")]);
+    let node = |name: &'static str| {
+        move |c: &mut hlsd::config::Config| {
+            c.node_name = name.into();
+            c.secret = Some("one-secret-for-every-node".into());
+        }
+    };
+    let a = start_server_with(media.path(), node("node-a")).await;
+    let b = start_server_with(media.path(), node("node-b")).await;
+    let id = a.media_id("derived_bbb_h264_3audio_srt_pgs.mkv").await;
+    assert_eq!(b.media_id("derived_bbb_h264_3audio_srt_pgs.mkv").await, id);
+
+    // Node A opens Alice's session with French audio and the second
+    // subtitle track, as a 302 hands it out.
+    let r = a
+        .get(&format!("/api/v1/stream/{id}?audio=fr&subtitle=1"), ALICE)
+        .await;
+    assert_eq!(r.status(), 302);
+    let master_url = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(master_url.contains("audio=fr"), "{master_url}");
+    let sid = a.session_behind(&master_url, ALICE).await;
+    let on_a = a.get(&master_url, ALICE).await.text().await.unwrap();
+
+    // Node B has no session: the same URL, with no account token, opens
+    // the same one there (same id, same tracks), so the playlist is the
+    // same but for its tokens.
+    let r = b.client.get(b.url(&master_url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-hlsd-node"], "node-b");
+    let on_b = r.text().await.unwrap();
+    assert_eq!(without_tokens(&on_a), without_tokens(&on_b));
+    let default_audio = on_b
+        .lines()
+        .find(|l| l.contains("TYPE=AUDIO") && l.contains("DEFAULT=YES"))
+        .unwrap_or_else(|| panic!("no default audio: {on_b}"));
+    assert!(default_audio.contains("LANGUAGE=\"fr"), "{default_audio}");
+    assert_eq!(b.session_behind(&master_url, ALICE).await, sid);
+
+    // Its media playlists too, byte for byte with the same token.
+    let m = fetch_master(&b, &master_url, ALICE).await;
+    let from_a = a.get(&m.variant, ALICE).await.text().await.unwrap();
+    let from_b = b.get(&m.variant, ALICE).await.text().await.unwrap();
+    assert_eq!(from_a, from_b);
+    // A forged token opens nothing.
+    let forged = master_url.replacen("token=", "token=x", 1);
+    assert_eq!(b.get(&forged, ALICE).await.status(), 403);
+    a.stop().await;
+    b.stop().await;
+}

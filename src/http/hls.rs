@@ -142,10 +142,12 @@ pub(super) fn find_session(
 }
 
 /// The master playlist's URL: signed and scoped to the item,
-/// `/api/v1/hls/media/{media_id}/master.m3u8?token=...` (player 0 of
-/// `session`), so a player needs no account token to fetch it, a load
-/// balancer can route it by media id, and any node sharing `--secret`
-/// can answer it (the 302 of `/api/v1/stream` and the start response).
+/// `/api/v1/hls/media/{media_id}/master.m3u8?token=...&audio=...` (player
+/// 0 of `session`, then the tracks, start and profile it was asked with),
+/// so a player needs no account token to fetch it, a load balancer can
+/// route it by media id, and any node sharing `--secret` can answer it,
+/// opening the same session if it has none (the 302 of `/api/v1/stream`
+/// and the start response).
 pub(super) fn master_url(state: &AppState, session: &Session) -> String {
     let token = state.signer.sign(&Grant {
         user: session.user.clone(),
@@ -154,8 +156,12 @@ pub(super) fn master_url(state: &AppState, session: &Session) -> String {
         player: 0,
         expires_unix_s: token_expiry(state, session),
     });
+    let request = match session.request.as_str() {
+        "" => String::new(),
+        q => format!("&{q}"),
+    };
     format!(
-        "/api/v1/hls/media/{}/master.m3u8?token={token}",
+        "/api/v1/hls/media/{}/master.m3u8?token={token}{request}",
         session.media_id
     )
 }
@@ -203,7 +209,7 @@ async fn start_handler(
     let profile = super::profile::from_body(body.profile.as_ref())?;
     let item = current_media(state, &body.media_id).await?;
     let tracks = TrackRequest::from_body(&body.audio, &body.subtitle, body.burn, body.start)?;
-    let session = start_session(state, p, item, &tracks, false, &profile).await?;
+    let session = start_session(state, p, item, &tracks, false, &profile, None).await?;
     Ok(warp::reply::json(&StartResponse {
         session_id: session.id,
         mode: session.mode,
@@ -238,7 +244,16 @@ async fn preload_handler(
             serde_json::json!({"status": "direct_play"}),
         ));
     }
-    let session = start_session(state, p, item, &TrackRequest::default(), true, profile).await?;
+    let session = start_session(
+        state,
+        p,
+        item,
+        &TrackRequest::default(),
+        true,
+        profile,
+        None,
+    )
+    .await?;
     Ok(json(
         StatusCode::ACCEPTED,
         serde_json::json!({"status": "warming", "session_id": session.id}),

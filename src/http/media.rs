@@ -145,7 +145,8 @@ async fn stream_handler(
     if decision.playback == Some(Playback::DirectPlay) && !force_hls && !wants_other {
         return direct_play(&item, &method, &headers).await;
     }
-    let session = super::tracks::start_session(&state, &p, item, &tracks, false, &profile).await?;
+    let session =
+        super::tracks::start_session(&state, &p, item, &tracks, false, &profile, None).await?;
     let mut res = Response::new(Default::default());
     *res.status_mut() = StatusCode::FOUND;
     let location = super::hls::master_url(&state, &session);

@@ -6,6 +6,7 @@
 
 use super::hls::{failed, find_session, master_playlist, playlist_response};
 use super::media::{current_media, hls_mode};
+use super::tracks::{start_session, TrackRequest};
 use super::{
     query_value, raw_query, respond, with_state, ApiError, Principal, Route, FMP4_TYPE,
     RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
@@ -22,7 +23,7 @@ use crate::token::{now_unix_s, Grant};
 use crate::AppState;
 use std::sync::Arc;
 use uuid::Uuid;
-use warp::http::{header, HeaderValue};
+use warp::http::{header, HeaderMap, HeaderValue};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -50,16 +51,48 @@ pub(super) fn route(state: Arc<AppState>) -> Route {
 }
 
 /// The master playlist at its signed URL ([`super::hls::master_url`]):
-/// on any node sharing `--secret`, from the live session or one rebuilt
-/// from the token (the item's default tracks then, as for a rendition).
+/// on any node sharing `--secret`, from the live session, else from the
+/// same session opened again with the token's id and user and the tracks,
+/// start and profile in the rest of the query.
+///
+/// # Errors
+/// As [`grant_for`], then as `POST /api/v1/hls/start`.
 async fn master_handler(
     media_id: String,
     query: String,
     state: Arc<AppState>,
 ) -> Result<Response, ApiError> {
     let grant = grant_for(&state, &media_id, &query)?;
-    let session = session_of(&state, &grant, "").await?;
+    let session = match live_session(&state, &grant) {
+        Some(s) => s,
+        None => {
+            let item = current_media(&state, &media_id).await?;
+            let tracks = TrackRequest::from_query(&query)?;
+            let profile = super::profile::from_request(&query, &HeaderMap::new())?;
+            let principal = Principal { user: grant.user };
+            start_session(
+                &state,
+                &principal,
+                item,
+                &tracks,
+                false,
+                &profile,
+                Some(grant.session_id),
+            )
+            .await?
+        }
+    };
     master_playlist(&state, &session, "")
+}
+
+/// The live session a playback token names, if this node has it.
+fn live_session(state: &AppState, grant: &Grant) -> Option<Arc<Session>> {
+    let principal = Principal {
+        user: grant.user.clone(),
+    };
+    find_session(state, &principal, &grant.session_id.to_string())
+        .ok()
+        .filter(|s| s.media_id == grant.media_id)
 }
 
 /// `GET /api/v1/hls/authorize`: 204 when the URI in `X-Original-URI` (as
@@ -122,13 +155,8 @@ async fn session_of(
     grant: &Grant,
     rendition: &str,
 ) -> Result<Arc<Session>, ApiError> {
-    let principal = Principal {
-        user: grant.user.clone(),
-    };
-    if let Ok(s) = find_session(state, &principal, &grant.session_id.to_string()) {
-        if s.media_id == grant.media_id {
-            return Ok(s);
-        }
+    if let Some(s) = live_session(state, grant) {
+        return Ok(s);
     }
     let item = current_media(state, &grant.media_id.to_string()).await?;
     let mode = hls_mode(&item, &item.decision)?;

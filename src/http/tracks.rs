@@ -9,9 +9,10 @@ use crate::library::Playback;
 use crate::packaging::Packaging;
 use crate::profile::ClientProfile;
 use crate::rendition::{audio_options, choose, video_options, Presentation, TrackRef};
-use crate::session::Session;
+use crate::session::{Opening, Session};
 use crate::AppState;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// The tracks a client asks for, as `audio=`, `subtitle=` and `burn=`,
 /// and where it starts (`start=`, seconds: a resume).
@@ -94,6 +95,37 @@ impl TrackRequest {
     }
 }
 
+impl TrackRequest {
+    /// The query that asks for the same tracks and start, and for
+    /// `profile` (`audio=fr&start=95&profile=safari`; empty for the
+    /// defaults): what a session's master URL carries so that any node
+    /// can open the session again as it was asked for.
+    fn query(&self, profile: &ClientProfile) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        let track = |t: &TrackRef| match t {
+            TrackRef::Index(i) => i.to_string(),
+            TrackRef::Language(l) => l.clone(),
+            TrackRef::Off => "off".to_string(),
+        };
+        if let Some(a) = &self.audio {
+            q.append_pair("audio", &track(a));
+        }
+        if let Some(s) = &self.subtitle {
+            q.append_pair("subtitle", &track(s));
+        }
+        if let Some(b) = self.burn {
+            q.append_pair("burn", &b.to_string());
+        }
+        if let Some(s) = self.start_s {
+            q.append_pair("start", &s.to_string());
+        }
+        if *profile != ClientProfile::generic() {
+            q.append_pair("profile", &profile.to_request());
+        }
+        q.finish()
+    }
+}
+
 /// Starts (or finds) `p`'s session of `item` playing the tracks `tracks`
 /// asks for, as the decision for `profile` has it: the title of that
 /// decision's presentation, and of each audio track the rendition the
@@ -102,7 +134,8 @@ impl TrackRequest {
 /// fMP4 gets the decision it would get without it. With `start=`, the
 /// session starts at the segment holding that time (its first producer is
 /// started there) once the title's timeline is known, and its media
-/// playlists say where to start (`EXT-X-START`).
+/// playlists say where to start (`EXT-X-START`). With `id`, a new session
+/// takes that id (one a signed URL names, opened again on this node).
 ///
 /// # Errors
 /// 400 for a track the item does not have or a start past the item's end,
@@ -115,7 +148,9 @@ pub(super) async fn start_session(
     tracks: &TrackRequest,
     preload: bool,
     profile: &ClientProfile,
+    id: Option<Uuid>,
 ) -> Result<Arc<Session>, ApiError> {
+    let request = tracks.query(profile);
     let mut decision = item.decision_for(profile);
     let mut profile = profile.clone();
     if tracks.burn.is_some() && decision.packaging == Packaging::Fmp4 {
@@ -178,7 +213,18 @@ pub(super) async fn start_session(
     };
     state
         .sessions
-        .start(title, mode, &p.user, preload, choice, start)
+        .start(
+            title,
+            mode,
+            Opening {
+                id: id.unwrap_or_else(Uuid::new_v4),
+                user: p.user.clone(),
+                choice,
+                start,
+                preload,
+                request,
+            },
+        )
         .map(|(session, _)| session)
         .map_err(ApiError::from)
 }

@@ -99,12 +99,33 @@ pub struct Session {
     /// Where its players start (`?start=`, a resume): the media playlists'
     /// `EXT-X-START:TIME-OFFSET`. `None`: the beginning.
     pub start_at: Option<Duration>,
+    /// The query that opens it again on any node (`audio=fr&profile=safari`,
+    /// empty for the defaults): its master URL carries it beside the token.
+    pub request: String,
     preload: AtomicBool,
     created: Instant,
     last_access: Mutex<Instant>,
     next_player: AtomicU32,
     first_segment_seen: AtomicBool,
     completion_counted: AtomicBool,
+}
+
+/// What opens a viewer session ([`Sessions::start`]).
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// Its id: a new one, or the one a signed URL names when it is opened
+    /// again on another node.
+    pub id: Uuid,
+    /// The user it plays for.
+    pub user: String,
+    /// Its video, default audio and default subtitle renditions.
+    pub choice: Choice,
+    /// Where it starts (a resume): the segment and the time in it.
+    pub start: Option<(usize, Duration)>,
+    /// Started by a preload: it makes only its first segments until played.
+    pub preload: bool,
+    /// The query that opens it again ([`Session::request`]).
+    pub request: String,
 }
 
 impl Session {
@@ -130,10 +151,13 @@ impl Session {
             player_renditions: Mutex::new(Default::default()),
             start,
             start_at: None,
+            request: String::new(),
             preload: AtomicBool::new(preload),
             created: Instant::now(),
             last_access: Mutex::new(Instant::now()),
-            next_player: AtomicU32::new(1),
+            // Player numbers from a random place: a session made again on
+            // another node hands out numbers its first node did not.
+            next_player: AtomicU32::new(1 + (Uuid::new_v4().as_u128() as u32 >> 1)),
             first_segment_seen: AtomicBool::new(false),
             completion_counted: AtomicBool::new(false),
         }
@@ -143,6 +167,13 @@ impl Session {
     /// [`Self::start`]).
     pub fn starting_at(mut self, at: Option<Duration>) -> Self {
         self.start_at = at;
+        self
+    }
+
+    /// The same session, opened again on any node by `request` (see
+    /// [`Self::request`]).
+    pub fn opened_by(mut self, request: String) -> Self {
+        self.request = request;
         self
     }
 

@@ -4,9 +4,8 @@
 //! The registry lives behind a `std::sync::Mutex` that is only held for
 //! map operations, never across an `.await` (as in mini-redis's `db.rs`).
 
-use super::{Registry, Session, SessionState};
+use super::{Opening, Registry, Session, SessionState};
 use crate::library::{MediaItem, Playback};
-use crate::rendition::Choice;
 use crate::rendition::Presentation;
 use crate::stats::{Stats, StopReason};
 use crate::supervisor::{AtCapacity, Supervisor, Title};
@@ -109,11 +108,17 @@ impl Sessions {
         &self,
         title: Arc<Title>,
         mode: Playback,
-        user: &str,
-        preload: bool,
-        choice: Choice,
-        start: Option<(usize, Duration)>,
+        opening: Opening,
     ) -> Result<(Arc<Session>, bool), AtCapacity> {
+        let Opening {
+            id,
+            user,
+            choice,
+            start,
+            preload,
+            request,
+        } = opening;
+        let user = user.as_str();
         let item = title.item.clone();
         let existing = self.registry().by_owner(&item.id, user);
         if let Some(existing) = existing {
@@ -137,7 +142,7 @@ impl Sessions {
         title.clear_failure();
         let session = Arc::new(
             Session::new(
-                Uuid::new_v4(),
+                id,
                 title.clone(),
                 user,
                 mode,
@@ -145,7 +150,8 @@ impl Sessions {
                 start.map_or(0, |s| s.0),
                 preload,
             )
-            .starting_at(start.map(|s| s.1)),
+            .starting_at(start.map(|s| s.1))
+            .opened_by(request),
         );
         self.supervisor
             .begin(&title, session.player(0), session.start)?;
