@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what hlsd needs on Debian 12: GStreamer 1.22 (headers + plugins),
 # the tools the tests use as HLS clients (ffprobe/ffmpeg, and Debian's
-# chromium driven by playwright-core), python3 (it makes the coverage
+# chromium driven by playwright-core; nginx-light, in front of several
+# nodes in the scale-out test), python3 (it makes the coverage
 # corpus, tests/media/make-coverage-media.sh), the web page's hls.js, then makes the
 # small fixture files in fixtures/. Safe to run again: it skips what is there.
 set -euo pipefail
@@ -14,6 +15,7 @@ pkgs=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg python3
   chromium
+  nginx-light
 )
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install Rust (1.92 or newer) with rustup first" >&2

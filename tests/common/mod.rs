@@ -1,8 +1,9 @@
 //! Shared helpers: a real hlsd on 127.0.0.1:0 over a folder of real media,
 //! an HTTP client that follows playlists as a player does; test media
 //! (`media`), decoding what is served (`decode`), the library's helpers
-//! (`library`), following playlists as a player does (`player`), and
-//! MPEG-TS and fMP4 conformance checkers (`ts_check`, `fmp4_check`).
+//! (`library`), following playlists as a player does (`player`),
+//! MPEG-TS and fMP4 conformance checkers (`ts_check`, `fmp4_check`), and
+//! several hlsd processes behind nginx (`cluster`).
 #![allow(dead_code)]
 
 use gst::prelude::*;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+pub mod cluster;
 mod decode;
 pub mod fmp4_check;
 pub mod library;
@@ -178,6 +180,22 @@ pub fn prober() -> hlsd::config::ProberCommand {
 }
 
 impl TestServer {
+    /// A server this test did not start (another process, or nginx in
+    /// front of several), for the same helpers; never [`Self::stop`]ped.
+    pub fn remote(base: &str) -> TestServer {
+        TestServer {
+            base: base.to_string(),
+            transcode_dir: PathBuf::new(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            stop: None,
+            task: None,
+            _transcode_tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     /// `/healthz` once it answers.
     pub async fn health(&self) -> Option<Value> {
         let r = self.client.get(self.url("/healthz")).send().await.ok()?;
