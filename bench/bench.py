@@ -23,7 +23,10 @@ Measures, as a client sees it over HTTP against a running release build:
      `safari` (HEVC copied into fMP4) and to `generic` (transcode): CPU
      seconds and time to first segment;
  10. the quality ladder (bench/ladder.py): a rung switch's wait, and CPU
-     for one rung against every rung encoded eagerly.
+     for one rung against every rung encoded eagerly;
+ 11. scale-out (bench/scaleout.py): three nodes behind nginx: cached
+     segments through nginx against one node, and the gap a viewer sees
+     when its node is killed against the cold first segment.
 
 Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
 Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
@@ -43,7 +46,7 @@ import urllib.request
 
 from harness import (
     ROOT, TOKEN, Hlsd, NoRedirect, RssSampler, cpu_s, fetch_segment, free_port, http, med,
-    playlists, rss_kib, segment_urls, user_token)
+    playlists, rss_kib, segment_urls, user_token, wrk)
 
 PEER = os.path.join(ROOT, "..", "shared", "bench", "ffmpeg-reference.sh")
 TRANSCODE = "bench_hevc_ac3_1080p_36s.mkv"
@@ -218,19 +221,6 @@ def concurrency(binary, media, src, duration, max_n):
         if h_speed < 1.0 and f_speed < 1.0:
             break
     return best_h, best_f, rows
-
-
-def wrk(url, header=None, seconds=10):
-    cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url]
-    if header:
-        cmd[1:1] = ["-H", header]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    p99_ms = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-    if "Non-2xx or 3xx responses" in out:
-        raise RuntimeError("wrk saw errors:\n" + out)
-    return rps, p99_ms
 
 
 def serving(binary, media, rounds):
@@ -427,7 +417,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-concurrency", type=int, default=6)
-    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving,profiles,ladder")
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving,profiles,ladder,scaleout")
     ap.add_argument("--library-files", type=int, default=10000, help="links in the library benchmark")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -555,6 +545,11 @@ def main():
         import ladder
         results["ladder"], ladder_rows = ladder.run(args.hlsd, media, args.rounds)
         rows.extend(ladder_rows)
+
+    if "scaleout" not in skip:
+        import scaleout
+        results["scaleout"], scaleout_rows = scaleout.run(args.hlsd, media, args.rounds)
+        rows.extend(scaleout_rows)
 
     if "serving" not in skip:
         size, hl, ng = serving(args.hlsd, media, max(2, args.rounds - 1))
