@@ -241,7 +241,8 @@ async fn direct_play(
         file.seek(std::io::SeekFrom::Start(start))
             .await
             .map_err(|_| ApiError::Internal)?;
-        let body = tokio_util::io::ReaderStream::new(file.take(len));
+        let body =
+            tokio_util::io::ReaderStream::with_capacity(file.take(len), super::BODY_CHUNK_BYTES);
         warp::reply::stream(body).into_response()
     };
     *res.status_mut() = status;

@@ -8,8 +8,8 @@ use super::hls::{failed, find_session, master_playlist, playlist_response};
 use super::media::{current_media, hls_mode};
 use super::tracks::{start_session, TrackRequest};
 use super::{
-    query_value, raw_query, respond, with_state, ApiError, Principal, Route, FMP4_TYPE,
-    RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
+    query_value, raw_query, respond, with_state, ApiError, Principal, Route, BODY_CHUNK_BYTES,
+    FMP4_TYPE, RETRY_AFTER_S, SEGMENT_TYPE, VTT_TYPE,
 };
 use crate::hls::{self, SegmentFormat};
 use crate::packaging::Packaging;
@@ -22,6 +22,7 @@ use crate::timeline::{
 use crate::token::{now_unix_s, Grant};
 use crate::AppState;
 use std::sync::Arc;
+use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 use warp::http::{header, HeaderMap, HeaderValue};
 use warp::reply::Response;
@@ -231,7 +232,8 @@ async fn rendition_handler(
     };
     let file = tokio::fs::File::open(&path).await.map_err(|_| again())?;
     let len = file.metadata().await.map_err(|_| again())?.len();
-    let mut res = warp::reply::stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let mut res =
+        warp::reply::stream(ReaderStream::with_capacity(file, BODY_CHUNK_BYTES)).into_response();
     res.headers_mut().insert(header::CONTENT_LENGTH, len.into());
     let h = res.headers_mut();
     let content_type = match packaging {
