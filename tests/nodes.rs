@@ -58,6 +58,20 @@ async fn answers_name_their_node_and_a_cache_can_check_tokens() {
         assert_eq!(body["error"]["code"], code, "{uri}: {body}");
     }
     assert_eq!(authorize(None).await.unwrap().status(), 400);
+    // ingress-nginx's auth-url sends the whole URL in X-Original-URL.
+    for (url, status) in [
+        (format!("https://media.example{segment}"), 204),
+        (format!("https://media.example{path}?token={forged}"), 403),
+    ] {
+        let r = server
+            .client
+            .get(server.url("/api/v1/hls/authorize"))
+            .header("x-original-url", &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{url}");
+    }
     server.stop().await;
 }
 

@@ -97,7 +97,9 @@ fn live_session(state: &AppState, grant: &Grant) -> Option<Arc<Session>> {
 }
 
 /// `GET /api/v1/hls/authorize`: 204 when the URI in `X-Original-URI` (as
-/// nginx's `auth_request` sends it) is a rendition URI whose `token` is
+/// nginx's `auth_request` is set up to send it in `deploy/nginx.conf`; or
+/// the URL in `X-Original-URL`, as ingress-nginx's `auth-url` sends it)
+/// is a rendition URI whose `token` is
 /// good for its item, so that a cache in front of hlsd serves a cached
 /// segment only to a request that could have fetched it. Cheap: no
 /// session, no file. 401 without a token, 403 with a bad, expired or
@@ -106,13 +108,23 @@ fn authorize_route(state: Arc<AppState>) -> Route {
     warp::path!("api" / "v1" / "hls" / "authorize")
         .and(warp::get())
         .and(warp::header::optional::<String>("x-original-uri"))
+        .and(warp::header::optional::<String>("x-original-url"))
         .and(with_state(state))
-        .map(|uri: Option<String>, state: Arc<AppState>| {
-            respond(authorize(&state, uri.as_deref()).map(|()| {
-                warp::reply::with_status(warp::reply(), warp::http::StatusCode::NO_CONTENT)
-                    .into_response()
-            }))
-        })
+        .map(
+            |uri: Option<String>, url: Option<String>, state: Arc<AppState>| {
+                // ingress-nginx's auth-url sends the whole URL instead.
+                let uri = uri.or_else(|| {
+                    url.map(|u| match u.split_once("://") {
+                        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
+                        None => u,
+                    })
+                });
+                respond(authorize(&state, uri.as_deref()).map(|()| {
+                    warp::reply::with_status(warp::reply(), warp::http::StatusCode::NO_CONTENT)
+                        .into_response()
+                }))
+            },
+        )
         .boxed()
 }
 
