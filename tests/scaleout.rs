@@ -528,4 +528,15 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
     }
     let errors = nginx.error_log();
     println!("nginx error log (end):\n{errors}");
+    // Nothing is left running: nginx's workers stop with it.
+    let children = nginx.children();
+    assert!(!children.is_empty(), "nginx runs workers");
+    drop(nginx);
+    drop(nodes);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left: Vec<u32> = children
+        .into_iter()
+        .filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .collect();
+    assert!(left.is_empty(), "nginx processes left running: {left:?}");
 }

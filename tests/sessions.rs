@@ -101,13 +101,7 @@ async fn heartbeats_keep_a_session_and_idleness_removes_it() {
         .unwrap()
         .is_empty());
     // Gone by id; its signed URLs would make it again (a paused player).
-    assert_eq!(
-        server
-            .get(&format!("/api/v1/hls/{sid}/master.m3u8"), ALICE)
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(master_by_id(&server, &sid).await, 404);
     assert!(server.files_ending(".part").is_empty());
     // A new start after the timeout makes a new session, which finds the
     // title's segments still in the store.
@@ -128,13 +122,7 @@ async fn delete_stops_the_session_and_its_producer() {
     // Delete while the producer may still be running.
     let r = server.delete_session(sid, ALICE).await;
     assert_eq!(r.status(), 204);
-    assert_eq!(
-        server
-            .get(&format!("/api/v1/hls/{sid}/master.m3u8"), ALICE)
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(master_by_id(&server, sid).await, 404);
     let r = server.delete_session(sid, ALICE).await;
     assert_eq!(r.status(), 404);
     // Its producer, needed by nobody else, stops and leaves no .part file.
@@ -376,4 +364,13 @@ async fn a_failing_pipeline_fails_its_session_with_a_plain_message() {
     let again = server.start_hls(&id, ALICE).await;
     assert_ne!(again["session_id"], s["session_id"]);
     server.stop().await;
+}
+
+/// The status of `GET /api/v1/hls/{sid}/master.m3u8` as Alice.
+async fn master_by_id(server: &TestServer, sid: &str) -> u16 {
+    server
+        .get(&format!("/api/v1/hls/{sid}/master.m3u8"), ALICE)
+        .await
+        .status()
+        .as_u16()
 }

@@ -93,9 +93,7 @@ impl TrackRequest {
             start_s: start_s.map(|s| start_seconds(&s.to_string())).transpose()?,
         })
     }
-}
 
-impl TrackRequest {
     /// The query that asks for the same tracks and start, and for
     /// `profile` (`audio=fr&start=95&profile=safari`; empty for the
     /// defaults): what a session's master URL carries so that any node

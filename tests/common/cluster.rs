@@ -226,28 +226,24 @@ impl Nginx {
         );
         std::fs::create_dir_all(prefix.join("tmp")).unwrap();
         std::fs::write(prefix.join("nginx.conf"), main).unwrap();
-        let check = Command::new(binary)
-            .arg("-p")
-            .arg(prefix)
-            .arg("-e")
-            .arg(prefix.join("logs/error.log"))
-            .arg("-c")
-            .arg(prefix.join("nginx.conf"))
-            .arg("-t")
-            .output()
-            .unwrap();
+        // nginx in this prefix with this config: `-t` checks it, then it runs.
+        let command = || {
+            let mut c = Command::new(binary);
+            c.arg("-p")
+                .arg(prefix)
+                .arg("-e")
+                .arg(prefix.join("logs/error.log"))
+                .arg("-c")
+                .arg(prefix.join("nginx.conf"));
+            c
+        };
+        let check = command().arg("-t").output().unwrap();
         assert!(
             check.status.success(),
             "nginx -t refuses the config: {}",
             String::from_utf8_lossy(&check.stderr)
         );
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(prefix)
-            .arg("-e")
-            .arg(prefix.join("logs/error.log"))
-            .arg("-c")
-            .arg(prefix.join("nginx.conf"))
+        let child = command()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -292,6 +288,28 @@ impl Nginx {
             .collect()
     }
 
+    /// The pids of its master's children (its workers, cache manager and
+    /// loader), from `/proc`.
+    pub fn children(&self) -> Vec<u32> {
+        let master = self.child.id().to_string();
+        std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                    .filter(|pid| {
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                            stat.rsplit_once(") ")
+                                .and_then(|(_, rest)| {
+                                    rest.split(' ').nth(1).map(|ppid| ppid == master)
+                                })
+                                .unwrap_or(false)
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The end of its error log (for a failing test's message).
     pub fn error_log(&self) -> String {
         let text = std::fs::read_to_string(self.prefix.join("logs/error.log")).unwrap_or_default();
@@ -301,8 +319,12 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM: nginx's fast shutdown, in which the master stops its
+    /// workers (a SIGKILLed master would leave them running).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
