@@ -3,7 +3,8 @@
 //! `--node-name`), and `GET /api/v1/hls/authorize` tells a cache in front
 //! (nginx `auth_request`) whether the rendition URI it is about to serve
 //! from its cache carries a good playback token: 204 for one, 401 without
-//! a token, 403 for a forged token or another item's, 400 for no URI.
+//! a token, 403 for a forged token, another item's or any URI but a plain
+//! rendition URI, 400 for no URI.
 
 mod common;
 
@@ -50,7 +51,8 @@ async fn answers_name_their_node_and_a_cache_can_check_tokens() {
         (path.to_string(), 401, "unauthorized"),
         (format!("{path}?token={forged}"), 403, "token_invalid"),
         (format!("{other}?{query}"), 403, "token_invalid"),
-        ("/api/v1/media".to_string(), 400, "bad_request"),
+        ("/api/v1/media".to_string(), 403, "forbidden"),
+        (format!("{path}/..?{query}"), 403, "forbidden"),
     ] {
         let r = authorize(Some(uri.clone())).await.unwrap();
         assert_eq!(r.status(), status, "{uri}");
@@ -58,19 +60,35 @@ async fn answers_name_their_node_and_a_cache_can_check_tokens() {
         assert_eq!(body["error"]["code"], code, "{uri}: {body}");
     }
     assert_eq!(authorize(None).await.unwrap().status(), 400);
-    // ingress-nginx's auth-url sends the whole URL in X-Original-URL.
-    for (url, status) in [
-        (format!("https://media.example{segment}"), 204),
-        (format!("https://media.example{path}?token={forged}"), 403),
+    // ingress-nginx's auth-url sends the whole URL in X-Original-URL; when
+    // both headers come they must name the same URI.
+    for (url, uri, status) in [
+        (format!("https://media.example{segment}"), None, 204),
+        (
+            format!("https://media.example{path}?token={forged}"),
+            None,
+            403,
+        ),
+        (
+            format!("https://media.example{segment}"),
+            Some(segment.clone()),
+            204,
+        ),
+        (
+            format!("https://media.example{other}?{query}"),
+            Some(segment.clone()),
+            403,
+        ),
     ] {
-        let r = server
+        let mut req = server
             .client
             .get(server.url("/api/v1/hls/authorize"))
-            .header("x-original-url", &url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), status, "{url}");
+            .header("x-original-url", &url);
+        if let Some(uri) = &uri {
+            req = req.header("x-original-uri", uri);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), status, "{url} {uri:?}");
     }
     server.stop().await;
 }
@@ -118,9 +136,13 @@ async fn another_node_opens_the_same_session_from_its_master_url() {
     let sid = a.session_behind(&master_url, ALICE).await;
     let on_a = a.get(&master_url, ALICE).await.text().await.unwrap();
 
-    // Node B has no session: the same URL, with no account token, opens
-    // the same one there (same id, same tracks), so the playlist is the
-    // same but for its tokens.
+    // Node B first sees one of its media playlist URLs (the player's node
+    // died): it opens the session with the item's default tracks. Then the
+    // master URL, with no account token, opens it as it was asked for
+    // (same id, same tracks), so the playlist is the same but for its
+    // tokens.
+    let from_a = fetch_master(&a, &master_url, ALICE).await;
+    assert_eq!(b.get(&from_a.variant, ALICE).await.status(), 200);
     let r = b.client.get(b.url(&master_url)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-hlsd-node"], "node-b");
@@ -138,6 +160,11 @@ async fn another_node_opens_the_same_session_from_its_master_url() {
     let from_a = a.get(&m.variant, ALICE).await.text().await.unwrap();
     let from_b = b.get(&m.variant, ALICE).await.text().await.unwrap();
     assert_eq!(from_a, from_b);
+    // What follows the token is checked as a start request's fields are.
+    for bad in ["start=1e30", "start=-1", "burn=x", "profile=nope"] {
+        let r = b.get(&format!("{master_url}&{bad}"), ALICE).await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
     // A forged token opens nothing.
     let forged = master_url.replacen("token=", "token=x", 1);
     assert_eq!(b.get(&forged, ALICE).await.status(), 403);

@@ -1,6 +1,6 @@
 //! Scale-out (README, "Scaling out"): three hlsd nodes on loopback ports
 //! behind Debian's nginx running `deploy/nginx.conf`, over a remux file, a
-//! small transcode file and two longer transcode films. Checks, in order:
+//! small transcode file and two longer transcode films (48 s, 36 s). Checks, in order:
 //! 1. affinity: every request for one item reaches one node;
 //! 2. sharing: a second user's segments are all cache hits, and no node
 //!    makes anything for them;
@@ -218,6 +218,27 @@ async fn kill_mid_play(
     (killed, back)
 }
 
+/// The status nginx at `base` answers `GET {path}` with, the path sent as
+/// it is (no `..` resolved).
+fn raw_get_status(base: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    let answer = String::from_utf8_lossy(&bytes);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:.200}"))
+}
+
 fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -289,7 +310,7 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
     }
     let dir = media.clone();
     let films = tokio::task::spawn_blocking(move || {
-        [make_long_avi(&dir, 40), make_long_avi(&dir, 36)]
+        [make_long_avi(&dir, 48), make_long_avi(&dir, 36)]
             .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
     })
     .await
@@ -396,6 +417,16 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
             assert!(body["error"]["code"].is_string(), "{body}");
         }
     }
+    // Nor with a good token for another item, on a path that climbs out
+    // of that item into this one (sent as is: HTTP clients resolve `..`).
+    let remux_token = variants[REMUX].split("token=").nth(1).unwrap();
+    let rest = path.split_once(&format!("/{}/", ids[WEBM])).unwrap().1;
+    let climbing = format!(
+        "/api/v1/hls/media/{}/x/../../{}/{rest}?token={remux_token}",
+        ids[REMUX], ids[WEBM]
+    );
+    let status = raw_get_status(&nginx.base, &climbing);
+    assert_eq!(status, 403, "{climbing}");
 
     // 6. Same bytes' place: asked directly, every node lists the same
     // media playlist, and makes segment N starting at the same frame.
@@ -427,7 +458,7 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
         assert_eq!(frames.len(), 1, "{file}: frame counts differ: {starts:?}");
     }
 
-    // 4. and 5. ffmpeg plays a 40 s film at its pace; its node dies after
+    // 4. and 5. ffmpeg plays a 48 s film at its pace; its node dies after
     // 3 segments and comes back 4 s later.
     let film = front.media_id(&films[0]).await;
     let duration_s = front.media(&films[0]).await["duration_s"].as_f64().unwrap();

@@ -1,6 +1,8 @@
-//! The HLS session routes: sessions (start, preload, stop, list) and the
-//! master playlist (account token). Media playlists and segments (signed
-//! playback token) are [`super::renditions`].
+//! The HLS session routes: sessions (start, preload, stop, list), the
+//! master playlist they hand out (its signed URL, its text) and the master
+//! playlist by session id (account token). The routes with a playback
+//! token (the master at its signed URL, media playlists, segments) are
+//! [`super::renditions`].
 //!
 //! Media playlist and segment URLs name the media item and the rendition,
 //! `/api/v1/hls/media/{media_id}/{rendition}/segment_00042.ts?token=...`,

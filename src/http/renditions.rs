@@ -1,8 +1,10 @@
-//! The rendition routes, which carry a signed playback token instead of
-//! the account's: media playlists, segments (`.ts`, `.m4s`), fMP4 init
-//! segments and WebVTT segments, at
-//! `/api/v1/hls/media/{media_id}/{rendition}/{file}?token=...`. A token
-//! whose session timed out makes the session again.
+//! The routes that carry a signed playback token instead of the account's:
+//! the master playlist at `/api/v1/hls/media/{media_id}/master.m3u8?token=`,
+//! media playlists, segments (`.ts`, `.m4s`), fMP4 init segments and WebVTT
+//! segments at `/api/v1/hls/media/{media_id}/{rendition}/{file}?token=...`,
+//! and the token check a cache in front asks (`/api/v1/hls/authorize`). A
+//! token whose session this node does not have (timed out, deleted, or
+//! opened on another node) makes the session again.
 
 use super::hls::{failed, find_session, master_playlist, playlist_response};
 use super::media::{current_media, hls_mode};
@@ -52,9 +54,9 @@ pub(super) fn route(state: Arc<AppState>) -> Route {
 }
 
 /// The master playlist at its signed URL ([`super::hls::master_url`]):
-/// on any node sharing `--secret`, from the live session, else from the
-/// same session opened again with the token's id and user and the tracks,
-/// start and profile in the rest of the query.
+/// on any node sharing `--secret`, from the live session asked with the
+/// tracks, start and profile in the rest of the query, else from that
+/// session opened (again) with the token's id and user.
 ///
 /// # Errors
 /// As [`grant_for`], then as `POST /api/v1/hls/start`.
@@ -64,12 +66,14 @@ async fn master_handler(
     state: Arc<AppState>,
 ) -> Result<Response, ApiError> {
     let grant = grant_for(&state, &media_id, &query)?;
+    let tracks = TrackRequest::from_query(&query)?;
+    let profile = super::profile::from_request(&query, &HeaderMap::new())?;
+    // A session opened here from a rendition URL has the default tracks:
+    // the master URL says which it was asked with.
     let session = match live_session(&state, &grant) {
-        Some(s) => s,
-        None => {
+        Some(s) if s.request == tracks.query(&profile) => s,
+        _ => {
             let item = current_media(&state, &media_id).await?;
-            let tracks = TrackRequest::from_query(&query)?;
-            let profile = super::profile::from_request(&query, &HeaderMap::new())?;
             let principal = Principal { user: grant.user };
             start_session(
                 &state,
@@ -97,13 +101,13 @@ fn live_session(state: &AppState, grant: &Grant) -> Option<Arc<Session>> {
 }
 
 /// `GET /api/v1/hls/authorize`: 204 when the URI in `X-Original-URI` (as
-/// nginx's `auth_request` is set up to send it in `deploy/nginx.conf`; or
-/// the URL in `X-Original-URL`, as ingress-nginx's `auth-url` sends it)
-/// is a rendition URI whose `token` is
-/// good for its item, so that a cache in front of hlsd serves a cached
-/// segment only to a request that could have fetched it. Cheap: no
-/// session, no file. 401 without a token, 403 with a bad, expired or
-/// another item's token, 400 without the header or for another URI.
+/// `deploy/nginx.conf` sends it to nginx's `auth_request`; or the URL in
+/// `X-Original-URL`, as ingress-nginx's `auth-url` sends it) is a plain
+/// rendition or master URI whose `token` is good for its item, so that a
+/// cache in front of hlsd serves a cached segment only to a request that
+/// could have fetched it. Cheap: no session, no file. 401 without a
+/// token; 403 with a bad, expired or another item's token, for any other
+/// URI, or when both headers are sent and disagree; 400 without either.
 fn authorize_route(state: Arc<AppState>) -> Route {
     warp::path!("api" / "v1" / "hls" / "authorize")
         .and(warp::get())
@@ -112,14 +116,8 @@ fn authorize_route(state: Arc<AppState>) -> Route {
         .and(with_state(state))
         .map(
             |uri: Option<String>, url: Option<String>, state: Arc<AppState>| {
-                // ingress-nginx's auth-url sends the whole URL instead.
-                let uri = uri.or_else(|| {
-                    url.map(|u| match u.split_once("://") {
-                        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
-                        None => u,
-                    })
-                });
-                respond(authorize(&state, uri.as_deref()).map(|()| {
+                let checked = original_uri(uri, url).and_then(|uri| authorize(&state, &uri));
+                respond(checked.map(|()| {
                     warp::reply::with_status(warp::reply(), warp::http::StatusCode::NO_CONTENT)
                         .into_response()
                 }))
@@ -128,16 +126,58 @@ fn authorize_route(state: Arc<AppState>) -> Route {
         .boxed()
 }
 
-/// Whether `uri` (`/api/v1/hls/media/{id}/{rendition}/{file}?token=`)
+/// The URI a cache asks about: `uri` (`X-Original-URI`), or the path and
+/// query of `url` (`X-Original-URL`). When both come they must agree: a
+/// proxy that sets one passes the other through from the client.
+///
+/// # Errors
+/// 400 with neither; 403 when they disagree.
+fn original_uri(uri: Option<String>, url: Option<String>) -> Result<String, ApiError> {
+    let from_url = url.map(|u| match u.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
+        None => u,
+    });
+    match (uri, from_url) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::Forbidden(
+            "X-Original-URI and X-Original-URL name different URIs".into(),
+        )),
+        (Some(a), _) | (None, Some(a)) => Ok(a),
+        (None, None) => Err(ApiError::BadRequest(
+            "X-Original-URI (or X-Original-URL) is missing".into(),
+        )),
+    }
+}
+
+/// Whether `uri` is a plain `/api/v1/hls/media/{id}/{rendition}/{file}`
+/// or `/api/v1/hls/media/{id}/master.m3u8` (no empty, `.` or `..` path
+/// segment, no escapes: the URI a cache keys on is the one checked) and
 /// carries a good token for its item.
-fn authorize(state: &AppState, uri: Option<&str>) -> Result<(), ApiError> {
-    let uri = uri.ok_or_else(|| ApiError::BadRequest("X-Original-URI is missing".into()))?;
+///
+/// # Errors
+/// 403 for any other URI; as [`grant_for`].
+fn authorize(state: &AppState, uri: &str) -> Result<(), ApiError> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let media_id = path
+    let parts: Vec<&str> = path
         .strip_prefix("/api/v1/hls/media/")
-        .and_then(|rest| rest.split('/').next())
-        .ok_or_else(|| ApiError::BadRequest(format!("{path} is not a rendition URI")))?;
-    grant_for(state, media_id, query).map(|_| ())
+        .map(|rest| rest.split('/').collect())
+        .unwrap_or_default();
+    let plain = |p: &&str| {
+        !p.is_empty()
+            && *p != "."
+            && *p != ".."
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    let shaped = match parts.as_slice() {
+        [_, "master.m3u8"] | [_, _, _] => parts.iter().all(plain),
+        _ => false,
+    };
+    if !shaped {
+        return Err(ApiError::Forbidden(format!(
+            "{path} is not a rendition URI"
+        )));
+    }
+    grant_for(state, parts[0], query).map(|_| ())
 }
 
 /// The grant of the playback token in `query`, if it is good for item

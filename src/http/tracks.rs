@@ -24,14 +24,20 @@ pub(super) struct TrackRequest {
     start_s: Option<f64>,
 }
 
-/// `start=`: seconds, finite and not negative.
+/// The latest `start=` taken, in seconds (11.6 days): an item whose length
+/// is not known is not checked against its end.
+const MAX_START_S: f64 = 1_000_000.0;
+
+/// `start=`: seconds, finite, from 0 to [`MAX_START_S`].
 fn start_seconds(raw: &str) -> Result<f64, ApiError> {
     raw.trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
+        .filter(|s| s.is_finite() && (0.0..=MAX_START_S).contains(s))
         .ok_or_else(|| {
-            ApiError::BadRequest(format!("start must be seconds (0 or more), not {raw:?}"))
+            ApiError::BadRequest(format!(
+                "start must be seconds from 0 to {MAX_START_S}, not {raw:?}"
+            ))
         })
 }
 
@@ -98,7 +104,7 @@ impl TrackRequest {
     /// `profile` (`audio=fr&start=95&profile=safari`; empty for the
     /// defaults): what a session's master URL carries so that any node
     /// can open the session again as it was asked for.
-    fn query(&self, profile: &ClientProfile) -> String {
+    pub(super) fn query(&self, profile: &ClientProfile) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         let track = |t: &TrackRef| match t {
             TrackRef::Index(i) => i.to_string(),
@@ -205,7 +211,9 @@ pub(super) async fn start_session(
                     })
                 }
             };
-            let at = std::time::Duration::from_secs_f64(s);
+            let at = std::time::Duration::try_from_secs_f64(s).map_err(|_| {
+                ApiError::BadRequest(format!("start {s} s is not a time in this item"))
+            })?;
             Some((timeline.index_at(at), at))
         }
     };

@@ -102,6 +102,16 @@ impl Node {
             if health.is_some_and(|h| library_ready(&h)) {
                 return;
             }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            assert!(
+                exited.is_none(),
+                "node {} exited ({exited:?}); its log:\n{}",
+                self.name,
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
             assert!(
                 Instant::now() < deadline,
                 "node {} was not ready; its log:\n{}",
@@ -254,11 +264,17 @@ impl Nginx {
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut nginx = nginx;
         while reqwest::get(format!("{}/healthz", nginx.base))
             .await
             .is_err()
         {
-            assert!(Instant::now() < deadline, "nginx did not come up");
+            let exited = nginx.child.try_wait().ok().flatten();
+            assert!(
+                Instant::now() < deadline && exited.is_none(),
+                "nginx did not come up ({exited:?}): {}",
+                nginx.error_log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         nginx
