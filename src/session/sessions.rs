@@ -156,9 +156,7 @@ impl Sessions {
         self.supervisor
             .begin(&title, session.player(0), session.start)?;
         let replaced = self.registry().insert(session.clone());
-        if let Some(old) = replaced {
-            self.end(old, StopReason::Replaced);
-        }
+        self.end_replaced(replaced, &session);
         self.stats.session_started(mode);
         let weak: Weak<Session> = Arc::downgrade(&session);
         let stats = self.stats.clone();
@@ -281,9 +279,7 @@ impl Sessions {
             false,
         ));
         let replaced = self.registry().insert(session.clone());
-        if let Some(old) = replaced {
-            self.end(old, StopReason::Replaced);
-        }
+        self.end_replaced(replaced, &session);
         self.stats.session_started(mode);
         tracing::info!(session_id = %id, media_id = %item.id, user, "session resumed from a playback token");
         Ok(session)
@@ -291,6 +287,17 @@ impl Sessions {
 
     /// Forgets `session`'s players (its producers stop when nobody else
     /// needs them) and logs why it ended.
+    /// Ends the session `by` replaced, unless it was the same session of
+    /// the same title opened twice at once with one id (two requests of
+    /// one signed URL): its players are `by`'s now.
+    fn end_replaced(&self, replaced: Option<Arc<Session>>, by: &Session) {
+        if let Some(old) = replaced {
+            if old.id != by.id || !Arc::ptr_eq(&old.title, &by.title) {
+                self.end(old, StopReason::Replaced);
+            }
+        }
+    }
+
     fn end(&self, session: Arc<Session>, reason: StopReason) {
         self.stats.session_stopped(reason);
         session.title.remove_session(session.id);
