@@ -53,10 +53,21 @@ class Cluster:
 
     def __init__(self, binary, media, n=3):
         self.binary, self.media = binary, media
-        self.ports = [free_port() for _ in range(n)]
-        self.nodes = [self._node(i) for i in range(n)]
+        ports = set()
+        while len(ports) < n + 1:  # distinct: free_port() may hand one out twice
+            ports.add(free_port())
+        *self.ports, self.port = sorted(ports)
+        self.nodes, self.nginx = [], None
         self.dir = tempfile.mkdtemp(prefix="hlsd-bench-nginx-")
-        self.port = free_port()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        for i in range(len(self.ports)):
+            self.nodes.append(self._node(i))
         self.base = f"http://127.0.0.1:{self.port}"
         with open(os.path.join(ROOT, "deploy/nginx.conf")) as f:
             site = local_site(f.read(), self.port, self.ports, os.path.join(self.dir, "cache"))
@@ -99,8 +110,9 @@ http {{ access_log off; keepalive_requests 100000;
         self.nodes[i].proc.wait()
 
     def stop(self):
-        self.nginx.terminate()
-        self.nginx.wait()
+        if self.nginx:
+            self.nginx.terminate()
+            self.nginx.wait()
         for n in self.nodes:
             try:
                 n.stop()
