@@ -120,7 +120,13 @@ async fn unknown_ids_hostile_paths_and_bad_bodies_get_json_errors() {
             "{path}: {body}"
         );
     }
-    for body in ["{", "{\"media_id\": 5}", "{\"media_id\": \"nope\"}"] {
+    for body in [
+        "{",
+        "{\"media_id\": 5}",
+        "{\"media_id\": \"nope\"}",
+        "",
+        "{}",
+    ] {
         let r = server
             .client
             .post(server.url("/api/v1/hls/start"))

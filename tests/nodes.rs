@@ -60,6 +60,38 @@ async fn answers_name_their_node_and_a_cache_can_check_tokens() {
         assert_eq!(body["error"]["code"], code, "{uri}: {body}");
     }
     assert_eq!(authorize(None).await.unwrap().status(), 400);
+    // A start can name its item in the query, where a balancer routes on
+    // it; the body may still carry the rest, and may not name another.
+    let start = |query: String, body: &'static str| {
+        server
+            .client
+            .post(server.url(&format!("/api/v1/hls/start{query}")))
+            .bearer_auth(BOB)
+            .body(body)
+            .send()
+    };
+    let r = start(format!("?media_id={mkv}"), "").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let started: serde_json::Value = r.json().await.unwrap();
+    let master_url = started["master_url"].as_str().unwrap();
+    assert!(
+        master_url.starts_with(&format!("/api/v1/hls/media/{mkv}/")),
+        "{master_url}"
+    );
+    let r = start(format!("?media_id={mkv}"), "{\"subtitle\": \"off\"}")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let conflicting = format!("{{\"media_id\": \"{webm}\"}}");
+    let r = server
+        .client
+        .post(server.url(&format!("/api/v1/hls/start?media_id={mkv}")))
+        .bearer_auth(BOB)
+        .body(conflicting)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     // ingress-nginx's auth-url sends the whole URL in X-Original-URL; when
     // both headers come they must name the same URI.
     for (url, uri, status) in [

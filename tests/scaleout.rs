@@ -349,6 +349,20 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
             .chain([stream_node.as_str()])
             .collect();
         assert_eq!(seen.len(), 1, "{file}: answered by {seen:?}");
+        // A start that names its item in the query goes there too.
+        let r = front
+            .client
+            .post(front.url(&format!("/api/v1/hls/start?media_id={id}")))
+            .bearer_auth(ALICE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{file}");
+        assert_eq!(
+            header(&r, "x-hlsd-node"),
+            stream_node,
+            "{file}: start?media_id="
+        );
         assert!(
             fetched.iter().all(|f| f.cache != "HIT"),
             "{file}: nothing cached yet"

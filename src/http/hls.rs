@@ -12,7 +12,10 @@
 
 use super::media::{current_media, hls_mode};
 use super::tracks::{start_session, TrackRequest};
-use super::{respond, with_state, ApiError, Principal, Route, PLAYLIST_TYPE};
+use super::{
+    optional_body, query_value, raw_query, respond, with_state, ApiError, Principal, Route,
+    PLAYLIST_TYPE,
+};
 use crate::hls::{self, Listed, ListedSubtitles};
 use crate::library::Playback;
 use crate::profile::ClientProfile;
@@ -36,15 +39,19 @@ pub(super) fn routes(
     let start = warp::path!("api" / "v1" / "hls" / "start")
         .and(warp::post())
         .and(auth.clone())
-        .and(warp::body::content_length_limit(16 * 1024))
-        .and(warp::body::bytes())
+        .and(optional_body(16 * 1024))
+        .and(raw_query())
         .and(with_state(state.clone()))
         .then(
-            |p: Principal, body: Bytes, state: Arc<AppState>| async move {
+            |p: Principal, body: Bytes, query: String, state: Arc<AppState>| async move {
                 // Parsed here rather than by warp::body::json, whose rejection
                 // would lose to the other routes' 405 when the JSON is bad.
-                let request = serde_json::from_slice::<StartRequest>(&body)
-                    .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+                let mut request = match body.is_empty() {
+                    true => StartRequest::default(),
+                    false => serde_json::from_slice::<StartRequest>(&body)
+                        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?,
+                };
+                request.media_id = media_id_of(request.media_id, query_value(&query, "media_id"))?;
                 start_handler(&state, &p, request).await
             },
         )
@@ -176,9 +183,28 @@ fn token_expiry(state: &AppState, session: &Session) -> u64 {
     now_unix_s() + state.config.token_ttl.as_secs() + 2 * duration_s
 }
 
-#[derive(Debug, Deserialize)]
+/// The item a start names: in its body, or in `?media_id=` (which a load
+/// balancer can route on; see README, "Scaling out").
+///
+/// # Errors
+/// 400 with neither, or with two that differ.
+fn media_id_of(body: Option<String>, query: Option<String>) -> Result<Option<String>, ApiError> {
+    match (body, query) {
+        (Some(b), Some(q)) if b != q => Err(ApiError::BadRequest(format!(
+            "media_id {q:?} in the query and {b:?} in the body differ"
+        ))),
+        (None, None) => Err(ApiError::BadRequest(
+            "media_id is required, in the body or as ?media_id=".into(),
+        )),
+        (b, q) => Ok(b.or(q)),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
 struct StartRequest {
-    media_id: String,
+    /// The item; or `?media_id=`.
+    #[serde(default)]
+    media_id: Option<String>,
     /// Preferred audio track: its index or a language.
     #[serde(default)]
     audio: Option<serde_json::Value>,
@@ -209,7 +235,7 @@ async fn start_handler(
     body: StartRequest,
 ) -> Result<Response, ApiError> {
     let profile = super::profile::from_body(body.profile.as_ref())?;
-    let item = current_media(state, &body.media_id).await?;
+    let item = current_media(state, body.media_id.as_deref().unwrap_or_default()).await?;
     let tracks = TrackRequest::from_body(&body.audio, &body.subtitle, body.burn, body.start)?;
     let session = start_session(state, p, item, &tracks, false, &profile, None).await?;
     Ok(warp::reply::json(&StartResponse {

@@ -46,7 +46,7 @@ pub(super) fn routes(
         .and(warp::post())
         .and(auth)
         .and(raw_query())
-        .and(optional_body())
+        .and(super::optional_body(4096))
         .and(with_state(state))
         .then(
             |p: Principal, query: String, body: bytes::Bytes, state: Arc<AppState>| async move {
@@ -55,28 +55,6 @@ pub(super) fn routes(
         );
 
     list.boxed().or(scan.boxed()).unify().boxed()
-}
-
-/// A small body (at most 4 KiB, with a `Content-Length`), or none at all.
-fn optional_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
-    let sized = warp::header::<u64>("content-length")
-        .and(warp::body::content_length_limit(4096))
-        .and(warp::body::bytes())
-        .map(|_: u64, b: bytes::Bytes| b);
-    let none = warp::header::optional::<String>("content-length")
-        .and(warp::header::optional::<String>("transfer-encoding"))
-        .and_then(
-            |length: Option<String>, chunked: Option<String>| async move {
-                if length.is_none() && chunked.is_none() {
-                    Ok(bytes::Bytes::new())
-                } else {
-                    Err(warp::reject::custom(ApiError::BadRequest(
-                        "the body must be at most 4 KiB, with a Content-Length".into(),
-                    )))
-                }
-            },
-        );
-    sized.or(none).unify()
 }
 
 fn number(query: &str, key: &str, default: usize) -> Result<usize, ApiError> {

@@ -78,6 +78,30 @@ fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infalli
     warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
+/// A small body (at most `limit` bytes, with a `Content-Length`), or none
+/// at all (a POST with no body and no `Content-Length`, as some clients
+/// send it, is an empty body, not a 411).
+fn optional_body(limit: u64) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+    let sized = warp::header::<u64>("content-length")
+        .and(warp::body::content_length_limit(limit))
+        .and(warp::body::bytes())
+        .map(|_: u64, b: bytes::Bytes| b);
+    let none = warp::header::optional::<String>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(
+            move |length: Option<String>, chunked: Option<String>| async move {
+                if length.is_none() && chunked.is_none() {
+                    Ok(bytes::Bytes::new())
+                } else {
+                    Err(warp::reject::custom(ApiError::BadRequest(format!(
+                        "the body must be at most {limit} bytes, with a Content-Length"
+                    ))))
+                }
+            },
+        );
+    sized.or(none).unify()
+}
+
 fn query_value(query: &str, key: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == key)
