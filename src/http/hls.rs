@@ -46,13 +46,14 @@ pub(super) fn routes(
             |p: Principal, body: Bytes, query: String, state: Arc<AppState>| async move {
                 // Parsed here rather than by warp::body::json, whose rejection
                 // would lose to the other routes' 405 when the JSON is bad.
-                let mut request = match body.is_empty() {
+                let request = match body.is_empty() {
                     true => StartRequest::default(),
                     false => serde_json::from_slice::<StartRequest>(&body)
                         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?,
                 };
-                request.media_id = media_id_of(request.media_id, query_value(&query, "media_id"))?;
-                start_handler(&state, &p, request).await
+                let media_id =
+                    media_id_of(request.media_id.clone(), query_value(&query, "media_id"))?;
+                start_handler(&state, &p, &media_id, request).await
             },
         )
         .map(respond);
@@ -158,13 +159,7 @@ pub(super) fn find_session(
 /// opening the same session if it has none (the 302 of `/api/v1/stream`
 /// and the start response).
 pub(super) fn master_url(state: &AppState, session: &Session) -> String {
-    let token = state.signer.sign(&Grant {
-        user: session.user.clone(),
-        media_id: session.media_id,
-        session_id: session.id,
-        player: 0,
-        expires_unix_s: token_expiry(state, session),
-    });
+    let token = player_token(state, session, 0);
     let request = match session.request.as_str() {
         "" => String::new(),
         q => format!("&{q}"),
@@ -175,12 +170,18 @@ pub(super) fn master_url(state: &AppState, session: &Session) -> String {
     )
 }
 
-/// When a token handed out for `session` now expires, in seconds since
-/// the Unix epoch: `--token-ttl` plus twice the item's duration, so a
-/// viewer who pauses can still finish.
-fn token_expiry(state: &AppState, session: &Session) -> u64 {
+/// The playback token of `player` of `session`, expiring `--token-ttl`
+/// plus twice the item's duration from now, so a viewer who pauses can
+/// still finish.
+fn player_token(state: &AppState, session: &Session, player: u32) -> String {
     let duration_s = session.duration().map_or(0, |d| d.as_secs());
-    now_unix_s() + state.config.token_ttl.as_secs() + 2 * duration_s
+    state.signer.sign(&Grant {
+        user: session.user.clone(),
+        media_id: session.media_id,
+        session_id: session.id,
+        player,
+        expires_unix_s: now_unix_s() + state.config.token_ttl.as_secs() + 2 * duration_s,
+    })
 }
 
 /// The item a start names: in its body, or in `?media_id=` (which a load
@@ -188,15 +189,15 @@ fn token_expiry(state: &AppState, session: &Session) -> u64 {
 ///
 /// # Errors
 /// 400 with neither, or with two that differ.
-fn media_id_of(body: Option<String>, query: Option<String>) -> Result<Option<String>, ApiError> {
+fn media_id_of(body: Option<String>, query: Option<String>) -> Result<String, ApiError> {
     match (body, query) {
         (Some(b), Some(q)) if b != q => Err(ApiError::BadRequest(format!(
             "media_id {q:?} in the query and {b:?} in the body differ"
         ))),
+        (Some(id), _) | (None, Some(id)) => Ok(id),
         (None, None) => Err(ApiError::BadRequest(
             "media_id is required, in the body or as ?media_id=".into(),
         )),
-        (b, q) => Ok(b.or(q)),
     }
 }
 
@@ -232,10 +233,11 @@ struct StartResponse {
 async fn start_handler(
     state: &Arc<AppState>,
     p: &Principal,
+    media_id: &str,
     body: StartRequest,
 ) -> Result<Response, ApiError> {
     let profile = super::profile::from_body(body.profile.as_ref())?;
-    let item = current_media(state, body.media_id.as_deref().unwrap_or_default()).await?;
+    let item = current_media(state, media_id).await?;
     let tracks = TrackRequest::from_body(&body.audio, &body.subtitle, body.burn, body.start)?;
     let session = start_session(state, p, item, &tracks, false, &profile, None).await?;
     Ok(warp::reply::json(&StartResponse {
@@ -328,13 +330,7 @@ pub(super) fn master_playlist(
     );
     // Player 0 held the session's place until a real player came.
     session.title.remove_player((session.id, 0));
-    let token = state.signer.sign(&Grant {
-        user: session.user.clone(),
-        media_id: session.media_id,
-        session_id: session.id,
-        player,
-        expires_unix_s: token_expiry(state, session),
-    });
+    let token = player_token(state, session, player);
     let title = &session.title;
     let uri = |name: &str| format!("{prefix}{name}/playlist.m3u8?token={token}");
     let choice = session.choice;
