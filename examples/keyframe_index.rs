@@ -5,7 +5,8 @@
 //!
 //! Usage: cargo run --release --example keyframe_index -- FILE...
 
-use hlsd::library::keyframes::{demux_pass, from_container};
+use hlsd::container::keyframes::from_container;
+use hlsd::library::passes::demux_pass;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -54,6 +54,7 @@
 //! producer's bus is read by one task that reports to its title.
 
 pub mod config;
+pub mod container;
 pub mod continuity;
 pub mod guard;
 pub mod hls;

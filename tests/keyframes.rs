@@ -10,7 +10,9 @@
 mod common;
 
 use common::{fixtures_dir, keyframe_media as generated, shared_media};
-use hlsd::library::keyframes::{demux_pass, from_container, KeyframeIndex, Source};
+use hlsd::container::index::{KeyframeIndex, Source};
+use hlsd::container::keyframes::from_container;
+use hlsd::library::passes::demux_pass;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -282,9 +284,9 @@ fn open_gop_indexes_are_recognised() {
     };
     for name in ["mkv_open_gop.mkv", "mp4_open_gop.mp4"] {
         let path = corpus.join(name);
-        let index = hlsd::library::keyframes::from_container(&path).expect("an index");
+        let index = hlsd::container::keyframes::from_container(&path).expect("an index");
         assert!(
-            hlsd::library::keyframes::lists_non_idr_key_frames(&path, &index),
+            hlsd::library::passes::lists_non_idr_key_frames(&path, &index),
             "{name}: its I-frames are not all IDR frames"
         );
     }
@@ -293,9 +295,9 @@ fn open_gop_indexes_are_recognised() {
         fixtures_dir().join("remux_h264_aac.mkv"),
         fixtures_dir().join("direct_h264_aac.mp4"),
     ] {
-        let index = hlsd::library::keyframes::from_container(&path).expect("an index");
+        let index = hlsd::container::keyframes::from_container(&path).expect("an index");
         assert!(
-            !hlsd::library::keyframes::lists_non_idr_key_frames(&path, &index),
+            !hlsd::library::passes::lists_non_idr_key_frames(&path, &index),
             "{}",
             path.display()
         );

@@ -8,8 +8,8 @@
 //! again when either differs. Peers do the same (Jellyfin, Plex, Emby:
 //! SQLite keyed by path, re-probe on size or mtime change).
 
-use super::keyframes::{KeyframeIndex, Source};
 use super::{FileStamp, MediaInfo};
+use crate::container::index::{KeyframeIndex, Source};
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};

@@ -21,22 +21,18 @@
 
 pub mod catalogue;
 pub mod decision;
-mod demux_pipeline;
 mod figures;
 pub mod id;
 mod items;
-pub mod keyframes;
 pub mod language;
 mod live;
-pub mod mkv_tracks;
-pub mod mp4_header;
+pub mod passes;
 pub mod probe;
 mod prober;
 pub mod progress;
 mod reconcile;
 mod scan;
 pub mod sidecar;
-mod stream_data;
 mod view;
 mod watch;
 

@@ -3,9 +3,8 @@
 //! Discovering is blocking (85–140 ms per file measured here, design.md), so
 //! callers run [`probe_file`] on a blocking thread.
 
-use super::{
-    language, mkv_tracks, AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream,
-};
+use super::{language, AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream};
+use crate::container::matroska_tracks;
 use gst::prelude::*;
 use gst_pbutils::prelude::*;
 use gst_pbutils::{Discoverer, DiscovererContainerInfo, DiscovererResult};
@@ -78,7 +77,7 @@ fn without_empty_streams(path: &Path, mut info: MediaInfo) -> MediaInfo {
         .filter_map(|v| v.stream_id.clone())
         .chain(info.audio.iter().filter_map(|a| a.stream_id.clone()))
         .collect();
-    if let Some(data) = super::stream_data::streams_with_data(path, &declared) {
+    if let Some(data) = super::passes::stream_data::streams_with_data(path, &declared) {
         // Read to its end, the file's own timestamps give its length.
         if data.whole_span.is_some() {
             info.duration = data.whole_span;
@@ -119,7 +118,7 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, Failure> {
         .map_err(|e| format!("discoverer unavailable: {e}"))?;
     let source_path = path.to_path_buf();
     discoverer.connect_source_setup(move |_, source| {
-        super::mp4_header::correct_source(&source_path, source);
+        super::passes::header_fix::correct_source(&source_path, source);
     });
     let info = discoverer
         .discover_uri(&uri)
@@ -272,12 +271,12 @@ pub fn add_container_flags(info: &mut MediaInfo, path: &Path) {
     if !matches!(info.container.as_deref(), Some("matroska" | "webm")) {
         return;
     }
-    let Some(headers) = mkv_tracks::read(path) else {
+    let Some(headers) = matroska_tracks::read(path) else {
         return;
     };
     let of = |kind| headers.iter().filter(move |h| h.kind == kind);
-    if of(mkv_tracks::Kind::Audio).count() == info.audio.len() {
-        for (a, h) in info.audio.iter_mut().zip(of(mkv_tracks::Kind::Audio)) {
+    if of(matroska_tracks::Kind::Audio).count() == info.audio.len() {
+        for (a, h) in info.audio.iter_mut().zip(of(matroska_tracks::Kind::Audio)) {
             a.default = h.default;
             a.title = a.title.take().or_else(|| h.name.clone());
             a.language = a
@@ -291,8 +290,11 @@ pub fn add_container_flags(info: &mut MediaInfo, path: &Path) {
         .iter_mut()
         .filter(|s| matches!(s.source, SubtitleSource::Embedded { .. }))
         .collect();
-    if of(mkv_tracks::Kind::Subtitle).count() == embedded.len() {
-        for (s, h) in embedded.into_iter().zip(of(mkv_tracks::Kind::Subtitle)) {
+    if of(matroska_tracks::Kind::Subtitle).count() == embedded.len() {
+        for (s, h) in embedded
+            .into_iter()
+            .zip(of(matroska_tracks::Kind::Subtitle))
+        {
             s.default = h.default;
             s.forced |= h.forced;
             s.title = s.title.take().or_else(|| h.name.clone());

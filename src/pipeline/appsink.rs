@@ -2,7 +2,8 @@
 //! running times, go to the rendition's [`SegmentWriter`] in the streaming
 //! thread; a write that fails becomes an error on the pipeline's bus.
 
-use super::segmenter::{SegmentWriter, WriteError};
+use super::packager::WriteError;
+use super::segmenter::SegmentWriter;
 use gst::prelude::*;
 use std::sync::Arc;
 

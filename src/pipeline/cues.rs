@@ -197,7 +197,7 @@ pub fn read_embedded(
     let pipeline = gst::Pipeline::with_name("cues");
     let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
         .map_err(|e| format!("no source for the file: {e}"))?;
-    crate::library::mp4_header::correct_source(path, &src);
+    crate::library::passes::header_fix::correct_source(path, &src);
     let parsebin = gst::ElementFactory::make("parsebin")
         .build()
         .map_err(|e| format!("parsebin: {e}"))?;

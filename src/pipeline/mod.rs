@@ -35,7 +35,8 @@ pub mod ts;
 pub mod x264;
 
 pub use events::{event_of, PipelineEvent};
-pub use segmenter::{SegmentOutput, StreamKind};
+pub use packager::StreamKind;
+pub use segmenter::SegmentOutput;
 pub use throttle::Throttle;
 
 use media_time::{media_time, media_time_segments, MediaSegment, SeekOnce};

@@ -5,9 +5,8 @@
 //! segment is written too (once: a producer that finds it leaves it).
 
 use super::fmp4::Fmp4Muxer;
-use super::segmenter::{StreamKind, WriteError};
 use super::ts::{self, Streams, TsMuxer};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Numbers the `.part` files of init segments within this process.
@@ -16,6 +15,26 @@ static INIT_PARTS: AtomicU64 = AtomicU64::new(0);
 /// 90 kHz ticks of an output time (ns).
 pub fn ticks(output_ns: u64) -> u64 {
     output_ns * 9 / 100_000
+}
+
+/// A write failure, with the `.part` file it concerns.
+#[derive(Debug)]
+pub struct WriteError {
+    /// The file being written.
+    pub part: PathBuf,
+    /// What went wrong.
+    pub error: std::io::Error,
+}
+
+/// Which elementary stream a writer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Video access units: H.264 Annex B byte-stream for MPEG-TS; for
+    /// fMP4 as [`super::fmp4`] takes them.
+    Video,
+    /// Audio frames: ADTS AAC for MPEG-TS; for fMP4 also raw AAC, Opus,
+    /// FLAC.
+    Audio,
 }
 
 /// An access unit to pack: output times in ns.

@@ -18,7 +18,8 @@
 //! "Performance").
 
 use super::appsink::writer_sink;
-use super::segmenter::{SegmentWriter, StreamKind};
+use super::packager::StreamKind;
+use super::segmenter::SegmentWriter;
 use super::{
     claim_output, copy_format, discard_pad, link_text_pad, media_time_segments, packaged,
     BuiltPipeline, CopyFormat, Linked, Output, ProducerSpec, SeekOnce,
@@ -41,7 +42,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     // Discoverer's.
     let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
         .context("source for the media file")?;
-    crate::library::mp4_header::correct_source(&spec.path, &src);
+    crate::library::passes::header_fix::correct_source(&spec.path, &src);
     let parsebin = gst::ElementFactory::make("parsebin")
         .build()
         .context("parsebin")?;

@@ -24,7 +24,7 @@
 //! fMP4 fragment's last sample lasts until the next segment's first.
 
 use super::decode_time::DecodeTimes;
-use super::packager::{Packager, Unit};
+use super::packager::{Packager, StreamKind, Unit, WriteError};
 use super::throttle::Throttle;
 use crate::continuity::Continuity;
 use crate::timeline::Timeline;
@@ -77,26 +77,6 @@ pub trait SegmentOutput: Send + Sync {
     fn timeline(&self) -> Option<Timeline>;
     /// The stream ended in segment `last`, at media time `end`.
     fn ended(&self, last: usize, end: Duration);
-}
-
-/// A write failure, with the `.part` file it concerns.
-#[derive(Debug)]
-pub struct WriteError {
-    /// The file being written.
-    pub part: PathBuf,
-    /// What went wrong.
-    pub error: std::io::Error,
-}
-
-/// Which elementary stream a writer carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamKind {
-    /// Video access units: H.264 Annex B byte-stream for MPEG-TS; for
-    /// fMP4 as [`super::fmp4`] takes them.
-    Video,
-    /// Audio frames: ADTS AAC for MPEG-TS; for fMP4 also raw AAC, Opus,
-    /// FLAC.
-    Audio,
 }
 
 /// Output time (ns) of a running time: plus [`TS_OFFSET`].

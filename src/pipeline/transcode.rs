@@ -17,7 +17,8 @@
 //! the timeline, where the segment writer then cuts.
 
 use super::appsink::writer_sink;
-use super::segmenter::{SegmentWriter, StreamKind};
+use super::packager::StreamKind;
+use super::segmenter::SegmentWriter;
 use super::{
     claim_output, copy_format, discard_pad, link_text_pad, media_time, media_time_segments,
     packaged, BuiltPipeline, BurnSource, CopyFormat, Linked, MediaSegment, Output, ProducerSpec,
@@ -189,7 +190,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok());
         crate::guard::callback(source.as_ref(), "source-setup", None, || {
             if let Some(source) = &source {
-                crate::library::mp4_header::correct_source(&media_path, source);
+                crate::library::passes::header_fix::correct_source(&media_path, source);
             }
             None
         })

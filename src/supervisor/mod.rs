@@ -28,8 +28,10 @@ pub use subtitles::whole_file_cues;
 pub use title::{bit, TimelineState, Title, ViewerKey};
 
 use crate::config::PipelineTemplates;
+use crate::container::index::KeyframeIndex;
+use crate::container::keyframes;
 use crate::library::catalogue::Catalogue;
-use crate::library::keyframes::{self, KeyframeIndex};
+use crate::library::passes;
 use crate::library::{MediaItem, Playback};
 use crate::pipeline::Throttle;
 
@@ -302,7 +304,7 @@ impl Supervisor {
                 // An open-GOP H.264 index would cut on non-IDR frames: the
                 // demux pass counts IDR frames only.
                 let container = keyframes::from_container(&path).filter(|index| {
-                    let open = h264 && keyframes::lists_non_idr_key_frames(&path, index);
+                    let open = h264 && passes::lists_non_idr_key_frames(&path, index);
                     if open {
                         tracing::info!(path = %path.display(), "the container's key frames include non-IDR frames (open GOP): reading them with a demux pass");
                     }
@@ -310,7 +312,7 @@ impl Supervisor {
                 });
                 let read = container.map(Ok).unwrap_or_else(|| {
                     let mut published = 0;
-                    keyframes::demux_pass_progress(&path, timeout, &mut |keys| {
+                    passes::demux_pass_progress(&path, timeout, &mut |keys| {
                         let partial = Timeline::cuts(keys, None, first);
                         let known = partial.known_durations().len();
                         if known > published {

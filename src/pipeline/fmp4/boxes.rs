@@ -1,47 +1,9 @@
 //! ISO base media file format boxes (ISO/IEC 14496-12) for CMAF tracks
 //! (ISO/IEC 23000-19): the init segment of one track, and the `moof` of
-//! one fragment. Pure: bytes in, bytes out.
+//! one fragment. Pure: bytes in, bytes out; the boxes are written with
+//! [`crate::container::isobmff`].
 
-/// A box being written: its start in the buffer, for [`end`].
-#[must_use]
-pub struct Open(usize);
-
-/// Starts box `kind` (size filled in by [`end`]).
-pub fn begin(out: &mut Vec<u8>, kind: &[u8; 4]) -> Open {
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(kind);
-    Open(start)
-}
-
-/// Starts full box `kind` with `version` and `flags` (24 bits).
-pub fn begin_full(out: &mut Vec<u8>, kind: &[u8; 4], version: u8, flags: u32) -> Open {
-    let open = begin(out, kind);
-    out.push(version);
-    out.extend_from_slice(&flags.to_be_bytes()[1..]);
-    open
-}
-
-/// Ends a box: writes its size.
-pub fn end(out: &mut [u8], open: Open) {
-    let size = u32::try_from(out.len() - open.0).unwrap_or(u32::MAX);
-    out[open.0..open.0 + 4].copy_from_slice(&size.to_be_bytes());
-}
-
-fn u16be(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-
-fn u32be(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-
-/// A box whose whole payload is `payload`.
-pub fn leaf(out: &mut Vec<u8>, kind: &[u8; 4], payload: &[u8]) {
-    let open = begin(out, kind);
-    out.extend_from_slice(payload);
-    end(out, open);
-}
+use crate::container::isobmff::{begin, begin_full, end, leaf, u16be, u32be};
 
 /// The stream a track carries, and what its sample entry needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -428,26 +390,11 @@ pub fn moof(sequence: u32, base_decode_time: u64, samples: &[Sample], video: boo
 mod tests {
     use super::*;
 
-    /// The (kind, payload) of each top-level box, checking sizes.
-    fn boxes(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
-        let mut out = Vec::new();
-        while !data.is_empty() {
-            let size = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
-            assert!(size >= 8 && size <= data.len(), "box size {size}");
-            out.push((data[4..8].try_into().unwrap(), &data[8..size]));
-            data = &data[size..];
-        }
-        out
-    }
+    use crate::container::isobmff::children;
 
+    /// The box at `path` below the top level of `data`.
     fn find<'a>(data: &'a [u8], path: &[&[u8; 4]]) -> Option<&'a [u8]> {
-        let (first, rest) = path.split_first()?;
-        let (_, body) = boxes(data).into_iter().find(|(k, _)| k == *first)?;
-        if rest.is_empty() {
-            Some(body)
-        } else {
-            find(body, rest)
-        }
+        crate::container::isobmff::path(data, path)
     }
 
     #[test]
@@ -464,7 +411,11 @@ mod tests {
             },
         };
         let init = init_segment(&track);
-        let kinds: Vec<[u8; 4]> = boxes(&init).iter().map(|(k, _)| *k).collect();
+        let kinds: Vec<[u8; 4]> = children(&init)
+            .expect("boxes")
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
         assert_eq!(kinds, [*b"ftyp", *b"moov"]);
         let trex = find(&init, &[b"moov", b"mvex", b"trex"]).expect("trex");
         assert_eq!(&trex[4..8], &TRACK_ID.to_be_bytes());

@@ -11,10 +11,21 @@
 //! IDR slice, the index is not used and the demux pass (which counts IDR
 //! frames only) reads the key frames instead.
 
+use crate::container::index::KeyframeIndex;
 use gst::prelude::*;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Whether `index` (from `crate::container::keyframes::from_container`) lists key frames that are
+/// not IDR frames (an open-GOP H.264 stream); see the module docs. `false`
+/// when it cannot be told. Blocking (a seek and one access unit).
+pub fn lists_non_idr_key_frames(path: &Path, index: &KeyframeIndex) -> bool {
+    index
+        .keyframes
+        .get(1)
+        .is_some_and(|at| key_frame_is_idr(path, *at) == Some(false))
+}
 
 /// How long each step of the look may take before it gives up (and the
 /// index is used).
@@ -25,7 +36,7 @@ const LIMIT: gst::ClockTime = gst::ClockTime::from_seconds(5);
 /// error, the time limit).
 pub fn key_frame_is_idr(path: &Path, at: Duration) -> Option<bool> {
     gst::init().ok()?;
-    let (pipeline, _, parsebin) = crate::library::demux_pipeline::file_parsebin(path).ok()?;
+    let (pipeline, _, parsebin) = super::pipeline::file_parsebin(path).ok()?;
     let sink = gst_app::AppSink::builder()
         .sync(false)
         .property("async", false)
@@ -56,7 +67,7 @@ pub fn key_frame_is_idr(path: &Path, at: Duration) -> Option<bool> {
                 *linked = true;
                 vec![parse, sink.clone().upcast()]
             } else {
-                let Ok(fake) = crate::library::demux_pipeline::discard_sink() else {
+                let Ok(fake) = super::pipeline::discard_sink() else {
                     return;
                 };
                 vec![fake]
@@ -102,7 +113,7 @@ pub fn key_frame_is_idr(path: &Path, at: Duration) -> Option<bool> {
                 && buffer.pts().is_some_and(|t| t + slack >= position);
             if at_key {
                 let map = buffer.map_readable().ok()?;
-                return Some(super::demux::has_idr_slice(&map));
+                return Some(crate::container::h264::has_idr_slice(&map));
             }
         }
     })();

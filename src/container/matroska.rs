@@ -20,7 +20,8 @@
 use std::collections::HashMap;
 
 use super::ebml::{elem_at, float, kids, uint, vint, Elem};
-use super::{finish, Input, KeyframeIndex, Source, MAX_ALLOC};
+use super::index::{finish, KeyframeIndex, Source};
+use super::input::{Input, MAX_ALLOC};
 
 const EBML: u32 = 0x1A45_DFA3;
 const DOCTYPE: u32 = 0x4282;
@@ -105,7 +106,7 @@ struct Mkv {
 }
 
 /// Reads the key-frame index of the first video track; see the module docs.
-pub(super) fn index(r: &mut Input) -> Option<KeyframeIndex> {
+pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
     let ebml = elem_at(r, 0)?;
     let ebml_size = ebml.size?;
     if ebml.id != EBML || ebml_size > 4096 {

@@ -2,11 +2,11 @@
 //! integers, element headers from the file or from memory, integer and float
 //! values. Every read is bounds-checked; malformed input gives `None`.
 
-use super::Input;
+use super::input::Input;
 
 /// An element header found in the file.
 #[derive(Clone, Copy)]
-pub(crate) struct Elem {
+pub struct Elem {
     /// Element ID, marker bits kept (as the Matroska spec writes IDs).
     pub id: u32,
     /// Offset of the payload.
@@ -16,7 +16,7 @@ pub(crate) struct Elem {
 }
 
 /// Reads an EBML variable-length integer; returns (value with marker removed, length, all-ones).
-pub(super) fn vint(b: &[u8]) -> Option<(u64, usize, bool)> {
+pub fn vint(b: &[u8]) -> Option<(u64, usize, bool)> {
     let first = *b.first()?;
     let len = first.leading_zeros() as usize + 1;
     if len > 8 {
@@ -31,7 +31,7 @@ pub(super) fn vint(b: &[u8]) -> Option<(u64, usize, bool)> {
 }
 
 /// Parses an element header (ID with marker bits kept, size) at the start of `b`.
-pub(super) fn header(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
+pub fn header(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
     let first = *b.first()?;
     let id_len = first.leading_zeros() as usize + 1;
     if id_len > 4 {
@@ -46,7 +46,7 @@ pub(super) fn header(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
 }
 
 /// Reads an element header at file offset `pos`.
-pub(crate) fn elem_at(r: &mut Input, pos: u64) -> Option<Elem> {
+pub fn elem_at(r: &mut Input, pos: u64) -> Option<Elem> {
     let mut buf = [0u8; 12];
     let n = r.read_upto(pos, &mut buf)?;
     let (id, size, hlen) = header(buf.get(..n)?)?;
@@ -58,7 +58,7 @@ pub(crate) fn elem_at(r: &mut Input, pos: u64) -> Option<Elem> {
 }
 
 /// Children of an in-memory master element payload; `None` when malformed.
-pub(crate) fn kids(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
+pub fn kids(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
     let mut out = Vec::new();
     let mut off = 0usize;
     while off < b.len() {
@@ -72,7 +72,7 @@ pub(crate) fn kids(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
 }
 
 /// Unsigned integer element value.
-pub(crate) fn uint(b: &[u8]) -> Option<u64> {
+pub fn uint(b: &[u8]) -> Option<u64> {
     if b.len() > 8 {
         return None;
     }
@@ -80,7 +80,7 @@ pub(crate) fn uint(b: &[u8]) -> Option<u64> {
 }
 
 /// Float element value.
-pub(super) fn float(b: &[u8]) -> Option<f64> {
+pub fn float(b: &[u8]) -> Option<f64> {
     match b.len() {
         4 => Some(f64::from(f32::from_be_bytes(b.try_into().ok()?))),
         8 => Some(f64::from_be_bytes(b.try_into().ok()?)),

@@ -4,8 +4,8 @@
 //! `Tracks` element with the EBML reader of the key-frame index; only the
 //! head of the file is read.
 
-use super::keyframes::ebml::{elem_at, kids, uint};
-use super::keyframes::Input;
+use super::ebml::{elem_at, kids, uint};
+use super::input::Input;
 use std::path::Path;
 
 const EBML: u32 = 0x1A45_DFA3;

@@ -25,18 +25,18 @@
 //! handled; longer edit lists, fragmented files (`mvex`), a missing `moov`
 //! and inconsistent tables give `None`.
 
-use super::bytes::{be16, be32, be64};
-use super::{finish, scale, Input, KeyframeIndex, Source, MAX_ALLOC};
+use super::index::{finish, scale, KeyframeIndex, Source};
+use super::input::bytes::{be16, be32, be64};
+use super::input::Input;
+use super::isobmff::{children, find, path, read_moov};
 
 /// Nanoseconds per second.
 const SECOND: u64 = 1_000_000_000;
 /// Most samples a track may have before we give up (about 2 weeks at 60 fps).
 const MAX_SAMPLES: u64 = 80_000_000;
-/// Most top-level boxes walked while looking for `moov`.
-const MAX_TOP_BOXES: u32 = 100_000;
 
 /// Reads the key-frame index of the first video track; see the module docs.
-pub(super) fn index(r: &mut Input) -> Option<KeyframeIndex> {
+pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
     let (_, moov) = read_moov(r)?;
     let boxes = children(&moov)?;
     if boxes.iter().any(|(t, _)| t == b"mvex") {
@@ -59,81 +59,6 @@ pub(super) fn index(r: &mut Input) -> Option<KeyframeIndex> {
         }
     }
     None
-}
-
-/// Finds the `moov` box among the top-level boxes and returns its
-/// payload and the payload's byte offset in the file.
-pub(crate) fn read_moov(r: &mut Input) -> Option<(u64, Vec<u8>)> {
-    let mut pos = 0u64;
-    for _ in 0..MAX_TOP_BOXES {
-        let mut head = [0u8; 16];
-        let got = r.read_upto(pos, &mut head)?;
-        if got < 8 {
-            return None;
-        }
-        let size32 = u64::from(be32(&head, 0)?);
-        let kind: [u8; 4] = head.get(4..8)?.try_into().ok()?;
-        let (hlen, size) = match size32 {
-            0 => (8, r.len().checked_sub(pos)?),
-            1 if got >= 16 => (16, be64(&head, 8)?),
-            1 => return None,
-            s => (8, s),
-        };
-        if size < hlen || pos.checked_add(size)? > r.len() {
-            return None;
-        }
-        if &kind == b"moov" {
-            if size - hlen > MAX_ALLOC {
-                return None;
-            }
-            return Some((pos + hlen, r.read_vec(pos + hlen, size - hlen)?));
-        }
-        pos += size;
-        if pos >= r.len() {
-            return None;
-        }
-    }
-    None
-}
-
-/// Splits a box payload into its child boxes; `None` when malformed.
-pub(crate) fn children(data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        if rest.len() < 8 {
-            // QuickTime allows a 32-bit zero terminator at the end of a container.
-            return (rest.len() == 4 && be32(rest, 0)? == 0).then_some(out);
-        }
-        let size32 = u64::from(be32(rest, 0)?);
-        let kind: [u8; 4] = rest.get(4..8)?.try_into().ok()?;
-        let (hlen, size) = match size32 {
-            0 => (8, rest.len() as u64),
-            1 => (16, be64(rest, 8)?),
-            s => (8, s),
-        };
-        if size < hlen || size > rest.len() as u64 {
-            return None;
-        }
-        let size = usize::try_from(size).ok()?;
-        out.push((kind, rest.get(usize::try_from(hlen).ok()?..size)?));
-        rest = rest.get(size..)?;
-    }
-    Some(out)
-}
-
-/// First child of the given type.
-pub(crate) fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    boxes.iter().find(|(t, _)| t == kind).map(|(_, d)| *d)
-}
-
-/// Child box reached through a path of types, `None` if absent or malformed.
-pub(crate) fn path<'a>(data: &'a [u8], kinds: &[&[u8; 4]]) -> Option<&'a [u8]> {
-    let mut cur = data;
-    for k in kinds {
-        cur = find(&children(cur)?, k)?;
-    }
-    Some(cur)
 }
 
 /// One edit-list entry: (segment duration in movie timescale, media time or -1, rate is 1).

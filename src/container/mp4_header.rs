@@ -6,15 +6,15 @@
 //! file whose header is wrong (an M4B audiobook tool that wrote an hour
 //! for 10 s of audio) so has no stream left, and the Discoverer and every
 //! pipeline refuse it, while ffmpeg, which ignores that field, plays it.
-//! For such a file hlsd corrects the header on the fly: a probe on the
-//! source element's pad rewrites the duration field of every buffer that
-//! holds it (the file itself is never written) to the longest track's
-//! duration, before `qtdemux` reads it.
+//! For such a file hlsd corrects the header on the fly: this module finds
+//! the bytes to change ([`header_patch`]); a probe on the source
+//! element's pad (`crate::library::passes::header_fix`) rewrites them in
+//! every buffer that holds them (the file itself is never written), before
+//! `qtdemux` reads them.
 
-use super::keyframes::bytes::{be32, be64};
-use super::keyframes::mp4::{children, find, path, read_moov};
-use super::keyframes::Input;
-use gst::prelude::*;
+use super::input::bytes::{be32, be64};
+use super::input::Input;
+use super::isobmff::{children, find, path, read_moov};
 use std::path::Path;
 
 /// A header claiming more than this many times its longest track is
@@ -89,45 +89,6 @@ fn patch_in_moov(moov: &[u8], moov_offset: u64) -> Option<HeaderPatch> {
         offset: moov_offset + at as u64,
         bytes,
     })
-}
-
-/// Writes `patch` into every buffer leaving `source`'s `src` pad that
-/// holds its bytes (buffers carry their file offset, push and pull mode
-/// alike).
-pub fn apply(source: &gst::Element, patch: HeaderPatch) {
-    let Some(pad) = source.static_pad("src") else {
-        return;
-    };
-    crate::guard::probe(&pad, gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
-            // GST_BUFFER_OFFSET_NONE (u64::MAX): no offset, nothing to do.
-            let start = buffer.offset();
-            let len = buffer.size() as u64;
-            let end = patch.offset + patch.bytes.len() as u64;
-            if start == u64::MAX || start >= end || start + len <= patch.offset {
-                return gst::PadProbeReturn::Ok;
-            }
-            let buffer = buffer.make_mut();
-            if let Ok(mut map) = buffer.map_writable() {
-                for (i, b) in patch.bytes.iter().enumerate() {
-                    let at = patch.offset + i as u64;
-                    if at >= start && at < start + len {
-                        map[(at - start) as usize] = *b;
-                    }
-                }
-            }
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// [`apply`]s the correction `path` needs to `source`, if any; for the
-/// source elements hlsd's pipelines and the Discoverer read files with.
-pub fn correct_source(path: &Path, source: &gst::Element) {
-    if let Some(patch) = header_patch(path) {
-        tracing::debug!(path = %path.display(), offset = patch.offset, "correcting an MP4 header that claims far more than its tracks");
-        apply(source, patch);
-    }
 }
 
 #[cfg(test)]

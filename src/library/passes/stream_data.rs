@@ -45,7 +45,7 @@ pub struct StreamData {
 /// Reads the first [`HORIZON`] of `path`'s streams; `None` when the pass
 /// could not tell (the pipeline failed, or [`WALL_LIMIT`] passed first).
 pub fn streams_with_data(path: &Path, declared: &[String]) -> Option<StreamData> {
-    let (pipeline, _, parse) = super::demux_pipeline::file_parsebin(path).ok()?;
+    let (pipeline, _, parse) = super::pipeline::file_parsebin(path).ok()?;
 
     // stream id -> first and furthest buffer time seen (ns), with times
     // that jump back made to continue as the segment writer does.
@@ -58,7 +58,7 @@ pub fn streams_with_data(path: &Path, declared: &[String]) -> Option<StreamData>
         let Some(pipeline) = weak.upgrade() else {
             return;
         };
-        let Ok(sink) = super::demux_pipeline::discard_sink() else {
+        let Ok(sink) = super::pipeline::discard_sink() else {
             return;
         };
         if pipeline.add(&sink).is_err() || sink.sync_state_with_parent().is_err() {

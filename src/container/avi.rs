@@ -18,8 +18,9 @@
 //! Returns `None` for files without an index (avidemux would scan), a
 //! `dwStart` other than 0, field indexes, or anything inconsistent.
 
-use super::bytes::{le16, le32, le64};
-use super::{finish, scale, Input, KeyframeIndex, Source, MAX_ALLOC};
+use super::index::{finish, scale, KeyframeIndex, Source};
+use super::input::bytes::{le16, le32, le64};
+use super::input::{Input, MAX_ALLOC};
 
 /// Nanoseconds per second.
 const SECOND: u64 = 1_000_000_000;
@@ -43,7 +44,7 @@ struct Video {
 }
 
 /// Reads the key-frame index of the first video stream; see the module docs.
-pub(super) fn index(r: &mut Input) -> Option<KeyframeIndex> {
+pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
     let riff_end = 8u64.checked_add(u64::from(le32(&read(r, 4, 4)?, 0)?))?;
     let riff_end = riff_end.min(r.len());
     let mut video = None;

@@ -1,7 +1,7 @@
 //! The demux-only pipeline the library's own passes read files with (the
 //! key-frame pass, the open-GOP look, the stream-data pass): `filesrc !
 //! parsebin`, no decoding, with the file's MP4 header corrected where it
-//! needs ([`super::mp4_header`]) so that they see the streams the
+//! needs ([`super::header_fix`]) so that they see the streams the
 //! producers will.
 
 use gst::prelude::*;
@@ -20,7 +20,7 @@ pub(crate) fn file_parsebin(
         .ok_or_else(|| format!("{} is not a UTF-8 path", path.display()))?;
     let src = make("filesrc")?;
     src.set_property("location", location);
-    super::mp4_header::correct_source(path, &src);
+    super::header_fix::correct_source(path, &src);
     let parsebin = make("parsebin")?;
     let pipeline = gst::Pipeline::new();
     pipeline

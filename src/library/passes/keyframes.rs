@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use super::{KeyframeIndex, Source};
-use crate::library::demux_pipeline::{discard_sink, file_parsebin, make};
+use super::pipeline::{discard_sink, file_parsebin, make};
+use crate::container::h264::has_idr_slice;
+use crate::container::index::{KeyframeIndex, Source};
 
 /// What the appsink callback collects.
 #[derive(Default)]
@@ -59,8 +60,8 @@ impl Progress {
     }
 }
 
-/// Runs the demux-only pass; see [`super::demux_pass_progress`].
-pub(super) fn run(
+/// Runs the demux-only pass; see [`demux_pass_progress`].
+fn run(
     path: &Path,
     timeout: Duration,
     on_progress: &mut dyn FnMut(&[Duration]),
@@ -177,13 +178,6 @@ fn link_pad(
         .map_err(|e| format!("cannot link {name}: {e:?}"))
 }
 
-/// Whether an H.264 access unit (Annex B byte-stream) holds an IDR slice
-/// (NAL unit type 5).
-pub(super) fn has_idr_slice(au: &[u8]) -> bool {
-    au.windows(4)
-        .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
-}
-
 /// An appsink that records key-frame running times and the latest frame
 /// end. For H.264 (`h264`), only IDR access units count as key frames:
 /// `h264parse` also flags the I-frames of an open GOP (broadcast streams,
@@ -269,23 +263,31 @@ fn drive(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::has_idr_slice;
+/// Slow path: a demux-only GStreamer pass (no decoding) over the whole file,
+/// recording the key frames of the first video stream exactly as the HLS
+/// cutter sees them (see the module docs for the pipeline). Other streams go
+/// to `fakesink`. Blocking; gives up after `timeout`.
+///
+/// H.264 goes through `h264parse` as in the cutter; another video codec is
+/// recorded as `parsebin` outputs it.
+///
+/// # Errors
+/// A plain message when the file cannot be read or demuxed, has no video
+/// stream, or the pass takes longer than `timeout`.
+pub fn demux_pass(path: &Path, timeout: Duration) -> Result<KeyframeIndex, String> {
+    run(path, timeout, &mut |_| {})
+}
 
-    #[test]
-    fn only_access_units_with_an_idr_slice_are_idr() {
-        // AUD, SPS, PPS, IDR slice.
-        let idr = [
-            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0, 0, 1, 0x68, 0xee, 0, 0, 1, 0x65,
-            0x88,
-        ];
-        // AUD, SEI (recovery point), non-IDR slice of an I-frame.
-        let open_gop_i = [
-            0, 0, 0, 1, 0x09, 0x10, 0, 0, 1, 0x06, 0x06, 0, 0, 1, 0x41, 0x9a,
-        ];
-        assert!(has_idr_slice(&idr));
-        assert!(!has_idr_slice(&open_gop_i));
-        assert!(!has_idr_slice(&[]));
-    }
+/// [`demux_pass`], calling `on_progress` about every 250 ms with the key
+/// frames found so far (ascending): a 2-hour film takes seconds, and its
+/// first minutes are known at once.
+///
+/// # Errors
+/// As [`demux_pass`].
+pub fn demux_pass_progress(
+    path: &Path,
+    timeout: Duration,
+    on_progress: &mut dyn FnMut(&[Duration]),
+) -> Result<KeyframeIndex, String> {
+    run(path, timeout, on_progress)
 }

@@ -1,0 +1,33 @@
+//! Pure readers of container bytes: no GStreamer, no HTTP, no file
+//! system beyond reading the one file they are given. Every reader takes
+//! hostile input (lying sizes, truncation, garbage) and answers `None`
+//! rather than panic, loop or allocate without bound; property tests feed
+//! them random and truncated files (`tests` in each module).
+//!
+//! - [`input`]: bounds-checked byte input over a file or bytes in memory,
+//!   and big- and little-endian field readers;
+//! - [`isobmff`]: the one MP4 / QuickTime / CMAF box reader and writer
+//!   (ISO/IEC 14496-12);
+//! - [`ebml`]: EBML elements (RFC 8794), under Matroska and WebM;
+//! - [`index`]: the key-frame index of a video track, the type every
+//!   reader of key frames gives;
+//! - [`keyframes`]: that index from the container's own index, by kind;
+//! - [`mp4`], [`matroska`], [`avi`]: each container's index (sample
+//!   tables, `Cues`, `idx1`/OpenDML);
+//! - [`matroska_tracks`]: the track flags Matroska keeps and the
+//!   Discoverer does not report;
+//! - [`mp4_header`]: an MP4 movie header that claims far more than its
+//!   tracks hold, and the bytes that correct it;
+//! - [`h264`]: what the passes need to know of an H.264 access unit.
+
+pub mod avi;
+pub mod ebml;
+pub mod h264;
+pub mod index;
+pub mod input;
+pub mod isobmff;
+pub mod keyframes;
+pub mod matroska;
+pub mod matroska_tracks;
+pub mod mp4;
+pub mod mp4_header;
