@@ -335,10 +335,10 @@ pub(super) fn master_playlist(
     let uri = |name: &str| format!("{prefix}{name}/playlist.m3u8?token={token}");
     let choice = session.choice;
     // The rung a player starts on first, then the others, richest first.
-    let mut rungs: Vec<usize> = (0..title.renditions.len().min(64))
+    let mut rungs: Vec<usize> = (0..title.renditions.len())
         .filter(|i| {
             title.renditions[*i].plan.is_video()
-                && (choice.video_options & (1 << i) != 0 || choice.video == Some(*i))
+                && (choice.video_options.contains(*i) || choice.video == Some(*i))
         })
         .collect();
     rungs.sort_by_key(|i| {
@@ -348,14 +348,15 @@ pub(super) fn master_playlist(
         )
     });
     // The video variants, then the audio renditions the client is offered.
-    let uris: Vec<(usize, String)> = rungs
-        .iter()
-        .copied()
-        .chain((0..title.renditions.len().min(64)).filter(|i| {
-            !title.renditions[*i].plan.is_video() && choice.audio_options & (1 << i) != 0
-        }))
-        .map(|i| (i, uri(&title.renditions[i].name)))
-        .collect();
+    let uris: Vec<(usize, String)> =
+        rungs
+            .iter()
+            .copied()
+            .chain((0..title.renditions.len()).filter(|i| {
+                !title.renditions[*i].plan.is_video() && choice.audio_options.contains(*i)
+            }))
+            .map(|i| (i, uri(&title.renditions[i].name)))
+            .collect();
     // Honest AVERAGE-BANDWIDTH: once a rendition has made a few segments,
     // their mean rather than the estimate.
     let average = |i: usize| {

@@ -2,13 +2,22 @@
 
 use super::*;
 
-const V: u64 = 1;
-const A: u64 = 2;
+use crate::rendition::RenditionSet;
+
+/// The video rendition.
+const V: usize = 0;
+/// The audio rendition.
+const A: usize = 1;
+
+/// Renditions by index.
+fn set(indexes: &[usize]) -> RenditionSet {
+    RenditionSet::of(indexes.iter().copied())
+}
 
 fn p(id: u64, start: usize, next: usize) -> ProducerView {
     ProducerView {
         id,
-        renditions: V | A,
+        renditions: set(&[V, A]),
         driving: V,
         start,
         next,
@@ -17,11 +26,11 @@ fn p(id: u64, start: usize, next: usize) -> ProducerView {
     }
 }
 
-fn v(id: u64, playhead: usize) -> ViewerView {
-    ViewerView {
+fn v(id: u64, playhead: usize) -> PlayerView {
+    PlayerView {
         id,
         playhead,
-        renditions: V | A,
+        renditions: set(&[V, A]),
         preload: false,
         idle: Duration::ZERO,
     }
@@ -36,8 +45,8 @@ fn a_producer_serves_the_viewers_of_its_video_not_of_what_rides_along() {
     // Rung 720p (bit 0) with the audio (bit 1); the player switched to
     // rung 360p (bit 2) and still plays the audio.
     let old = p(1, 0, 3);
-    let switched = ViewerView {
-        renditions: A | 4,
+    let switched = PlayerView {
+        renditions: set(&[A, 2]),
         ..v(7, 3)
     };
     assert!(!has_demand(&old, std::slice::from_ref(&switched), &[], 2));
@@ -57,7 +66,7 @@ fn a_producer_serves_the_viewers_of_its_video_not_of_what_rides_along() {
     // Its audio segment still waited for keeps it, and lets it run to
     // that segment's end.
     let wait = WaiterView {
-        viewer: 7,
+        player: 7,
         rendition: A,
         index: 3,
     };
@@ -88,7 +97,7 @@ fn a_segment_is_coming_only_from_just_ahead_of_a_producer() {
     assert!(!coming(&prod, V, 11, 2), "already passed (evicted?)");
     assert!(!coming(
         &ProducerView {
-            renditions: A,
+            renditions: set(&[A]),
             ..prod.clone()
         },
         V,
@@ -138,7 +147,7 @@ fn the_throttle_follows_the_furthest_viewer_behind_the_producer() {
         None
     );
     // A preload stops after its first two segments, even with throttling off.
-    let pre = ViewerView {
+    let pre = PlayerView {
         preload: true,
         ..v(1, 0)
     };
@@ -155,8 +164,8 @@ fn the_throttle_follows_the_furthest_viewer_behind_the_producer() {
         Some(Duration::from_secs(12))
     );
     // A viewer of other renditions does not hold this producer up.
-    let other = ViewerView {
-        renditions: 4,
+    let other = PlayerView {
+        renditions: set(&[2]),
         ..v(2, 9)
     };
     assert_eq!(
@@ -179,7 +188,7 @@ fn the_throttle_follows_the_furthest_viewer_behind_the_producer() {
         throttle_limit(&p(1, 96, 97), &[v(1, 97)], &[], end_of, margin, 2, true),
         Some(Duration::MAX)
     );
-    let late = ViewerView {
+    let late = PlayerView {
         preload: true,
         ..v(1, 99)
     };
@@ -225,7 +234,7 @@ fn past_the_cap_the_newest_request_of_a_viewer_wins() {
     );
     // A request of viewer 1 waiting on producer 2 keeps it for viewer 1.
     let waiting = [WaiterView {
-        viewer: 1,
+        player: 1,
         rendition: V,
         index: 41,
     }];
@@ -248,7 +257,7 @@ fn held_producers_of_quiet_viewers_may_be_preempted() {
     viewer.idle = PREEMPT_IDLE;
     assert!(preemptable(&prod, &[viewer.clone()], &[], 2));
     let waiting = [WaiterView {
-        viewer: 1,
+        player: 1,
         rendition: A,
         index: 25,
     }];
@@ -259,7 +268,7 @@ fn held_producers_of_quiet_viewers_may_be_preempted() {
 #[test]
 fn a_producer_stops_at_work_that_is_done_or_being_done() {
     let prod = p(1, 0, 7);
-    let nothing = |_: u64, _: usize| false;
+    let nothing = |_: usize, _: usize| false;
     assert!(!reached_existing(&prod, 7, nothing, &[]));
     assert!(reached_existing(&prod, 7, |_, n| n == 7, &[]));
     // Only the video is there: the audio is still needed.
@@ -268,7 +277,7 @@ fn a_producer_stops_at_work_that_is_done_or_being_done() {
     assert!(reached_existing(&prod, 7, nothing, &[p(2, 7, 9)]));
     // ... but not one that makes only the audio.
     let audio_only = ProducerView {
-        renditions: A,
+        renditions: set(&[A]),
         driving: A,
         ..p(2, 7, 9)
     };
@@ -308,24 +317,24 @@ fn windows_cover_the_playhead_and_the_segments_fetched_ahead() {
 fn a_producer_far_ahead_gives_way_while_another_request_waits() {
     let p = ProducerView {
         id: 1,
-        renditions: 0b011,
-        driving: 0b001,
+        renditions: set(&[0, 1]),
+        driving: 0,
         start: 0,
         next: 8,
         lagging: 8,
         held: false,
     };
-    let player = |playhead| ViewerView {
+    let player = |playhead| PlayerView {
         id: 7,
         playhead,
-        renditions: 0b011,
+        renditions: set(&[0, 1]),
         preload: false,
         idle: Duration::ZERO,
     };
     // The player switched audio: it waits for rendition 2 at 2.
     let switch = WaiterView {
-        viewer: 7,
-        rendition: 0b100,
+        player: 7,
+        rendition: 2,
         index: 2,
     };
     assert!(yields(&p, &[player(2)], std::slice::from_ref(&switch), 2));
@@ -336,8 +345,8 @@ fn a_producer_far_ahead_gives_way_while_another_request_waits() {
     assert!(yields(&p, &[player(6)], std::slice::from_ref(&switch), 2));
     // It makes what is waited for.
     let mine = WaiterView {
-        viewer: 9,
-        rendition: 0b001,
+        player: 9,
+        rendition: 0,
         index: 9,
     };
     assert!(!yields(&p, &[player(2)], &[switch, mine], 2));

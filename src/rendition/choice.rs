@@ -1,7 +1,7 @@
 //! Which renditions a viewer session plays: the tracks a client asks for
 //! (by index or language) resolved against an item's renditions. Pure.
 
-use super::{Plan, Rendition, SubtitleRendition};
+use super::{Plan, Rendition, RenditionSet, SubtitleRendition};
 
 /// A track a client asks for: by its index in the item's list, or by
 /// language (`fr`, `fre`, `French` is not a tag).
@@ -43,32 +43,27 @@ pub struct Choice {
     pub audio: Option<usize>,
     /// The default subtitle rendition (index into the WebVTT renditions).
     pub subtitle: Option<usize>,
-    /// The audio renditions its master playlist lists (bits of the
-    /// title's rendition indexes): one per track, as the client's profile
-    /// takes it ([`audio_options`]).
-    pub audio_options: u64,
-    /// The video renditions its master playlist lists as variants (bits):
-    /// the rungs of the ladder the client takes ([`video_options`]), or
-    /// the one burn-in rendition.
-    pub video_options: u64,
+    /// The audio renditions its master playlist lists: one per track, as
+    /// the client's profile takes it ([`audio_options`]).
+    pub audio_options: RenditionSet,
+    /// The video renditions its master playlist lists as variants: the
+    /// rungs of the ladder the client takes ([`video_options`]), or the
+    /// one burn-in rendition.
+    pub video_options: RenditionSet,
 }
 
 impl Choice {
-    /// The bits of its video and audio renditions.
-    pub fn mask(&self) -> u64 {
-        [self.video, self.audio]
-            .into_iter()
-            .flatten()
-            .fold(0, |m, i| m | (1u64 << i.min(63)))
+    /// Its video and audio renditions.
+    pub fn renditions(&self) -> RenditionSet {
+        [self.video, self.audio].into_iter().flatten().collect()
     }
 }
 
-/// The audio renditions a client is offered, one per track (bits of the
-/// renditions' indexes): the copy of a track where there is one and the
+/// The audio renditions a client is offered, one per track: the copy of a track where there is one and the
 /// client plays it as it is (`copied(track)`), else its AAC encode, else
 /// its copy.
-pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -> u64 {
-    let mut mask = 0u64;
+pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -> RenditionSet {
+    let mut set = RenditionSet::EMPTY;
     let track_of = |r: &Rendition| match r.plan {
         Plan::AudioCopy { track } | Plan::AudioEncode { track } => Some(track),
         _ => None,
@@ -88,15 +83,14 @@ pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -
             (_, Some(e)) => Some(e),
             (c, None) => c,
         };
-        if let Some(i) = pick.filter(|i| *i < 64) {
-            mask |= 1 << i;
+        if let Some(i) = pick {
+            set = set.with(i);
         }
     }
-    mask
+    set
 }
 
-/// The video renditions a client is offered (bits of the renditions'
-/// indexes): every rung (or the copy) no taller than `max_height` lines
+/// The video renditions a client is offered: every rung (or the copy) no taller than `max_height` lines
 /// whose variant's `BANDWIDTH` (the rung's and the largest audio
 /// rendition's) is at most `max_bitrate_bps`, else the smallest rung.
 /// Burn-in renditions are chosen by name, never offered.
@@ -104,12 +98,12 @@ pub fn video_options(
     renditions: &[Rendition],
     max_height: Option<u32>,
     max_bitrate_bps: Option<u64>,
-) -> u64 {
+) -> RenditionSet {
     let rungs: Vec<usize> = renditions
         .iter()
         .enumerate()
         .filter(|(i, r)| {
-            *i < 64
+            *i < RenditionSet::CAPACITY
                 && matches!(
                     r.plan,
                     Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
@@ -127,24 +121,25 @@ pub fn video_options(
         max_height.is_none_or(|m| r.resolution.is_none_or(|(_, h)| h <= m))
             && max_bitrate_bps.is_none_or(|m| r.bandwidth_bps + audio_bps <= m)
     };
-    let mask = rungs
+    let fitting: RenditionSet = rungs
         .iter()
-        .filter(|i| fits(&renditions[**i]))
-        .fold(0u64, |m, i| m | (1 << i));
-    if mask != 0 {
-        return mask;
+        .copied()
+        .filter(|i| fits(&renditions[*i]))
+        .collect();
+    if !fitting.is_empty() {
+        return fitting;
     }
     rungs
         .iter()
         .min_by_key(|i| renditions[**i].bandwidth_bps)
-        .map_or(0, |i| 1 << i)
+        .map_or(RenditionSet::EMPTY, |i| RenditionSet::one(*i))
 }
 
 /// Picks a session's renditions: `audio` (else the item's default track),
 /// `subtitle` (else the track the file marks default, if any) and `burn`
 /// (an image subtitle track burned into the video), among the audio
 /// renditions in `audio_options` and the video renditions in
-/// `video_options` (bits of the renditions' indexes). The video is the
+/// `video_options`. The video is the
 /// rung a player starts on ([`crate::ladder::start_rung`]) unless a burn
 /// is asked for.
 ///
@@ -158,12 +153,13 @@ pub fn choose(
     audio: Option<&TrackRef>,
     subtitle: Option<&TrackRef>,
     burn: Option<usize>,
-    audio_options: u64,
-    video_options: u64,
+    audio_options: RenditionSet,
+    video_options: RenditionSet,
 ) -> Result<Choice, String> {
-    let offered_video: Vec<usize> = (0..renditions.len().min(64))
+    let offered_video: Vec<usize> = video_options
+        .iter()
         .filter(|i| {
-            video_options & (1 << i) != 0
+            *i < renditions.len()
                 && matches!(
                     renditions[*i].plan,
                     Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
@@ -189,7 +185,7 @@ pub fn choose(
                 })?,
         ),
     };
-    let offered = |i: usize| i < 64 && audio_options & (1 << i) != 0;
+    let offered = |i: usize| audio_options.contains(i);
     let audio_track = |(i, r): (usize, &Rendition)| match r.plan {
         Plan::AudioCopy { track } | Plan::AudioEncode { track } if offered(i) => Some(track),
         _ => None,
@@ -237,12 +233,12 @@ pub fn choose(
                     .position(|s| s.language.as_deref() == Some(l))
             }),
     };
-    let listed = (0..renditions.len().min(64))
+    let listed: RenditionSet = (0..renditions.len())
         .filter(|i| audio_track((*i, &renditions[*i])).is_some())
-        .fold(0u64, |m, i| m | (1 << i));
+        .collect();
     let video_listed = match (burn, video) {
-        (Some(_), Some(v)) => 1 << v.min(63),
-        _ => offered_video.iter().fold(0u64, |m, i| m | (1 << i)),
+        (Some(_), Some(v)) => RenditionSet::one(v),
+        _ => offered_video.iter().copied().collect(),
     };
     Ok(Choice {
         video,
@@ -322,18 +318,27 @@ mod tests {
     #[test]
     fn defaults_are_the_marked_tracks() {
         let (r, s) = title();
-        let c = choose(&r, &s, None, None, None, u64::MAX, u64::MAX).expect("choice");
+        let c = choose(
+            &r,
+            &s,
+            None,
+            None,
+            None,
+            RenditionSet::ALL,
+            RenditionSet::ALL,
+        )
+        .expect("choice");
         assert_eq!(
             c,
             Choice {
                 video: Some(0),
                 audio: Some(2),
                 subtitle: Some(2),
-                audio_options: 0b110,
-                video_options: 0b1,
+                audio_options: RenditionSet::from_bits(0b110),
+                video_options: RenditionSet::from_bits(0b1),
             }
         );
-        assert_eq!(c.mask(), 0b101);
+        assert_eq!(c.renditions(), RenditionSet::from_bits(0b101));
     }
 
     #[test]
@@ -346,8 +351,8 @@ mod tests {
                 Some(&TrackRef::parse(a).unwrap()),
                 Some(&TrackRef::parse(sub).unwrap()),
                 None,
-                u64::MAX,
-                u64::MAX,
+                RenditionSet::ALL,
+                RenditionSet::ALL,
             )
         };
         let c = by("0", "fre").expect("choice");
@@ -366,12 +371,29 @@ mod tests {
     fn burn_picks_the_burned_video_or_refuses() {
         let (r, s) = title();
         assert_eq!(
-            choose(&r, &s, None, None, Some(3), u64::MAX, u64::MAX)
-                .expect("choice")
-                .video,
+            choose(
+                &r,
+                &s,
+                None,
+                None,
+                Some(3),
+                RenditionSet::ALL,
+                RenditionSet::ALL
+            )
+            .expect("choice")
+            .video,
             Some(3)
         );
-        assert!(choose(&r, &s, None, None, Some(0), u64::MAX, u64::MAX).is_err());
+        assert!(choose(
+            &r,
+            &s,
+            None,
+            None,
+            Some(0),
+            RenditionSet::ALL,
+            RenditionSet::ALL
+        )
+        .is_err());
     }
 
     fn rung(height: u32, bandwidth_bps: u64, burn: Option<usize>) -> Rendition {
@@ -401,21 +423,43 @@ mod tests {
             rung(720, 4_500_000, Some(0)),
         ];
         let all = video_options(&r, None, None);
-        assert_eq!(all, 0b1111, "burn-in renditions are not offered");
-        let c = choose(&r, &[], None, None, None, u64::MAX, all).expect("choice");
+        assert_eq!(
+            all,
+            RenditionSet::from_bits(0b1111),
+            "burn-in renditions are not offered"
+        );
+        let c = choose(&r, &[], None, None, None, RenditionSet::ALL, all).expect("choice");
         assert_eq!(
             (c.video, c.video_options, c.audio),
-            (Some(1), 0b1111, Some(4))
+            (Some(1), RenditionSet::from_bits(0b1111), Some(4))
         );
         // A phone that shows 480 lines, a link of 2.5 Mb/s.
-        assert_eq!(video_options(&r, Some(480), None), 0b1100);
-        assert_eq!(video_options(&r, None, Some(2_500_000)), 0b1100);
-        let c = choose(&r, &[], None, None, None, u64::MAX, 0b1100).expect("choice");
+        assert_eq!(
+            video_options(&r, Some(480), None),
+            RenditionSet::from_bits(0b1100)
+        );
+        assert_eq!(
+            video_options(&r, None, Some(2_500_000)),
+            RenditionSet::from_bits(0b1100)
+        );
+        let c = choose(
+            &r,
+            &[],
+            None,
+            None,
+            None,
+            RenditionSet::ALL,
+            RenditionSet::from_bits(0b1100),
+        )
+        .expect("choice");
         assert_eq!(c.video, Some(2));
         // Nothing fits: the smallest rung still plays.
-        assert_eq!(video_options(&r, Some(100), None), 0b1000);
+        assert_eq!(
+            video_options(&r, Some(100), None),
+            RenditionSet::from_bits(0b1000)
+        );
         // A burn lists its own rendition only.
-        let c = choose(&r, &[], None, None, Some(0), u64::MAX, all).expect("choice");
-        assert_eq!((c.video, c.video_options), (Some(5), 1 << 5));
+        let c = choose(&r, &[], None, None, Some(0), RenditionSet::ALL, all).expect("choice");
+        assert_eq!((c.video, c.video_options), (Some(5), RenditionSet::one(5)));
     }
 }

@@ -19,9 +19,11 @@
 
 mod choice;
 mod codecs;
+mod set;
 
 pub use choice::{audio_options, choose, video_options, Choice, TrackRef};
 pub use codecs::{avc1_codec, h264_level_idc, video_copy_codecs, vp9_level};
+pub use set::RenditionSet;
 
 use crate::ladder::{ladder, Rung};
 use crate::library::decision::display_size;
@@ -223,8 +225,8 @@ fn language_tag(language: Option<&str>) -> Option<String> {
         .then(|| l.to_ascii_lowercase())
 }
 
-/// Most audio renditions listed per item (a rendition's index is its bit
-/// in a 64-bit mask, shared with the video renditions).
+/// Most audio renditions listed per item: with the video rungs and the
+/// burn-ins, within [`RenditionSet::CAPACITY`].
 pub const MAX_AUDIO_RENDITIONS: usize = 32;
 /// Most burn-in video renditions listed per item.
 pub const MAX_BURN_RENDITIONS: usize = 16;
@@ -337,7 +339,9 @@ fn audio_copy_codecs(a: &crate::library::AudioStream) -> &'static str {
 /// packaging carries the codec, an AAC encode where it does not or where
 /// a client may not play it; the item's default track is the default),
 /// then, in MPEG-TS, one burn-in video rendition per image subtitle
-/// track. Empty for an unplayable item.
+/// track. Empty for an unplayable item. At most
+/// [`RenditionSet::CAPACITY`] (the ladder's rungs,
+/// [`MAX_AUDIO_RENDITIONS`] and [`MAX_BURN_RENDITIONS`] stay under it).
 pub fn renditions_of(
     item: &MediaItem,
     presentation: Presentation,
@@ -442,6 +446,7 @@ pub fn renditions_of(
             }
         }
     }
+    out.truncate(RenditionSet::CAPACITY);
     out
 }
 

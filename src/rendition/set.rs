@@ -15,6 +15,14 @@ impl RenditionSet {
     /// No rendition.
     pub const EMPTY: RenditionSet = RenditionSet(0);
 
+    /// Every index up to the capacity.
+    pub const ALL: RenditionSet = RenditionSet(u64::MAX);
+
+    /// The set whose bit `i` says whether it holds rendition `i`.
+    pub const fn from_bits(bits: u64) -> RenditionSet {
+        RenditionSet(bits)
+    }
+
     /// Rendition `i` alone; empty when `i` is past [`Self::CAPACITY`].
     pub fn one(i: usize) -> RenditionSet {
         if i < Self::CAPACITY {

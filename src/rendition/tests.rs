@@ -168,8 +168,8 @@ fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
     let aac_ts = ts.iter().find(|r| r.name == "audio-0-aac").unwrap();
     assert_ne!(aac_ts.key, r[2].key);
     // A client that plays Opus gets the copy, another the encode.
-    assert_eq!(audio_options(&r, |_| true), 0b010);
-    assert_eq!(audio_options(&r, |_| false), 0b100);
+    assert_eq!(audio_options(&r, |_| true), RenditionSet::one(1));
+    assert_eq!(audio_options(&r, |_| false), RenditionSet::one(2));
 }
 
 #[test]

@@ -14,7 +14,7 @@ pub use registry::Registry;
 pub use sessions::Sessions;
 
 use crate::library::Playback;
-use crate::rendition::Choice;
+use crate::rendition::{Choice, RenditionSet};
 use crate::supervisor::{Phase, Player, TimelineState, Title};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -87,13 +87,13 @@ pub struct Session {
     pub mode: Playback,
     /// The title it plays: renditions, timeline, producers.
     pub title: Arc<Title>,
-    /// The renditions it plays (bits of the title's rendition indexes).
-    pub renditions: u64,
+    /// The renditions it plays.
+    pub renditions: RenditionSet,
     /// Its video, default audio and default subtitle renditions.
     pub choice: Choice,
     /// Each player's renditions, once it has asked for another audio or
     /// video rendition than the session's (it switched tracks).
-    player_renditions: Mutex<std::collections::HashMap<u32, u64>>,
+    player_renditions: Mutex<std::collections::HashMap<u32, RenditionSet>>,
     /// The segment it starts at.
     pub start: usize,
     /// Where its players start (`?start=`, a resume): the media playlists'
@@ -146,7 +146,7 @@ impl Session {
             user: user.to_string(),
             mode,
             title,
-            renditions: choice.mask(),
+            renditions: choice.renditions(),
             choice,
             player_renditions: Mutex::new(Default::default()),
             start,
@@ -217,19 +217,18 @@ impl Session {
     /// rendition other than the one it played replaces it in the player's
     /// set (it switched tracks), so producers make what it plays now.
     pub fn player_for(&self, player: u32, r: usize) -> Player {
-        let bit = crate::supervisor::bit(r);
-        let group = if self.title.audio_renditions() & bit != 0 {
+        let group = if self.title.audio_renditions().contains(r) {
             self.title.audio_renditions()
         } else {
             self.title.video_renditions()
         };
         let mut players = self.player_renditions.lock().expect("player renditions");
-        let mask = players.entry(player).or_insert(self.renditions);
-        *mask = (*mask & !group) | bit;
+        let set = players.entry(player).or_insert(self.renditions);
+        *set = set.without(group).with(r);
         Player {
             key: (self.id, player),
             preload: self.is_preload(),
-            renditions: *mask,
+            renditions: *set,
         }
     }
 
@@ -269,12 +268,11 @@ impl Session {
     /// Where it stands now. `ahead` is the supervisor's relocate-ahead.
     pub fn status(&self, ahead: usize) -> Status {
         let title = &self.title;
-        let mine: Vec<usize> = (0..title.renditions.len())
-            .filter(|i| self.renditions & crate::supervisor::bit(*i) != 0)
-            .collect();
-        let segments_ready = mine
+        let segments_ready = self
+            .renditions
             .iter()
-            .map(|&i| {
+            .filter(|i| *i < title.renditions.len())
+            .map(|i| {
                 let key = title.segment_key(i, 0);
                 title.store().count(&key.title, &key.rendition)
             })
@@ -315,7 +313,7 @@ impl Session {
         let producers: Vec<_> = title
             .producers()
             .into_iter()
-            .filter(|p| p.renditions & self.renditions != 0 && !p.is_stopping())
+            .filter(|p| p.renditions.intersects(self.renditions) && !p.is_stopping())
             .collect();
         let serving = producers
             .iter()

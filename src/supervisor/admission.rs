@@ -4,7 +4,7 @@
 //! producer gives way. Every decision is taken under the supervisor's
 //! admission lock, so two requests never both pass a cap.
 
-use super::title::{self, bit, Title};
+use super::title::Title;
 use super::{Player, SegmentOutcome, Supervisor};
 use crate::library::Playback;
 use crate::policy::{self, StartPlan};
@@ -72,29 +72,33 @@ impl Supervisor {
             producers.iter().any(|p| {
                 let view = p.view();
                 !p.is_stopping()
-                    && view.driving & player.renditions != 0
-                    && policy::coming(&view, bit(r), n, self.settings.relocate_ahead)
+                    && player.renditions.contains(view.driving)
+                    && policy::coming(&view, r, n, self.settings.relocate_ahead)
             })
         };
         let mut list = vec![rendition];
-        for r in (0..title.renditions.len()).filter(|r| player.renditions & bit(*r) != 0) {
+        for r in player
+            .renditions
+            .iter()
+            .filter(|r| *r < title.renditions.len())
+        {
             if r != rendition && !title.has_segment(r, n) && !serving(r) {
                 list.push(r);
             }
         }
-        // The video drives (its cuts and its viewers), then the rest.
+        // The video drives (its cuts and its players), then the rest.
         list.sort_unstable_by_key(|r| (!title.renditions[*r].plan.is_video(), *r));
         let kind = if list.iter().all(|&r| title.renditions[r].plan.is_copy()) {
             Playback::Remux
         } else {
             Playback::Transcode
         };
-        let (producers, viewers, waiters) = title.views();
+        let (producers, players, waiters) = title.views();
         let plan = policy::plan_start(
             &producers,
-            &viewers,
+            &players,
             &waiters,
-            title::viewer_id(&player.key),
+            Title::player_id(&player.key),
             self.settings.producers_per_item,
             self.settings.relocate_ahead,
         );
@@ -103,7 +107,7 @@ impl Supervisor {
             StartPlan::Replace(id) => title.producers().into_iter().find(|p| p.id == id),
             StartPlan::Refuse => {
                 return Err(SegmentOutcome::NotYet(format!(
-                    "this item already runs its maximum of {} producers (--producers-per-item) for other viewers",
+                    "this item already runs its maximum of {} producers (--producers-per-item) for other players",
                     self.settings.producers_per_item
                 )))
             }
@@ -152,9 +156,9 @@ impl Supervisor {
     /// ([`policy::preemptable`]); whether there was one.
     fn preempt(&self, kind: Playback) -> bool {
         for t in self.titles() {
-            let (producers, viewers, waiters) = t.views();
+            let (producers, players, waiters) = t.views();
             for view in producers {
-                if !policy::preemptable(&view, &viewers, &waiters, self.settings.relocate_ahead) {
+                if !policy::preemptable(&view, &players, &waiters, self.settings.relocate_ahead) {
                     continue;
                 }
                 if let Some(p) = t
@@ -162,7 +166,7 @@ impl Supervisor {
                     .into_iter()
                     .find(|p| p.id == view.id && p.kind == kind)
                 {
-                    p.stop("preempted: its viewers are idle");
+                    p.stop("preempted: its players are idle");
                     return true;
                 }
             }
@@ -184,11 +188,7 @@ impl Supervisor {
         start: usize,
     ) -> Result<(), AtCapacity> {
         // The player's first rendition (its video, if it has one) drives.
-        let first = if player.renditions == 0 {
-            0
-        } else {
-            player.renditions.trailing_zeros() as usize
-        };
+        let first = player.renditions.first().unwrap_or(0);
         let needed = first < title.renditions.len()
             && !title.has_segment(first, start)
             && !title.coming(first, start);
@@ -198,7 +198,7 @@ impl Supervisor {
                 .renditions
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| player.renditions & bit(*i) != 0)
+                .filter(|(i, _)| player.renditions.contains(*i))
                 .all(|(_, r)| r.plan.is_copy());
             let kind = if copies {
                 Playback::Remux
@@ -211,9 +211,9 @@ impl Supervisor {
             }
             .max(1);
             let preemptable = self.titles().iter().any(|t| {
-                let (producers, viewers, waiters) = t.views();
+                let (producers, players, waiters) = t.views();
                 producers.iter().any(|v| {
-                    policy::preemptable(v, &viewers, &waiters, self.settings.relocate_ahead)
+                    policy::preemptable(v, &players, &waiters, self.settings.relocate_ahead)
                 })
             });
             if self.running(kind) >= limit && !preemptable {

@@ -17,15 +17,17 @@
 
 mod admission;
 mod cues;
+mod playheads;
 mod producer;
 mod run;
 mod subtitles;
 mod title;
 
 pub use admission::AtCapacity;
+pub use playheads::PlayerKey;
 pub use producer::{Phase, Producer};
 pub use subtitles::whole_file_cues;
-pub use title::{bit, TimelineState, Title, ViewerKey};
+pub use title::{TimelineState, Title};
 
 use crate::config::PipelineTemplates;
 use crate::container::index::KeyframeIndex;
@@ -35,7 +37,9 @@ use crate::library::passes;
 use crate::library::{MediaItem, Playback};
 use crate::pipeline::Throttle;
 
-use crate::rendition::{renditions_of, subtitle_renditions, KeyInputs, Plan, Presentation};
+use crate::rendition::{
+    renditions_of, subtitle_renditions, KeyInputs, Plan, Presentation, RenditionSet,
+};
 use crate::stats::Stats;
 use crate::store::{title_key, SegmentStore};
 use crate::timeline::Timeline;
@@ -90,11 +94,11 @@ pub enum SegmentOutcome {
 #[derive(Debug, Clone, Copy)]
 pub struct Player {
     /// (session, player number).
-    pub key: ViewerKey,
+    pub key: PlayerKey,
     /// Its session was only preloaded.
     pub preload: bool,
-    /// The renditions it plays (bits).
-    pub renditions: u64,
+    /// The renditions it plays.
+    pub renditions: RenditionSet,
 }
 
 type IndexCell = Arc<tokio::sync::OnceCell<Result<Arc<KeyframeIndex>, String>>>;

@@ -5,9 +5,11 @@
 use crate::library::Playback;
 use crate::pipeline::Throttle;
 use crate::policy::ProducerView;
+use crate::rendition::RenditionSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// What the task of a producer has reached.
@@ -18,7 +20,7 @@ pub enum Phase {
     Starting,
     /// Making segments.
     Running,
-    /// Held by its throttle: far enough ahead of its viewers.
+    /// Held by its throttle: far enough ahead of its players.
     Held,
     /// Asked to stop; its pipeline is being torn down.
     Stopping,
@@ -33,8 +35,8 @@ const HELD_AFTER: Duration = Duration::from_millis(600);
 pub struct Producer {
     /// Unique in the process; names its `.part` files.
     pub id: u64,
-    /// The renditions it makes (bits of the title's rendition indexes).
-    pub renditions: u64,
+    /// The renditions it makes.
+    pub renditions: RenditionSet,
     /// The same renditions as indexes, the driving one first.
     pub list: Vec<usize>,
     /// The segment it started at.
@@ -69,11 +71,10 @@ impl Producer {
         kind: Playback,
         throttle: std::sync::Arc<Throttle>,
     ) -> Self {
-        let renditions = list.iter().fold(0u64, |m, i| m | super::title::bit(*i));
         Producer {
             nexts: (0..list.len()).map(|_| AtomicUsize::new(start)).collect(),
             id,
-            renditions,
+            renditions: list.iter().copied().collect(),
             list,
             start,
             kind,
@@ -167,7 +168,7 @@ impl Producer {
         ProducerView {
             id: self.id,
             renditions: self.renditions,
-            driving: self.list.first().map_or(0, |r| super::title::bit(*r)),
+            driving: self.list.first().copied().unwrap_or(0),
             start: self.start,
             next: self.next(),
             lagging: self.lagging(),

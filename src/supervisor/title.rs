@@ -2,26 +2,28 @@
 //! timeline, the producers making its segments and the players watching
 //! it.
 //!
-//! Its state lives behind a `std::sync::Mutex` held only for bookkeeping,
-//! never across an `.await` (as in mini-redis's `db.rs`); streaming threads
-//! take it when a segment is finished. Lock order: the supervisor's
-//! admission lock, then a title, then the store; never the other way.
+//! Everything that changes lives in one [`TitleState`] behind one
+//! `std::sync::Mutex`, held only for bookkeeping, never across an
+//! `.await` (as in mini-redis's `db.rs`); streaming threads take it when a
+//! segment is finished. Every change that a waiting request may care
+//! about (a segment, a producer's end or failure, the timeline) bumps one
+//! `watch` channel. Lock order: the supervisor's admission lock, then a
+//! title, then the store; never the other way.
 
 use super::cues::TitleCues;
+use super::playheads::{player_id, PlayerKey, Playheads};
 use super::producer::Producer;
 use crate::library::MediaItem;
-use crate::policy::{self, ProducerView, ViewerView, WaiterView};
-use crate::rendition::{Rendition, SubtitleRendition};
+use crate::policy::{self, PlayerView, ProducerView, WaiterView};
+use crate::rendition::{Rendition, RenditionSet, SubtitleRendition};
 use crate::store::{SegmentKey, SegmentStore};
 use crate::timeline::Timeline;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use uuid::Uuid;
-
-/// A player of a viewer session: (session id, player number).
-pub type ViewerKey = (Uuid, u32);
 
 /// Where a title's timeline is.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,26 +36,25 @@ pub enum TimelineState {
     Failed(String),
 }
 
-/// One player's place.
-#[derive(Debug, Clone)]
-struct Viewer {
-    playhead: usize,
-    last_seen: Instant,
-    preload: bool,
-    renditions: u64,
-}
-
 /// A hook run once a segment of the driving rendition is in the store.
 type Hook = Box<dyn FnOnce() + Send>;
 
-#[derive(Default)]
+/// What changes in a title, behind its one lock.
 struct TitleState {
+    timeline: TimelineState,
+    /// Whether its end was unknown when it was first served: its media
+    /// playlists are then growing (EVENT) ones for good, since a playlist
+    /// may not change its type (RFC 8216 §4.3.3.5).
+    growing: bool,
     producers: Vec<Arc<Producer>>,
-    viewers: HashMap<ViewerKey, Viewer>,
-    waiters: HashMap<u64, (ViewerKey, usize, usize)>,
-    next_waiter: u64,
+    playheads: Playheads,
     failure: Option<String>,
     first_segment_hooks: Vec<((usize, usize), Hook)>,
+    /// Lengths of the segments of the driving rendition made so far, for a
+    /// growing playlist (which may only append, even if the store evicts).
+    made: BTreeMap<usize, Duration>,
+    /// Media seconds per second of the last producer that ended.
+    last_speed: f64,
 }
 
 /// One media file being served.
@@ -62,17 +63,17 @@ pub struct Title {
     pub key: Arc<str>,
     /// The library item, as probed.
     pub item: Arc<MediaItem>,
-    /// Its renditions; a rendition's index here is its bit in masks.
+    /// Its renditions; a rendition's index here is its place in a
+    /// [`RenditionSet`].
     pub renditions: Vec<Rendition>,
     /// Its WebVTT renditions, one per text subtitle track.
     pub subtitles: Vec<SubtitleRendition>,
     /// The cues of each of [`Title::subtitles`] known so far.
     pub cues: TitleCues,
     rendition_keys: Vec<Arc<str>>,
-    timeline: watch::Sender<TimelineState>,
     state: Mutex<TitleState>,
     /// Bumped whenever a segment arrives, a producer ends or fails, or the
-    /// timeline changes: requests waiting for a segment watch it.
+    /// timeline changes: requests waiting for any of these watch it.
     changed: watch::Sender<u64>,
     store: Arc<SegmentStore>,
     /// How far ahead of a producer a request still counts as coming
@@ -80,15 +81,6 @@ pub struct Title {
     ahead: usize,
     /// The throttle margin (`--throttle-margin`); `None`: never held.
     margin: Option<Duration>,
-    /// Media seconds per second of the last producer that ended.
-    last_speed: Mutex<f64>,
-    /// Whether its end was unknown when it was first served: its media
-    /// playlists are then growing (EVENT) ones for good, since a playlist
-    /// may not change its type (RFC 8216 §4.3.3.5).
-    growing: std::sync::atomic::AtomicBool,
-    /// Lengths of the segments of the driving rendition made so far, for a
-    /// growing playlist (which may only append, even if the store evicts).
-    made: Mutex<std::collections::BTreeMap<usize, Duration>>,
 }
 
 /// Removes a waiting request from its title when dropped.
@@ -99,15 +91,10 @@ pub struct WaiterGuard {
 
 impl Drop for WaiterGuard {
     fn drop(&mut self) {
-        self.title.lock().waiters.remove(&self.id);
+        self.title.lock().playheads.done_waiting(self.id);
         // A producer that gave way to this request runs on.
         self.title.retune();
     }
-}
-
-/// The bit of rendition `i` in a mask.
-pub fn bit(i: usize) -> u64 {
-    1u64 << i.min(63)
 }
 
 impl Title {
@@ -129,68 +116,43 @@ impl Title {
             cues: TitleCues::new(subtitles.len()),
             subtitles,
             rendition_keys,
-            timeline: watch::Sender::new(TimelineState::Building),
-            state: Mutex::new(TitleState::default()),
+            state: Mutex::new(TitleState {
+                timeline: TimelineState::Building,
+                growing: false,
+                producers: Vec::new(),
+                playheads: Playheads::default(),
+                failure: None,
+                first_segment_hooks: Vec::new(),
+                made: BTreeMap::new(),
+                last_speed: 0.0,
+            }),
             changed: watch::Sender::new(0),
             store,
             ahead,
             margin,
-            last_speed: Mutex::new(0.0),
-            growing: std::sync::atomic::AtomicBool::new(false),
-            made: Mutex::new(Default::default()),
         }
     }
 
-    /// Whether its media playlists grow (EVENT) rather than list the
-    /// whole timeline (VOD).
-    pub fn is_growing(&self) -> bool {
-        self.growing.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Records the length of segment `n` of the driving rendition.
-    pub fn note_made(&self, n: usize, duration: Duration) {
-        self.made.lock().expect("made").insert(n, duration);
-    }
-
-    /// The lengths of the driving rendition's segments made from 0 on
-    /// without a gap: what a growing playlist lists.
-    pub fn made_prefix(&self) -> Vec<Duration> {
-        let made = self.made.lock().expect("made");
-        (0..).map_while(|n| made.get(&n).copied()).collect()
-    }
-
-    /// Records the speed of a producer that ended.
-    pub fn note_speed(&self, speed: f64) {
-        if speed > 0.0 {
-            *self.last_speed.lock().expect("last speed") = speed;
-        }
-    }
-
-    /// The speed of the last producer that ended (0 before any).
-    pub fn last_speed(&self) -> f64 {
-        *self.last_speed.lock().expect("last speed")
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, TitleState> {
+    fn lock(&self) -> MutexGuard<'_, TitleState> {
         self.state.lock().expect("title lock")
     }
 
-    /// The bits of its video renditions.
-    pub fn video_renditions(&self) -> u64 {
-        self.mask_where(|r| r.plan.is_video())
+    // ---- renditions ----
+
+    /// Its video renditions.
+    pub fn video_renditions(&self) -> RenditionSet {
+        self.renditions_where(|r| r.plan.is_video())
     }
 
-    /// The bits of its audio renditions.
-    pub fn audio_renditions(&self) -> u64 {
-        self.mask_where(|r| !r.plan.is_video())
+    /// Its audio renditions.
+    pub fn audio_renditions(&self) -> RenditionSet {
+        self.renditions_where(|r| !r.plan.is_video())
     }
 
-    fn mask_where(&self, f: impl Fn(&Rendition) -> bool) -> u64 {
-        self.renditions
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| f(r))
-            .fold(0, |m, (i, _)| m | bit(i))
+    fn renditions_where(&self, f: impl Fn(&Rendition) -> bool) -> RenditionSet {
+        (0..self.renditions.len())
+            .filter(|i| f(&self.renditions[*i]))
+            .collect()
     }
 
     /// The index of the subtitle rendition named `name`.
@@ -212,11 +174,10 @@ impl Title {
         }
     }
 
-    /// The store keys of the renditions in `mask`.
-    pub fn rendition_keys(&self, mask: u64) -> Vec<Arc<str>> {
-        (0..self.renditions.len())
-            .filter(|i| mask & bit(*i) != 0)
-            .map(|i| self.rendition_keys[i].clone())
+    /// The store keys of the renditions in `set`.
+    pub fn rendition_keys(&self, set: RenditionSet) -> Vec<Arc<str>> {
+        set.iter()
+            .filter_map(|i| self.rendition_keys.get(i).cloned())
             .collect()
     }
 
@@ -230,16 +191,48 @@ impl Title {
         rendition < self.renditions.len() && self.store.contains(&self.segment_key(rendition, n))
     }
 
+    // ---- what was made ----
+
+    /// Records the length of segment `n` of the driving rendition.
+    pub fn note_made(&self, n: usize, duration: Duration) {
+        self.lock().made.insert(n, duration);
+    }
+
+    /// The lengths of the driving rendition's segments made from 0 on
+    /// without a gap: what a growing playlist lists.
+    pub fn made_prefix(&self) -> Vec<Duration> {
+        let st = self.lock();
+        (0..).map_while(|n| st.made.get(&n).copied()).collect()
+    }
+
+    /// Records the speed of a producer that ended.
+    pub fn note_speed(&self, speed: f64) {
+        if speed > 0.0 {
+            self.lock().last_speed = speed;
+        }
+    }
+
+    /// The speed of the last producer that ended (0 before any).
+    pub fn last_speed(&self) -> f64 {
+        self.lock().last_speed
+    }
+
     // ---- timeline ----
+
+    /// Whether its media playlists grow (EVENT) rather than list the
+    /// whole timeline (VOD).
+    pub fn is_growing(&self) -> bool {
+        self.lock().growing
+    }
 
     /// The timeline's state now.
     pub fn timeline_state(&self) -> TimelineState {
-        self.timeline.borrow().clone()
+        self.lock().timeline.clone()
     }
 
     /// The timeline, if known.
     pub fn timeline(&self) -> Option<Timeline> {
-        match &*self.timeline.borrow() {
+        match &self.lock().timeline {
             TimelineState::Ready(t) => Some(t.clone()),
             _ => None,
         }
@@ -249,25 +242,31 @@ impl Title {
     /// real end) and wakes everyone waiting. A first timeline without an
     /// end makes the title growing.
     pub fn set_timeline(&self, state: TimelineState) {
-        let first = *self.timeline.borrow() == TimelineState::Building;
-        if let (true, TimelineState::Ready(t)) = (first, &state) {
-            self.growing
-                .store(!t.is_closed(), std::sync::atomic::Ordering::SeqCst);
+        {
+            let mut st = self.lock();
+            if let (TimelineState::Building, TimelineState::Ready(t)) = (&st.timeline, &state) {
+                st.growing = !t.is_closed();
+            }
+            st.timeline = state;
         }
-        self.timeline.send_replace(state);
         self.bump();
     }
 
     /// Waits up to `wait` for the timeline; `None` if it is still being
     /// built then.
     pub async fn wait_timeline(&self, wait: Duration) -> Option<Result<Timeline, String>> {
-        let mut rx = self.timeline.subscribe();
-        let _ = tokio::time::timeout(wait, rx.wait_for(|s| *s != TimelineState::Building)).await;
-        let state = rx.borrow().clone();
-        match state {
-            TimelineState::Building => None,
-            TimelineState::Ready(t) => Some(Ok(t)),
-            TimelineState::Failed(e) => Some(Err(e)),
+        let mut changes = self.subscribe();
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.timeline_state() {
+                TimelineState::Building => {}
+                TimelineState::Ready(t) => return Some(Ok(t)),
+                TimelineState::Failed(e) => return Some(Err(e)),
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return None },
+                _ = tokio::time::sleep_until(deadline) => return None,
+            }
         }
     }
 
@@ -307,20 +306,17 @@ impl Title {
         self.lock().failure.clone()
     }
 
-    /// Records that a producer of `mask` failed with `message`: its
-    /// renditions' segments are dropped, and every player of the title sees
-    /// the failure. Returns the distinct sessions that were watching.
-    pub fn fail(&self, mask: u64, message: String) -> usize {
+    /// Records that a producer of `renditions` failed with `message`: its
+    /// renditions' segments are dropped, and every player of the title
+    /// sees the failure. Returns the distinct sessions that were watching.
+    pub fn fail(&self, renditions: RenditionSet, message: String) -> usize {
         let sessions = {
             let mut st = self.lock();
             st.failure = Some(message);
-            let mut ids: Vec<Uuid> = st.viewers.keys().map(|(s, _)| *s).collect();
-            ids.sort();
-            ids.dedup();
-            ids.len()
+            st.playheads.sessions()
         };
         self.store
-            .remove_renditions(&self.key, &self.rendition_keys(mask));
+            .remove_renditions(&self.key, &self.rendition_keys(renditions));
         self.bump();
         sessions
     }
@@ -330,98 +326,60 @@ impl Title {
         self.lock().failure = None;
     }
 
-    // ---- viewers ----
+    // ---- players ----
 
-    /// Records a request of player `viewer` for segment `n` (or where it
+    /// Records a request of player `player` for segment `n` (or where it
     /// starts): its playhead moves there. `preload` marks a player of a
     /// session that was only preloaded. Retunes the throttles.
-    pub fn touch(&self, viewer: ViewerKey, n: usize, preload: bool, renditions: u64) {
-        {
-            let mut st = self.lock();
-            st.viewers.insert(
-                viewer,
-                Viewer {
-                    playhead: n,
-                    last_seen: Instant::now(),
-                    preload,
-                    renditions,
-                },
-            );
-        }
+    pub fn touch(&self, player: PlayerKey, n: usize, preload: bool, renditions: RenditionSet) {
+        self.lock()
+            .playheads
+            .touch(player, n, preload, renditions, Instant::now());
         self.retune();
     }
 
     /// Forgets one player (a session's start placeholder, once a real
     /// player has fetched the master playlist).
-    pub fn remove_player(&self, viewer: ViewerKey) {
-        self.lock().viewers.remove(&viewer);
+    pub fn remove_player(&self, player: PlayerKey) {
+        self.lock().playheads.remove(player);
     }
 
     /// The players of session `session` are no longer preloads.
     pub fn played(&self, session: Uuid) {
-        {
-            let mut st = self.lock();
-            for ((s, _), v) in st.viewers.iter_mut() {
-                if *s == session {
-                    v.preload = false;
-                }
-            }
-        }
+        self.lock().playheads.played(session);
         self.retune();
     }
 
     /// Forgets every player of `session` (stopped or timed out).
     pub fn remove_session(&self, session: Uuid) {
-        self.lock().viewers.retain(|(s, _), _| *s != session);
+        self.lock().playheads.remove_session(session);
         self.retune();
     }
 
     /// Forgets players not heard from for `timeout` (a closed device whose
     /// session lives on through another).
     pub fn expire_players(&self, timeout: Duration) {
-        let now = Instant::now();
-        self.lock()
-            .viewers
-            .retain(|_, v| now.saturating_duration_since(v.last_seen) <= timeout);
+        self.lock().playheads.expire(timeout, Instant::now());
     }
 
     /// The playheads of the players of `session`.
     pub fn playheads(&self, session: Uuid) -> Vec<usize> {
-        self.lock()
-            .viewers
-            .iter()
-            .filter(|((s, _), _)| *s == session)
-            .map(|(_, v)| v.playhead)
-            .collect()
+        self.lock().playheads.of_session(session)
     }
 
-    /// Segment indexes in some player's window (never evicted), by
-    /// rendition key.
+    /// Segment indexes in some player's window (never evicted).
     pub fn windows(&self) -> Vec<(usize, usize)> {
-        let st = self.lock();
-        let mut w: Vec<(usize, usize)> = st
-            .viewers
-            .values()
-            .map(|v| (v.playhead, v.playhead + self.ahead + 1))
-            .collect();
-        w.extend(st.waiters.values().map(|(_, _, n)| (*n, *n)));
-        w
+        self.lock().playheads.windows(self.ahead)
     }
 
     /// Registers a request waiting for segment `n` of `rendition`.
     pub fn add_waiter(
         self: &Arc<Self>,
-        viewer: ViewerKey,
+        player: PlayerKey,
         rendition: usize,
         n: usize,
     ) -> WaiterGuard {
-        let id = {
-            let mut st = self.lock();
-            st.next_waiter += 1;
-            let id = st.next_waiter;
-            st.waiters.insert(id, (viewer, rendition, n));
-            id
-        };
+        let id = self.lock().playheads.wait(player, rendition, n);
         self.retune();
         WaiterGuard {
             title: self.clone(),
@@ -442,12 +400,12 @@ impl Title {
     /// Whether nobody watches, waits or produces: the title can go.
     pub fn is_idle(&self) -> bool {
         let st = self.lock();
-        st.viewers.is_empty() && st.waiters.is_empty() && st.producers.is_empty()
+        st.playheads.is_empty() && st.producers.is_empty()
     }
 
     /// How many players watch it.
-    pub fn viewer_count(&self) -> usize {
-        self.lock().viewers.len()
+    pub fn player_count(&self) -> usize {
+        self.lock().playheads.len()
     }
 
     // ---- producers ----
@@ -469,41 +427,25 @@ impl Title {
         self.bump();
     }
 
-    /// The rules' view of viewers, producers and waiters now.
-    pub fn views(&self) -> (Vec<ProducerView>, Vec<ViewerView>, Vec<WaiterView>) {
-        let st = self.lock();
-        Self::views_of(&st)
+    /// The rules' view of producers, players and waiters now.
+    pub fn views(&self) -> (Vec<ProducerView>, Vec<PlayerView>, Vec<WaiterView>) {
+        Self::views_of(&self.lock())
     }
 
-    fn views_of(st: &TitleState) -> (Vec<ProducerView>, Vec<ViewerView>, Vec<WaiterView>) {
-        let now = Instant::now();
+    fn views_of(st: &TitleState) -> (Vec<ProducerView>, Vec<PlayerView>, Vec<WaiterView>) {
         let producers = st
             .producers
             .iter()
             .filter(|p| !p.is_stopping())
             .map(|p| p.view())
             .collect();
-        let viewers = st
-            .viewers
-            .iter()
-            .map(|(k, v)| ViewerView {
-                id: viewer_id(k),
-                playhead: v.playhead,
-                renditions: v.renditions,
-                preload: v.preload,
-                idle: now.saturating_duration_since(v.last_seen),
-            })
-            .collect();
-        let waiters = st
-            .waiters
-            .values()
-            .map(|(k, r, n)| WaiterView {
-                viewer: viewer_id(k),
-                rendition: bit(*r),
-                index: *n,
-            })
-            .collect();
-        (producers, viewers, waiters)
+        let (players, waiters) = st.playheads.views(Instant::now());
+        (producers, players, waiters)
+    }
+
+    /// The rules' id of `player`.
+    pub fn player_id(player: &PlayerKey) -> u64 {
+        player_id(player)
     }
 
     /// Whether a running producer will make segment `n` of `rendition` soon.
@@ -512,31 +454,26 @@ impl Title {
         st.producers
             .iter()
             .filter(|p| !p.is_stopping())
-            .any(|p| policy::coming(&p.view(), bit(rendition), n, self.ahead))
+            .any(|p| policy::coming(&p.view(), rendition, n, self.ahead))
     }
 
-    /// Moves every producer's throttle to where its viewers need it, and
+    /// Moves every producer's throttle to where its players need it, and
     /// stops producers that nobody needs any more.
     pub fn retune(&self) {
-        let Some(timeline) = self.timeline() else {
-            return;
-        };
         let tight = !self.store.admits();
         let st = self.lock();
-        let (producers, viewers, waiters) = Self::views_of(&st);
-        let ahead = self.ahead;
-        for (p, view) in st
-            .producers
-            .iter()
-            .filter(|p| !p.is_stopping())
-            .zip(&producers)
-        {
+        let TimelineState::Ready(timeline) = &st.timeline else {
+            return;
+        };
+        let (producers, players, waiters) = Self::views_of(&st);
+        let running = st.producers.iter().filter(|p| !p.is_stopping());
+        for (p, view) in running.zip(&producers) {
             // Held at cuts only: the last segment ends with the file (held
             // at the timeline's end, with audio past it, a producer never
             // saw EOS).
             let limit = policy::throttle_limit(
                 view,
-                &viewers,
+                &players,
                 &waiters,
                 |n| timeline.cut_after(n),
                 self.margin,
@@ -550,14 +487,14 @@ impl Title {
                 (l, None) => l,
             };
             // Far enough ahead while another request waits: hold where it is.
-            let limit = if policy::yields(view, &viewers, &waiters, ahead) {
+            let limit = if policy::yields(view, &players, &waiters, self.ahead) {
                 let here = timeline.start(view.next);
                 Some(limit.map_or(here, |l| l.min(here)))
             } else {
                 limit
             };
             p.throttle.set_limit(limit);
-            if !policy::has_demand(view, &viewers, &waiters, self.ahead)
+            if !policy::has_demand(view, &players, &waiters, self.ahead)
                 && p.age() > Duration::from_secs(1)
             {
                 p.stop("nobody needs it");
@@ -590,25 +527,10 @@ impl Title {
     /// Stops `p` when segment `next` is done or being done by another.
     pub fn check_reached(&self, p: &Producer, next: usize) {
         let (producers, _, _) = self.views();
-        let view = p.view();
-        let reached = policy::reached_existing(
-            &view,
-            next,
-            |rbit, n| {
-                let i = rbit.trailing_zeros() as usize;
-                i < self.renditions.len() && self.has_segment(i, n)
-            },
-            &producers,
-        );
+        let reached =
+            policy::reached_existing(&p.view(), next, |r, n| self.has_segment(r, n), &producers);
         if reached {
             p.stop("reached segments that exist");
         }
     }
-}
-
-/// A viewer's id for the rules: its session and player folded into one
-/// number (collisions would only merge two players' demand).
-pub fn viewer_id(k: &ViewerKey) -> u64 {
-    let (hi, lo) = k.0.as_u64_pair();
-    hi ^ lo.rotate_left(17) ^ (u64::from(k.1)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
