@@ -2,7 +2,9 @@
 # Installs what hlsd needs on Debian 12: GStreamer 1.22 (headers + plugins),
 # the tools the tests use as HLS clients (ffprobe/ffmpeg, and Debian's
 # chromium driven by playwright-core; nginx-light, in front of several
-# nodes in the scale-out test), python3 (it makes the coverage
+# nodes in the scale-out test), mkvtoolnix (test media muxed by
+# mkvmerge), stress-ng (loads the CPU where timing must change nothing),
+# python3 (it makes the coverage
 # corpus, tests/media/make-coverage-media.sh), the web page's hls.js, then makes the
 # small fixture files in fixtures/. Safe to run again: it skips what is there.
 set -euo pipefail
@@ -16,6 +18,7 @@ pkgs=(
   ffmpeg python3
   chromium
   nginx-light
+  mkvtoolnix stress-ng
 )
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install Rust (1.92 or newer) with rustup first" >&2

@@ -218,6 +218,28 @@ impl SegmentFormat {
     }
 }
 
+/// `EXT-X-PLAYLIST-TYPE` (RFC 8216 §4.3.3.5): whether a media playlist
+/// lists its whole timeline from the first request (VOD) or only grows by
+/// appending segments (EVENT). A playlist never changes its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaylistType {
+    /// Appended to until `#EXT-X-ENDLIST`: the end was not known when the
+    /// title was first served.
+    Event,
+    /// Every segment listed up front, with `#EXT-X-ENDLIST`.
+    Vod,
+}
+
+impl PlaylistType {
+    /// Its name in the tag.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlaylistType::Event => "EVENT",
+            PlaylistType::Vod => "VOD",
+        }
+    }
+}
+
 /// `EXT-X-VERSION`: 7 with fragmented MP4 (`EXT-X-MAP` in a playlist
 /// that is not I-frames only needs 6, RFC 8216 §7; 7 as Apple's authoring
 /// spec has fMP4 presentations), else 3 (floating-point `EXTINF`).
@@ -230,10 +252,19 @@ fn version_line(fmp4: bool) -> &'static str {
 }
 
 /// The header of a media playlist up to its segment lines.
-fn media_header(durations: &[Duration], kind: &str, query: &str, format: SegmentFormat) -> String {
+fn media_header(
+    durations: &[Duration],
+    kind: PlaylistType,
+    query: &str,
+    format: SegmentFormat,
+) -> String {
     let mut out = String::from(version_line(format == SegmentFormat::Fmp4));
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
-    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{kind}");
+    let _ = writeln!(
+        out,
+        "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{}",
+        kind.as_str()
+    );
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     if format == SegmentFormat::Fmp4 {
         // The init segment of every media segment (RFC 8216 §4.3.2.5).
@@ -269,7 +300,7 @@ pub fn vod_playlist(
     format: SegmentFormat,
     start: Option<Duration>,
 ) -> String {
-    let mut out = media_header(durations, "VOD", query, format);
+    let mut out = media_header(durations, PlaylistType::Vod, query, format);
     if let Some(at) = start {
         let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={:.3}", at.as_secs_f64());
     }
@@ -291,7 +322,7 @@ pub fn event_playlist(
     format: SegmentFormat,
     start: Option<Duration>,
 ) -> String {
-    let mut out = media_header(durations, "EVENT", query, format);
+    let mut out = media_header(durations, PlaylistType::Event, query, format);
     match start {
         Some(at) => {
             let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={:.3}", at.as_secs_f64());

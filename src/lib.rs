@@ -53,6 +53,7 @@
 //! building and stopping pipelines) run off the async threads, and each
 //! producer's bus is read by one task that reports to its title.
 
+pub mod app;
 pub mod config;
 pub mod container;
 pub mod continuity;
@@ -74,16 +75,18 @@ pub mod supervisor;
 pub mod timeline;
 pub mod token;
 
+pub use app::AppState;
+
 use anyhow::Context;
 use config::Config;
-use library::Library;
-use session::Sessions;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use store::SegmentStore;
-use supervisor::Supervisor;
+use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// How long shutdown waits for the background tasks (the library's
+/// probers and watcher, the reaper) once every producer has stopped.
+const TASKS_WAIT: Duration = Duration::from_secs(5);
 
 /// Initialises GStreamer and registers hlsd's own elements
 /// (`hlsdx264enc`, [`pipeline::x264`]), which the built-in pipeline
@@ -97,179 +100,45 @@ pub fn init() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What every request handler shares.
-pub struct AppState {
-    /// The configuration the server runs with.
-    pub config: Config,
-    /// The library, kept in step with the disk in the background.
-    pub library: Arc<Library>,
-    /// Live sessions, and through them the supervisor and the store.
-    pub sessions: Arc<Sessions>,
-    /// Streaming statistics.
-    pub stats: Arc<stats::Stats>,
-    /// Signs and checks playback tokens.
-    pub signer: token::Signer,
-    /// Segment requests that may still wait for a segment being made
-    /// (`max_waiting_requests` permits).
-    pub segment_waiters: Arc<tokio::sync::Semaphore>,
-    /// token → user.
-    tokens: HashMap<String, String>,
-}
-
-impl AppState {
-    /// Whether `user` may read server-wide statistics.
-    pub fn is_admin(&self, user: &str) -> bool {
-        self.config.admins.iter().any(|a| a == user)
-    }
-
-    /// The user `token` belongs to, if any. Every configured token is
-    /// compared, each in constant time, so the answer's timing says
-    /// nothing about how much of a guess was right.
-    pub fn user_for(&self, token: &str) -> Option<String> {
-        use subtle::ConstantTimeEq;
-        let mut found = None;
-        for (known, user) in &self.tokens {
-            if bool::from(known.as_bytes().ct_eq(token.as_bytes())) {
-                found = Some(user.clone());
-            }
-        }
-        found
-    }
-}
-
-/// Loads the library from its catalogue and serves HTTP on `listener` at
-/// once (the library is compared with the disk in the background) until
-/// `shutdown` resolves; then stops every producer and empties the segment
-/// store.
+/// Builds the application from `config` ([`AppState::new`]), serves HTTP
+/// on `listener` at once (the library is compared with the disk in the
+/// background) until `shutdown` resolves; then stops every producer,
+/// empties the segment store and waits for the background tasks.
 /// GStreamer must be initialised ([`init`], or `gst::init`: hlsd's
 /// elements are then registered here).
 ///
 /// # Errors
-/// Fails when a token is too short ([`Config::validate`]), the media dir
-/// cannot be read, the transcode dir or the data
-/// dir cannot be created, the catalogue cannot be opened, or hlsd's
-/// elements cannot be registered.
+/// As [`AppState::new`].
 pub async fn run(
     listener: tokio::net::TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    config.validate()?;
-    pipeline::x264::register().context("registering hlsdx264enc")?;
-    tokio::fs::create_dir_all(&config.transcode_dir)
-        .await
-        .with_context(|| format!("creating transcode dir {}", config.transcode_dir.display()))?;
-    remove_stale_session_folders(&config.transcode_dir).await;
-    let budget = config
-        .disk_budget
-        .or_else(|| store::default_budget(&config.transcode_dir));
-    let store = Arc::new(SegmentStore::new(
-        config.transcode_dir.join("store"),
-        budget,
-    ));
-    // A crashed run's segments are a cache nobody indexes: they go.
-    if store.clear() {
-        tracing::info!(dir = %store.root().display(), "deleted the segment store left by an earlier run");
-    }
-    tracing::info!(
-        store = %store.root().display(),
-        budget_bytes = budget.unwrap_or(0),
-        explicit = config.disk_budget.is_some(),
-        "segment store ready"
-    );
-    let stats = Arc::new(stats::Stats::new());
-    let library = Arc::new(Library::open(&config)?);
-    let supervisor = Arc::new(Supervisor::new(
-        supervisor::Settings {
-            templates: config.templates.clone(),
-            first_segment: config.first_segment,
-            max_height: config.max_height,
-            relocate_ahead: config.relocate_ahead,
-            throttle_margin: config.throttle_margin,
-            max_transcodes: config.max_transcodes.max(1),
-            max_remuxes: config.max_remuxes.max(1),
-            producers_per_item: config.producers_per_item.max(1),
-            index_timeout: config.index_timeout,
-        },
-        store,
-        stats.clone(),
-        Some(library.catalogue()),
-    ));
-    let sessions = Arc::new(Sessions::new(
-        supervisor,
-        stats.clone(),
-        config.session_timeout,
-        config.preload_timeout,
-        config.max_sessions_per_user,
-    ));
-    let tokens = config
-        .users
-        .iter()
-        .map(|u| (u.token.clone(), u.user.clone()))
-        .collect();
-    let signer = match &config.secret {
-        Some(s) => token::Signer::new(s.as_bytes()),
-        None => token::Signer::random(),
-    };
-    let state = Arc::new(AppState {
-        segment_waiters: Arc::new(tokio::sync::Semaphore::new(
-            config.max_waiting_requests.max(1),
-        )),
-        config,
-        library,
-        sessions: sessions.clone(),
-        stats,
-        signer,
-        tokens,
-    });
-
+    let state = AppState::new(config).await?;
     let stop = CancellationToken::new();
-    state.library.start(
-        stop.clone(),
-        state.config.watch,
-        state.config.rescan_interval,
-    );
-    let reaper = tokio::spawn(sessions.clone().reaper(stop.clone()));
-    let stop_server = stop.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stop_server.cancel();
-    });
+    let mut tasks = JoinSet::new();
+    state.start(&stop, &mut tasks);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving");
     let signal = stop.clone();
-    warp::serve(http::routes(state))
+    warp::serve(http::routes(state.clone()))
         .incoming(listener)
-        .graceful(async move { signal.cancelled().await })
+        .graceful(async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = signal.cancelled() => {}
+            }
+        })
         .run()
         .await;
     stop.cancel();
-    let _ = reaper.await;
-    sessions.shutdown().await;
+    state.sessions.shutdown().await;
+    let joined = tokio::time::timeout(TASKS_WAIT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if joined.is_err() {
+        tracing::warn!(left = tasks.len(), "background tasks did not stop in time");
+    }
     Ok(())
-}
-
-/// Deletes session folders (named by UUID) that hlsd versions before the
-/// segment store left in the transcode dir. Other files are kept.
-async fn remove_stale_session_folders(dir: &std::path::Path) {
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-        return;
-    };
-    let mut removed = 0;
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        let name = entry.file_name();
-        let is_dir = entry.file_type().await.is_ok_and(|t| t.is_dir());
-        if is_dir
-            && uuid::Uuid::parse_str(&name.to_string_lossy()).is_ok()
-            && tokio::fs::remove_dir_all(entry.path()).await.is_ok()
-        {
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        tracing::info!(
-            folders = removed,
-            "deleted session folders left by an earlier run"
-        );
-    }
 }

@@ -2,7 +2,8 @@
 //! and `GET /metrics` (Prometheus text), admins only unless
 //! `--metrics-public`.
 
-use super::{respond, with_state, ApiError, Principal, Route};
+use super::error::ApiError;
+use super::filters::{respond, with_state, Principal, Route};
 use crate::AppState;
 use serde::Serialize;
 use std::sync::Arc;
@@ -56,15 +57,16 @@ fn refresh_gauges(state: &AppState) -> Vec<(crate::library::Playback, &'static s
     sessions
 }
 
-pub(super) fn routes(
+/// `GET /api/v1/admin/streaming-stats` (admins): sessions, the store,
+/// producers and the library, as JSON.
+pub fn streaming_stats(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Route {
-    // GET /api/v1/admin/streaming-stats
-    let admin_stats = warp::path!("api" / "v1" / "admin" / "streaming-stats")
+    warp::path!("api" / "v1" / "admin" / "streaming-stats")
         .and(warp::get())
-        .and(auth.clone())
-        .and(with_state(state.clone()))
+        .and(auth)
+        .and(with_state(state))
         .map(|p: Principal, state: Arc<AppState>| {
             respond(require_admin(&state, &p).map(|_| {
                 let sessions = refresh_gauges(&state);
@@ -77,22 +79,25 @@ pub(super) fn routes(
                 })
                 .into_response()
             }))
-        });
+        })
+        .boxed()
+}
 
-    // GET /metrics (Prometheus text; a token unless --metrics-public)
-    let metrics_state = state.clone();
-    let metrics = warp::path!("metrics")
+/// `GET /metrics`: Prometheus text; admins only unless `--metrics-public`.
+pub fn metrics(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    let public = state.http.metrics_public;
+    warp::path!("metrics")
         .and(warp::get())
         .and(
             warp::any()
-                .and_then(move || {
-                    let state = metrics_state.clone();
-                    async move {
-                        if state.config.metrics_public {
-                            Ok::<_, Rejection>(None)
-                        } else {
-                            Err(warp::reject::custom(ApiError::Unauthorized))
-                        }
+                .and_then(move || async move {
+                    if public {
+                        Ok::<_, Rejection>(None)
+                    } else {
+                        Err(warp::reject::custom(ApiError::Unauthorized))
                     }
                 })
                 .or(auth.map(Some))
@@ -113,7 +118,6 @@ pub(super) fn routes(
                 );
                 res
             }))
-        });
-
-    admin_stats.boxed().or(metrics.boxed()).unify().boxed()
+        })
+        .boxed()
 }

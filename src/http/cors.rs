@@ -10,7 +10,8 @@
 //! and the browser keeps the response from the other page, as the
 //! protocol intends.
 
-use super::ApiError;
+use super::error::ApiError;
+use super::filters::Route;
 use warp::http::header::{self, HeaderValue};
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -111,7 +112,7 @@ fn preflight(policy: &CorsOrigins, origin: Option<&str>) -> Response {
 /// Wraps every route: preflights are answered before routing, and every
 /// other response (errors too) gains the CORS headers. Without a policy
 /// the routes are returned unchanged.
-pub fn wrap(routes: super::Route, policy: Option<CorsOrigins>) -> super::Route {
+pub fn wrap(routes: Route, policy: Option<CorsOrigins>) -> Route {
     let Some(policy) = policy else {
         return routes;
     };

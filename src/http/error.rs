@@ -11,6 +11,9 @@ use warp::{Rejection, Reply};
 /// a segment's worth, after which a session may have ended.
 const CAPACITY_RETRY_AFTER_S: u32 = 10;
 
+/// Seconds a client is told to wait when a playlist or segment is not ready.
+pub const RETRY_AFTER_S: u32 = 2;
+
 /// An error a client sees.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -112,6 +115,64 @@ impl From<crate::supervisor::AtCapacity> for ApiError {
                 ApiError::TooManySessions(e.to_string())
             }
             _ => ApiError::AtCapacity(e.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// 503 `not_ready` with [`RETRY_AFTER_S`].
+    pub fn not_ready(message: impl Into<String>) -> ApiError {
+        ApiError::NotReady {
+            message: message.into(),
+            retry_after_s: RETRY_AFTER_S,
+        }
+    }
+}
+
+/// A segment that could not be served: 404 when there is none, 503 while
+/// it is coming or the server is at a cap, 500 when its producer failed.
+/// `Ready` is not an error: a handler that lets it through has a bug.
+impl From<crate::supervisor::SegmentOutcome> for ApiError {
+    fn from(o: crate::supervisor::SegmentOutcome) -> Self {
+        use crate::supervisor::SegmentOutcome;
+        match o {
+            SegmentOutcome::Missing => ApiError::NotFound("no such segment in this item".into()),
+            SegmentOutcome::NotYet(message) => ApiError::not_ready(message),
+            SegmentOutcome::Failed(message) => ApiError::SessionFailed(message),
+            SegmentOutcome::AtCapacity(e) => e.into(),
+            SegmentOutcome::Ready(_) => ApiError::Internal,
+        }
+    }
+}
+
+impl From<crate::session::OpenError> for ApiError {
+    fn from(e: crate::session::OpenError) -> Self {
+        use crate::session::OpenError;
+        match e {
+            OpenError::BadRequest(m) => ApiError::BadRequest(m),
+            OpenError::Unplayable(m) => ApiError::Unplayable(m),
+            OpenError::NotReady(m) => ApiError::not_ready(m),
+            OpenError::Failed(m) => ApiError::SessionFailed(m),
+            OpenError::AtCapacity(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::session::PlaylistError> for ApiError {
+    fn from(e: crate::session::PlaylistError) -> Self {
+        use crate::session::PlaylistError;
+        match e {
+            PlaylistError::Failed(m) => ApiError::SessionFailed(m),
+            PlaylistError::NotReady(m) => ApiError::not_ready(m),
+        }
+    }
+}
+
+impl From<crate::library::Unavailable> for ApiError {
+    fn from(e: crate::library::Unavailable) -> Self {
+        match e {
+            crate::library::Unavailable::NotFound(_) => ApiError::NotFound(e.to_string()),
+            crate::library::Unavailable::Gone(_) => ApiError::MediaGone(e.to_string()),
         }
     }
 }

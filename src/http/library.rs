@@ -6,7 +6,10 @@
 //!   `?path=`, optional): lists that folder (or all) now and probes what is
 //!   new or changed, for download tools' post-processing hooks.
 
-use super::{query_value, raw_query, respond, with_state, ApiError, Principal, Route};
+use super::error::ApiError;
+use super::filters::{
+    optional_body, query_value, raw_query, respond, with_state, Principal, Route,
+};
 use crate::library::{PageQuery, PlaybackFilter, DEFAULT_PAGE, MAX_PAGE};
 use crate::AppState;
 use serde::Serialize;
@@ -25,36 +28,45 @@ struct PageBody<'a> {
     items: Vec<&'a crate::library::MediaItem>,
 }
 
-/// The library routes.
-pub(super) fn routes(
+/// `GET /api/v1/media?offset=&limit=&path=&q=&playback=`: one page of
+/// the library, in path order, with an `ETag` (304 on `If-None-Match`).
+pub fn list(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Route {
-    let list = warp::path!("api" / "v1" / "media")
+    warp::path!("api" / "v1" / "media")
         .and(warp::get())
-        .and(auth.clone())
+        .and(auth)
         .and(warp::header::headers_cloned())
         .and(raw_query())
-        .and(with_state(state.clone()))
+        .and(with_state(state))
         .map(
             |_: Principal, headers: HeaderMap, query: String, state: Arc<AppState>| {
-                respond(list(&state, &headers, &query))
+                respond(page(&state, &headers, &query))
             },
-        );
+        )
+        .boxed()
+}
 
-    let scan = warp::path!("api" / "v1" / "library" / "scan")
+/// `POST /api/v1/library/scan` (admins; body `{"path": "sub/dir"}` or
+/// `?path=`, optional): lists that folder (or all) now and probes what is
+/// new or changed: 202 with what it found.
+pub fn scan(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    warp::path!("api" / "v1" / "library" / "scan")
         .and(warp::post())
         .and(auth)
         .and(raw_query())
-        .and(super::optional_body(4096))
+        .and(optional_body(4096))
         .and(with_state(state))
         .then(
             |p: Principal, query: String, body: bytes::Bytes, state: Arc<AppState>| async move {
-                respond(scan(&state, &p, &query, &body).await)
+                respond(scan_handler(&state, &p, &query, &body).await)
             },
-        );
-
-    list.boxed().or(scan.boxed()).unify().boxed()
+        )
+        .boxed()
 }
 
 fn number(query: &str, key: &str, default: usize) -> Result<usize, ApiError> {
@@ -66,7 +78,7 @@ fn number(query: &str, key: &str, default: usize) -> Result<usize, ApiError> {
     }
 }
 
-fn list(state: &AppState, headers: &HeaderMap, query: &str) -> Result<Response, ApiError> {
+fn page(state: &AppState, headers: &HeaderMap, query: &str) -> Result<Response, ApiError> {
     let limit = number(query, "limit", DEFAULT_PAGE)?;
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!(
@@ -118,7 +130,7 @@ struct ScanBody {
     path: Option<String>,
 }
 
-async fn scan(
+async fn scan_handler(
     state: &AppState,
     p: &Principal,
     query: &str,

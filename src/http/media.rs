@@ -1,99 +1,80 @@
-//! One item, its whole-file subtitles, and the one entry point for playback:
-//! `GET /api/v1/stream/{id}` answers with the file's bytes (direct play,
-//! with HTTP Range) or a 302 to the caller's HLS session.
+//! One item, its whole-file subtitles, and the one entry point for
+//! playback: `GET /api/v1/stream/{id}` answers with the file's bytes
+//! (direct play, with HTTP Range) or a 302 to the caller's HLS session.
 
-use super::{query_value, range, raw_query, respond, with_state, ApiError, Principal, Route};
-use crate::library::{Decision, MediaItem, Playback, Unavailable};
+use super::error::ApiError;
+use super::filters::{query_value, raw_query, respond, with_state, Principal, Route};
+use super::range;
+use super::request;
+use super::responses::{self, media_type_of, BODY_CHUNK_BYTES};
+use super::urls::master_url;
+use crate::library::{MediaItem, Playback, SubtitleKind};
 use crate::profile::ClientProfile;
+use crate::session::{hls_playback, OpenAs};
 use crate::AppState;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use uuid::Uuid;
 use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-/// The library routes and `/api/v1/stream/{id}`.
-pub(super) fn routes(
+/// `GET /api/v1/media/{id}`: one item, with its decision for the profile
+/// the request names (`?profile=`, `X-Hlsd-Profile`).
+pub fn item(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Route {
-    // GET /api/v1/media/{id}
-    let get = warp::path!("api" / "v1" / "media" / String)
+    warp::path!("api" / "v1" / "media" / String)
         .and(warp::get())
-        .and(auth.clone())
+        .and(auth)
         .and(super::profile::requested())
-        .and(with_state(state.clone()))
+        .and(with_state(state))
         .then(
             |id: String, _: Principal, profile: ClientProfile, state: Arc<AppState>| async move {
                 respond(
-                    current_media(&state, &id)
+                    request::media(&state, &id)
                         .await
                         .map(|item| warp::reply::json(&item_for(&item, &profile)).into_response()),
                 )
             },
-        );
+        )
+        .boxed()
+}
 
-    // GET|HEAD /api/v1/stream/{id}
-    let stream = warp::path!("api" / "v1" / "stream" / String)
+/// `GET|HEAD /api/v1/stream/{id}`: direct play (Range) or a 302 to the
+/// caller's HLS session, for the profile and tracks the query names.
+pub fn stream(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    warp::path!("api" / "v1" / "stream" / String)
         .and(warp::get().or(warp::head()).unify())
-        .and(auth.clone())
+        .and(auth)
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(raw_query())
-        .and(with_state(state.clone()))
+        .and(with_state(state))
         .then(stream_handler)
-        .map(respond);
+        .map(respond)
+        .boxed()
+}
 
-    // GET /api/v1/media/{id}/subtitles/{index}.vtt
-    let vtt = warp::path!("api" / "v1" / "media" / String / "subtitles" / String)
+/// `GET /api/v1/media/{id}/subtitles/{index}.vtt`: every cue of a text
+/// subtitle track as one WebVTT file, for a `<track>` beside a direct play.
+pub fn subtitles(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    warp::path!("api" / "v1" / "media" / String / "subtitles" / String)
         .and(warp::get())
         .and(auth)
         .and(with_state(state))
         .then(
             |id: String, file: String, _: Principal, state: Arc<AppState>| async move {
-                whole_file_vtt(&state, &id, &file).await
+                respond(whole_file_vtt(&state, &id, &file).await)
             },
         )
-        .map(respond);
-
-    get.boxed()
-        .or(vtt.boxed())
-        .unify()
-        .or(stream.boxed())
-        .unify()
         .boxed()
-}
-
-/// The library item `id` as its file is now: probed first if it was not
-/// yet, or if its file changed since.
-///
-/// # Errors
-/// 404 `not_found` for an unknown or malformed id, 404 `media_gone` for a
-/// file deleted since it was listed.
-pub(super) async fn current_media(state: &AppState, id: &str) -> Result<Arc<MediaItem>, ApiError> {
-    let uuid = Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("no media {id}")))?;
-    state.library.current(&uuid).await.map_err(|e| match e {
-        Unavailable::NotFound(_) => ApiError::NotFound(e.to_string()),
-        Unavailable::Gone(_) => ApiError::MediaGone(e.to_string()),
-    })
-}
-
-/// The HLS mode of `decision` (made for `item`): its own, or
-/// remux/transcode for a direct-play file that is asked for as HLS.
-///
-/// # Errors
-/// 422 for an unplayable item, with its reasons.
-pub(super) fn hls_mode(item: &MediaItem, decision: &Decision) -> Result<Playback, ApiError> {
-    match decision.playback {
-        None => Err(ApiError::Unplayable(format!(
-            "{} cannot be played: {}",
-            item.path,
-            decision.reasons.join(", ")
-        ))),
-        Some(Playback::DirectPlay) => Ok(decision.hls_mode()),
-        Some(mode) => Ok(mode),
-    }
 }
 
 /// `item` as `GET /api/v1/media/{id}` shows it for a client with
@@ -134,56 +115,56 @@ async fn stream_handler(
             )))
         }
     };
-    let profile = super::profile::from_request(&query, &headers)?;
-    let item = current_media(&state, &id).await?;
-    let decision = item.decision_for(&profile);
-    hls_mode(&item, &decision)?;
-    let tracks = super::tracks::TrackRequest::from_query(&query)?;
+    let play = request::from_request(&query, &headers)?;
+    let item = request::media(&state, &id).await?;
+    let decision = item.decision_for(&play.profile);
+    hls_playback(&item, &decision)?;
     // Another audio track than the default, or burned subtitles, need HLS.
-    let wants_other =
-        query_value(&query, "audio").is_some() || query_value(&query, "burn").is_some();
+    let wants_other = play.audio.is_some() || play.burn.is_some();
     if decision.playback == Some(Playback::DirectPlay) && !force_hls && !wants_other {
         return direct_play(&item, &method, &headers).await;
     }
-    let session =
-        super::tracks::start_session(&state, &p, item, &tracks, false, &profile, None).await?;
+    let session = state
+        .sessions
+        .open(
+            item,
+            &p.user,
+            &play,
+            OpenAs::default(),
+            *state.http.playlist_wait,
+        )
+        .await?;
     let mut res = Response::new(Default::default());
     *res.status_mut() = StatusCode::FOUND;
-    let location = super::hls::master_url(&state, &session);
     res.headers_mut().insert(
         header::LOCATION,
-        HeaderValue::from_str(&location).map_err(|_| ApiError::Internal)?,
+        HeaderValue::from_str(&master_url(&state, &session)).map_err(|_| ApiError::Internal)?,
     );
     Ok(res)
 }
 
-/// `GET /api/v1/media/{id}/subtitles/{index}.vtt`: every cue of text
-/// subtitle track `index` as one WebVTT file, for a `<track>` element
-/// beside a direct play.
+/// Every cue of text subtitle track `file` (`{index}.vtt`) of item `id`.
 async fn whole_file_vtt(state: &AppState, id: &str, file: &str) -> Result<Response, ApiError> {
-    let item = current_media(state, id).await?;
+    let item = request::media(state, id).await?;
     let not_found = || ApiError::NotFound(format!("no text subtitle track {file} in media {id}"));
     let index: usize = file
         .strip_suffix(".vtt")
         .and_then(|i| i.parse().ok())
         .ok_or_else(not_found)?;
-    let track = item
-        .subtitles
+    item.subtitles
         .get(index)
-        .filter(|s| s.kind == crate::library::SubtitleKind::Text)
+        .filter(|s| s.kind == SubtitleKind::Text)
         .ok_or_else(not_found)?;
-    tracing::debug!(media_id = %item.id, track = track.index, "whole-file subtitles");
-    let cues = crate::supervisor::whole_file_cues(item.clone(), index, state.config.index_timeout)
+    tracing::debug!(media_id = %item.id, track = index, "whole-file subtitles");
+    let cues = state
+        .sessions
+        .supervisor()
+        .whole_file_cues(item.clone(), index)
         .await
         .map_err(|e| {
             ApiError::SessionFailed(format!("subtitle track {index} cannot be read: {e}"))
         })?;
-    let mut res = Response::new(crate::subtitle::document(&cues).into());
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(super::VTT_TYPE),
-    );
-    Ok(res)
+    Ok(responses::vtt(crate::subtitle::document(&cues)))
 }
 
 /// Serves the file's bytes: 200, 206 for one range, 416 outside the file.
@@ -241,16 +222,14 @@ async fn direct_play(
         file.seek(std::io::SeekFrom::Start(start))
             .await
             .map_err(|_| ApiError::Internal)?;
-        let body =
-            tokio_util::io::ReaderStream::with_capacity(file.take(len), super::BODY_CHUNK_BYTES);
+        let body = tokio_util::io::ReaderStream::with_capacity(file.take(len), BODY_CHUNK_BYTES);
         warp::reply::stream(body).into_response()
     };
     *res.status_mut() = status;
     let h = res.headers_mut();
-    let mime = mime_guess::from_path(&item.abs_path).first_or_octet_stream();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(mime.essence_str()).map_err(|_| ApiError::Internal)?,
+        HeaderValue::from_str(&media_type_of(&item.abs_path)).map_err(|_| ApiError::Internal)?,
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, len.into());

@@ -1,207 +1,112 @@
-//! The HTTP API: one filter per route, handlers by route group, and the
-//! JSON error edge.
+//! The HTTP API: a thin edge over the domain. Every route is one function
+//! (in its group's file, with a `///` line naming its method and path),
+//! mounted here; handlers parse the request, call the library, the
+//! sessions or the supervisor, and turn the answer or the error into a
+//! response. One error type ([`ApiError`]) decides every status and JSON
+//! body.
 //!
-//! | route | handler |
+//! | route | group |
 //! |---|---|
-//! | `GET /healthz` | liveness, no auth |
+//! | `GET /healthz` | [`health`]: liveness, no auth |
 //! | `GET /api/v1/media` | [`library`]: the library, in pages |
 //! | `POST /api/v1/library/scan` | [`library`]: rescan a folder now (admins) |
-//! | `GET /api/v1/media/{id}` | [`media`]: one item, its decision for `?profile=` ([`profile`]) |
-//! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS, for `?profile=` |
-//! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`hls`]: start or reuse a session |
-//! | `GET /api/v1/hls/media/{id}/master.m3u8?token=` | [`renditions`]: master playlist at its signed URL (what `start` and `stream` hand out) |
-//! | `GET /api/v1/hls/{sid}/master.m3u8` | [`hls`]: the same, by session id (account token) |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/playlist.m3u8?token=` | [`renditions`]: media playlist (playback token) |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/segment_N.ts\|.m4s?token=` | [`renditions`]: segment bytes (playback token) |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/init.mp4?token=` | [`renditions`]: fMP4 init segment (playback token) |
-//! | `GET /api/v1/hls/authorize` | [`renditions`]: whether `X-Original-URI` carries a good playback token (nginx `auth_request`) |
-//! | `DELETE /api/v1/hls/{sid}` | [`hls`]: stop a session |
-//! | `GET /api/v1/sessions` | [`hls`]: the caller's sessions |
+//! | `GET /api/v1/media/{id}` | [`media`]: one item, its decision for `?profile=` |
+//! | `GET /api/v1/media/{id}/subtitles/{index}.vtt` | [`media`]: a whole text subtitle track |
+//! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS |
+//! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`sessions`]: start or reuse a session |
+//! | `GET /api/v1/hls/{sid}/master.m3u8` | [`sessions`]: the master playlist by session id |
+//! | `DELETE /api/v1/hls/{sid}`, `GET /api/v1/sessions` | [`sessions`]: stop, list |
+//! | `GET /api/v1/hls/media/{id}/master.m3u8?token=` | [`renditions`]: the master playlist at its signed URL |
+//! | `GET /api/v1/hls/media/{id}/{rendition}/{file}?token=` | [`renditions`]: media playlist, init segment, segments |
+//! | `GET /api/v1/hls/authorize` | [`renditions`]: whether `X-Original-URI` carries a good playback token |
+//! | `GET\|PUT /api/v1/progress/{id}` | [`progress`]: the caller's position |
 //! | `GET /api/v1/admin/streaming-stats`, `GET /metrics` | [`admin`]: statistics |
 //! | `GET /`, `GET /static/...` | [`web`]: the web page |
 //! | `OPTIONS *` with `--cors-origin` | [`cors`]: preflights; every answer gains CORS headers |
+//!
+//! Shared pieces: [`filters`] (state, auth, query, body), [`request`]
+//! (the item and what a request asks to play), [`profile`], [`urls`]
+//! (signed URLs and playback tokens), [`responses`], [`range`], [`error`].
 
 mod admin;
 pub mod cors;
 mod error;
-mod hls;
+mod filters;
+mod health;
 mod library;
 mod media;
 mod profile;
 mod progress;
 pub mod range;
 mod renditions;
-mod tracks;
+mod request;
+mod responses;
+mod sessions;
+mod urls;
 mod web;
 
 pub use error::{recover, ApiError};
+pub use filters::Principal;
+pub use profile::PROFILE_HEADER;
 
 use crate::AppState;
 use std::sync::Arc;
-use warp::reply::Response;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Reply};
 
-/// Who is asking, and how they proved it.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The user the token belongs to.
-    pub user: String,
-}
-
-/// `Content-Type` of playlists (RFC 8216 §4).
-const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-/// `Content-Type` of MPEG-TS segments (RFC 8216 §3.2).
-const SEGMENT_TYPE: &str = "video/mp2t";
-/// `Content-Type` of fragmented-MP4 init and media segments (RFC 8216
-/// §3.3; ISO/IEC 14496-12's `video/mp4`, which players take for audio
-/// too).
-const FMP4_TYPE: &str = "video/mp4";
-/// WebVTT's media type (W3C WebVTT §7.1).
-const VTT_TYPE: &str = "text/vtt; charset=utf-8";
-/// Seconds a client is told to wait when a playlist or segment is not ready.
-const RETRY_AFTER_S: u32 = 2;
-/// Bytes read from a file per chunk of a streamed body (a segment, a
-/// direct play): each read is a trip through tokio's blocking pool, so a
-/// small chunk (`ReaderStream`'s 4 KiB default) made serving a 1.1 MB
-/// segment 7× slower; 256 KiB is 5 trips for it, and 16 MB for 64
-/// bodies in flight.
-const BODY_CHUNK_BYTES: usize = 256 * 1024;
-
-fn with_state(
-    state: Arc<AppState>,
-) -> impl Filter<Extract = (Arc<AppState>,), Error = std::convert::Infallible> + Clone {
-    warp::any().map(move || state.clone())
-}
-
-/// The raw query string, or empty.
-fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
-    warp::query::raw().or(warp::any().map(String::new)).unify()
-}
-
-/// A small body (at most `limit` bytes, with a `Content-Length`), or none
-/// at all (a POST with no body and no `Content-Length`, as some clients
-/// send it, is an empty body, not a 411).
-fn optional_body(limit: u64) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
-    let sized = warp::header::<u64>("content-length")
-        .and(warp::body::content_length_limit(limit))
-        .and(warp::body::bytes())
-        .map(|_: u64, b: bytes::Bytes| b);
-    let none = warp::header::optional::<String>("content-length")
-        .and(warp::header::optional::<String>("transfer-encoding"))
-        .and_then(
-            move |length: Option<String>, chunked: Option<String>| async move {
-                if length.is_none() && chunked.is_none() {
-                    Ok(bytes::Bytes::new())
-                } else {
-                    Err(warp::reject::custom(ApiError::BadRequest(format!(
-                        "the body must be at most {limit} bytes, with a Content-Length"
-                    ))))
-                }
-            },
-        );
-    sized.or(none).unify()
-}
-
-fn query_value(query: &str, key: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Authenticates by `Authorization: Bearer TOKEN` or `?api_key=TOKEN`;
-/// rejects with 401 otherwise.
-fn auth(state: Arc<AppState>) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
-        .and(raw_query())
-        .and_then(move |authorization: Option<String>, query: String| {
-            let state = state.clone();
-            async move {
-                let bearer = authorization.as_deref().and_then(bearer_token);
-                let token = bearer
-                    .map(str::to_string)
-                    .or_else(|| query_value(&query, "api_key"));
-                token
-                    .and_then(|t| state.user_for(&t))
-                    .map(|user| Principal { user })
-                    .ok_or_else(|| warp::reject::custom(ApiError::Unauthorized))
-            }
-        })
-}
-
-/// The token of an `Authorization: Bearer TOKEN` header; the scheme is
-/// case-insensitive (RFC 9110 §11.1).
-fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// A response from a handler's result, logging server errors.
-fn respond(result: Result<Response, ApiError>) -> Response {
-    match result {
-        Ok(r) => r,
-        Err(e) => {
-            if e.status().is_server_error() {
-                tracing::warn!(code = e.code(), message = %e, "request failed");
-            }
-            e.into_response()
-        }
-    }
-}
-
-/// Every route, with rejections turned into JSON errors. Each route is
-/// boxed: the nested filter types are otherwise too deep for the compiler's
-/// recursion limit in release builds.
+/// Every route, with rejections turned into JSON errors, CORS where it is
+/// configured, `X-Hlsd-Node` on every answer, and errors counted.
 pub fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
-    let auth = auth(state.clone());
-    let counted = state.stats.clone();
-    let node = warp::http::HeaderValue::from_str(&state.config.node_name)
-        .unwrap_or_else(|_| warp::http::HeaderValue::from_static("hlsd"));
-
-    // GET /healthz: up, and how far the library is.
-    let health_state = state.clone();
-    let healthz = warp::path!("healthz")
-        .and(warp::get())
-        .map(move || {
-            let f = health_state.library.figures();
-            warp::reply::json(&serde_json::json!({
-                "status": "ok",
-                "library": {
-                    "items": f.items,
-                    "pending": f.pending,
-                    "settling": f.settling,
-                    "reconciled": f.reconciled,
-                    "watch": f.watch,
-                },
-            }))
-            .into_response()
-        })
-        .boxed();
-
-    let api = library::routes(state.clone(), auth.clone())
-        .or(media::routes(state.clone(), auth.clone()))
+    let auth = filters::auth(state.clone());
+    let s = || state.clone();
+    let api = health::healthz(s())
+        .or(library::list(s(), auth.clone()))
         .unify()
-        .or(hls::routes(state.clone(), auth.clone()))
+        .or(library::scan(s(), auth.clone()))
         .unify()
-        .or(progress::routes(state.clone(), auth.clone()))
+        .or(media::item(s(), auth.clone()))
         .unify()
-        .or(admin::routes(state.clone(), auth))
+        .or(media::subtitles(s(), auth.clone()))
         .unify()
-        .or(web::routes(&state))
+        .or(media::stream(s(), auth.clone()))
         .unify()
-        .or(healthz)
+        .or(sessions::start(s(), auth.clone()))
+        .unify()
+        .or(sessions::preload(s(), auth.clone()))
+        .unify()
+        .or(sessions::master(s(), auth.clone()))
+        .unify()
+        .or(renditions::signed_master(s()))
+        .unify()
+        .or(renditions::rendition_file(s()))
+        .unify()
+        .or(renditions::authorize(s()))
+        .unify()
+        .or(sessions::stop(s(), auth.clone()))
+        .unify()
+        .or(sessions::list(s(), auth.clone()))
+        .unify()
+        .or(progress::put(s(), auth.clone()))
+        .unify()
+        .or(progress::get(s(), auth.clone()))
+        .unify()
+        .or(admin::streaming_stats(s(), auth.clone()))
+        .unify()
+        .or(admin::metrics(s(), auth))
+        .unify()
+        .or(web::page(&state))
         .unify()
         .recover(recover)
         .unify()
         .boxed();
+    let counted = state.stats.clone();
+    let node = warp::http::HeaderValue::from_str(&state.http.node_name)
+        .unwrap_or_else(|_| warp::http::HeaderValue::from_static("hlsd"));
     // Boxing made the error type a Rejection again; none can occur.
     cors::wrap(
         api,
-        cors::CorsOrigins::from_config(&state.config.cors_origins),
+        cors::CorsOrigins::from_config(&state.http.cors_origins),
     )
     .recover(recover)
     .unify()
@@ -213,31 +118,4 @@ pub fn routes(
         }
     }))
     .with(warp::trace::request())
-}
-
-/// A boxed route, as every group returns them.
-type Route = warp::filters::BoxedFilter<(Response,)>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive() {
-        for h in ["Bearer abc", "bearer abc", "BEARER  abc ", " Bearer abc"] {
-            assert_eq!(bearer_token(h), Some("abc"), "{h:?}");
-        }
-        for h in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
-            assert_eq!(bearer_token(h), None, "{h:?}");
-        }
-    }
-
-    #[test]
-    fn query_values_are_decoded() {
-        assert_eq!(
-            query_value("a=1&api_key=x%20y", "api_key").as_deref(),
-            Some("x y")
-        );
-        assert_eq!(query_value("", "api_key"), None);
-    }
 }

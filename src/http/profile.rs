@@ -3,7 +3,8 @@
 //! `profile` field of `POST /api/v1/hls/start` (a name or an object).
 //! Without one, `generic`.
 
-use super::{query_value, raw_query, ApiError};
+use super::error::ApiError;
+use super::filters::{query_value, raw_query};
 use crate::profile::ClientProfile;
 use warp::http::HeaderMap;
 use warp::{Filter, Rejection};

@@ -3,13 +3,13 @@
 //! ([`crate::library::progress`]). A client resumes with
 //! `/api/v1/stream/{id}?start=95`.
 
-use super::media::current_media;
-use super::{respond, with_state, ApiError, Principal, Route};
+use super::error::ApiError;
+use super::filters::{respond, with_state, Principal, Route};
+use super::request;
 use crate::AppState;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -19,29 +19,41 @@ struct Put {
     position_s: f64,
 }
 
-/// The progress routes.
-pub(super) fn routes(
+/// `PUT /api/v1/progress/{media_id}` with `{"position_s": 95.0}`: stores
+/// where the caller stopped: 204.
+pub fn put(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Route {
-    let path = warp::path!("api" / "v1" / "progress" / String);
-    let put = path
+    warp::path!("api" / "v1" / "progress" / String)
         .and(warp::put())
-        .and(auth.clone())
+        .and(auth)
         .and(warp::body::content_length_limit(1024))
         .and(warp::body::bytes())
-        .and(with_state(state.clone()))
+        .and(with_state(state))
         .then(
             |id: String, p: Principal, body: Bytes, state: Arc<AppState>| async move {
                 respond(put_progress(&state, &p, &id, &body).await)
             },
-        );
-    let get = path.and(warp::get()).and(auth).and(with_state(state)).then(
-        |id: String, p: Principal, state: Arc<AppState>| async move {
-            respond(get_progress(&state, &p, &id).await)
-        },
-    );
-    put.or(get).unify().boxed()
+        )
+        .boxed()
+}
+
+/// `GET /api/v1/progress/{media_id}`: where the caller stopped.
+pub fn get(
+    state: Arc<AppState>,
+    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> Route {
+    warp::path!("api" / "v1" / "progress" / String)
+        .and(warp::get())
+        .and(auth)
+        .and(with_state(state))
+        .then(
+            |id: String, p: Principal, state: Arc<AppState>| async move {
+                respond(get_progress(&state, &p, &id).await)
+            },
+        )
+        .boxed()
 }
 
 /// Stores the caller's position: 204.
@@ -55,7 +67,7 @@ async fn put_progress(
     id: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let item = current_media(state, id).await?;
+    let item = request::media(state, id).await?;
     let put: Put = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let past_end = item.duration_s.is_some_and(|d| put.position_s > d + 1.0);
@@ -77,7 +89,7 @@ async fn put_progress(
         tracing::error!(error = %e, "cannot store a playback position");
         ApiError::Internal
     })?;
-    Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
+    Ok(super::responses::no_content())
 }
 
 /// The caller's position: 200 `{media_id, position_s, updated_unix_s}`.
@@ -86,7 +98,7 @@ async fn put_progress(
 /// 404 for an unknown item or no stored position; 500 when the database
 /// fails.
 async fn get_progress(state: &AppState, p: &Principal, id: &str) -> Result<Response, ApiError> {
-    let item = current_media(state, id).await?;
+    let item = request::media(state, id).await?;
     let catalogue = state.library.catalogue();
     let user = p.user.clone();
     let found = tokio::task::spawn_blocking(move || catalogue.progress(&user, &item.id))

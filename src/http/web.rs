@@ -4,7 +4,7 @@
 //! from npm), so one binary serves them from any working directory;
 //! `--web-dir` serves an operator's own page from a folder instead.
 
-use super::Route;
+use super::filters::Route;
 use crate::AppState;
 use warp::http::{header, HeaderValue};
 use warp::reply::Response;
@@ -31,8 +31,9 @@ fn embedded(name: &str) -> Option<Response> {
     Some(res)
 }
 
-pub(super) fn routes(state: &AppState) -> Route {
-    let Some(web_dir) = state.config.web_dir.clone() else {
+/// `GET /` and `GET /static/...`: the page and its files, no token.
+pub fn page(state: &AppState) -> Route {
+    let Some(web_dir) = state.http.web_dir.clone() else {
         // hls.js is copied in by the set-up script: a build without it
         // serves a page that plays HLS only where the browser does.
         if Embedded::get("vendor/hls.min.js").is_none() {

@@ -16,7 +16,7 @@ use super::figures::{Figures, LibraryFigures};
 use super::items::{Items, Lookup, Page, PageQuery};
 use super::prober::{Outcome, Prober};
 use super::{decide, id, sidecar, FileStamp, MediaItem};
-use crate::config::Config;
+use crate::config::LibrarySettings;
 use anyhow::{bail, Context};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,6 +46,10 @@ pub struct Library {
     pub(super) prober: Prober,
     pub(super) figures: Figures,
     pub(super) settle: Duration,
+    /// Whether the media dir is watched (else only polled).
+    pub(super) watch: bool,
+    /// How often folders are listed again (`--rescan-interval`).
+    pub(super) rescan_interval: Duration,
     pub(super) probe_concurrency: usize,
     pub(super) queue: mpsc::UnboundedSender<PathBuf>,
     pub(super) queue_rx: Mutex<Option<mpsc::UnboundedReceiver<PathBuf>>>,
@@ -67,11 +71,12 @@ impl std::fmt::Debug for Library {
 impl Library {
     /// Opens the catalogue under `config.data_dir` and lists its items.
     /// Nothing is probed or listed on disk here: see [`Library::start`].
+    /// Blocking (the file system and SQLite).
     ///
     /// # Errors
     /// Fails when the media dir cannot be read, the data dir is inside it,
     /// or the catalogue cannot be opened.
-    pub fn open(config: &Config) -> anyhow::Result<Library> {
+    pub fn open(config: &LibrarySettings) -> anyhow::Result<Library> {
         let started = Instant::now();
         let root = std::fs::canonicalize(&config.media_dir)
             .with_context(|| format!("media dir {} is not readable", config.media_dir.display()))?;
@@ -95,11 +100,13 @@ impl Library {
             catalogue,
             prober: Prober::new(
                 config.prober.clone(),
-                config.probe_timeout,
+                *config.probe_timeout,
                 config.probe_concurrency,
             ),
             figures: Figures::default(),
-            settle: config.settle,
+            settle: config.settle(),
+            watch: config.watch(),
+            rescan_interval: *config.rescan_interval,
             probe_concurrency: config.probe_concurrency.max(1),
             queue: tx,
             queue_rx: Mutex::new(Some(rx)),
@@ -153,20 +160,20 @@ impl Library {
         self.catalogue.clone()
     }
 
-    /// Starts the background work: the probe queue, the reconcile of the
-    /// catalogue with the disk, then watching (or polling) for changes,
-    /// until `stop` is cancelled.
+    /// Starts the background work in `tasks`: the probe queue, the
+    /// reconcile of the catalogue with the disk, then watching (or
+    /// polling) for changes, until `stop` is cancelled.
     pub fn start(
         self: &Arc<Self>,
         stop: tokio_util::sync::CancellationToken,
-        watch: bool,
-        interval: Duration,
+        tasks: &mut tokio::task::JoinSet<()>,
     ) {
+        let (watch, interval) = (self.watch, self.rescan_interval);
         if let Some(rx) = self.queue_rx.lock().expect("queue").take() {
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
             for _ in 0..self.probe_concurrency {
                 let (lib, rx, stop) = (self.clone(), rx.clone(), stop.clone());
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     loop {
                         let next = tokio::select! {
                             _ = stop.cancelled() => return,
@@ -180,7 +187,7 @@ impl Library {
             }
         }
         let (lib, watch_stop) = (self.clone(), stop.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let started = Instant::now();
             let report = lib.rescan(None).await;
             lib.figures.set_reconciled();
@@ -194,7 +201,7 @@ impl Library {
             super::watch::run(lib, watch_stop, watch, interval).await;
         });
         let lib = self.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let tick =
                 (lib.settle / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
             let mut every = tokio::time::interval(tick);

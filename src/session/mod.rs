@@ -7,9 +7,13 @@
 //! account may play on several devices at once); each player's place is
 //! kept by the [`Title`], where the supervisor's producers follow it.
 
+mod open;
+mod playlists;
 mod registry;
 mod sessions;
 
+pub use open::{hls_playback, OpenAs, OpenError, PlayRequest, MAX_START_S};
+pub use playlists::PlaylistError;
 pub use registry::Registry;
 pub use sessions::Sessions;
 

@@ -5,6 +5,7 @@
 //! map operations, never across an `.await` (as in mini-redis's `db.rs`).
 
 use super::{Opening, Registry, Session, SessionState};
+use crate::config::SessionSettings;
 use crate::library::{MediaItem, Playback};
 use crate::rendition::Presentation;
 use crate::stats::{Stats, StopReason};
@@ -28,28 +29,30 @@ pub struct Sessions {
     timeout: Duration,
     preload_timeout: Duration,
     max_per_user: usize,
+    /// Whether a preload starts sessions (`--no-preload` turns it off).
+    preload: bool,
 }
 
 impl Sessions {
     /// A manager whose sessions are played by `supervisor`'s producers,
-    /// stopped when idle for `timeout` (`preload_timeout` for a preload
-    /// nobody played), counted into `stats`; one user may have at most
-    /// `max_per_user` live sessions.
-    pub fn new(
-        supervisor: Arc<Supervisor>,
-        stats: Arc<Stats>,
-        timeout: Duration,
-        preload_timeout: Duration,
-        max_per_user: usize,
-    ) -> Self {
+    /// stopped when idle for `--session-timeout` (`--preload-timeout` for
+    /// a preload nobody played), counted into `stats`; one user may have
+    /// at most `--max-sessions-per-user` live sessions.
+    pub fn new(supervisor: Arc<Supervisor>, stats: Arc<Stats>, settings: &SessionSettings) -> Self {
         Sessions {
             registry: Mutex::new(Registry::default()),
             supervisor,
             stats,
-            timeout,
-            preload_timeout,
-            max_per_user: max_per_user.max(1),
+            timeout: *settings.session_timeout,
+            preload_timeout: *settings.preload_timeout,
+            max_per_user: settings.max_sessions_per_user.max(1),
+            preload: settings.preload(),
         }
+    }
+
+    /// Whether a preload starts sessions (`--no-preload` turns it off).
+    pub fn preloads(&self) -> bool {
+        self.preload
     }
 
     /// The supervisor.

@@ -239,7 +239,7 @@ impl Supervisor {
         if needed && !title.renditions.is_empty() {
             let me = self.clone();
             let title = title.clone();
-            let wait = self.settings.index_timeout;
+            let wait = *self.settings.index_timeout;
             tokio::spawn(async move {
                 let Some(Ok(timeline)) = title.wait_timeline(wait).await else {
                     return;

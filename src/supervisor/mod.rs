@@ -26,10 +26,9 @@ mod title;
 pub use admission::AtCapacity;
 pub use playheads::PlayerKey;
 pub use producer::{Phase, Producer};
-pub use subtitles::whole_file_cues;
 pub use title::{TimelineState, Title};
 
-use crate::config::PipelineTemplates;
+use crate::config::SupervisorSettings;
 use crate::container::index::KeyframeIndex;
 use crate::container::keyframes;
 use crate::library::catalogue::Catalogue;
@@ -48,31 +47,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// How the supervisor runs: one field per knob (see [`crate::config::Config`]).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The encode branches.
-    pub templates: PipelineTemplates,
-    /// The first segment's length (`--first-segment`).
-    pub first_segment: Duration,
-    /// The tallest rung of a transcode's ladder, in lines (`--max-height`).
-    pub max_height: u32,
-    /// A request this many segments past where a producer is still counts
-    /// as coming (`--relocate-ahead`).
-    pub relocate_ahead: usize,
-    /// How far past its furthest viewer a producer runs before it is held
-    /// (`--throttle-margin`); `None`: never held.
-    pub throttle_margin: Option<Duration>,
-    /// Transcode producers at once (`--max-transcodes`).
-    pub max_transcodes: usize,
-    /// Remux producers at once (`--max-remuxes`).
-    pub max_remuxes: usize,
-    /// Producers of one title at once (`--producers-per-item`).
-    pub producers_per_item: usize,
-    /// How long a demux-only pass for a file's key frames may take.
-    pub index_timeout: Duration,
-}
 
 /// What a segment request found, once it was allowed to wait.
 #[derive(Debug)]
@@ -116,7 +90,7 @@ const INDEXES_KEPT: usize = 512;
 
 /// Producers, the titles they work for, and the store they fill.
 pub struct Supervisor {
-    settings: Settings,
+    settings: SupervisorSettings,
     store: Arc<SegmentStore>,
     stats: Arc<Stats>,
     /// Where key-frame indexes outlive the process (`None`: memory only).
@@ -167,7 +141,7 @@ impl Supervisor {
     /// A supervisor filling `store`, counting into `stats`, keeping
     /// key-frame indexes in `catalogue`.
     pub fn new(
-        settings: Settings,
+        settings: SupervisorSettings,
         store: Arc<SegmentStore>,
         stats: Arc<Stats>,
         catalogue: Option<Arc<Catalogue>>,
@@ -227,7 +201,7 @@ impl Supervisor {
             subtitles,
             self.store.clone(),
             self.settings.relocate_ahead,
-            self.settings.throttle_margin,
+            self.settings.throttle_margin(),
         ));
         titles.insert(key, title.clone());
         drop(titles);
@@ -238,7 +212,7 @@ impl Supervisor {
     /// Finds the timeline of `title`: a grid, or the key-frame cuts of its
     /// copied video.
     async fn build_timeline(self: Arc<Self>, title: Arc<Title>) {
-        let first = self.settings.first_segment;
+        let first = *self.settings.first_segment;
         let duration = title.item.duration_s.map(Duration::from_secs_f64);
         let copies_video = title
             .renditions
@@ -294,8 +268,8 @@ impl Supervisor {
             cells.entry(title.key.clone()).or_default().clone()
         };
         let path = title.item.abs_path.clone();
-        let timeout = self.settings.index_timeout;
-        let first = self.settings.first_segment;
+        let timeout = *self.settings.index_timeout;
+        let first = *self.settings.first_segment;
         let growing = title.clone();
         let catalogue = self.catalogue.clone();
         let (rel, stamp) = (title.item.path.clone(), title.item.stamp);

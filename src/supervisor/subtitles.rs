@@ -51,7 +51,7 @@ fn read(
 ///
 /// # Errors
 /// The track cannot be read within `timeout`.
-pub async fn whole_file_cues(
+async fn whole_file_cues(
     item: Arc<MediaItem>,
     track: usize,
     timeout: Duration,
@@ -62,6 +62,19 @@ pub async fn whole_file_cues(
 }
 
 impl Supervisor {
+    /// Every cue of subtitle track `track` of `item`, read in one pass of
+    /// its own (within `--index-timeout`), for a whole-file WebVTT.
+    ///
+    /// # Errors
+    /// The track cannot be read in time.
+    pub async fn whole_file_cues(
+        &self,
+        item: Arc<MediaItem>,
+        track: usize,
+    ) -> Result<CueTrack, String> {
+        whole_file_cues(item, track, *self.settings.index_timeout).await
+    }
+
     /// The WebVTT text of segment `n` of subtitle rendition `sub` of
     /// `title`, reading the cues it needs if they are not known yet.
     ///
@@ -115,7 +128,7 @@ impl Supervisor {
         };
         self.stats.subtitle_read(source);
         let to = Some(end.max(start + READ_AHEAD));
-        let timeout = self.settings.index_timeout;
+        let timeout = *self.settings.index_timeout;
         let started = std::time::Instant::now();
         let read = tokio::task::spawn_blocking(move || read(&item, index, from, to, timeout))
             .await

@@ -13,6 +13,7 @@
 use super::cues::TitleCues;
 use super::playheads::{player_id, PlayerKey, Playheads};
 use super::producer::Producer;
+use crate::hls::PlaylistType;
 use crate::library::MediaItem;
 use crate::policy::{self, PlayerView, ProducerView, WaiterView};
 use crate::rendition::{Rendition, RenditionSet, SubtitleRendition};
@@ -42,10 +43,10 @@ type Hook = Box<dyn FnOnce() + Send>;
 /// What changes in a title, behind its one lock.
 struct TitleState {
     timeline: TimelineState,
-    /// Whether its end was unknown when it was first served: its media
-    /// playlists are then growing (EVENT) ones for good, since a playlist
-    /// may not change its type (RFC 8216 §4.3.3.5).
-    growing: bool,
+    /// EVENT when its end was unknown when it was first served: its media
+    /// playlists then grow for good, since a playlist may not change its
+    /// type (RFC 8216 §4.3.3.5); else VOD.
+    playlist_type: PlaylistType,
     producers: Vec<Arc<Producer>>,
     playheads: Playheads,
     failure: Option<String>,
@@ -118,7 +119,7 @@ impl Title {
             rendition_keys,
             state: Mutex::new(TitleState {
                 timeline: TimelineState::Building,
-                growing: false,
+                playlist_type: PlaylistType::Vod,
                 producers: Vec::new(),
                 playheads: Playheads::default(),
                 failure: None,
@@ -219,10 +220,10 @@ impl Title {
 
     // ---- timeline ----
 
-    /// Whether its media playlists grow (EVENT) rather than list the
-    /// whole timeline (VOD).
-    pub fn is_growing(&self) -> bool {
-        self.lock().growing
+    /// Whether its media playlists list the whole timeline (VOD) or
+    /// grow (EVENT).
+    pub fn playlist_type(&self) -> PlaylistType {
+        self.lock().playlist_type
     }
 
     /// The timeline's state now.
@@ -240,12 +241,16 @@ impl Title {
 
     /// Sets the timeline (once it is built, or when a producer finds the
     /// real end) and wakes everyone waiting. A first timeline without an
-    /// end makes the title growing.
+    /// end makes its playlists EVENT ones.
     pub fn set_timeline(&self, state: TimelineState) {
         {
             let mut st = self.lock();
             if let (TimelineState::Building, TimelineState::Ready(t)) = (&st.timeline, &state) {
-                st.growing = !t.is_closed();
+                st.playlist_type = if t.is_closed() {
+                    PlaylistType::Vod
+                } else {
+                    PlaylistType::Event
+                };
             }
             st.timeline = state;
         }

@@ -1,0 +1,158 @@
+//! The application: every component built from its own settings, and what
+//! the HTTP handlers share ([`AppState`]).
+
+use crate::config::{Config, HttpSettings};
+use crate::library::Library;
+use crate::session::Sessions;
+use crate::stats::Stats;
+use crate::store::SegmentStore;
+use crate::supervisor::Supervisor;
+use crate::token::Signer;
+use anyhow::Context;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// What every request handler shares.
+pub struct AppState {
+    /// The HTTP edge's settings (users, tokens, waits, CORS, node name).
+    pub http: HttpSettings,
+    /// The library, kept in step with the disk in the background.
+    pub library: Arc<Library>,
+    /// Live sessions, and through them the supervisor and the store.
+    pub sessions: Arc<Sessions>,
+    /// Streaming statistics.
+    pub stats: Arc<Stats>,
+    /// Signs and checks playback tokens.
+    pub signer: Signer,
+    /// Segment requests that may still wait for a segment being made
+    /// (`--max-waiting-requests` permits).
+    pub segment_waiters: Arc<tokio::sync::Semaphore>,
+    /// token → user.
+    tokens: HashMap<String, String>,
+}
+
+impl AppState {
+    /// Builds every component from its settings: the segment store (its
+    /// folder made and emptied of an earlier run's segments), the library
+    /// (its catalogue opened and loaded), the supervisor and the
+    /// sessions. Nothing runs in the background yet ([`Self::start`]).
+    /// The file-system and SQLite work runs off the async threads.
+    ///
+    /// # Errors
+    /// Fails when a token is too short ([`Config::validate`]), hlsd's
+    /// elements cannot be registered, the media dir cannot be read, or
+    /// the transcode dir, the data dir or the catalogue cannot be made.
+    pub async fn new(config: Config) -> anyhow::Result<Arc<AppState>> {
+        config.validate()?;
+        crate::pipeline::x264::register().context("registering hlsdx264enc")?;
+        let Config {
+            library,
+            supervisor,
+            store,
+            sessions,
+            http,
+            ..
+        } = config;
+        let (store, library) = tokio::task::spawn_blocking(move || {
+            let dir = &store.transcode_dir;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating transcode dir {}", dir.display()))?;
+            remove_stale_session_folders(dir);
+            let budget = store
+                .budget_bytes()
+                .or_else(|| crate::store::default_budget(dir));
+            let segments = SegmentStore::new(dir.join("store"), budget);
+            // A crashed run's segments are a cache nobody indexes: they go.
+            if segments.clear() {
+                tracing::info!(dir = %segments.root().display(), "deleted the segment store left by an earlier run");
+            }
+            tracing::info!(
+                store = %segments.root().display(),
+                budget_bytes = budget.unwrap_or(0),
+                explicit = store.disk_budget_bytes.is_some(),
+                "segment store ready"
+            );
+            anyhow::Ok((Arc::new(segments), Arc::new(Library::open(&library)?)))
+        })
+        .await
+        .context("opening the store and the library")??;
+        let stats = Arc::new(Stats::new());
+        let supervisor = Arc::new(Supervisor::new(
+            supervisor,
+            store,
+            stats.clone(),
+            Some(library.catalogue()),
+        ));
+        let sessions = Arc::new(Sessions::new(supervisor, stats.clone(), &sessions));
+        let tokens = http
+            .users
+            .iter()
+            .map(|u| (u.token.clone(), u.user.clone()))
+            .collect();
+        let signer = match &http.secret {
+            Some(s) => Signer::new(s.as_bytes()),
+            None => Signer::random(),
+        };
+        Ok(Arc::new(AppState {
+            segment_waiters: Arc::new(tokio::sync::Semaphore::new(
+                http.max_waiting_requests.max(1),
+            )),
+            http,
+            library,
+            sessions,
+            stats,
+            signer,
+            tokens,
+        }))
+    }
+
+    /// Starts the background work in `tasks` until `stop` is cancelled:
+    /// the library's probing and watching, and the sessions' reaper.
+    pub fn start(&self, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
+        self.library.start(stop.clone(), tasks);
+        tasks.spawn(self.sessions.clone().reaper(stop.clone()));
+    }
+
+    /// Whether `user` may read server-wide statistics.
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.http.admins.iter().any(|a| a == user)
+    }
+
+    /// The user `token` belongs to, if any. Every configured token is
+    /// compared, each in constant time, so the answer's timing says
+    /// nothing about how much of a guess was right.
+    pub fn user_for(&self, token: &str) -> Option<String> {
+        use subtle::ConstantTimeEq;
+        let mut found = None;
+        for (known, user) in &self.tokens {
+            if bool::from(known.as_bytes().ct_eq(token.as_bytes())) {
+                found = Some(user.clone());
+            }
+        }
+        found
+    }
+}
+
+/// Deletes session folders (named by UUID) that hlsd versions before the
+/// segment store left in the transcode dir. Other files are kept.
+/// Blocking.
+fn remove_stale_session_folders(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let removed = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| uuid::Uuid::parse_str(&e.file_name().to_string_lossy()).is_ok())
+        .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
+        .count();
+    if removed > 0 {
+        tracing::info!(
+            folders = removed,
+            "deleted session folders left by an earlier run"
+        );
+    }
+}

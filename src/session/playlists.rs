@@ -1,0 +1,198 @@
+//! A session's playlists: the master playlist a new player fetches, and
+//! the media playlists of its title's renditions (every rendition shares
+//! the title's timeline). The text itself is [`crate::hls`]'s; this
+//! module decides what is listed and when it can be.
+
+use super::Session;
+use crate::hls::{self, Listed, ListedSubtitles, PlaylistType, SegmentFormat};
+use crate::supervisor::TimelineState;
+use std::time::Duration;
+
+/// Why a playlist cannot be given now.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlaylistError {
+    /// The session's title failed; the message is plain.
+    #[error("{0}")]
+    Failed(String),
+    /// Not yet (the key frames are being read, no segment is made): try
+    /// again soon.
+    #[error("{0}")]
+    NotReady(String),
+}
+
+/// Segments a rendition must have made before its measured mean bit rate
+/// replaces the estimate in `AVERAGE-BANDWIDTH`.
+const MEASURED_AFTER_SEGMENTS: usize = 3;
+
+impl Session {
+    /// Why it cannot play, if it cannot: its title's failure, or a
+    /// timeline that cannot be had.
+    pub fn failure(&self) -> Option<String> {
+        self.title.failure().or(match self.title.timeline_state() {
+            TimelineState::Failed(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// A new player of this session, for one fetch of its master
+    /// playlist: it gets a number of its own (its playback token names
+    /// it) and a playhead at the session's start; the session's
+    /// placeholder player 0 gives its place to it.
+    ///
+    /// # Errors
+    /// [`PlaylistError::Failed`] when the session cannot play.
+    pub fn join(&self) -> Result<u32, PlaylistError> {
+        self.touch();
+        if let Some(e) = self.failure() {
+            return Err(PlaylistError::Failed(e));
+        }
+        let player = self.new_player();
+        self.title.touch(
+            (self.id, player),
+            self.start,
+            self.is_preload(),
+            self.renditions,
+        );
+        self.title.remove_player((self.id, 0));
+        Ok(player)
+    }
+
+    /// The master playlist: the video variants the session offers (the
+    /// rung a player starts on first, then the others, richest first),
+    /// the audio renditions and the WebVTT renditions, each media
+    /// playlist's URI `uri(rendition name)`. `AVERAGE-BANDWIDTH` is a
+    /// rendition's measured mean once it has made a few segments.
+    pub fn master_playlist(&self, uri: impl Fn(&str) -> String) -> String {
+        let title = &self.title;
+        let choice = self.choice;
+        let mut rungs: Vec<usize> = (0..title.renditions.len())
+            .filter(|i| {
+                title.renditions[*i].plan.is_video()
+                    && (choice.video_options.contains(*i) || choice.video == Some(*i))
+            })
+            .collect();
+        rungs.sort_by_key(|i| {
+            (
+                choice.video != Some(*i),
+                std::cmp::Reverse(title.renditions[*i].bandwidth_bps),
+            )
+        });
+        let audio: Vec<usize> = (0..title.renditions.len())
+            .filter(|i| !title.renditions[*i].plan.is_video() && choice.audio_options.contains(*i))
+            .collect();
+        let uris: Vec<String> = rungs
+            .iter()
+            .chain(&audio)
+            .map(|i| uri(&title.renditions[*i].name))
+            .collect();
+        let average = |i: usize| {
+            title
+                .store()
+                .measured_bps(
+                    &title.key,
+                    &title.segment_key(i, 0).rendition,
+                    MEASURED_AFTER_SEGMENTS,
+                )
+                .unwrap_or(title.renditions[i].average_bps)
+        };
+        let mut video: Vec<Listed<'_>> = rungs
+            .iter()
+            .chain(&audio)
+            .zip(&uris)
+            .map(|(i, u)| Listed {
+                rendition: &title.renditions[*i],
+                uri: u,
+                default: choice.video == Some(*i) || choice.audio == Some(*i),
+                average_bps: average(*i),
+            })
+            .collect();
+        let audio = video.split_off(rungs.len());
+        let subtitle_uris: Vec<String> = title.subtitles.iter().map(|s| uri(&s.name)).collect();
+        let subtitles: Vec<ListedSubtitles<'_>> = title
+            .subtitles
+            .iter()
+            .zip(&subtitle_uris)
+            .enumerate()
+            .map(|(i, (rendition, uri))| ListedSubtitles {
+                rendition,
+                uri,
+                default: choice.subtitle == Some(i),
+            })
+            .collect();
+        hls::master_playlist(&video, &audio, &subtitles)
+    }
+
+    /// A media playlist of its title in `format`, every segment URI
+    /// followed by `query` (`?token=...`): VOD when the timeline's end
+    /// was known at its first request (every file whose duration can be
+    /// believed, and every copy with a key-frame index), else an EVENT
+    /// playlist of the segments made (waiting up to `wait` for the
+    /// first).
+    ///
+    /// # Errors
+    /// [`PlaylistError::NotReady`] when the key frames or the first
+    /// segment do not come within `wait`; [`PlaylistError::Failed`].
+    pub async fn media_playlist(
+        &self,
+        format: SegmentFormat,
+        query: &str,
+        wait: Duration,
+    ) -> Result<String, PlaylistError> {
+        let title = &self.title;
+        let timeline = match title.wait_timeline(wait).await {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return Err(PlaylistError::Failed(e)),
+            None => {
+                return Err(PlaylistError::NotReady(
+                    "the file's key frames are being read".into(),
+                ))
+            }
+        };
+        if let Some(e) = self.failure() {
+            return Err(PlaylistError::Failed(e));
+        }
+        if title.playlist_type() == PlaylistType::Vod {
+            return Ok(hls::vod_playlist(
+                &timeline.durations(),
+                query,
+                format,
+                self.start_at,
+            ));
+        }
+        // The end was not known: list what is made, from the start, with
+        // the lengths of the first rendition (every rendition shares its
+        // cuts).
+        let mut changes = title.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let now = title.timeline();
+            let closed = now.as_ref().is_some_and(|t| t.is_closed());
+            // Key-frame cuts being found: every segment whose end is
+            // known; a grid whose end is not: the segments made.
+            let made = match now {
+                Some(t) if t.has_cuts() => t.known_durations(),
+                _ => title.made_prefix(),
+            };
+            if !made.is_empty() || closed {
+                return Ok(hls::event_playlist(
+                    &made,
+                    closed,
+                    query,
+                    format,
+                    self.start_at,
+                ));
+            }
+            if let Some(e) = title.failure() {
+                return Err(PlaylistError::Failed(e));
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(PlaylistError::NotReady(
+                        "the first segment is not ready yet".into(),
+                    ))
+                }
+            }
+        }
+    }
+}

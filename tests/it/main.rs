@@ -1,0 +1,33 @@
+//! The one integration-test binary: every test starts the real server on
+//! `127.0.0.1:0` (or the real binary, or several behind nginx) over real
+//! media, and checks what a client sees. One binary links once (22 did
+//! before) and its tests share one process's GStreamer registry.
+//!
+//! `HLSD_REQUIRE_MEDIA=1` (set by `.ci/run`) turns every test that would
+//! skip for a missing input (`../shared/media`, ffmpeg, Chromium, nginx)
+//! into a failure.
+
+mod common;
+
+mod bad_input;
+mod browser;
+mod conformance;
+mod corrupt_media;
+mod coverage;
+mod direct_play;
+mod faults;
+mod hls;
+mod keyframes;
+mod ladder;
+mod library;
+mod nodes;
+mod operations;
+mod process;
+mod profiles;
+mod resume;
+mod scaleout;
+mod seek;
+mod sessions;
+mod sharing;
+mod tracks;
+mod watching;
