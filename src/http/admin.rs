@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use super::filters::{respond, with_state, Principal, Route};
-use crate::AppState;
+use crate::app::AppState;
 use serde::Serialize;
 use std::sync::Arc;
 use warp::http::{header, HeaderValue};

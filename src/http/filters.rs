@@ -3,7 +3,7 @@
 //! turns a handler's result into a response.
 
 use super::error::ApiError;
-use crate::AppState;
+use crate::app::AppState;
 use std::sync::Arc;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};

@@ -1,7 +1,7 @@
 //! Liveness for load balancers and orchestrators, without a token.
 
 use super::filters::{with_state, Route};
-use crate::AppState;
+use crate::app::AppState;
 use std::sync::Arc;
 use warp::{Filter, Reply};
 

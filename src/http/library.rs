@@ -10,8 +10,8 @@ use super::error::ApiError;
 use super::filters::{
     optional_body, query_value, raw_query, respond, with_state, Principal, Route,
 };
+use crate::app::AppState;
 use crate::library::{PageQuery, PlaybackFilter, DEFAULT_PAGE, MAX_PAGE};
-use crate::AppState;
 use serde::Serialize;
 use std::sync::Arc;
 use warp::http::{header, HeaderMap, HeaderValue, StatusCode};

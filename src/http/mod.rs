@@ -49,7 +49,7 @@ pub use error::{recover, ApiError};
 pub use filters::Principal;
 pub use profile::PROFILE_HEADER;
 
-use crate::AppState;
+use crate::app::AppState;
 use std::sync::Arc;
 use warp::{Filter, Reply};
 

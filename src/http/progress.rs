@@ -6,7 +6,7 @@
 use super::error::ApiError;
 use super::filters::{respond, with_state, Principal, Route};
 use super::request;
-use crate::AppState;
+use crate::app::AppState;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;

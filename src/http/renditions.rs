@@ -12,6 +12,7 @@ use super::request;
 use super::responses::{self, FMP4_TYPE, SEGMENT_TYPE};
 use super::sessions::master_playlist;
 use super::urls::grant_for;
+use crate::app::AppState;
 use crate::hls::SegmentFormat;
 use crate::packaging::Packaging;
 use crate::session::{OpenAs, Session};
@@ -20,7 +21,6 @@ use crate::timeline::{
     fmp4_segment_index, segment_index, subtitle_segment_index, INIT_SEGMENT_NAME,
 };
 use crate::token::Grant;
-use crate::AppState;
 use std::path::PathBuf;
 use std::sync::Arc;
 use warp::http::HeaderMap;

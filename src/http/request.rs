@@ -6,11 +6,11 @@
 use super::error::ApiError;
 use super::filters::query_value;
 use super::profile;
+use crate::app::AppState;
 use crate::library::MediaItem;
 use crate::profile::ClientProfile;
 use crate::rendition::TrackRef;
 use crate::session::{PlayRequest, MAX_START_S};
-use crate::AppState;
 use std::sync::Arc;
 use uuid::Uuid;
 use warp::http::HeaderMap;

@@ -9,10 +9,10 @@ use super::filters::{
 use super::request::{self, StartBody};
 use super::responses;
 use super::urls::{master_url, player_token};
+use crate::app::AppState;
 use crate::library::Playback;
 use crate::profile::ClientProfile;
 use crate::session::{hls_playback, OpenAs, PlayRequest, Session, SessionState};
-use crate::AppState;
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;

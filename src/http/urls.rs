@@ -6,9 +6,9 @@
 
 use super::error::ApiError;
 use super::filters::query_value;
+use crate::app::AppState;
 use crate::session::Session;
 use crate::token::{now_unix_s, Grant, TokenError};
-use crate::AppState;
 use uuid::Uuid;
 
 /// The master playlist's URL: signed and scoped to the item,

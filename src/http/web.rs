@@ -5,7 +5,7 @@
 //! `--web-dir` serves an operator's own page from a folder instead.
 
 use super::filters::Route;
-use crate::AppState;
+use crate::app::AppState;
 use warp::http::{header, HeaderValue};
 use warp::reply::Response;
 use warp::{Filter, Reply};

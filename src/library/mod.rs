@@ -33,6 +33,7 @@ pub mod progress;
 mod reconcile;
 mod scan;
 pub mod sidecar;
+mod tasks;
 mod view;
 mod watch;
 
