@@ -8,15 +8,22 @@ use gst::prelude::*;
 use std::sync::Arc;
 
 /// A sample's buffer with its PTS and DTS as running times (ns), either
-/// `None` when absent; a PTS outside the segment is `None` too, while a
+/// `None` when absent; a PTS before running time 0 is `None` too, while a
 /// DTS may be negative (an encoder's B-frame delay before running time 0).
+/// A PTS before the segment's start still has its running time: after a
+/// seek to a key frame, the leading pictures of an open GOP (decoded
+/// after it, shown before it) come before the start, and a segment made
+/// by a producer that seeked there must hold them as one made from the
+/// beginning does.
 pub fn running_times(sample: &gst::Sample) -> Option<(&gst::BufferRef, Option<u64>, Option<i64>)> {
     let buffer = sample.buffer()?;
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
     let pts = buffer
         .pts()
-        .and_then(|t| segment.to_running_time(t))
-        .map(|t| t.nseconds());
+        .and_then(|t| match segment.to_running_time_full(t)? {
+            gst::Signed::Positive(t) => Some(t.nseconds()),
+            gst::Signed::Negative(_) => None,
+        });
     let dts = buffer
         .dts()
         .and_then(|t| match segment.to_running_time_full(t)? {

@@ -111,6 +111,13 @@ pub(super) fn media_time(segment: &MediaSegment, pts: gst::ClockTime) -> Option<
 /// its gate, which waits for a segment at or past the seek, never opened.
 /// Remuxes and cue reads seek to `start` in the demuxer's time, which is
 /// at or before it in media time: their writers drop what comes before.
+///
+/// Until the seek lands, the demuxer goes on pushing the stream from its
+/// start; a remux's outputs are closed by [`SeekOnce::gate`] until the
+/// seek's own flush reaches them. Without the gate, a segment whose
+/// start the first pass reached before the seek landed got its frames
+/// twice, once from each pass (seen on 2 of 96 AC-3 and E-AC-3 copies
+/// under load: 10.7 s decoded of 8 s), and its bytes depended on timing.
 pub(super) struct SeekOnce {
     start: Duration,
     shifted: bool,
@@ -121,6 +128,11 @@ pub(super) struct SeekOnce {
     flowing: Mutex<Vec<u8>>,
     /// Set once the seek is sent.
     sent: std::sync::atomic::AtomicBool,
+    /// Names the seek's events: its flush and the segment after it carry
+    /// the same sequence number (GStreamer's design: seqnums).
+    seqnum: gst::Seqnum,
+    /// Set once the seek's flush has reached a gated output.
+    landed: std::sync::atomic::AtomicBool,
     /// The first offset any pad had before the seek, for pads whose first
     /// segment comes after it (see [`media_time_segments`]).
     offset: Mutex<Option<i128>>,
@@ -146,6 +158,8 @@ impl SeekOnce {
                 outputs,
                 flowing: Mutex::new(vec![0; outputs]),
                 sent: std::sync::atomic::AtomicBool::new(false),
+                seqnum: gst::Seqnum::next(),
+                landed: std::sync::atomic::AtomicBool::new(false),
                 offset: Mutex::new(None),
             })
         })
@@ -222,20 +236,23 @@ impl SeekOnce {
             false => 0,
         };
         let start = self.start + Duration::from_nanos(offset);
+        let seqnum = self.seqnum;
         let spawned = std::thread::Builder::new()
             .name("pipeline-seek".into())
             .spawn(move || {
                 let Some(pipeline) = pipeline.upgrade() else {
                     return;
                 };
-                let seek = gst::event::Seek::new(
+                let seek = gst::event::Seek::builder(
                     1.0,
                     gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
                     gst::SeekType::Set,
                     gst::ClockTime::from_nseconds(start.as_nanos() as u64),
                     gst::SeekType::None,
                     gst::ClockTime::NONE,
-                );
+                )
+                .seqnum(seqnum)
+                .build();
                 let done = pad.map(|p| p.send_event(seek)).unwrap_or(false);
                 tracing::debug!(start_ms = start.as_millis() as u64, done, "seek");
                 if !done {
@@ -249,6 +266,45 @@ impl SeekOnce {
         if spawned.is_err() {
             tracing::error!("could not start a thread to seek");
         }
+    }
+
+    /// Closes `pad` (the sink pad of an output's branch) until the seek
+    /// has landed on it: buffers and EOS before the seek's flush (or
+    /// the segment that follows it) are dropped; a pad first met after
+    /// the seek landed elsewhere is open at once (it only ever saw data
+    /// from after the seek). An EOS that comes first (a short file read to
+    /// its end before the seek) sends the seek if it was not sent yet.
+    pub(super) fn gate(self: &Arc<Self>, pad: &gst::Pad) {
+        use std::sync::atomic::Ordering;
+        let me = self.clone();
+        let open = std::sync::atomic::AtomicBool::new(self.landed.load(Ordering::SeqCst));
+        let types = gst::PadProbeType::BUFFER
+            | gst::PadProbeType::BUFFER_LIST
+            | gst::PadProbeType::EVENT_DOWNSTREAM
+            | gst::PadProbeType::EVENT_FLUSH;
+        crate::guard::probe(pad, types, move |_, info| {
+            if open.load(Ordering::SeqCst) {
+                return gst::PadProbeReturn::Remove;
+            }
+            let Some(gst::PadProbeData::Event(event)) = &info.data else {
+                // Data from before the seek.
+                return gst::PadProbeReturn::Drop;
+            };
+            match event.view() {
+                gst::EventView::FlushStop(_) | gst::EventView::Segment(_)
+                    if me.is_sent() && event.seqnum() == me.seqnum =>
+                {
+                    open.store(true, Ordering::SeqCst);
+                    me.landed.store(true, Ordering::SeqCst);
+                    gst::PadProbeReturn::Ok
+                }
+                gst::EventView::Eos(_) => {
+                    me.fire();
+                    gst::PadProbeReturn::Drop
+                }
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
     }
 
     /// Also seeks [`NO_MORE_PADS_GRACE`] after `element` says it has

@@ -81,7 +81,21 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     }
 
     let linked = Arc::new(Mutex::new(Linked::default()));
-    let seek = SeekOnce::new(start, false, &pipeline, linked.clone(), spec.outputs.len());
+    // A copy seeks to the segment before its first (a key frame: a copy's
+    // cuts are its key frames) and its writers leave that segment out, so
+    // that the first segment it makes is not the first thing after a
+    // flush. Parsers treat what follows a flush apart: `h265parse` left
+    // out the leading pictures of the open GOP a seek landed on (3 frames,
+    // there in a pass from the start), `h264parse` repeated the parameter
+    // sets; a segment's bytes then depended on where its producer started.
+    let seek_to = spec.timeline.start(spec.start_index.saturating_sub(1));
+    let seek = SeekOnce::new(
+        seek_to,
+        false,
+        &pipeline,
+        linked.clone(),
+        spec.outputs.len(),
+    );
     if let Some(seek) = &seek {
         seek.on_no_more_pads(&parsebin);
     }
@@ -117,6 +131,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
                 media_time_segments(pad, seek.clone());
                 let linked = pad.link(&pads[i]).map(|_| ()).map_err(Into::into);
                 if let Some(seek) = &seek {
+                    seek.gate(&pads[i]);
                     seek.watch(pad, i);
                     seek.when_linked();
                 }

@@ -340,11 +340,25 @@ impl SegmentWriter {
                 // AVI gives decode times only on some frames: the decoder
                 // still orders them (as mpegtsmux does).
                 let Some(pts) = pts_ns.or(dts_ns.and_then(|d| u64::try_from(d).ok())) else {
+                    tracing::debug!(index = self.index, pts = ?buffer.pts(), "a video frame without a running time is left out");
                     return Ok(());
                 };
                 let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                 let duration = duration_ns(buffer);
-                let pts = self.continuity.map(pts, duration);
+                // Jumps back are looked for in decode order: on the decode
+                // time where there is one. Presentation times step back
+                // with B-frames, and across a real gap in the stream a
+                // B-frame shown before the gap comes after a P-frame shown
+                // after it (the reported ASF: 1.1 s), which on presentation
+                // times looked like a re-base and moved every later frame
+                // 1.2 s.
+                let pts = match dts_ns.and_then(|d| u64::try_from(d).ok()) {
+                    Some(dts) => {
+                        self.continuity.map(dts, duration);
+                        u64::try_from(i128::from(pts) + self.continuity.offset()).unwrap_or(pts)
+                    }
+                    None => self.continuity.map(pts, duration),
+                };
                 let offset = self.continuity.offset();
                 let dts_ns = dts_ns.map(|d| i64::try_from(i128::from(d) + offset).unwrap_or(d));
                 // Decode times in output time: they may precede running

@@ -38,7 +38,7 @@ use std::time::Duration;
 /// Bumped whenever hlsd's segment bytes change for the same inputs (the
 /// TS packetizer, the cutter), so a store from an older build is never
 /// served.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What a rendition is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ mod coverage;
 mod direct_play;
 mod faults;
 mod hls;
+mod identity;
 mod keyframes;
 mod ladder;
 mod library;

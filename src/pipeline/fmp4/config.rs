@@ -299,11 +299,36 @@ pub fn strip_temporal_delimiters(tu: &[u8]) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
-/// An HEVC access unit of `length_size`-byte length-prefixed NAL units
-/// without its VPS, SPS and PPS (NAL unit types 32 to 34, ITU-T H.265
-/// Table 7-1), or `None` when it has none or does not parse (it is then
-/// kept as it is).
-pub fn strip_hevc_parameter_sets(unit: &[u8], length_size: usize) -> Option<Vec<u8>> {
+/// The video codec whose NAL units a sample holds, for
+/// [`strip_parameter_sets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NalCodec {
+    /// H.264: the NAL unit type is the low 5 bits of the first byte; 7
+    /// and 8 are the SPS and PPS (ITU-T H.264 Table 7-1).
+    H264,
+    /// HEVC: the NAL unit type is bits 1 to 6 of the first byte; 32 to 34
+    /// are the VPS, SPS and PPS (ITU-T H.265 Table 7-1).
+    Hevc,
+}
+
+impl NalCodec {
+    /// Whether the NAL unit whose first byte is `head` is a parameter set.
+    fn is_parameter_set(self, head: u8) -> bool {
+        match self {
+            NalCodec::H264 => matches!(head & 0x1F, 7 | 8),
+            NalCodec::Hevc => (32..=34).contains(&((head >> 1) & 0x3F)),
+        }
+    }
+}
+
+/// An access unit of `length_size`-byte length-prefixed NAL units without
+/// its parameter sets, or `None` when it has none or does not parse (it
+/// is then kept as it is). The parameter sets live in the init segment's
+/// `avcC`/`hvcC` (`avc1`/`hvc1`: ISO/IEC 14496-15 §5.3.2, §8.3.2); the
+/// parser repeats them in-band after a seek or a flush but not in a pass
+/// from the start, so left in, a segment's first sample had 37 more bytes
+/// when its producer had seeked there.
+pub fn strip_parameter_sets(unit: &[u8], length_size: usize, codec: NalCodec) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(unit.len());
     let mut rest = unit;
     let mut changed = false;
@@ -312,9 +337,8 @@ pub fn strip_hevc_parameter_sets(unit: &[u8], length_size: usize) -> Option<Vec<
             .get(..length_size)?
             .iter()
             .fold(0usize, |n, b| (n << 8) | usize::from(*b));
-        let nal = rest.get(..length_size + len)?;
-        let kind = (nal.get(length_size)? >> 1) & 0x3F;
-        if (32..=34).contains(&kind) {
+        let nal = rest.get(..length_size.checked_add(len)?)?;
+        if codec.is_parameter_set(*nal.get(length_size)?) {
             changed = true;
         } else {
             out.extend_from_slice(nal);
@@ -379,9 +403,23 @@ mod tests {
             nal(19, &[4, 5]),
         ]
         .concat();
-        assert_eq!(strip_hevc_parameter_sets(&unit, 4), Some(nal(19, &[4, 5])));
-        assert_eq!(strip_hevc_parameter_sets(&nal(1, &[9]), 4), None);
-        assert_eq!(strip_hevc_parameter_sets(&unit[..9], 4), None, "truncated");
+        let hevc = NalCodec::Hevc;
+        assert_eq!(strip_parameter_sets(&unit, 4, hevc), Some(nal(19, &[4, 5])));
+        assert_eq!(strip_parameter_sets(&nal(1, &[9]), 4, hevc), None);
+        assert_eq!(strip_parameter_sets(&unit[..9], 4, hevc), None, "truncated");
+        // H.264: SPS (7) and PPS (8) go, the IDR slice (5) stays.
+        let avc = |kind: u8, body: &[u8]| {
+            let mut n = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+            n.push(0x60 | kind);
+            n.extend_from_slice(body);
+            n
+        };
+        let unit = [avc(7, &[1, 2]), avc(8, &[3]), avc(5, &[4])].concat();
+        assert_eq!(
+            strip_parameter_sets(&unit, 4, NalCodec::H264),
+            Some(avc(5, &[4]))
+        );
+        assert_eq!(strip_parameter_sets(&avc(1, &[9]), 4, NalCodec::H264), None);
     }
 
     #[test]

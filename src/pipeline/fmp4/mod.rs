@@ -37,9 +37,9 @@ enum Strip {
     Adts,
     /// Temporal delimiter OBUs removed (AV1).
     TemporalDelimiters,
-    /// HEVC parameter set NAL units removed; NAL units are prefixed with
-    /// lengths of this many bytes.
-    ParameterSets(usize),
+    /// Parameter set NAL units of this codec removed; NAL units are
+    /// prefixed with lengths of this many bytes.
+    ParameterSets(usize, config::NalCodec),
 }
 
 /// A sample of the fragment being gathered: times in timescale ticks.
@@ -86,7 +86,19 @@ impl Fmp4Muxer {
                 format: [b'h', b'v', b'c', b'1'],
                 config,
                 ..
-            } => Strip::ParameterSets(config.get(21).map_or(4, |b| usize::from(b & 3) + 1)),
+            } => Strip::ParameterSets(
+                config.get(21).map_or(4, |b| usize::from(b & 3) + 1),
+                config::NalCodec::Hevc,
+            ),
+            // avcC: lengthSizeMinusOne in the low bits of byte 4.
+            boxes::SampleEntry::Video {
+                format: [b'a', b'v', b'c', b'1'],
+                config,
+                ..
+            } => Strip::ParameterSets(
+                config.get(4).map_or(4, |b| usize::from(b & 3) + 1),
+                config::NalCodec::H264,
+            ),
             boxes::SampleEntry::Audio { format, .. }
                 if format == b"mp4a" && config::adts_header_len(first).is_some() =>
             {
@@ -122,8 +134,8 @@ impl Fmp4Muxer {
                 Some(stripped) => self.data.extend_from_slice(&stripped),
                 None => self.data.extend_from_slice(unit),
             },
-            Strip::ParameterSets(length_size) => {
-                match config::strip_hevc_parameter_sets(unit, length_size) {
+            Strip::ParameterSets(length_size, codec) => {
+                match config::strip_parameter_sets(unit, length_size, codec) {
                     Some(stripped) => self.data.extend_from_slice(&stripped),
                     None => self.data.extend_from_slice(unit),
                 }

@@ -87,6 +87,13 @@ pub fn ladder_media() -> Option<PathBuf> {
     made_media("make-ladder-media.sh", "ladder-media", "ladder media")
 }
 
+/// The media `tests/media/make-identity-media.sh` makes (30 s files with
+/// every kind of rendition), made once into `target/identity-media`;
+/// `None`, with a notice, when it cannot be made.
+pub fn identity_media() -> Option<PathBuf> {
+    made_media("make-identity-media.sh", "identity-media", "identity media")
+}
+
 /// The Chromium binary to drive, when it, playwright-core and hls.js are
 /// installed (scripts/setup.sh installs them); `None` with a notice.
 pub fn chromium() -> Option<String> {
