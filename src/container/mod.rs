@@ -18,8 +18,12 @@
 //!   Discoverer does not report;
 //! - [`mp4_header`]: an MP4 movie header that claims far more than its
 //!   tracks hold, and the bytes that correct it;
-//! - [`h264`]: what the passes need to know of an H.264 access unit.
+//! - [`h264`]: what the passes need to know of an H.264 access unit;
+//! - [`patch`]: bytes put in place of a file's own as it is read, where a
+//!   demuxer refuses a file ffmpeg plays: [`mp4_header`], [`ts`] (tables
+//!   after the streams), [`asf`] (a header that lies).
 
+pub mod asf;
 pub mod avi;
 pub mod ebml;
 pub mod h264;
@@ -31,3 +35,5 @@ pub mod matroska;
 pub mod matroska_tracks;
 pub mod mp4;
 pub mod mp4_header;
+pub mod patch;
+pub mod ts;

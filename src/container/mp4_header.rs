@@ -7,48 +7,78 @@
 //! for 10 s of audio) so has no stream left, and the Discoverer and every
 //! pipeline refuse it, while ffmpeg, which ignores that field, plays it.
 //! For such a file hlsd corrects the header on the fly: this module finds
-//! the bytes to change ([`header_patch`]); a probe on the source
-//! element's pad (`crate::library::passes::header_fix`) rewrites them in
-//! every buffer that holds them (the file itself is never written), before
-//! `qtdemux` reads them.
+//! the bytes to change ([`header_patch`]), which [`super::patch`] puts in
+//! place as the file is read, before `qtdemux` reads them.
+//!
+//! Also: whether an MP4's tracks hold any sample at all ([`holds_samples`]):
+//! a file stripped of its media (the reported audiobook: empty `stsz`
+//! boxes, an empty `mdat`, chunk offsets past the end of its 80 KB) has
+//! nothing to play, and says so rather than "This file is corrupt".
 
 use super::input::bytes::{be32, be64};
 use super::input::Input;
 use super::isobmff::{children, find, path, read_moov};
-use std::path::Path;
+use super::patch::SourcePatch;
 
 /// A header claiming more than this many times its longest track is
 /// corrected: `qtdemux` skips a track under 1/5 of it.
 const CLAIM_FACTOR: u64 = 5;
 
-/// Bytes to put at a file offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderPatch {
-    /// Byte offset in the file.
-    pub offset: u64,
-    /// The bytes that replace the file's there.
-    pub bytes: Vec<u8>,
+/// The correction an MP4/QuickTime file's bytes (`input`) need, if its
+/// movie header claims over [`CLAIM_FACTOR`] times its longest track.
+pub fn header_patch(input: &mut Input) -> Option<SourcePatch> {
+    let (offset, moov) = read_moov(input)?;
+    patch_in_moov(&moov, offset)
 }
 
-/// The correction `path` needs, if it is an MP4/QuickTime file whose
-/// movie header claims over [`CLAIM_FACTOR`] times its longest track.
-pub fn header_patch(path: &Path) -> Option<HeaderPatch> {
-    let mut input = Input::open(path)?;
+/// Whether any track of an MP4/QuickTime file (`input`) lists a sample
+/// whose data lies in the file: a sample count above 0 in `stsz` (or
+/// `stz2`) and a first chunk (`stco`, `co64`) that starts before its end.
+/// `None` when the file has no `moov` that can be read (the demuxer has
+/// its say then).
+pub fn holds_samples(input: &mut Input) -> Option<bool> {
     let mut head = [0u8; 8];
-    input.read_upto(0, &mut head)?;
-    if !matches!(
-        &head[4..8],
-        b"ftyp" | b"moov" | b"free" | b"wide" | b"skip" | b"mdat"
-    ) {
+    if input.read_upto(0, &mut head)? < 8
+        || !matches!(
+            &head[4..8],
+            b"ftyp" | b"moov" | b"free" | b"wide" | b"skip" | b"mdat"
+        )
+    {
         return None;
     }
-    let (offset, moov) = read_moov(&mut input)?;
-    patch_in_moov(&moov, offset)
+    let (_, moov) = read_moov(input)?;
+    let len = input.len();
+    let boxes = children(&moov)?;
+    if boxes.iter().any(|(t, _)| t == b"mvex") {
+        // Fragmented: samples live in moof/trun.
+        return Some(true);
+    }
+    let holds = |trak: &[u8]| {
+        let stbl = path(trak, &[b"mdia", b"minf", b"stbl"])?;
+        let stbl = children(stbl)?;
+        let count = match (find(&stbl, b"stsz"), find(&stbl, b"stz2")) {
+            (Some(stsz), _) => be32(stsz, 8)?,
+            (None, Some(stz2)) => be32(stz2, 8)?,
+            _ => return None,
+        };
+        let first_chunk = match (find(&stbl, b"stco"), find(&stbl, b"co64")) {
+            (Some(stco), _) => u64::from(be32(stco, 8)?),
+            (None, Some(co64)) => be64(co64, 8)?,
+            _ => return None,
+        };
+        Some(count > 0 && first_chunk < len)
+    };
+    Some(
+        boxes
+            .iter()
+            .filter(|(t, _)| t == b"trak")
+            .any(|(_, trak)| holds(trak) == Some(true)),
+    )
 }
 
 /// The patch for a `moov` payload that starts at file offset
 /// `moov_offset`.
-fn patch_in_moov(moov: &[u8], moov_offset: u64) -> Option<HeaderPatch> {
+fn patch_in_moov(moov: &[u8], moov_offset: u64) -> Option<SourcePatch> {
     let boxes = children(moov)?;
     let mvhd = find(&boxes, b"mvhd")?;
     let v1 = *mvhd.first()? == 1;
@@ -85,7 +115,7 @@ fn patch_in_moov(moov: &[u8], moov_offset: u64) -> Option<HeaderPatch> {
     } else {
         u32::try_from(longest).ok()?.to_be_bytes().to_vec()
     };
-    Some(HeaderPatch {
+    Some(SourcePatch {
         offset: moov_offset + at as u64,
         bytes,
     })

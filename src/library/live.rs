@@ -119,7 +119,7 @@ impl Library {
         {
             let mut items = library.items.write().expect("library lock");
             for row in &rows {
-                let abs = root.join(&row.path);
+                let abs = root.join(super::id::decode(&row.path));
                 if row.probe_version != PROBE_VERSION {
                     stale.push((abs.clone(), row.stamp));
                 }

@@ -130,7 +130,8 @@ pub enum SubtitleSource {
     },
     /// A file next to the media file (`film.en.srt`).
     Sidecar {
-        /// Its file name, in the media file's folder.
+        /// Its file name, in the media file's folder, as text without loss
+        /// ([`id::name_text`]).
         file: String,
         /// Whether its name marks it as for the deaf and hard of hearing
         /// (`.sdh.`, `.cc.`, `.hi.`).
@@ -199,7 +200,9 @@ pub struct MediaInfo {
 pub struct MediaItem {
     /// Stable id: see [`id::media_id`].
     pub id: Uuid,
-    /// Path relative to the media dir, `/`-separated.
+    /// Path relative to the media dir, `/`-separated, as text without
+    /// loss ([`id::portable_path`]); shown as [`id::display`] gives it.
+    #[serde(serialize_with = "view::path")]
     pub path: String,
     /// File size in bytes at scan time.
     pub size_bytes: u64,

@@ -37,9 +37,23 @@ pub fn longest(timeout: Duration) -> Duration {
     attempts(timeout).iter().sum()
 }
 
+/// The probe error of an MP4 whose tracks list no sample the file holds
+/// ([`crate::container::mp4_header::holds_samples`]): nothing to play, so
+/// it says so rather than the demuxer's "This file is corrupt".
+pub const NO_MEDIA_DATA: &str =
+    "no_media_data: the file's tracks list no sample it holds (empty sample tables, data past its end)";
+
 /// Probes one file. Never fails: a file that cannot be probed comes back
 /// with [`MediaInfo::probe_error`] set, so it stays listed as unplayable.
 pub fn probe_file(path: &Path, timeout: Duration) -> MediaInfo {
+    if let Some(input) = crate::container::input::Input::open(path).as_mut() {
+        if crate::container::mp4_header::holds_samples(input) == Some(false) {
+            return MediaInfo {
+                probe_error: Some(NO_MEDIA_DATA.into()),
+                ..Default::default()
+            };
+        }
+    }
     let mut last = String::new();
     for t in attempts(timeout) {
         match try_probe(path, t) {
@@ -118,7 +132,7 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, Failure> {
         .map_err(|e| format!("discoverer unavailable: {e}"))?;
     let source_path = path.to_path_buf();
     discoverer.connect_source_setup(move |_, source| {
-        super::passes::header_fix::correct_source(&source_path, source);
+        super::passes::source_fix::correct_source(&source_path, source);
     });
     let info = discoverer
         .discover_uri(&uri)

@@ -43,9 +43,12 @@ pub enum Outcome {
     Unavailable,
 }
 
+/// One probe request on the child's stdin.
 #[derive(Serialize, Deserialize)]
 struct Request {
-    path: PathBuf,
+    /// The file's absolute path as text without loss ([`super::id::encode`]:
+    /// a name that is not UTF-8 crosses the pipe as it is).
+    path: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -237,7 +240,7 @@ fn spawn(command: &ProberCommand, timeout: Duration) -> std::io::Result<Worker> 
 
 async fn ask(worker: &mut Worker, path: &Path) -> std::io::Result<MediaInfo> {
     let mut line = serde_json::to_string(&Request {
-        path: path.to_path_buf(),
+        path: super::id::encode(path),
     })?;
     line.push('\n');
     worker.stdin.write_all(line.as_bytes()).await?;
@@ -257,18 +260,10 @@ async fn ask(worker: &mut Worker, path: &Path) -> std::io::Result<MediaInfo> {
 fn describe_exit(status: &std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (_, Some(sig)) => {
-            let name = match sig {
-                libc::SIGSEGV => " (SIGSEGV)",
-                libc::SIGABRT => " (SIGABRT)",
-                libc::SIGBUS => " (SIGBUS)",
-                libc::SIGFPE => " (SIGFPE)",
-                libc::SIGILL => " (SIGILL)",
-                libc::SIGKILL => " (SIGKILL)",
-                _ => "",
-            };
-            format!("killed by signal {sig}{name}")
-        }
+        (_, Some(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+            Ok(name) => format!("killed by signal {sig} ({name})"),
+            Err(_) => format!("killed by signal {sig}"),
+        },
         (Some(code), None) => format!("exited with status {code}"),
         (None, None) => "ended".to_string(),
     }
@@ -298,10 +293,10 @@ pub fn run_worker(timeout: Duration, crash_on: Option<&str>) -> anyhow::Result<(
             Ok(r) => r,
             Err(e) => anyhow::bail!("bad request {line:?}: {e}"),
         };
-        if crash_on.is_some_and(|c| request.path.to_string_lossy().contains(c)) {
+        if crash_on.is_some_and(|c| request.path.contains(c)) {
             std::process::abort();
         }
-        let info = probe_one(&request.path, timeout);
+        let info = probe_one(&super::id::decode(&request.path), timeout);
         serde_json::to_writer(&mut stdout, &Reply { info })?;
         stdout.write_all(b"\n")?;
         stdout.flush()?;
@@ -321,7 +316,7 @@ pub fn print_probes(files: &[PathBuf], timeout: Duration) -> anyhow::Result<()> 
         let info = probe_one(file, timeout);
         serde_json::to_writer(
             &mut stdout,
-            &serde_json::json!({"path": file, "info": info}),
+            &serde_json::json!({"path": file.to_string_lossy(), "info": info}),
         )?;
         stdout.write_all(b"\n")?;
     }

@@ -181,7 +181,7 @@ impl Library {
                 }
             }
             Ok(m) if m.is_dir() => {
-                let rel = PathBuf::from(self.relative(path));
+                let rel = super::id::decode(&self.relative(path));
                 self.rescan(Some(&rel)).await;
             }
             Ok(m) if m.is_file() => {
@@ -297,12 +297,12 @@ impl Library {
                     let stem = i
                         .abs_path
                         .file_stem()
-                        .and_then(|s| s.to_str())
-                        .unwrap_or("");
+                        .map(super::id::name_text)
+                        .unwrap_or_default();
                     let want: HashSet<&str> = names
                         .iter()
                         .copied()
-                        .filter(|n| sidecar::parse(stem, n).is_some())
+                        .filter(|n| sidecar::parse(&stem, n).is_some())
                         .collect();
                     let have: HashSet<&str> = i
                         .subtitles

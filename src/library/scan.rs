@@ -87,7 +87,7 @@ fn add_file(out: &mut Listing, path: PathBuf, meta: &std::fs::Metadata) {
             out.subtitles
                 .entry(parent.to_path_buf())
                 .or_default()
-                .push(name.to_string_lossy().to_string());
+                .push(super::id::name_text(name));
         }
     }
 }

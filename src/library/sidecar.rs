@@ -70,7 +70,7 @@ pub fn parse(stem: &str, file_name: &str) -> Option<NameTags> {
 /// The sidecars of the media file at `media`, by name, numbered from
 /// `first_index` on. Unreadable folders give none.
 pub fn find(media: &Path, first_index: usize) -> Vec<SubtitleStream> {
-    let (Some(dir), Some(stem)) = (media.parent(), media.file_stem().and_then(|s| s.to_str()))
+    let (Some(dir), Some(stem)) = (media.parent(), media.file_stem().map(super::id::name_text))
     else {
         return Vec::new();
     };
@@ -80,14 +80,14 @@ pub fn find(media: &Path, first_index: usize) -> Vec<SubtitleStream> {
     let mut found: Vec<(String, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .map(|e| (super::id::name_text(&e.file_name()), e.path()))
         .filter(|(name, path)| path != media && !name.starts_with('.'))
         .collect();
     found.sort();
     found
         .into_iter()
         .filter_map(|(name, path)| {
-            let tags = parse(stem, &name)?;
+            let tags = parse(&stem, &name)?;
             let codec = codec_of(&path)?;
             Some((name, path, tags, codec))
         })

@@ -41,9 +41,14 @@ struct Subtitle<'a> {
     /// `embedded` or `sidecar`.
     source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<&'a str>,
+    file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sdh: Option<bool>,
+}
+
+/// Serialises an item's path (as [`super::id`] keeps it) for people.
+pub(super) fn path<S: Serializer>(path: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::id::display(path))
 }
 
 /// Serialises the video stream as clients see it.
@@ -83,7 +88,7 @@ pub(super) fn subtitles<S: Serializer>(tracks: &[SubtitleStream], s: S) -> Resul
         let (source, file, sdh) = match &t.source {
             SubtitleSource::Embedded { .. } => ("embedded", None, None),
             SubtitleSource::Sidecar { file, sdh, .. } => {
-                ("sidecar", Some(file.as_str()), Some(*sdh))
+                ("sidecar", Some(super::id::display(file)), Some(*sdh))
             }
         };
         Subtitle {

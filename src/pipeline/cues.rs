@@ -159,10 +159,9 @@ pub fn read_sidecar(path: &Path, timeout: Duration) -> Result<CueTrack, String> 
 
 fn parse_sidecar(path: &Path, timeout: Duration) -> Result<CueTrack, String> {
     let pipeline = gst::Pipeline::with_name("sidecar");
-    let src = gst::ElementFactory::make("filesrc")
-        .property("location", path)
-        .build()
-        .map_err(|e| format!("filesrc: {e}"))?;
+    let uri = glib::filename_to_uri(path, None).map_err(|e| format!("bad path: {e}"))?;
+    let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
+        .map_err(|e| format!("no source for the file: {e}"))?;
     let parse = gst::ElementFactory::make("subparse")
         .build()
         .map_err(|e| format!("subparse: {e}"))?;
@@ -197,7 +196,7 @@ pub fn read_embedded(
     let pipeline = gst::Pipeline::with_name("cues");
     let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
         .map_err(|e| format!("no source for the file: {e}"))?;
-    crate::library::passes::header_fix::correct_source(path, &src);
+    crate::library::passes::source_fix::correct_source(path, &src);
     let parsebin = gst::ElementFactory::make("parsebin")
         .build()
         .map_err(|e| format!("parsebin: {e}"))?;

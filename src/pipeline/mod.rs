@@ -26,6 +26,7 @@ mod decode_time;
 mod events;
 pub mod fmp4;
 mod media_time;
+mod one_codec;
 mod packager;
 pub mod remux;
 pub mod segmenter;

@@ -42,12 +42,13 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     // Discoverer's.
     let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
         .context("source for the media file")?;
-    crate::library::passes::header_fix::correct_source(&spec.path, &src);
+    crate::library::passes::source_fix::correct_source(&spec.path, &src);
     let parsebin = gst::ElementFactory::make("parsebin")
         .build()
         .context("parsebin")?;
     pipeline.add_many([&src, &parsebin])?;
     src.link(&parsebin)?;
+    super::one_codec::keep_first_codec(&parsebin);
 
     let start = spec.timeline.start(spec.start_index);
     let position = Arc::new(AtomicU64::new(start.as_nanos() as u64));

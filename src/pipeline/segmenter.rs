@@ -23,7 +23,7 @@
 //! PCR of the next segment's first one (it fills the gap up to it); an
 //! fMP4 fragment's last sample lasts until the next segment's first.
 
-use super::decode_time::DecodeTimes;
+use super::decode_time::{Dated, Frame, Reorder};
 use super::packager::{Packager, StreamKind, Unit, WriteError};
 use super::throttle::Throttle;
 use crate::continuity::Continuity;
@@ -108,6 +108,14 @@ struct Held {
     duration: u64,
 }
 
+/// A video frame waiting for its decode time: its buffer and its
+/// presentation time as running time (ns, for the cuts and the throttle).
+#[derive(Debug)]
+struct VideoFrame {
+    buffer: gst::Buffer,
+    running: u64,
+}
+
 /// One rendition's segmenter. Owned by its appsink's callbacks.
 pub struct SegmentWriter {
     kind: StreamKind,
@@ -134,8 +142,9 @@ pub struct SegmentWriter {
     audio_undated: Vec<gst::Buffer>,
     /// The last access unit taken, not written yet.
     held: Option<Held>,
-    /// Decode times for video that has none.
-    decode_times: DecodeTimes,
+    /// Video frames in decode order, dated ([`Reorder`]): held back while
+    /// a key frame waits to know its leading pictures.
+    reorder: Reorder<VideoFrame>,
     /// Timestamps kept from jumping back ([`crate::continuity`]).
     continuity: Continuity,
     /// Whether an audio frame was handed on (the first is held until the
@@ -177,7 +186,7 @@ impl SegmentWriter {
             audio_next: None,
             audio_undated: Vec::new(),
             held: None,
-            decode_times: DecodeTimes::default(),
+            reorder: Reorder::default(),
             continuity: Continuity::default(),
             audio_written: false,
             audio_end: None,
@@ -336,79 +345,123 @@ impl SegmentWriter {
             self.mux.configure(&map, &self.output.init_path())?;
         }
         match self.kind {
-            StreamKind::Video => {
-                // AVI gives decode times only on some frames: the decoder
-                // still orders them (as mpegtsmux does).
-                let Some(pts) = pts_ns.or(dts_ns.and_then(|d| u64::try_from(d).ok())) else {
-                    tracing::debug!(index = self.index, pts = ?buffer.pts(), "a video frame without a running time is left out");
-                    return Ok(());
-                };
-                let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                let duration = duration_ns(buffer);
-                // Jumps back are looked for in decode order: on the decode
-                // time where there is one. Presentation times step back
-                // with B-frames, and across a real gap in the stream a
-                // B-frame shown before the gap comes after a P-frame shown
-                // after it (the reported ASF: 1.1 s), which on presentation
-                // times looked like a re-base and moved every later frame
-                // 1.2 s.
-                let pts = match dts_ns.and_then(|d| u64::try_from(d).ok()) {
-                    Some(dts) => {
-                        self.continuity.map(dts, duration);
-                        u64::try_from(i128::from(pts) + self.continuity.offset()).unwrap_or(pts)
-                    }
-                    None => self.continuity.map(pts, duration),
-                };
-                let offset = self.continuity.offset();
-                let dts_ns = dts_ns.map(|d| i64::try_from(i128::from(d) + offset).unwrap_or(d));
-                // Decode times in output time: they may precede running
-                // time 0 (B-frames at the very start).
-                let pts_out = offset_ns(pts);
-                let dts_out = match pts_ns {
-                    Some(_) => {
-                        let given = dts_ns.map(offset_signed_ns);
-                        self.decode_times.next(pts_out, given, duration, key)
-                    }
-                    None => pts_out,
-                };
-                self.place(pts, key, Some(dts_out), pad)?;
-                if !self.started {
-                    return Ok(());
-                }
-                self.hold(buffer, pts_out, Some(dts_out), key);
-                self.position.fetch_max(pts + duration, Ordering::Relaxed);
-            }
-            StreamKind::Audio => {
-                let duration = duration_ns(buffer);
-                let dts = dts_ns.and_then(|d| u64::try_from(d).ok());
-                let dated = pts_ns.or(dts).map(|t| self.continuity.map(t, duration));
-                let pts = match dated.or(self.audio_next) {
-                    Some(pts) => pts,
-                    None => {
-                        // No timestamp yet (seen: the first PES of a TS file
-                        // carried several ADTS frames and no PTS): hold the
-                        // frames and date them back from the first that has one.
-                        if self.audio_undated.len() < MAX_UNDATED_AUDIO {
-                            self.audio_undated.push(buffer.to_owned());
-                        }
-                        return Ok(());
-                    }
-                };
-                if !self.audio_undated.is_empty() {
-                    let undated = std::mem::take(&mut self.audio_undated);
-                    let total: u64 = undated.iter().map(|b| duration_ns(b)).sum();
-                    let mut t = pts.saturating_sub(total);
-                    for b in &undated {
-                        self.write_audio(b, t, pad)?;
-                        t += duration_ns(b);
-                    }
-                }
-                self.write_audio(buffer, pts, pad)?;
-                self.audio_next = Some(pts + duration);
-            }
+            StreamKind::Video => self.push_video(buffer, pts_ns, dts_ns, pad)?,
+            StreamKind::Audio => self.push_audio(buffer, pts_ns, dts_ns, pad)?,
         }
         if self.buf.len() >= WRITE_BUFFER {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// A video frame at running time `pts_ns` (decode time `dts_ns`).
+    fn push_video(
+        &mut self,
+        buffer: &gst::BufferRef,
+        pts_ns: Option<u64>,
+        dts_ns: Option<i64>,
+        pad: &gst::Pad,
+    ) -> Result<(), WriteError> {
+        // AVI gives decode times only on some frames: the decoder
+        // still orders them (as mpegtsmux does).
+        let Some(pts) = pts_ns.or(dts_ns.and_then(|d| u64::try_from(d).ok())) else {
+            tracing::debug!(index = self.index, pts = ?buffer.pts(), "a video frame without a running time is left out");
+            return Ok(());
+        };
+        let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let duration = duration_ns(buffer);
+        // Jumps back are looked for in decode order: on the decode
+        // time where there is one. Presentation times step back
+        // with B-frames, and across a real gap in the stream a
+        // B-frame shown before the gap comes after a P-frame shown
+        // after it (the reported ASF: 1.1 s), which on presentation
+        // times looked like a re-base and moved every later frame
+        // 1.2 s.
+        let pts = match dts_ns.and_then(|d| u64::try_from(d).ok()) {
+            Some(dts) => {
+                self.continuity.map(dts, duration);
+                u64::try_from(i128::from(pts) + self.continuity.offset()).unwrap_or(pts)
+            }
+            None => self.continuity.map(pts, duration),
+        };
+        let offset = self.continuity.offset();
+        let dts_ns = dts_ns.map(|d| i64::try_from(i128::from(d) + offset).unwrap_or(d));
+        // Decode times in output time: they may precede running
+        // time 0 (B-frames at the very start). Without a PTS the
+        // DTS shows the frame (AVI).
+        let pts_out = offset_ns(pts);
+        let given = match pts_ns {
+            Some(_) => dts_ns.map(offset_signed_ns),
+            None => Some(pts_out),
+        };
+        let dated = self.reorder.push(Frame {
+            item: VideoFrame {
+                buffer: buffer.to_owned(),
+                running: pts,
+            },
+            pts: pts_out,
+            given,
+            duration,
+            key,
+        });
+        self.write_video(dated, Some(pad))?;
+        Ok(())
+    }
+
+    /// An audio frame at running time `pts_ns` (decode time `dts_ns`).
+    fn push_audio(
+        &mut self,
+        buffer: &gst::BufferRef,
+        pts_ns: Option<u64>,
+        dts_ns: Option<i64>,
+        pad: &gst::Pad,
+    ) -> Result<(), WriteError> {
+        let duration = duration_ns(buffer);
+        let dts = dts_ns.and_then(|d| u64::try_from(d).ok());
+        let dated = pts_ns.or(dts).map(|t| self.continuity.map(t, duration));
+        let pts = match dated.or(self.audio_next) {
+            Some(pts) => pts,
+            None => {
+                // No timestamp yet (seen: the first PES of a TS file
+                // carried several ADTS frames and no PTS): hold the
+                // frames and date them back from the first that has one.
+                if self.audio_undated.len() < MAX_UNDATED_AUDIO {
+                    self.audio_undated.push(buffer.to_owned());
+                }
+                return Ok(());
+            }
+        };
+        if !self.audio_undated.is_empty() {
+            let undated = std::mem::take(&mut self.audio_undated);
+            let total: u64 = undated.iter().map(|b| duration_ns(b)).sum();
+            let mut t = pts.saturating_sub(total);
+            for b in &undated {
+                self.write_audio(b, t, pad)?;
+                t += duration_ns(b);
+            }
+        }
+        self.write_audio(buffer, pts, pad)?;
+        self.audio_next = Some(pts + duration);
+        Ok(())
+    }
+
+    /// Cuts and writes video frames whose decode times are known, in
+    /// decode order; `pad` holds them at the throttle (none at the end of
+    /// the stream).
+    fn write_video(
+        &mut self,
+        dated: Vec<Dated<VideoFrame>>,
+        pad: Option<&gst::Pad>,
+    ) -> Result<(), WriteError> {
+        for Dated { frame, dts } in dated {
+            let VideoFrame { buffer, running } = frame.item;
+            self.place(running, frame.key, Some(dts), pad)?;
+            if !self.started {
+                continue;
+            }
+            self.hold(&buffer, frame.pts, Some(dts), frame.key);
+            self.position
+                .fetch_max(running + frame.duration, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -423,7 +476,12 @@ impl SegmentWriter {
         // belongs to the next segment.
         let half = duration_ns(buffer) / 2;
         let pts_out = offset_ns(pts);
-        self.place(pts + half.min(CUT_SLACK_NS * 20), true, Some(pts_out), pad)?;
+        self.place(
+            pts + half.min(CUT_SLACK_NS * 20),
+            true,
+            Some(pts_out),
+            Some(pad),
+        )?;
         if !self.started {
             return Ok(());
         }
@@ -441,9 +499,9 @@ impl SegmentWriter {
         t: u64,
         may_start: bool,
         dts: Option<u64>,
-        pad: &gst::Pad,
+        pad: Option<&gst::Pad>,
     ) -> Result<(), WriteError> {
-        if let Some((throttle, counts)) = &self.throttle {
+        if let (Some((throttle, counts)), Some(pad)) = (&self.throttle, pad) {
             throttle.wait(t, pad, *counts);
         }
         if !self.timeline.is_closed() {
@@ -492,6 +550,8 @@ impl SegmentWriter {
         if self.ended {
             return Ok(());
         }
+        let held = self.reorder.finish();
+        self.write_video(held, None)?;
         self.ended = true;
         let end = self.position.load(Ordering::Relaxed);
         if self.started {

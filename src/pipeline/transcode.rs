@@ -185,12 +185,13 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         .build()
         .context("uridecodebin")?;
     pipeline.add(&src)?;
+    super::one_codec::keep_first_codec(&src);
     let media_path = spec.path.clone();
     src.connect("source-setup", false, move |args| {
         let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok());
         crate::guard::callback(source.as_ref(), "source-setup", None, || {
             if let Some(source) = &source {
-                crate::library::passes::header_fix::correct_source(&media_path, source);
+                crate::library::passes::source_fix::correct_source(&media_path, source);
             }
             None
         })

@@ -128,8 +128,11 @@ async fn run(name: &str, media: &Path, seeking: bool) -> Hashes {
         for urls in rendition_urls(&server, file, profile).await {
             let init = usize::from(urls[0].contains("init.mp4"));
             let segments = &urls[init..];
-            let order =
-                (0..init).chain(seeking_order(segments.len()).into_iter().map(|i| i + init));
+            let order: Vec<usize> = match seeking {
+                true => seeking_order(segments.len()),
+                false => (0..segments.len()).collect(),
+            };
+            let order = (0..init).chain(order.into_iter().map(|i| i + init));
             for i in order {
                 let (rendition, part) = names(&urls[i]);
                 let bytes = fetch(&server, &urls[i]).await;

@@ -1,20 +1,21 @@
 //! The GStreamer passes the library runs over a file, apart from the
 //! pipelines that make segments: each reads the file through a demux-only
 //! pipeline ([`pipeline`]: no decoding) with the MP4 header fix
-//! ([`header_fix`]) applied.
+//! ([`source_fix`]) applied.
 //!
 //! - [`keyframes`]: the demux pass, the key frames of a file whose
 //!   container has no usable index;
 //! - [`open_gop`]: whether a container's key frames are IDR frames;
 //! - [`stream_data`]: which declared streams carry data (in the prober);
-//! - [`header_fix`]: the MP4 header fix on a source element.
+//! - [`source_fix`]: the container patches (MP4 header, MPEG-TS tables,
+//!   ASF header) on a source element.
 //!
 //! The pure readers of container bytes are [`crate::container`].
 
-pub mod header_fix;
 pub mod keyframes;
 pub mod open_gop;
 mod pipeline;
+pub mod source_fix;
 pub mod stream_data;
 
 pub use keyframes::{demux_pass, demux_pass_progress};

@@ -1,26 +1,27 @@
 //! The demux-only pipeline the library's own passes read files with (the
-//! key-frame pass, the open-GOP look, the stream-data pass): `filesrc !
-//! parsebin`, no decoding, with the file's MP4 header corrected where it
-//! needs ([`super::header_fix`]) so that they see the streams the
+//! key-frame pass, the open-GOP look, the stream-data pass): the file's
+//! source and `parsebin`, no decoding, with the file's container corrected
+//! where it needs ([`super::source_fix`]) so that they see the streams the
 //! producers will.
 
 use gst::prelude::*;
 use std::path::Path;
 
-/// A new pipeline holding `filesrc location=path ! parsebin`; returns it,
-/// the source and the parsebin (whose pads the caller links).
+/// A new pipeline holding the file's source (from its URI) and `parsebin`;
+/// returns it, the source and the parsebin (whose pads the caller links).
 ///
 /// # Errors
-/// The missing element's name, or a path that is not UTF-8.
+/// The missing element's name, or a path that has no file URI.
 pub(crate) fn file_parsebin(
     path: &Path,
 ) -> Result<(gst::Pipeline, gst::Element, gst::Element), String> {
-    let location = path
-        .to_str()
-        .ok_or_else(|| format!("{} is not a UTF-8 path", path.display()))?;
-    let src = make("filesrc")?;
-    src.set_property("location", location);
-    super::header_fix::correct_source(path, &src);
+    // From the URI, as `uridecodebin` makes it: any bytes a name holds
+    // (a Latin-1 name is not UTF-8) reach the source as they are.
+    let uri = glib::filename_to_uri(path, None)
+        .map_err(|e| format!("{} has no file URI: {e}", path.display()))?;
+    let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
+        .map_err(|e| format!("no source for {}: {e}", path.display()))?;
+    super::source_fix::correct_source(path, &src);
     let parsebin = make("parsebin")?;
     let pipeline = gst::Pipeline::new();
     pipeline
