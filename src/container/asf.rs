@@ -67,7 +67,7 @@ pub fn header_patches(input: &mut Input) -> Vec<SourcePatch> {
     let (Some(size), Some(declared)) = (le64(&head, 16), le32(&head, 24)) else {
         return patches;
     };
-    if head[..16] != HEADER_GUID || size > MAX_HEADER || size < 30 {
+    if head[..16] != HEADER_GUID || !(30..=MAX_HEADER).contains(&size) {
         return patches;
     }
     let Some(header) = input.read_vec(0, size) else {

@@ -61,7 +61,7 @@ pub fn index_of(r: &mut Input) -> Option<KeyframeIndex> {
     let mut magic = [0u8; 12];
     r.read_at(0, &mut magic).ok()?;
     if magic[..4] == [0x1A, 0x45, 0xDF, 0xA3] {
-        matroska::index(r)
+        matroska::cues::index(r)
     } else if &magic[..4] == b"RIFF" && &magic[8..12] == b"AVI " {
         avi::index(r)
     } else if matches!(

@@ -25,6 +25,7 @@ pub mod cues;
 mod decode_time;
 mod events;
 pub mod fmp4;
+mod lead_in;
 mod media_time;
 mod one_codec;
 mod packager;

@@ -31,17 +31,18 @@ pub fn keep_first_codec(bin: &gst::Element) {
     });
 }
 
-/// Drops a caps change to another media type on `pad`, and the buffers
-/// after it, until caps of its first type come again.
+/// Drops the buffers after a caps change to another media type on `pad`
+/// (the caps event is replaced by the first caps again: a dropped sticky
+/// event upsets GStreamer), until caps of its first type come again.
 fn guard_pad(pad: &gst::Pad) {
-    // (the first media type, whether another one is being dropped)
-    let state = Mutex::new((None::<String>, false));
+    // (the first caps event, whether another type is being left out)
+    let state = Mutex::new((None::<gst::Event>, false));
     let mask = gst::PadProbeType::BUFFER
         | gst::PadProbeType::BUFFER_LIST
         | gst::PadProbeType::EVENT_DOWNSTREAM;
     crate::guard::probe(pad, mask, move |pad, info| {
         let mut st = state.lock().expect("codec state");
-        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+        let Some(gst::PadProbeData::Event(event)) = &mut info.data else {
             return if st.1 {
                 gst::PadProbeReturn::Drop
             } else {
@@ -51,18 +52,25 @@ fn guard_pad(pad: &gst::Pad) {
         let gst::EventView::Caps(caps) = event.view() else {
             return gst::PadProbeReturn::Ok;
         };
-        let Some(name) = caps.caps().structure(0).map(|s| s.name().to_string()) else {
+        let name = |c: &gst::CapsRef| c.structure(0).map(|s| s.name().to_string());
+        let Some(this) = name(caps.caps()) else {
             return gst::PadProbeReturn::Ok;
         };
-        match &st.0 {
-            None => st.0 = Some(name),
-            Some(first) if *first == name => st.1 = false,
+        let first = st.0.as_ref().and_then(|e| match e.view() {
+            gst::EventView::Caps(c) => name(c.caps()),
+            _ => None,
+        });
+        match first {
+            None => st.0 = Some(event.clone()),
+            Some(first) if first == this => st.1 = false,
             Some(first) => {
                 if !st.1 {
-                    tracing::warn!(pad = %pad.name(), first, then = name, "a stream changes codec mid-stream: what follows in the new one is left out");
+                    tracing::warn!(pad = %pad.name(), first, then = this, "a stream changes codec mid-stream: what follows in the new one is left out");
                 }
                 st.1 = true;
-                return gst::PadProbeReturn::Drop;
+                if let Some(old) = &st.0 {
+                    *event = old.clone();
+                }
             }
         }
         gst::PadProbeReturn::Ok

@@ -186,6 +186,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         .context("uridecodebin")?;
     pipeline.add(&src)?;
     super::one_codec::keep_first_codec(&src);
+    super::lead_in::restore(&src, &spec.path);
     let media_path = spec.path.clone();
     src.connect("source-setup", false, move |args| {
         let source = args.get(1).and_then(|v| v.get::<gst::Element>().ok());

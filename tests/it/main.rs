@@ -25,6 +25,7 @@ mod nodes;
 mod operations;
 mod process;
 mod profiles;
+mod reported;
 mod resume;
 mod scaleout;
 mod seek;

@@ -507,6 +507,7 @@ async fn past_the_cap_on_waiting_requests_a_segment_request_gets_503_at_once() {
     let server = start_server_with(media.path(), |c| {
         c.http.max_waiting_requests = 1;
         c.http.segment_wait = Duration::from_secs(20).into();
+        c.http.admins = vec!["alice".into()];
     })
     .await;
     let id = server.media_id(&name).await;
@@ -521,7 +522,25 @@ async fn past_the_cap_on_waiting_requests_a_segment_request_gets_503_at_once() {
         let url = server.url(&far);
         tokio::spawn(async move { client.get(url).send().await.unwrap().status() })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // It waits once a producer was started for it (the server may be slow
+    // to get there when other work loads the machine).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = server
+            .get_json("/api/v1/admin/streaming-stats", ALICE, 200)
+            .await;
+        let started_there = stats["producer_list"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p["start_segment"] == 15));
+        if started_there {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no producer started at segment 15"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let message = assert_at_capacity(server.get(&segment_url(&variant, 16), ALICE).await).await;
     assert!(message.contains("--max-waiting-requests"), "{message}");
     assert_eq!(waiting.await.unwrap(), 200, "the waiting request is served");
