@@ -13,7 +13,7 @@ use crate::container::index::{KeyframeIndex, Source};
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 /// Bumped whenever probing gives different results for the same file
@@ -39,11 +39,32 @@ pub struct Row {
     pub info: MediaInfo,
 }
 
-/// The catalogue database. Every call is a short synchronous statement
-/// (well under a millisecond on a local disk); one connection, shared.
+/// The catalogue database: one connection for reads (WAL: a write in
+/// progress never holds a read up), and a writer thread of its own that
+/// makes every write in the order it was asked for, so no caller waits for
+/// a write (or for a lock another process holds on the file) but the one
+/// whose answer depends on it ([`Catalogue::put_progress`]).
 pub struct Catalogue {
-    conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    writes: Mutex<mpsc::Sender<Job>>,
     path: PathBuf,
+}
+
+/// A write the writer thread makes.
+enum Op {
+    Put(Box<Row>),
+    PutInfo(String, String),
+    Remove(String),
+    PutKeyframes(String, FileStamp, KeyframeIndex),
+    PutProgress(String, String, i64, i64),
+}
+
+/// What the writer thread is asked: a write, and where its outcome goes
+/// when the caller waits for it; or to report once every write before it
+/// is made.
+enum Job {
+    Write(Op, Option<mpsc::Sender<anyhow::Result<()>>>),
+    Flush(mpsc::Sender<()>),
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -119,10 +140,53 @@ impl Catalogue {
                 [&root],
             )?;
         }
+        let writer = Connection::open(&path)
+            .with_context(|| format!("opening catalogue {}", path.display()))?;
+        writer.busy_timeout(WRITE_BUSY_TIMEOUT)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("catalogue-writer".into())
+            .spawn(move || write_loop(&writer, rx))
+            .context("starting the catalogue writer")?;
         Ok(Catalogue {
-            conn: Mutex::new(conn),
+            reader: Mutex::new(conn),
+            writes: Mutex::new(tx),
             path,
         })
+    }
+
+    /// Queues `op` for the writer thread; `reply` gets its outcome.
+    fn queue(&self, op: Op, reply: Option<mpsc::Sender<anyhow::Result<()>>>) {
+        let sent = self
+            .writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(Job::Write(op, reply));
+        if sent.is_err() {
+            tracing::error!("the catalogue writer is gone: a write is lost");
+        }
+    }
+
+    /// Queues `op` and waits for it to be made (blocking).
+    fn write_now(&self, op: Op) -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.queue(op, Some(tx));
+        rx.recv()
+            .map_err(|_| anyhow::anyhow!("the catalogue writer stopped"))?
+    }
+
+    /// Waits until every write asked for so far is made (blocking): at
+    /// shutdown, and where a test reads the file itself.
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        let sent = self
+            .writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(Job::Flush(tx));
+        if sent.is_ok() {
+            let _ = rx.recv();
+        }
     }
 
     /// The database file.
@@ -130,8 +194,9 @@ impl Catalogue {
         &self.path
     }
 
+    /// The connection reads go through.
     pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Every row. A row whose stored probe result no longer parses is
@@ -164,26 +229,10 @@ impl Catalogue {
     }
 
     /// Stores `row`, replacing any row for its path (and its key frames,
-    /// which belonged to the old content).
-    ///
-    /// # Errors
-    /// Fails when the database cannot be written.
-    pub fn put(&self, row: &Row) -> anyhow::Result<()> {
-        let info = serde_json::to_string(&row.info)?;
-        self.conn().execute(
-            "INSERT OR REPLACE INTO items (path, size, mtime_ns, inode, device, probe_version, info)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                row.path,
-                row.stamp.size_bytes as i64,
-                row.stamp.mtime_ns,
-                row.stamp.inode as i64,
-                row.stamp.device as i64,
-                row.probe_version,
-                info
-            ],
-        )?;
-        Ok(())
+    /// which belonged to the old content): queued, not waited for (a write
+    /// that fails is logged; the file is probed again at the next start).
+    pub fn put(&self, row: &Row) {
+        self.queue(Op::Put(Box::new(row.clone())), None);
     }
 
     /// The row of the file at `path`, if any.
@@ -211,27 +260,18 @@ impl Catalogue {
     }
 
     /// Replaces the stored probe result of the file at `path`, keeping its
-    /// key frames (its content did not change: only its sidecars did).
-    ///
-    /// # Errors
-    /// Fails when the database cannot be written.
-    pub fn put_info(&self, path: &str, info: &MediaInfo) -> anyhow::Result<()> {
-        let info = serde_json::to_string(info)?;
-        self.conn().execute(
-            "UPDATE items SET info = ?1 WHERE path = ?2",
-            params![info, path],
-        )?;
-        Ok(())
+    /// key frames (its content did not change: only its sidecars did):
+    /// queued.
+    pub fn put_info(&self, path: &str, info: &MediaInfo) {
+        match serde_json::to_string(info) {
+            Ok(info) => self.queue(Op::PutInfo(path.to_string(), info), None),
+            Err(e) => tracing::error!(path, error = %e, "a probe result does not serialise"),
+        }
     }
 
-    /// Forgets the file at `path`.
-    ///
-    /// # Errors
-    /// Fails when the database cannot be written.
-    pub fn remove(&self, path: &str) -> anyhow::Result<()> {
-        self.conn()
-            .execute("DELETE FROM items WHERE path = ?1", [path])?;
-        Ok(())
+    /// Forgets the file at `path`: queued.
+    pub fn remove(&self, path: &str) {
+        self.queue(Op::Remove(path.to_string()), None);
     }
 
     /// The stored key frames of the file at `path`, if they were read for
@@ -266,35 +306,123 @@ impl Catalogue {
     }
 
     /// Stores the key frames of the file at `path` as read for the content
-    /// `stamp` names; nothing when the row is for other content.
+    /// `stamp` names (nothing when the row is for other content): queued.
+    pub fn put_keyframes(&self, path: &str, stamp: FileStamp, index: &KeyframeIndex) {
+        self.queue(
+            Op::PutKeyframes(path.to_string(), stamp, index.clone()),
+            None,
+        );
+    }
+
+    /// Stores `user`'s position in `media_id`: `position_ms`, at
+    /// `now_unix_s`; waits until it is written (blocking).
     ///
     /// # Errors
     /// Fails when the database cannot be written.
-    pub fn put_keyframes(
+    pub(super) fn write_progress(
         &self,
-        path: &str,
-        stamp: FileStamp,
-        index: &KeyframeIndex,
+        user: &str,
+        media_id: &str,
+        position_ms: i64,
+        now_unix_s: i64,
     ) -> anyhow::Result<()> {
-        let blob: Vec<u8> = index
-            .keyframes
-            .iter()
-            .flat_map(|k| (k.as_nanos() as u64).to_le_bytes())
-            .collect();
-        self.conn().execute(
-            "UPDATE items SET keyframes = ?1, keyframes_end = ?2, keyframes_src = ?3
-             WHERE path = ?4 AND size = ?5 AND mtime_ns = ?6",
-            params![
-                blob,
-                index.end.map(|e| e.as_nanos() as i64),
-                source_name(index.source),
-                path,
-                stamp.size_bytes as i64,
-                stamp.mtime_ns
-            ],
-        )?;
-        Ok(())
+        self.write_now(Op::PutProgress(
+            user.to_string(),
+            media_id.to_string(),
+            position_ms,
+            now_unix_s,
+        ))
     }
+}
+
+impl Drop for Catalogue {
+    /// Every write asked for is made before the catalogue goes.
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// How long a write waits for a lock another connection holds before it
+/// fails (the writer thread's; no request waits on it but a progress
+/// update).
+const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The writer thread: makes each write in order until every sender is
+/// gone.
+fn write_loop(conn: &Connection, jobs: mpsc::Receiver<Job>) {
+    for job in jobs {
+        match job {
+            Job::Flush(done) => {
+                let _ = done.send(());
+            }
+            Job::Write(op, reply) => {
+                let outcome = apply(conn, &op);
+                if let Err(e) = &outcome {
+                    tracing::warn!(error = %e, "cannot write the catalogue");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// Makes one write.
+fn apply(conn: &Connection, op: &Op) -> anyhow::Result<()> {
+    match op {
+        Op::Put(row) => {
+            let info = serde_json::to_string(&row.info)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO items (path, size, mtime_ns, inode, device, probe_version, info)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    row.path,
+                    row.stamp.size_bytes as i64,
+                    row.stamp.mtime_ns,
+                    row.stamp.inode as i64,
+                    row.stamp.device as i64,
+                    row.probe_version,
+                    info
+                ],
+            )?;
+        }
+        Op::PutInfo(path, info) => {
+            conn.execute(
+                "UPDATE items SET info = ?1 WHERE path = ?2",
+                params![info, path],
+            )?;
+        }
+        Op::Remove(path) => {
+            conn.execute("DELETE FROM items WHERE path = ?1", [path])?;
+        }
+        Op::PutKeyframes(path, stamp, index) => {
+            let blob: Vec<u8> = index
+                .keyframes
+                .iter()
+                .flat_map(|k| (k.as_nanos() as u64).to_le_bytes())
+                .collect();
+            conn.execute(
+                "UPDATE items SET keyframes = ?1, keyframes_end = ?2, keyframes_src = ?3
+                 WHERE path = ?4 AND size = ?5 AND mtime_ns = ?6",
+                params![
+                    blob,
+                    index.end.map(|e| e.as_nanos() as i64),
+                    source_name(index.source),
+                    path,
+                    stamp.size_bytes as i64,
+                    stamp.mtime_ns
+                ],
+            )?;
+        }
+        Op::PutProgress(user, media_id, ms, now) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO progress (user, media_id, position_ms, updated_s) VALUES (?1, ?2, ?3, ?4)",
+                params![user, media_id, ms, now],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Size, mtime, inode, device, probe version and probe result (JSON),
@@ -375,14 +503,15 @@ mod tests {
         let stamp = row("a.mkv", 10).stamp;
         {
             let c = Catalogue::open(dir.path(), root).expect("opens");
-            c.put(&row("a.mkv", 10)).expect("put");
-            c.put(&row("b/c.mp4", 20)).expect("put");
+            c.put(&row("a.mkv", 10));
+            c.put(&row("b/c.mp4", 20));
             let index = KeyframeIndex {
                 keyframes: vec![Duration::ZERO, Duration::from_nanos(6_006_000_001)],
                 end: Some(Duration::from_secs(12)),
                 source: Source::Matroska,
             };
-            c.put_keyframes("a.mkv", stamp, &index).expect("keyframes");
+            c.put_keyframes("a.mkv", stamp, &index);
+            c.flush();
             assert_eq!(c.keyframes("a.mkv", stamp), Some(index));
         }
         let c = Catalogue::open(dir.path(), root).expect("reopens");
@@ -400,9 +529,11 @@ mod tests {
         };
         assert_eq!(c.keyframes("a.mkv", changed), None);
         // A new probe of the file drops its key frames.
-        c.put(&row("a.mkv", 10)).expect("put");
+        c.put(&row("a.mkv", 10));
+        c.flush();
         assert_eq!(c.keyframes("a.mkv", stamp), None);
-        c.remove("b/c.mp4").expect("remove");
+        c.remove("b/c.mp4");
+        c.flush();
         assert_eq!(c.load().expect("loads").len(), 1);
     }
 
@@ -411,8 +542,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         Catalogue::open(dir.path(), Path::new("/one"))
             .expect("opens")
-            .put(&row("a.mkv", 10))
-            .expect("put");
+            .put(&row("a.mkv", 10));
         let c = Catalogue::open(dir.path(), Path::new("/two")).expect("opens");
         assert!(c.load().expect("loads").is_empty());
     }

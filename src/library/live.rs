@@ -25,6 +25,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+/// How long a request waits for the media dir's file system (a `stat`, a
+/// listing) before it answers without it: a dead network share hangs
+/// those calls for minutes.
+pub(super) const FS_WAIT: Duration = Duration::from_secs(5);
+
 /// Why an item cannot be served.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Unavailable {
@@ -205,10 +210,18 @@ impl Library {
     /// Whether `item` is probed and its file unchanged; the item leaves
     /// the library when its file is gone.
     async fn fresh(&self, item: &MediaItem) -> Result<bool, Unavailable> {
-        match tokio::fs::metadata(&item.abs_path).await {
+        let meta = tokio::time::timeout(FS_WAIT, tokio::fs::metadata(&item.abs_path)).await;
+        let Ok(meta) = meta else {
+            // A network share that does not answer: no hang.
+            return Err(Unavailable::Gone(format!(
+                "{} (its file system does not answer)",
+                item.path
+            )));
+        };
+        match meta {
             Ok(meta) if meta.is_file() => Ok(item.probed && FileStamp::of(&meta) == item.stamp),
             // Unmounted: gone for now, but kept for when it is back.
-            _ if self.media_dir_missing() => Err(Unavailable::Gone(item.path.clone())),
+            _ if self.media_dir_missing().await => Err(Unavailable::Gone(item.path.clone())),
             _ => {
                 self.forget(&item.path);
                 Err(Unavailable::Gone(item.path.clone()))
@@ -253,16 +266,16 @@ impl Library {
             return known;
         }
         let embedded = info.subtitles.len();
-        info.subtitles.extend(sidecar::find(abs, embedded));
+        let beside = abs.to_path_buf();
+        let sidecars = tokio::task::spawn_blocking(move || sidecar::find(&beside, embedded)).await;
+        info.subtitles.extend(sidecars.unwrap_or_default());
         let row = Row {
             path: rel,
             stamp,
             probe_version: PROBE_VERSION,
             info,
         };
-        if let Err(e) = self.catalogue.put(&row) {
-            tracing::warn!(path = %row.path, error = %e, "cannot write the catalogue");
-        }
+        self.catalogue.put(&row);
         let item = Arc::new(MediaItem::from_probe(
             &self.root,
             abs,
@@ -289,9 +302,7 @@ impl Library {
             .is_some();
         if removed {
             tracing::info!(path = %rel, "file gone: removed from the library");
-            if let Err(e) = self.catalogue.remove(rel) {
-                tracing::warn!(path = %rel, error = %e, "cannot write the catalogue");
-            }
+            self.catalogue.remove(rel);
         }
         removed
     }

@@ -20,7 +20,8 @@ pub struct Progress {
 
 impl Catalogue {
     /// Stores `user`'s position in `media_id`: `position_s` seconds
-    /// (finite, not negative), at `now_unix_s`.
+    /// (finite, not negative), at `now_unix_s`; waits until it is written
+    /// (blocking: callers in async code use `spawn_blocking`).
     ///
     /// # Errors
     /// Fails when the database cannot be written.
@@ -32,11 +33,7 @@ impl Catalogue {
         now_unix_s: i64,
     ) -> anyhow::Result<()> {
         let ms = (position_s.max(0.0) * 1000.0).round() as i64;
-        self.conn().execute(
-            "INSERT OR REPLACE INTO progress (user, media_id, position_ms, updated_s) VALUES (?1, ?2, ?3, ?4)",
-            params![user, media_id.to_string(), ms, now_unix_s],
-        )?;
-        Ok(())
+        self.write_progress(user, &media_id.to_string(), ms, now_unix_s)
     }
 
     /// `user`'s stored position in `media_id`, if any.

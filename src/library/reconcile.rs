@@ -3,7 +3,7 @@
 //! reports, the settle wait of files still being written, the background
 //! probe queue, and sidecar subtitles added or removed.
 
-use super::live::Library;
+use super::live::{Library, FS_WAIT};
 use super::scan::{self, Listing};
 use super::{decide, sidecar, FileStamp, MediaItem, SubtitleSource};
 use serde::Serialize;
@@ -51,15 +51,25 @@ impl Library {
     /// library lists items. A network share or disk that drops out must
     /// not empty the catalogue (peers' users lose their libraries that
     /// way); files go one by one only while the media dir is there.
-    pub(super) fn media_dir_missing(&self) -> bool {
-        let empty = std::fs::read_dir(&self.root).map_or(true, |mut d| d.next().is_none());
+    /// Off the async threads, and within [`FS_WAIT`]: a share that does
+    /// not answer counts as unmounted.
+    pub(super) async fn media_dir_missing(&self) -> bool {
+        let root = self.root.clone();
+        let listed = tokio::time::timeout(
+            FS_WAIT,
+            tokio::task::spawn_blocking(move || {
+                std::fs::read_dir(&root).map_or(true, |mut d| d.next().is_none())
+            }),
+        )
+        .await;
+        let empty = !matches!(listed, Ok(Ok(false)));
         empty && self.items.read().expect("library lock").counts().0 > 0
     }
 
     /// Lists `sub` (all when `None`) and applies what was found.
     pub(super) async fn rescan(self: &Arc<Self>, sub: Option<&Path>) -> ScanReport {
         self.figures.scan();
-        if self.media_dir_missing() {
+        if self.media_dir_missing().await {
             tracing::warn!(dir = %self.root.display(), "the media dir is missing or empty (unmounted?): keeping the library as it is");
             return ScanReport::default();
         }
@@ -106,11 +116,10 @@ impl Library {
             .collect();
         let removed = missing.iter().filter(|p| self.forget(p)).count();
         self.dirs.lock().expect("dirs").extend(listing.dirs.clone());
-        self.check_sidecars(&listing);
         let files = listing.files.len();
         ScanReport {
             files,
-            queued: self.apply_files(listing.files),
+            queued: self.apply_listing(listing).await,
             removed,
         }
     }
@@ -119,7 +128,7 @@ impl Library {
     /// (the polling fallback and the safety net) and applies what changed.
     pub(super) async fn poll_changed(self: &Arc<Self>) {
         self.figures.scan();
-        if self.media_dir_missing() {
+        if self.media_dir_missing().await {
             tracing::warn!(dir = %self.root.display(), "the media dir is missing or empty (unmounted?): keeping the library as it is");
             return;
         }
@@ -153,8 +162,26 @@ impl Library {
                 }
             }
         }
-        self.check_sidecars(&listing);
-        self.apply_files(listing.files);
+        self.apply_listing(listing).await;
+    }
+
+    /// Applies a listing off the async threads (its sidecars are read and
+    /// the catalogue asked): [`Self::check_sidecars`], then
+    /// [`Self::apply_files`]; how many files were new or changed.
+    async fn apply_listing(self: &Arc<Self>, listing: Listing) -> usize {
+        let lib = self.clone();
+        tokio::task::spawn_blocking(move || {
+            lib.check_sidecars(&listing);
+            lib.apply_files(listing.files)
+        })
+        .await
+        .unwrap_or(0)
+    }
+
+    /// [`Self::refresh_sidecars_in`], off the async threads.
+    async fn refresh_sidecars_later(self: &Arc<Self>, dir: &Path) {
+        let (lib, dir) = (self.clone(), dir.to_path_buf());
+        let _ = tokio::task::spawn_blocking(move || lib.refresh_sidecars_in(&dir)).await;
     }
 
     /// Applies one path the watcher reported: a file added, changed or
@@ -166,8 +193,10 @@ impl Library {
         {
             return;
         }
-        match tokio::fs::metadata(path).await {
-            Err(_) if path == self.root || self.media_dir_missing() => {
+        let meta = tokio::fs::metadata(path).await;
+        let missing = meta.is_err() && (path == self.root || self.media_dir_missing().await);
+        match meta {
+            Err(_) if missing => {
                 tracing::warn!(dir = %self.root.display(), "the media dir is missing or empty (unmounted?): keeping the library as it is");
             }
             Err(_) => {
@@ -177,7 +206,8 @@ impl Library {
                 }
                 self.dirs.lock().expect("dirs").remove(path);
                 if sidecar::is_subtitle_file(path) {
-                    self.refresh_sidecars_in(path.parent().unwrap_or(&self.root));
+                    self.refresh_sidecars_later(path.parent().unwrap_or(&self.root))
+                        .await;
                 }
             }
             Ok(m) if m.is_dir() => {
@@ -188,7 +218,8 @@ impl Library {
                 if scan::is_media_file(path) {
                     self.apply_files(vec![(path.to_path_buf(), FileStamp::of(&m))]);
                 } else if sidecar::is_subtitle_file(path) {
-                    self.refresh_sidecars_in(path.parent().unwrap_or(&self.root));
+                    self.refresh_sidecars_later(path.parent().unwrap_or(&self.root))
+                        .await;
                 }
             }
             Ok(_) => {}
@@ -360,9 +391,7 @@ impl Library {
             return;
         }
         tracing::info!(path = %item.path, subtitles = info.subtitles.len(), "sidecar subtitles changed");
-        if let Err(e) = self.catalogue.put_info(&item.path, &info) {
-            tracing::warn!(path = %item.path, error = %e, "cannot write the catalogue");
-        }
+        self.catalogue.put_info(&item.path, &info);
         let fresh =
             MediaItem::from_probe(&self.root, &item.abs_path, item.stamp, &info, decide(&info));
         self.items

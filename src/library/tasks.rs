@@ -56,7 +56,8 @@ impl Library {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = every.tick() => {
-                        lib.settle_tick();
+                        let settling = lib.clone();
+                        let _ = tokio::task::spawn_blocking(move || settling.settle_tick()).await;
                         lib.prober.reap_idle();
                     }
                 }

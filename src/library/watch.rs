@@ -26,15 +26,8 @@ const SAFETY_NET_FACTOR: u32 = 10;
 /// The file system of `path` if it is one inotify cannot see remote
 /// changes on, by `statfs` magic number (linux/magic.h).
 fn network_fs(path: &Path) -> Option<&'static str> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statfs writes into the zeroed struct it is given; `c` is a
-    // valid NUL-terminated path for the call's duration.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut buf) } != 0 {
-        return None;
-    }
-    match buf.f_type as u64 {
+    let fs = nix::sys::statfs::statfs(path).ok()?;
+    match fs.filesystem_type().0 as u64 {
         0x6969 => Some("nfs"),
         0x517B => Some("smb"),
         0xFF53_4D42 => Some("cifs"),

@@ -251,7 +251,7 @@ impl SegmentStore {
             .unwrap_or(0)
     }
 
-    /// Creates the folder of one rendition of one title.
+    /// Creates the folder of one rendition of one title. Blocking.
     ///
     /// # Errors
     /// The file system's error.
@@ -267,17 +267,23 @@ impl SegmentStore {
     /// The rename's error.
     pub fn insert(&self, key: SegmentKey, part: &Path, duration: Duration) -> std::io::Result<u64> {
         let path = self.path(&key);
-        std::fs::rename(part, &path)?;
-        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         let tick = self.next_tick();
-        let old = self.lock().insert(
-            key,
-            Entry {
-                bytes,
-                duration,
-                last_used: tick,
-            },
-        );
+        // Under the lock: a deletion of an evicted copy ([`Self::discard`])
+        // never undoes this rename.
+        let (bytes, old) = {
+            let mut segments = self.lock();
+            std::fs::rename(part, &path)?;
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            let old = segments.insert(
+                key,
+                Entry {
+                    bytes,
+                    duration,
+                    last_used: tick,
+                },
+            );
+            (bytes, old)
+        };
         if let Some(old) = old {
             self.sub(old.bytes);
         }
@@ -296,9 +302,31 @@ impl SegmentStore {
             });
     }
 
+    /// Deletes the files of `gone`, segments that left the index, off the
+    /// async threads when there are some (a blocking task), each under the
+    /// index lock and only if its key was not made again meanwhile.
+    fn discard(self: &Arc<Self>, gone: Vec<SegmentKey>) {
+        if gone.is_empty() {
+            return;
+        }
+        let store = self.clone();
+        let delete = move || {
+            for key in gone {
+                let segments = store.lock();
+                if !segments.entries.contains_key(&key) {
+                    let _ = std::fs::remove_file(store.path(&key));
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(delete)),
+            Err(_) => delete(),
+        }
+    }
+
     /// Deletes every segment of `renditions` of `title` (a failed
     /// producer's work is not served).
-    pub fn remove_renditions(&self, title: &str, renditions: &[Arc<str>]) {
+    pub fn remove_renditions(self: &Arc<Self>, title: &str, renditions: &[Arc<str>]) {
         let gone: Vec<(SegmentKey, Entry)> = {
             let mut segments = self.lock();
             let keys: Vec<SegmentKey> = segments
@@ -311,10 +339,10 @@ impl SegmentStore {
                 .filter_map(|k| segments.remove(&k).map(|e| (k, e)))
                 .collect()
         };
-        for (key, entry) in gone {
-            let _ = std::fs::remove_file(self.path(&key));
+        for (_, entry) in &gone {
             self.sub(entry.bytes);
         }
+        self.discard(gone.into_iter().map(|(k, _)| k).collect());
     }
 
     /// Whether a new producer may start: under 90 % of the budget, so that
@@ -326,7 +354,7 @@ impl SegmentStore {
     /// Evicts the least recently used segments that `protected` does not
     /// keep until the store is back under 90 % of its budget. Returns how
     /// many went.
-    pub fn enforce_budget(&self, protected: impl Fn(&SegmentKey) -> bool) -> usize {
+    pub fn enforce_budget(self: &Arc<Self>, protected: impl Fn(&SegmentKey) -> bool) -> usize {
         let Some(limit) = self.limit else {
             return 0;
         };
@@ -348,15 +376,16 @@ impl SegmentStore {
                 .collect();
             eviction_order(views, self.used(), target)
         };
-        let mut evicted = 0;
+        let mut gone = Vec::new();
         for key in victims {
             let removed = self.lock().remove(&key);
             if let Some(e) = removed {
-                let _ = std::fs::remove_file(self.path(&key));
                 self.sub(e.bytes);
-                evicted += 1;
+                gone.push(key);
             }
         }
+        let evicted = gone.len();
+        self.discard(gone);
         if evicted > 0 {
             self.evicted.fetch_add(evicted as u64, Ordering::SeqCst);
             tracing::info!(
@@ -376,7 +405,7 @@ impl SegmentStore {
 
     /// Deletes the store's folder and forgets every segment (at start-up,
     /// for a crashed run's leftovers, and at shutdown). Returns whether
-    /// there was a folder.
+    /// there was a folder. Blocking.
     pub fn clear(&self) -> bool {
         *self.lock() = Segments::default();
         self.used.store(0, Ordering::SeqCst);
@@ -392,6 +421,7 @@ impl SegmentStore {
 
     /// Deletes `.part` files of producer `producer` under the folders of
     /// `renditions` of `title` (left when it was torn down mid-segment).
+    /// Blocking.
     pub fn remove_parts(&self, title: &str, renditions: &[Arc<str>], producer: u64) {
         let suffix = format!(".{producer}.part");
         for r in renditions {
@@ -450,7 +480,7 @@ mod tests {
     #[test]
     fn segments_go_in_whole_and_count_against_the_budget() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SegmentStore::new(dir.path().join("store"), Some(1000));
+        let store = Arc::new(SegmentStore::new(dir.path().join("store"), Some(1000)));
         let t: Arc<str> = "t".into();
         put(&store, &key(&t, 0), 300);
         put(&store, &key(&t, 1), 300);

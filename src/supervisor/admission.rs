@@ -240,7 +240,7 @@ impl Supervisor {
             let me = self.clone();
             let title = title.clone();
             let wait = *self.settings.index_timeout;
-            tokio::spawn(async move {
+            self.spawn_task(async move {
                 let Some(Ok(timeline)) = title.wait_timeline(wait).await else {
                     return;
                 };

@@ -21,6 +21,8 @@ mod playheads;
 mod producer;
 mod run;
 mod subtitles;
+#[cfg(test)]
+pub(crate) mod testing;
 mod title;
 
 pub use admission::AtCapacity;
@@ -100,6 +102,9 @@ pub struct Supervisor {
     indexes: Mutex<IndexCache>,
     admission: Mutex<()>,
     next_id: AtomicU64,
+    /// Every task it starts (producers, timeline builds, first producers
+    /// waiting for their timeline): shutdown waits on them.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
 }
 
 /// `starting`, `running`, `held` or `stopping`.
@@ -155,6 +160,7 @@ impl Supervisor {
             indexes: Mutex::new(Default::default()),
             admission: Mutex::new(()),
             next_id: AtomicU64::new(1),
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
         }
     }
 
@@ -205,7 +211,7 @@ impl Supervisor {
         ));
         titles.insert(key, title.clone());
         drop(titles);
-        tokio::spawn(self.clone().build_timeline(title.clone()));
+        self.spawn_task(self.clone().build_timeline(title.clone()));
         title
     }
 
@@ -301,9 +307,7 @@ impl Supervisor {
                     })
                 });
                 if let (Some(c), Ok(index)) = (&catalogue, &read) {
-                    if let Err(e) = c.put_keyframes(&rel, stamp, index) {
-                        tracing::warn!(path = %rel, error = %e, "cannot store key frames in the catalogue");
-                    }
+                    c.put_keyframes(&rel, stamp, index);
                 }
                 read
             })
@@ -405,7 +409,7 @@ impl Supervisor {
         ));
         title.add_producer(producer.clone());
         title.retune();
-        tokio::spawn(run::run(run::RunContext {
+        self.spawn_task(run::run(run::RunContext {
             title: title.clone(),
             producer,
             timeline: timeline.clone(),
@@ -501,16 +505,28 @@ impl Supervisor {
         self.titles().iter().map(|t| t.producers().len()).sum()
     }
 
-    /// Stops every producer, waits (at most `wait`) for their pipelines to
-    /// reach NULL, and empties the store.
+    /// Runs `task` among the supervisor's own (see [`Supervisor::shutdown`]);
+    /// forgets those that ended.
+    pub(super) fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().expect("tasks");
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    /// Stops every producer, waits (at most `wait`) for its tasks to end
+    /// (each producer's with its pipeline at NULL), and empties the store.
     pub async fn shutdown(&self, wait: Duration) {
         for p in self.titles().iter().flat_map(|t| t.producers()) {
             p.stop("the server is shutting down");
         }
-        let deadline = Instant::now() + wait;
-        while self.producer_count() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks"));
+        let ended =
+            tokio::time::timeout(wait, async { while tasks.join_next().await.is_some() {} }).await;
+        if ended.is_err() {
+            tracing::warn!(left = tasks.len(), "producers did not stop in time");
+            tasks.abort_all();
         }
-        let _ = self.store.clear();
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.clear()).await;
     }
 }

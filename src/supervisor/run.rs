@@ -229,7 +229,8 @@ pub async fn run(ctx: RunContext) {
         stats.clone(),
     )
     .await;
-    title.store().remove_parts(&title.key, &keys, producer.id);
+    let (store, key, id) = (title.store().clone(), title.key.clone(), producer.id);
+    let _ = tokio::task::spawn_blocking(move || store.remove_parts(&key, &keys, id)).await;
     let start_time = title
         .timeline()
         .map(|t| t.start(producer.start))
@@ -271,10 +272,16 @@ async fn produce(
     templates: PipelineTemplates,
     stats: Arc<Stats>,
 ) -> End {
-    for key in title.rendition_keys(producer.renditions) {
-        if let Err(e) = title.store().ensure_dir(&title.key, &key) {
-            return End::Failed("write", format!("cannot create the segment folder: {e}"));
-        }
+    let (store, key) = (title.store().clone(), title.key.clone());
+    let renditions = title.rendition_keys(producer.renditions);
+    let made = tokio::task::spawn_blocking(move || {
+        renditions
+            .iter()
+            .try_for_each(|r| store.ensure_dir(&key, r))
+    })
+    .await;
+    if let Ok(Err(e)) | Err(e) = made.map_err(std::io::Error::other) {
+        return End::Failed("write", format!("cannot create the segment folder: {e}"));
     }
     if tokio::fs::metadata(&title.item.abs_path).await.is_err() {
         return End::Failed("media_gone", "the file is no longer on disk".into());
@@ -410,9 +417,14 @@ async fn produce(
                         "no progress for {} s: ending the stream here",
                         STALL_TIMEOUT.as_secs()
                     );
-                    for pad in pipeline::output_sinks(&pipeline).iter().flat_map(|s| s.sink_pads()) {
-                        pad.send_event(gst::event::Eos::new());
-                    }
+                    // Off the async threads: a serialized event waits for
+                    // the streaming thread.
+                    let stalled = pipeline.clone();
+                    tokio::task::spawn_blocking(move || {
+                        for pad in pipeline::output_sinks(&stalled).iter().flat_map(|s| s.sink_pads()) {
+                            pad.send_event(gst::event::Eos::new());
+                        }
+                    });
                     ended_stalled = true;
                     progress.1 = Instant::now();
                 }

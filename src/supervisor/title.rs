@@ -183,7 +183,7 @@ impl Title {
     }
 
     /// The store.
-    pub fn store(&self) -> &SegmentStore {
+    pub fn store(&self) -> &Arc<SegmentStore> {
         &self.store
     }
 
@@ -539,3 +539,6 @@ impl Title {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

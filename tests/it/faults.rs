@@ -252,3 +252,130 @@ async fn past_the_disk_budget_new_producers_get_503() {
     play_all(&server, alice["master_url"].as_str().unwrap(), ALICE, 2).await;
     server.stop().await;
 }
+
+/// One round of what a player does: the list, a start (the session is
+/// reused), its master and media playlists, two segments, a direct-play
+/// range and its saved position. Returns how long the round took.
+async fn playback_round(server: &TestServer, mkv: &str, mp4: &str) -> Duration {
+    let t0 = Instant::now();
+    let list = server.get("/api/v1/media", ALICE).await;
+    assert_eq!(list.status(), 200);
+    let s = server.start_hls(mkv, ALICE).await;
+    let m = fetch_master(server, s["master_url"].as_str().unwrap(), ALICE).await;
+    let media = server.get(&m.variant, ALICE).await;
+    assert_eq!(media.status(), 200);
+    for n in 0..2 {
+        let r = get_segment(server, &segment_url(&m.variant, n), ALICE).await;
+        assert_eq!(r.status(), 200, "segment {n}");
+        r.bytes().await.unwrap();
+    }
+    let range = server
+        .client
+        .get(server.url(&format!("/api/v1/stream/{mp4}")))
+        .bearer_auth(ALICE)
+        .header("range", "bytes=0-65535")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(range.status(), 206);
+    assert_eq!(range.bytes().await.unwrap().len(), 65536);
+    let progress = server.get(&format!("/api/v1/progress/{mkv}"), ALICE).await;
+    assert!(matches!(progress.status().as_u16(), 200 | 404));
+    t0.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playback_goes_on_while_another_connection_holds_the_catalogue_write_lock() {
+    const HELD: Duration = Duration::from_secs(5);
+    let media = media_subset(&[
+        fixtures_dir().join("remux_h264_aac.mkv"),
+        fixtures_dir().join("direct_h264_aac.mp4"),
+    ]);
+    let server = start_server(media.path(), Duration::from_secs(60)).await;
+    let mkv = server.media_id("remux_h264_aac.mkv").await;
+    let mp4 = server.media_id("direct_h264_aac.mp4").await;
+    playback_round(&server, &mkv, &mp4).await;
+    let mut usual = Vec::new();
+    for _ in 0..5 {
+        usual.push(playback_round(&server, &mkv, &mp4).await);
+    }
+
+    // Another process's connection takes the write lock and keeps it.
+    let db = server
+        .transcode_dir
+        .parent()
+        .unwrap()
+        .join("data")
+        .join("catalogue.sqlite3");
+    assert!(db.is_file(), "{}", db.display());
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let _ = held_tx.send(Instant::now());
+        std::thread::sleep(HELD);
+        conn.execute_batch("COMMIT").unwrap();
+        Instant::now()
+    });
+    let held_at = held_rx.await.unwrap();
+
+    // A write asked for meanwhile (a saved position) waits for the lock
+    // and is kept; a new file's catalogue row waits in the writer's queue.
+    let put = {
+        let client = server.client.clone();
+        let url = server.url(&format!("/api/v1/progress/{mkv}"));
+        tokio::spawn(async move {
+            client
+                .put(url)
+                .bearer_auth(ALICE)
+                .json(&serde_json::json!({ "position_s": 7.5 }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    std::fs::copy(
+        fixtures_dir().join("direct_h264_aac.mp4"),
+        media.path().join("copy made while locked.mp4"),
+    )
+    .unwrap();
+
+    let mut locked = Vec::new();
+    while held_at.elapsed() < HELD - Duration::from_secs(1) {
+        locked.push(playback_round(&server, &mkv, &mp4).await);
+    }
+    let released_at = holder.join().unwrap();
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (usual_max, locked_max) = (*usual.iter().max().unwrap(), *locked.iter().max().unwrap());
+    println!(
+        "playback rounds: usual median {:?}, max {usual_max:?}; with the write lock held \
+         elsewhere for {HELD:?}: {} rounds, median {:?}, max {locked_max:?}",
+        median(&mut usual),
+        locked.len(),
+        median(&mut locked),
+    );
+    // A round that waited for the lock would have lasted until it was let
+    // go: every one ended well before.
+    assert!(locked.len() >= 2, "{locked:?}");
+    assert!(
+        locked_max < HELD / 2,
+        "a playback request waited for the catalogue's lock: {locked:?}"
+    );
+    assert!(released_at >= held_at + HELD);
+
+    assert_eq!(
+        put.await.unwrap(),
+        204,
+        "the saved position waited and landed"
+    );
+    let progress = server
+        .get_json(&format!("/api/v1/progress/{mkv}"), ALICE, 200)
+        .await;
+    assert_eq!(progress["position_s"], 7.5);
+    library::listed_and_probed(&server, "copy made while locked.mp4").await;
+    server.stop().await;
+}
