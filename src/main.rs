@@ -1,6 +1,8 @@
 //! The `hlsd` binary: the configuration ([`Config`], flags and
 //! environment), logging, GStreamer, bind, run.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context;
 use clap::Parser;
 use hlsd::config::{Config, LogFormat, ProberCommand, UserToken};
@@ -74,17 +76,26 @@ fn main() -> anyhow::Result<()> {
 /// operator set `MALLOC_ARENA_MAX`. glibc's default is 8 per core: each
 /// streaming thread that frees frame buffers then keeps its own arena's
 /// worth of them. Measured on the bench transcode, interleaved, 3 runs
-/// each (README, "Performance"): RSS growth per session 163-168 MB with 16
-/// arenas (the default here), 152-160 MB with 2, at the same speed.
-/// Called before any thread starts.
+/// each (docs/benchmarks.md, "Memory"): RSS growth per session 163-168 MB
+/// with 16 arenas (the default here), 152-160 MB with 2, at the same speed.
+///
+/// glibc reads the variable only when the process starts, so hlsd starts
+/// itself again with it set (`exec`, same pid, before any thread), which
+/// needs no `unsafe` call into libc. Returns only if that `exec` failed;
+/// hlsd then runs with glibc's default.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        use std::os::unix::process::CommandExt;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        // SAFETY: mallopt only sets a glibc tunable; no thread runs yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, cores.max(2) as libc::c_int);
-        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let error = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("MALLOC_ARENA_MAX", cores.max(2).to_string())
+            .exec();
+        eprintln!("hlsd: cannot restart with MALLOC_ARENA_MAX set: {error}");
     }
 }
 

@@ -79,7 +79,7 @@ pub fn writer_sink(name: &str, writer: SegmentWriter) -> gst_app::AppSink {
 /// Posts a resource error for `e` on `element`'s bus.
 pub fn write_failed(element: &gst::Element, e: WriteError) -> gst::FlowError {
     tracing::error!(location = %e.part.display(), error = %e.error, "cannot write a segment");
-    let full = e.error.raw_os_error() == Some(libc::ENOSPC);
+    let full = e.error.kind() == std::io::ErrorKind::StorageFull;
     gst::element_error!(
         element,
         gst::ResourceError::Write,

@@ -11,7 +11,8 @@ use crate::rendition::Presentation;
 use crate::stats::{Stats, StopReason};
 use crate::supervisor::{AtCapacity, Supervisor, Title};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -364,7 +365,6 @@ impl Sessions {
         let period = (self.timeout.min(self.preload_timeout) / 4)
             .clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut tick = tokio::time::interval(period);
-        let mut trimmed = true;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -372,31 +372,10 @@ impl Sessions {
                     self.reap_idle();
                     self.supervisor.reap(self.timeout);
                     let _ = self.snapshot();
-                    self.trim_when_idle(&mut trimmed);
                 }
                 _ = self.supervisor.over_budget() => {
                     self.supervisor.enforce_budget();
                 }
-            }
-        }
-    }
-
-    /// Once no session and no producer is left, hands the memory the
-    /// pipelines freed back to the system (`malloc_trim`): glibc otherwise
-    /// keeps it in its per-thread arenas, and after a burst of sessions the
-    /// server stayed ~180 MB above where it started (bench/soak.py). Runs
-    /// once per busy-then-empty period; `trimmed` remembers which.
-    fn trim_when_idle(&self, trimmed: &mut bool) {
-        let empty = self.registry().is_empty() && self.supervisor.producer_count() == 0;
-        if !empty {
-            *trimmed = false;
-        } else if !*trimmed {
-            *trimmed = true;
-            #[cfg(target_env = "gnu")]
-            // SAFETY: malloc_trim only releases free memory; it has no
-            // preconditions and is thread-safe in glibc.
-            unsafe {
-                libc::malloc_trim(0);
             }
         }
     }

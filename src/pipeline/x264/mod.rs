@@ -17,6 +17,8 @@
 //! starts before the first PTS) is never negative; running time is
 //! unchanged.
 
+// The one place hlsd calls C: libx264's API through shim.c.
+#[allow(unsafe_code)]
 mod ffi;
 
 use gst::glib;
