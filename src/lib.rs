@@ -53,6 +53,8 @@
 //! building and stopping pipelines) run off the async threads, and each
 //! producer's bus is read by one task that reports to its title.
 
+#![deny(unsafe_code)]
+
 pub mod app;
 pub mod config;
 pub mod container;
@@ -121,16 +123,13 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving");
     let signal = stop.clone();
-    warp::serve(http::routes(state.clone()))
-        .incoming(listener)
-        .graceful(async move {
-            tokio::select! {
-                _ = shutdown => {}
-                _ = signal.cancelled() => {}
-            }
-        })
-        .run()
-        .await;
+    http::serve(listener, http::routes(state.clone()), async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = signal.cancelled() => {}
+        }
+    })
+    .await;
     stop.cancel();
     state.sessions.shutdown().await;
     let joined = tokio::time::timeout(TASKS_WAIT, async {

@@ -41,6 +41,7 @@ pub mod range;
 mod renditions;
 mod request;
 mod responses;
+mod server;
 mod sessions;
 mod urls;
 mod web;
@@ -48,6 +49,7 @@ mod web;
 pub use error::{recover, ApiError};
 pub use filters::Principal;
 pub use profile::PROFILE_HEADER;
+pub use server::serve;
 
 use crate::app::AppState;
 use std::sync::Arc;

@@ -323,6 +323,72 @@ async fn tokens_in_the_query_never_reach_the_logs() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resetting_its_connection_is_no_error_in_the_log() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    // Every crate at WARN and above (warp logged resets at ERROR).
+    let transcode = tmp.path().join("sessions");
+    let mut p = spawn(
+        &fixtures_dir(),
+        &transcode,
+        &tmp.path().join("log"),
+        "warn,hlsd=debug",
+    );
+    let media: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/media", p.base))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = media["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == "direct_h264_aac.mp4")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let addr = p.base.trim_start_matches("http://").to_string();
+    // Players that read the start of a direct-play answer and go, with a
+    // reset (SO_LINGER 0) rather than a close.
+    for _ in 0..3 {
+        let addr = addr.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "GET /api/v1/stream/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE}\r\n\r\n"
+            )
+            .unwrap();
+            let mut head = [0u8; 1024];
+            let n = s.read(&mut head).unwrap();
+            assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        })
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    let log = std::fs::read_to_string(&p.log).unwrap();
+    let closed = log
+        .lines()
+        .filter(|l| l.contains("closed its connection"))
+        .count();
+    assert!(closed >= 1, "the resets are logged at DEBUG:\n{log}");
+    let errors: Vec<_> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 /// The binary over `fixtures/` on a free port with one `USER:TOKEN`, its
 /// transcode and data dirs in `tmp`.
 fn hlsd_over_fixtures(tmp: &Path, token: &str) -> Command {
