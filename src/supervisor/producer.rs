@@ -185,6 +185,10 @@ impl Producer {
         }
         drop(r);
         self.cancel.cancel();
+        // Now, not when its task next looks: a stream held in a sink's
+        // render (under the sink's preroll lock) would block the task's
+        // own state change to PLAYING, and so the task, for good.
+        self.throttle.release();
     }
 
     /// Whether it was asked to stop.
