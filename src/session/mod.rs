@@ -23,7 +23,8 @@ use crate::supervisor::{Phase, Player, TimelineState, Title};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// Where a session's playback stands, derived from its title's producers
@@ -355,3 +356,6 @@ impl Session {
         (total > 0).then(|| (status.segments_ready as f64 / total as f64 * 100.0).min(100.0))
     }
 }
+
+#[cfg(test)]
+mod tests;

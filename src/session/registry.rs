@@ -6,7 +6,8 @@
 use super::Session;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// Sessions by id and by (media, user), both O(1).
@@ -96,32 +97,17 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::library::Playback;
-    use std::path::Path;
 
     fn session(media: Uuid, user: &str) -> Arc<Session> {
-        let item = crate::library::MediaItem {
-            id: media,
-            ..crate::library::MediaItem::from_probe(
-                Path::new("/m"),
-                Path::new("/m/a.mkv"),
-                crate::library::FileStamp {
-                    size_bytes: 1,
-                    ..Default::default()
-                },
-                &Default::default(),
-                Default::default(),
-            )
-        };
-        let store = Arc::new(crate::store::SegmentStore::new("/nonexistent".into(), None));
-        let title = Arc::new(crate::supervisor::Title::new(
-            "t".into(),
-            Arc::new(item),
-            Vec::new(),
-            Vec::new(),
-            store,
-            2,
+        use crate::supervisor::testing;
+        let title = testing::title_of(
+            crate::library::MediaItem {
+                id: media,
+                ..testing::item()
+            },
             None,
-        ));
+            None,
+        );
         Arc::new(Session::new(
             Uuid::new_v4(),
             title,
