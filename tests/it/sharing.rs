@@ -35,11 +35,16 @@ fn launch(description: &str) {
 /// the pass takes longer than its first progress report (it did on a
 /// loaded machine).
 fn make_remux_mkv(dir: &Path, seconds: u32) -> PathBuf {
-    let path = dir.join(format!("remux_bframes_{seconds}s.mkv"));
+    make_remux_mkv_gop(dir, seconds, 100)
+}
+
+/// [`make_remux_mkv`] with a key frame every `gop` frames.
+fn make_remux_mkv_gop(dir: &Path, seconds: u32, gop: u32) -> PathBuf {
+    let path = dir.join(format!("remux_bframes_{seconds}s_gop{gop}.mkv"));
     let encoded = dir.join(format!("remux_bframes_{seconds}s.gst.mkv.tmp"));
     launch(&format!(
         "videotestsrc num-buffers={} pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
-         ! x264enc speed-preset=superfast key-int-max=100 bitrate=1500 ! h264parse ! queue ! mux. \
+         ! x264enc speed-preset=superfast key-int-max={gop} bitrate=1500 ! h264parse ! queue ! mux. \
          audiotestsrc num-buffers={} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
          ! avenc_aac ! aacparse ! queue ! mux. matroskamux name=mux ! filesink location={}",
         seconds * 30,
@@ -213,7 +218,7 @@ async fn a_paused_remux_viewer_costs_only_the_throttle_margin_and_seeks_anywhere
         c.supervisor.first_segment = Duration::from_secs(6).into();
     })
     .await;
-    let item = server.media("remux_bframes_300s.mkv").await;
+    let item = server.media("remux_bframes_300s_gop100.mkv").await;
     assert_eq!(item["playback"], "remux");
     let started = server.start_hls(item["id"].as_str().unwrap(), ALICE).await;
     let m = fetch_master(&server, started["master_url"].as_str().unwrap(), ALICE).await;
@@ -338,6 +343,55 @@ fn claim_huge_duration(path: &Path) {
         }
     }
     std::fs::write(path, data).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_viewer_of_long_gops_costs_the_margin_and_one_segment() {
+    let media = tempfile::tempdir().unwrap();
+    let dir = media.path().to_path_buf();
+    // A key frame every 10 s, the default short first segment and margin.
+    tokio::task::spawn_blocking(move || make_remux_mkv_gop(&dir, 300, 300))
+        .await
+        .unwrap();
+    let server = start_server(media.path(), Duration::from_secs(600)).await;
+    let item = server.media("remux_bframes_300s_gop300.mkv").await;
+    let started = server.start_hls(item["id"].as_str().unwrap(), ALICE).await;
+    let m = fetch_master(&server, started["master_url"].as_str().unwrap(), ALICE).await;
+    let playlist = complete_playlist(&server, &m.variant, ALICE).await;
+    let durations: Vec<f64> = playlist
+        .segments
+        .iter()
+        .map(|s| s.duration as f64)
+        .collect();
+    assert!((durations[1] - 10.0).abs() < 0.01, "{:?}", &durations[..3]);
+    for url in std::iter::once(&m.variant).chain(&m.audio) {
+        let r = get_segment(&server, &segment_url(url, 0), ALICE).await;
+        assert_eq!(r.status(), 200);
+    }
+    // Held: its output stands still.
+    let sid = started["session_id"].as_str().unwrap().to_string();
+    wait_session(&server, &sid, ALICE, |v| v["state"] == "throttled").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let video_dir = server
+        .files_ending(".ts")
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("segment_00000"))
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .expect("segment 0 is stored");
+    let seconds: f64 = server
+        .files_ending(".ts")
+        .iter()
+        .filter(|p| p.parent() == Some(video_dir.as_path()))
+        .filter_map(|p| hlsd::timeline::segment_index(&p.file_name()?.to_string_lossy()))
+        .map(|n| durations[n])
+        .sum();
+    let longest = durations.iter().copied().fold(0.0, f64::max);
+    println!("paused viewer, 10 s GOPs: {seconds:.1} s of video stored");
+    assert!(
+        seconds <= 120.0 + longest + 0.01,
+        "{seconds:.1} s stored: more than the 120 s margin and one {longest:.1} s segment"
+    );
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
