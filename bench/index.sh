@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the key-frame index of a 2-hour film costs (README, Performance).
+# What the key-frame index of a 2-hour film costs (docs/benchmarks.md, "Key frames of a 2-hour film").
 # Makes 2-hour 1080p H.264 8 Mb/s + AAC files (~7 GB each: MKV, MP4 and
 # MPEG-TS, by looping the 120 s remux bench input with a stream copy) in
 # bench-media/long/, then times the container index and the demux pass on

@@ -1,4 +1,4 @@
-"""Scale-out (README, "Scaling out"): three release hlsd nodes behind nginx
+"""Scale-out (docs/deployment.md, "Scaling out"): three release hlsd nodes behind nginx
 running deploy/nginx.conf on loopback, sharing --secret and the bench media.
 
   1. cached segments: requests/s and p99 latency (wrk, 64 connections) for

@@ -108,6 +108,15 @@ pub fn master_playlist(
         }
         return out;
     }
+    write_audio_media(&mut out, audio);
+    write_subtitle_media(&mut out, subtitles);
+    write_variants(&mut out, video, audio, !subtitles.is_empty());
+    out
+}
+
+/// One `EXT-X-MEDIA:TYPE=AUDIO` per audio rendition, in the one audio
+/// group, each named uniquely (label, else language, else "Audio").
+fn write_audio_media(out: &mut String, audio: &[Listed<'_>]) {
     let names = unique_names(audio.iter().enumerate().map(|(i, a)| {
         a.rendition
             .label
@@ -131,6 +140,11 @@ pub fn master_playlist(
         }
         let _ = writeln!(out, ",URI=\"{}\"", a.uri);
     }
+}
+
+/// One `EXT-X-MEDIA:TYPE=SUBTITLES` per WebVTT rendition, in the one
+/// subtitle group; a forced track says `FORCED=YES`.
+fn write_subtitle_media(out: &mut String, subtitles: &[ListedSubtitles<'_>]) {
     let names = unique_names(subtitles.iter().map(|s| s.rendition.label.as_str()));
     for (s, name) in subtitles.iter().zip(&names) {
         let r = s.rendition;
@@ -150,6 +164,12 @@ pub fn master_playlist(
         }
         let _ = writeln!(out, ",URI=\"{}\"", s.uri);
     }
+}
+
+/// One `EXT-X-STREAM-INF` per video rendition: its bandwidths with the
+/// largest audio's added, its codecs with every audio codec, and the
+/// groups it plays with.
+fn write_variants(out: &mut String, video: &[Listed<'_>], audio: &[Listed<'_>], subtitles: bool) {
     let audio_peak = audio.iter().map(|a| a.rendition.bandwidth_bps).max();
     let audio_average = audio.iter().map(|a| a.average_bps).max();
     let mut audio_codecs: Vec<&str> = audio.iter().map(|a| a.rendition.codecs.as_str()).collect();
@@ -175,12 +195,11 @@ pub fn master_playlist(
         if !audio.is_empty() {
             let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
         }
-        if !subtitles.is_empty() {
+        if subtitles {
             let _ = write!(out, ",SUBTITLES=\"{SUBTITLE_GROUP}\"");
         }
         let _ = writeln!(out, "\n{}", listed.uri);
     }
-    out
 }
 
 /// `#EXT-X-TARGETDURATION`: at least the segment length, and no less than

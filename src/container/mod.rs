@@ -19,13 +19,15 @@
 //! - [`mp4_header`]: an MP4 movie header that claims far more than its
 //!   tracks hold, and the bytes that correct it;
 //! - [`h264`]: what the passes need to know of an H.264 access unit;
-//! - [`patch`]: bytes put in place of a file's own as it is read, where a
-//!   demuxer refuses a file ffmpeg plays: [`mp4_header`], [`ts`] (tables
-//!   after the streams), [`asf`] (a header that lies).
+//! - [`patch`]: bytes put in place of a file's own as it is read;
+//! - [`fixes`]: the patches a file needs where a demuxer refuses a file
+//!   ffmpeg plays: [`mp4_header`], [`ts`] (tables after the streams),
+//!   [`asf`] (a header that lies).
 
 pub mod asf;
 pub mod avi;
 pub mod ebml;
+pub mod fixes;
 pub mod h264;
 pub mod index;
 pub mod input;

@@ -7,7 +7,7 @@
 //! for 10 s of audio) so has no stream left, and the Discoverer and every
 //! pipeline refuse it, while ffmpeg, which ignores that field, plays it.
 //! For such a file hlsd corrects the header on the fly: this module finds
-//! the bytes to change ([`header_patch`]), which [`super::patch`] puts in
+//! the bytes to change ([`header_patch`]), which [`super::fixes`] puts in
 //! place as the file is read, before `qtdemux` reads them.
 //!
 //! Also: whether an MP4's tracks hold any sample at all ([`holds_samples`]):

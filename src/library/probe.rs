@@ -146,108 +146,9 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, Failure> {
         other => return Err(format!("{other:?}").to_lowercase().into()),
     }
 
-    let global_rotation = info
-        .stream_info()
-        .and_then(|s| s.tags())
-        .as_ref()
-        .and_then(rotation_of);
-    let video = info
-        .video_streams()
-        .into_iter()
-        .find(|v| !v.is_image())
-        .map(|v| {
-            let caps = v.caps();
-            let s = caps.as_ref().and_then(|c| c.structure(0));
-            let codec = s.map(video_codec_name).unwrap_or_else(|| "unknown".into());
-            let profile = s.and_then(|s| s.get::<String>("profile").ok());
-            let bit_depth = s
-                .and_then(|s| s.get::<u32>("bit-depth-luma").ok())
-                .or_else(|| profile.as_deref().and_then(depth_from_profile));
-            let fps = v.framerate();
-            let par = v.par();
-            VideoStream {
-                codec,
-                profile,
-                level: s.and_then(|s| s.get::<String>("level").ok()),
-                width: v.width(),
-                height: v.height(),
-                fps: if fps.denom() > 0 {
-                    (fps.numer() as f64 / fps.denom() as f64 * 1000.0).round() / 1000.0
-                } else {
-                    0.0
-                },
-                bit_depth,
-                chroma_format: s.and_then(|s| s.get::<String>("chroma-format").ok()),
-                pixel_aspect: (par.numer().max(0) as u32, par.denom().max(0) as u32),
-                interlaced: v.is_interlaced(),
-                rotation: v
-                    .tags()
-                    .as_ref()
-                    .and_then(rotation_of)
-                    .or(global_rotation)
-                    .unwrap_or(0),
-                decodable: caps.as_ref().is_some_and(decoder_available),
-                stream_id: v.stream_id().map(|s| s.to_string()),
-            }
-        });
-    let audio = info
-        .audio_streams()
-        .into_iter()
-        .enumerate()
-        .map(|(index, a)| {
-            let caps = a.caps();
-            AudioStream {
-                index,
-                title: title_of(a.upcast_ref()),
-                default: is_default(a.upcast_ref()),
-                codec: caps
-                    .as_ref()
-                    .and_then(|c| c.structure(0))
-                    .map(audio_codec_name)
-                    .unwrap_or_else(|| "unknown".into()),
-                channels: a.channels(),
-                sample_rate: a.sample_rate(),
-                profile: caps
-                    .as_ref()
-                    .and_then(|c| c.structure(0))
-                    .and_then(|s| s.get::<String>("profile").ok()),
-                language: a.language().as_deref().and_then(language::normalize),
-                decodable: caps.as_ref().is_some_and(decoder_available),
-                stream_id: a.stream_id().map(|s| s.to_string()),
-            }
-        })
-        .collect();
-    let subtitles = info
-        .subtitle_streams()
-        .into_iter()
-        .enumerate()
-        .map(|(index, s)| {
-            let codec = s
-                .caps()
-                .as_ref()
-                .and_then(|c| c.structure(0))
-                .map(subtitle_codec_name)
-                .unwrap_or_else(|| "unknown".into());
-            let title = title_of(s.upcast_ref());
-            SubtitleStream {
-                index,
-                kind: SubtitleStream::kind_of(&codec),
-                codec,
-                language: s.language().as_deref().and_then(language::normalize),
-                // GStreamer 1.22's demuxers do not expose Matroska's
-                // FlagForced; a title that says so is the usual sign.
-                forced: title
-                    .as_deref()
-                    .is_some_and(|t| t.to_lowercase().contains("forced")),
-                title,
-                default: is_default(s.upcast_ref()),
-                source: SubtitleSource::Embedded {
-                    stream_id: s.stream_id().map(|id| id.to_string()),
-                },
-            }
-        })
-        .collect();
-
+    let video = video_stream(&info);
+    let audio = audio_streams(&info);
+    let subtitles = subtitle_streams(&info);
     Ok(MediaInfo {
         duration: info.duration().map(|d| Duration::from_nanos(d.nseconds())),
         container: container_name(&info),
@@ -256,6 +157,118 @@ fn try_probe(path: &Path, timeout: Duration) -> Result<MediaInfo, Failure> {
         subtitles,
         probe_error: None,
     })
+}
+
+/// The first video stream that is not a still image (a cover), if any.
+fn video_stream(info: &gst_pbutils::DiscovererInfo) -> Option<VideoStream> {
+    let global_rotation = info
+        .stream_info()
+        .and_then(|s| s.tags())
+        .as_ref()
+        .and_then(rotation_of);
+    let v = info.video_streams().into_iter().find(|v| !v.is_image())?;
+    let caps = v.caps();
+    let s = caps.as_ref().and_then(|c| c.structure(0));
+    let codec = s.map(video_codec_name).unwrap_or_else(|| "unknown".into());
+    let profile = s.and_then(|s| s.get::<String>("profile").ok());
+    let bit_depth = s
+        .and_then(|s| s.get::<u32>("bit-depth-luma").ok())
+        .or_else(|| profile.as_deref().and_then(depth_from_profile));
+    let fps = v.framerate();
+    let par = v.par();
+    Some(VideoStream {
+        codec,
+        profile,
+        level: s.and_then(|s| s.get::<String>("level").ok()),
+        width: v.width(),
+        height: v.height(),
+        fps: if fps.denom() > 0 {
+            (fps.numer() as f64 / fps.denom() as f64 * 1000.0).round() / 1000.0
+        } else {
+            0.0
+        },
+        bit_depth,
+        chroma_format: s.and_then(|s| s.get::<String>("chroma-format").ok()),
+        pixel_aspect: (par.numer().max(0) as u32, par.denom().max(0) as u32),
+        interlaced: v.is_interlaced(),
+        rotation: v
+            .tags()
+            .as_ref()
+            .and_then(rotation_of)
+            .or(global_rotation)
+            .unwrap_or(0),
+        decodable: caps.as_ref().is_some_and(decoder_available),
+        stream_id: v.stream_id().map(|s| s.to_string()),
+    })
+}
+
+/// The audio streams, in the file's order.
+fn audio_streams(info: &gst_pbutils::DiscovererInfo) -> Vec<AudioStream> {
+    info.audio_streams()
+        .into_iter()
+        .enumerate()
+        .map(|(index, a)| audio_stream(index, &a))
+        .collect()
+}
+
+/// Audio stream `index`, from what the Discoverer found of it.
+fn audio_stream(index: usize, a: &gst_pbutils::DiscovererAudioInfo) -> AudioStream {
+    let caps = a.caps();
+    AudioStream {
+        index,
+        title: title_of(a.upcast_ref()),
+        default: is_default(a.upcast_ref()),
+        codec: caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .map(audio_codec_name)
+            .unwrap_or_else(|| "unknown".into()),
+        channels: a.channels(),
+        sample_rate: a.sample_rate(),
+        profile: caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .and_then(|s| s.get::<String>("profile").ok()),
+        language: a.language().as_deref().and_then(language::normalize),
+        decodable: caps.as_ref().is_some_and(decoder_available),
+        stream_id: a.stream_id().map(|s| s.to_string()),
+    }
+}
+
+/// The subtitle streams, in the file's order.
+fn subtitle_streams(info: &gst_pbutils::DiscovererInfo) -> Vec<SubtitleStream> {
+    info.subtitle_streams()
+        .into_iter()
+        .enumerate()
+        .map(|(index, s)| subtitle_stream(index, &s))
+        .collect()
+}
+
+/// Subtitle stream `index`, from what the Discoverer found of it.
+fn subtitle_stream(index: usize, s: &gst_pbutils::DiscovererSubtitleInfo) -> SubtitleStream {
+    let codec = s
+        .caps()
+        .as_ref()
+        .and_then(|c| c.structure(0))
+        .map(subtitle_codec_name)
+        .unwrap_or_else(|| "unknown".into());
+    let title = title_of(s.upcast_ref());
+    SubtitleStream {
+        index,
+        kind: SubtitleStream::kind_of(&codec),
+        codec,
+        language: s.language().as_deref().and_then(language::normalize),
+        // GStreamer 1.22's demuxers do not expose Matroska's
+        // FlagForced; a title that says so is the usual sign.
+        forced: title
+            .as_deref()
+            .is_some_and(|t| t.to_lowercase().contains("forced")),
+        title,
+        default: is_default(s.upcast_ref()),
+        source: SubtitleSource::Embedded {
+            stream_id: s.stream_id().map(|id| id.to_string()),
+        },
+    }
 }
 
 /// A stream's title tag (Matroska's track name), if it has a useful one.

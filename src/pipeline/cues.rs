@@ -192,18 +192,7 @@ pub fn read_embedded(
     to: Option<Duration>,
     timeout: Duration,
 ) -> Result<CueTrack, String> {
-    let uri = glib::filename_to_uri(path, None).map_err(|e| format!("bad path: {e}"))?;
-    let pipeline = gst::Pipeline::with_name("cues");
-    let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
-        .map_err(|e| format!("no source for the file: {e}"))?;
-    crate::library::passes::source_fix::correct_source(path, &src);
-    let parsebin = gst::ElementFactory::make("parsebin")
-        .build()
-        .map_err(|e| format!("parsebin: {e}"))?;
-    pipeline
-        .add_many([&src, &parsebin])
-        .map_err(|e| e.to_string())?;
-    src.link(&parsebin).map_err(|e| e.to_string())?;
+    let (pipeline, parsebin) = demux_pipeline(path)?;
 
     let track = Arc::new(Mutex::new(CueTrack::default()));
     let done = Arc::new(AtomicBool::new(false));
@@ -244,51 +233,13 @@ pub fn read_embedded(
         };
         // The first stream that is not sparse drives: the seek waits for
         // its buffers, and the pass ends once it passes `to`.
-        let drives = !is_text(&caps) && {
-            let mut l = linked.lock().expect("link state");
-            if l.first_pad.is_none() {
-                l.first_pad = Some(pad.clone());
-                l.outputs = vec![true];
-                true
-            } else {
-                false
-            }
-        };
+        let drives = !is_text(&caps) && claim_drive(&linked, pad);
         if drives {
             if let Some(seek) = &seek {
                 seek.watch(pad, 0);
             }
             if let Some(to) = to {
-                let done = on_pad_done.clone();
-                let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
-                crate::guard::probe(
-                    pad,
-                    gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
-                    move |_, info| {
-                        match &info.data {
-                            Some(gst::PadProbeData::Event(e)) => {
-                                if let gst::EventView::Segment(s) = e.view() {
-                                    *segment.lock().expect("segment") =
-                                        s.segment().downcast_ref::<gst::ClockTime>().cloned();
-                                }
-                            }
-                            Some(gst::PadProbeData::Buffer(b)) => {
-                                let rt = b.pts().or(b.dts()).and_then(|t| {
-                                    segment
-                                        .lock()
-                                        .expect("segment")
-                                        .as_ref()?
-                                        .to_running_time(t)
-                                });
-                                if rt.is_some_and(|rt| rt.nseconds() as u128 >= to.as_nanos()) {
-                                    done.store(true, Ordering::SeqCst);
-                                }
-                            }
-                            _ => {}
-                        }
-                        gst::PadProbeReturn::Ok
-                    },
-                );
+                done_past(pad, to, on_pad_done.clone());
             }
         }
         let linked_ok = pipeline.add(&sink).is_ok()
@@ -314,4 +265,66 @@ pub fn read_embedded(
     };
     track.cover(from, end);
     Ok(track)
+}
+
+/// A pipeline of the file at `path` demuxed and parsed (no decoding): the
+/// pipeline and its parsebin, whose pads come as streams are found.
+fn demux_pipeline(path: &Path) -> Result<(gst::Pipeline, gst::Element), String> {
+    let uri = glib::filename_to_uri(path, None).map_err(|e| format!("bad path: {e}"))?;
+    let pipeline = gst::Pipeline::with_name("cues");
+    let src = gst::Element::make_from_uri(gst::URIType::Src, uri.as_str(), Some("source"))
+        .map_err(|e| format!("no source for the file: {e}"))?;
+    crate::library::passes::source_fix::correct_source(path, &src);
+    let parsebin = gst::ElementFactory::make("parsebin")
+        .build()
+        .map_err(|e| format!("parsebin: {e}"))?;
+    pipeline
+        .add_many([&src, &parsebin])
+        .map_err(|e| e.to_string())?;
+    src.link(&parsebin).map_err(|e| e.to_string())?;
+    Ok((pipeline, parsebin))
+}
+
+/// Makes `pad` the stream that drives the pass if none does yet.
+fn claim_drive(linked: &Mutex<Linked>, pad: &gst::Pad) -> bool {
+    let mut l = linked.lock().expect("link state");
+    if l.first_pad.is_some() {
+        return false;
+    }
+    l.first_pad = Some(pad.clone());
+    l.outputs = vec![true];
+    true
+}
+
+/// Sets `done` once a buffer on `pad` reaches running time `to`.
+fn done_past(pad: &gst::Pad, to: Duration, done: Arc<AtomicBool>) {
+    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+    crate::guard::probe(
+        pad,
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Event(e)) => {
+                    if let gst::EventView::Segment(s) = e.view() {
+                        *segment.lock().expect("segment") =
+                            s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                    }
+                }
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    let rt = b.pts().or(b.dts()).and_then(|t| {
+                        segment
+                            .lock()
+                            .expect("segment")
+                            .as_ref()?
+                            .to_running_time(t)
+                    });
+                    if rt.is_some_and(|rt| rt.nseconds() as u128 >= to.as_nanos()) {
+                        done.store(true, Ordering::SeqCst);
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }

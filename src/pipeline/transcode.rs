@@ -72,7 +72,7 @@ const AAC_OUT: &str = "capsfilter caps=audio/mpeg,stream-format=adts";
 /// is longer (a slide show at 1 fps: 60 s), which leaves room for an
 /// operator's slower x264 settings (medium: 40 frames of lookahead). It was
 /// 30 s: decoded stereo is 384 KB a second, so the queue held 11 MB on the
-/// bench file (35 MB for 5.1) for nothing (README, "Performance").
+/// bench file (35 MB for 5.1) for nothing.
 fn audio_queue_time(fps: f64) -> Duration {
     let floor = Duration::from_secs(5);
     if fps > 0.0 {
@@ -169,22 +169,16 @@ struct LinkContext {
     keyint: u32,
 }
 
-/// Builds the transcode pipeline of `spec`.
-///
-/// # Errors
-/// Fails when an element is missing from this GStreamer installation or an
-/// encode description does not parse.
-pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
-    let uri = glib::filename_to_uri(&spec.path, None).context("media path to uri")?;
-    let start = spec.timeline.start(spec.start_index);
-    let pipeline = gst::Pipeline::with_name(&spec.name);
+/// The `uridecodebin` of `spec`'s file: each stream's first codec kept,
+/// Matroska lead-in frames restored, the source corrected as the prober
+/// saw it (its header fix).
+fn decoding_source(spec: &ProducerSpec, uri: &str) -> anyhow::Result<gst::Element> {
     let src = gst::ElementFactory::make("uridecodebin")
         .name("source")
-        .property("uri", uri.as_str())
+        .property("uri", uri)
         .property("caps", decodebin_caps(&spec.outputs))
         .build()
         .context("uridecodebin")?;
-    pipeline.add(&src)?;
     super::one_codec::keep_first_codec(&src);
     super::lead_in::restore(&src, &spec.path);
     let media_path = spec.path.clone();
@@ -198,33 +192,19 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         })
     });
 
-    let position_ns = Arc::new(AtomicU64::new(start.as_nanos() as u64));
-    let linked = Arc::new(Mutex::new(Linked::default()));
-    let keyint = if spec.fps > 0.0 {
-        (spec.fps * SEGMENT_SECONDS as f64).round().max(1.0) as u32
-    } else {
-        250
-    };
-    let seek = SeekOnce::new(
-        start.saturating_sub(SEEK_PREROLL),
-        true,
-        &pipeline,
-        linked.clone(),
-        spec.outputs.len(),
-    );
-    if let Some(seek) = &seek {
-        seek.on_no_more_pads(&src);
-    }
-    let burn_source = spec.burn.clone();
-    // Streams nobody asked for stay compressed (and go to a fakesink)
-    // rather than being decoded for nothing: an audio-only producer does
-    // not decode the video. Only when every wanted stream is known by id.
+    Ok(src)
+}
+
+/// Streams nobody asked for stay compressed (and go to a fakesink) rather
+/// than being decoded for nothing: an audio-only producer does not decode
+/// the video. Only when every wanted stream is known by id.
+fn decode_only_wanted(src: &gst::Element, spec: &ProducerSpec) {
     if spec.outputs.iter().all(|o| o.stream_id.is_some()) {
         let wanted: Vec<String> = spec
             .outputs
             .iter()
             .filter_map(|o| o.stream_id.clone())
-            .chain(burn_source.iter().map(|b| b.stream_id.clone()))
+            .chain(spec.burn.iter().map(|b| b.stream_id.clone()))
             .chain(spec.text_tracks.iter().map(|t| t.stream_id.clone()))
             .collect();
         src.connect("autoplug-continue", false, move |args| {
@@ -248,6 +228,39 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
             })
         });
     }
+}
+
+/// Builds the transcode pipeline of `spec`.
+///
+/// # Errors
+/// Fails when an element is missing from this GStreamer installation or an
+/// encode description does not parse.
+pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
+    let uri = glib::filename_to_uri(&spec.path, None).context("media path to uri")?;
+    let start = spec.timeline.start(spec.start_index);
+    let pipeline = gst::Pipeline::with_name(&spec.name);
+    let src = decoding_source(spec, uri.as_str())?;
+    pipeline.add(&src)?;
+
+    let position_ns = Arc::new(AtomicU64::new(start.as_nanos() as u64));
+    let linked = Arc::new(Mutex::new(Linked::default()));
+    let keyint = if spec.fps > 0.0 {
+        (spec.fps * SEGMENT_SECONDS as f64).round().max(1.0) as u32
+    } else {
+        250
+    };
+    let seek = SeekOnce::new(
+        start.saturating_sub(SEEK_PREROLL),
+        true,
+        &pipeline,
+        linked.clone(),
+        spec.outputs.len(),
+    );
+    if let Some(seek) = &seek {
+        seek.on_no_more_pads(&src);
+    }
+    let burn_source = spec.burn.clone();
+    decode_only_wanted(&src, spec);
     let ctx = LinkContext {
         burn_source,
         burn: Mutex::new(Burn::default()),
@@ -278,6 +291,10 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
     })
 }
 
+/// Links a decoded stream of the source: the sub-picture stream burnt in
+/// to its overlay, a stream an output wants to its branch (encode or
+/// copy, then the segment writer), a text track to its cue collector, and
+/// anything else to a fakesink.
 fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let media_type = caps
@@ -294,66 +311,68 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
         media_time_segments(pad, ctx.seek.clone());
         return link_subpicture(ctx, Some(pad.clone()), None);
     }
-    let is_video = media_type.starts_with("video/x-raw")
-        || (media_type.starts_with("video/")
-            && ctx.spec.outputs.iter().any(|o| o.plan == Plan::VideoCopy));
-    let is_audio = media_type.starts_with("audio/x-raw")
-        || (media_type.starts_with("audio/")
-            && ctx
-                .spec
-                .outputs
-                .iter()
-                .any(|o| matches!(o.plan, Plan::AudioCopy { .. })));
-    let index = if is_video || is_audio {
-        claim_output(
-            &ctx.linked,
-            &ctx.spec.outputs,
-            is_video,
-            stream_id.as_deref(),
-            pad,
-        )
-    } else {
-        None
-    };
-    tracing::debug!(media_type, ?stream_id, ?index, "decoded pad");
-    let Some(index) = index else {
+    let claimed = output_for(ctx, pad, &media_type, stream_id.as_deref());
+    tracing::debug!(media_type, ?stream_id, ?claimed, "decoded pad");
+    let Some((index, kind)) = claimed else {
         if link_text_pad(pipeline, pad, &ctx.spec.text_tracks, ctx.seek.clone())? {
             return Ok(());
         }
         return discard_pad(pipeline, pad);
     };
-    let output: &Output = &ctx.spec.outputs[index];
-    let drives = index == 0;
-
-    let description = branch_description(
-        output,
-        &ctx.spec.templates,
-        ctx.keyint,
-        ctx.spec.fps,
-        ctx.burn_source.as_ref(),
+    let branch = add_branch(ctx, pipeline, index, kind)?;
+    time_stream(ctx, pad, index);
+    pad.link(
+        &branch
+            .static_pad("sink")
+            .ok_or_else(|| anyhow!("branch has no sink pad"))?,
     )?;
-    let burns = matches!(output.plan, Plan::VideoEncode { burn: Some(_), .. });
-    // A burn-in branch has two sink pads: its ghosts are made by hand.
-    let branch = gst::parse::bin_from_description(&description, !burns)
-        .with_context(|| format!("parsing branch: {description}"))?;
-    if burns {
-        for (element, pad, name) in [("head", "sink", "sink"), ("tail", "src", "src")] {
-            let target = branch
-                .by_name(element)
-                .and_then(|e| e.static_pad(pad))
-                .ok_or_else(|| anyhow!("burn-in branch without {element}"))?;
-            let ghost = gst::GhostPad::builder_with_target(&target)?
-                .name(name)
-                .build();
-            branch.add_pad(&ghost)?;
-        }
+    if let Some(seek) = &ctx.seek {
+        seek.when_linked();
     }
+    Ok(())
+}
+
+/// The output a decoded (or, for copies, parsed) stream of `media_type`
+/// feeds, and its kind: the first free output of that kind whose source
+/// stream it is.
+fn output_for(
+    ctx: &LinkContext,
+    pad: &gst::Pad,
+    media_type: &str,
+    stream_id: Option<&str>,
+) -> Option<(usize, StreamKind)> {
+    let outputs = &ctx.spec.outputs;
+    let is_video = media_type.starts_with("video/x-raw")
+        || (media_type.starts_with("video/") && outputs.iter().any(|o| o.plan == Plan::VideoCopy));
+    let is_audio = media_type.starts_with("audio/x-raw")
+        || (media_type.starts_with("audio/")
+            && outputs
+                .iter()
+                .any(|o| matches!(o.plan, Plan::AudioCopy { .. })));
+    if !is_video && !is_audio {
+        return None;
+    }
+    let index = claim_output(&ctx.linked, outputs, is_video, stream_id, pad)?;
     let kind = if is_video {
         StreamKind::Video
     } else {
         StreamKind::Audio
     };
-    let position = if drives {
+    Some((index, kind))
+}
+
+/// Adds output `index`'s branch (its encoder, or parser for a copy) and
+/// its segment writer to `pipeline`, linked and playing; a burn-in
+/// branch's overlay is joined to the sub-picture stream.
+fn add_branch(
+    ctx: &LinkContext,
+    pipeline: &gst::Pipeline,
+    index: usize,
+    kind: StreamKind,
+) -> anyhow::Result<gst::Bin> {
+    let output: &Output = &ctx.spec.outputs[index];
+    let branch = branch_bin(ctx, output)?;
+    let position = if index == 0 {
         ctx.position.clone()
     } else {
         Arc::new(AtomicU64::new(0))
@@ -387,7 +406,42 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
         let ghost = ghost.upcast();
         link_subpicture(ctx, None, Some(ghost))?;
     }
+    Ok(branch)
+}
 
+/// The bin of `output`'s branch, from its description, with `sink` and
+/// `src` ghost pads.
+fn branch_bin(ctx: &LinkContext, output: &Output) -> anyhow::Result<gst::Bin> {
+    let description = branch_description(
+        output,
+        &ctx.spec.templates,
+        ctx.keyint,
+        ctx.spec.fps,
+        ctx.burn_source.as_ref(),
+    )?;
+    let burns = matches!(output.plan, Plan::VideoEncode { burn: Some(_), .. });
+    // A burn-in branch has two sink pads: its ghosts are made by hand.
+    let branch = gst::parse::bin_from_description(&description, !burns)
+        .with_context(|| format!("parsing branch: {description}"))?;
+    if burns {
+        for (element, pad, name) in [("head", "sink", "sink"), ("tail", "src", "src")] {
+            let target = branch
+                .by_name(element)
+                .and_then(|e| e.static_pad(pad))
+                .ok_or_else(|| anyhow!("burn-in branch without {element}"))?;
+            let ghost = gst::GhostPad::builder_with_target(&target)?
+                .name(name)
+                .build();
+            branch.add_pad(&ghost)?;
+        }
+    }
+    Ok(branch)
+}
+
+/// Puts a decoded stream feeding output `index` on media time: counted
+/// for the seek, gated until the seek's start (less the preroll), held by
+/// the throttle, and for an encode cut at the timeline's boundaries.
+fn time_stream(ctx: &LinkContext, pad: &gst::Pad, index: usize) {
     // Counted before the gate, which drops everything until the seek.
     if let Some(seek) = &ctx.seek {
         seek.watch(pad, index);
@@ -399,9 +453,9 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
         segment.clone(),
         (start.saturating_sub(SEEK_PREROLL), start),
         ctx.spec.throttle.clone(),
-        drives,
+        index == 0,
     );
-    if matches!(output.plan, Plan::VideoEncode { .. }) {
+    if matches!(ctx.spec.outputs[index].plan, Plan::VideoEncode { .. }) {
         add_cutter(
             pad,
             segment,
@@ -409,15 +463,6 @@ fn link_pad(ctx: &LinkContext, pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyh
             ctx.spec.start_index,
         );
     }
-    pad.link(
-        &branch
-            .static_pad("sink")
-            .ok_or_else(|| anyhow!("branch has no sink pad"))?,
-    )?;
-    if let Some(seek) = &ctx.seek {
-        seek.when_linked();
-    }
-    Ok(())
 }
 
 /// Joins the decoded sub-picture stream `decoded` and the burn-in

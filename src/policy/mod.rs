@@ -64,7 +64,7 @@ pub struct WaiterView {
 
 /// Whether `p` will make segment `n` of `rendition` soon: it makes that
 /// rendition and `n` is a segment one of its renditions is writing or at
-/// most `ahead` segments after where it drives (README, "Seeking": a new
+/// most `ahead` segments after where it drives (docs/design.md, "Seeking": a new
 /// producer costs about two segments of encoding).
 pub fn coming(p: &ProducerView, rendition: usize, n: usize, ahead: usize) -> bool {
     p.renditions.contains(rendition)

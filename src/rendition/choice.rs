@@ -166,25 +166,7 @@ pub fn choose(
                 )
         })
         .collect();
-    let video = match burn {
-        None => {
-            let heights: Vec<u32> = offered_video
-                .iter()
-                .map(|i| renditions[*i].resolution.map_or(0, |(_, h)| h))
-                .collect();
-            crate::ladder::start_rung(&heights).map(|k| offered_video[k])
-        }
-        Some(b) => Some(
-            renditions
-                .iter()
-                .position(|r| matches!(r.plan, Plan::VideoEncode { burn: Some(x), .. } if x == b))
-                .ok_or_else(|| {
-                    format!(
-                        "subtitle track {b} is not an image subtitle track that can be burned in"
-                    )
-                })?,
-        ),
-    };
+    let video = choose_video(renditions, &offered_video, burn)?;
     let offered = |i: usize| audio_options.contains(i);
     let audio_track = |(i, r): (usize, &Rendition)| match r.plan {
         Plan::AudioCopy { track } | Plan::AudioEncode { track } if offered(i) => Some(track),
@@ -215,24 +197,10 @@ pub fn choose(
             .position(|(i, r)| audio_track((i, r)).is_some() && r.language.as_deref() == Some(l))
             .or(fallback),
     };
-    let subtitle = match subtitle {
-        None => subtitles.iter().position(|s| s.default),
-        Some(TrackRef::Off) => None,
-        Some(TrackRef::Index(i)) => Some(
-            subtitles
-                .iter()
-                .position(|s| s.track == *i)
-                .ok_or_else(|| format!("subtitle track {i} is not a text subtitle track"))?,
-        ),
-        Some(TrackRef::Language(l)) => subtitles
-            .iter()
-            .position(|s| s.language.as_deref() == Some(l) && !s.forced)
-            .or_else(|| {
-                subtitles
-                    .iter()
-                    .position(|s| s.language.as_deref() == Some(l))
-            }),
-    };
+    let subtitle = subtitle.map_or_else(
+        || Ok(subtitles.iter().position(|s| s.default)),
+        |t| choose_subtitle(subtitles, t),
+    )?;
     let listed: RenditionSet = (0..renditions.len())
         .filter(|i| audio_track((*i, &renditions[*i])).is_some())
         .collect();
@@ -246,6 +214,52 @@ pub fn choose(
         subtitle,
         audio_options: listed,
         video_options: video_listed,
+    })
+}
+
+/// The video rendition: the rung a player starts on among `offered`, or
+/// the burn-in rendition of image subtitle track `burn`.
+fn choose_video(
+    renditions: &[Rendition],
+    offered: &[usize],
+    burn: Option<usize>,
+) -> Result<Option<usize>, String> {
+    let Some(b) = burn else {
+        let heights: Vec<u32> = offered
+            .iter()
+            .map(|i| renditions[*i].resolution.map_or(0, |(_, h)| h))
+            .collect();
+        return Ok(crate::ladder::start_rung(&heights).map(|k| offered[k]));
+    };
+    renditions
+        .iter()
+        .position(|r| matches!(r.plan, Plan::VideoEncode { burn: Some(x), .. } if x == b))
+        .map(Some)
+        .ok_or_else(|| {
+            format!("subtitle track {b} is not an image subtitle track that can be burned in")
+        })
+}
+
+/// The WebVTT rendition asked for by `t`: none when off, the one of a
+/// track index, or the first of a language that is not forced (else a
+/// forced one).
+fn choose_subtitle(subtitles: &[SubtitleRendition], t: &TrackRef) -> Result<Option<usize>, String> {
+    Ok(match t {
+        TrackRef::Off => None,
+        TrackRef::Index(i) => Some(
+            subtitles
+                .iter()
+                .position(|s| s.track == *i)
+                .ok_or_else(|| format!("subtitle track {i} is not a text subtitle track"))?,
+        ),
+        TrackRef::Language(l) => subtitles
+            .iter()
+            .position(|s| s.language.as_deref() == Some(l) && !s.forced)
+            .or_else(|| {
+                subtitles
+                    .iter()
+                    .position(|s| s.language.as_deref() == Some(l))
+            }),
     })
 }
 

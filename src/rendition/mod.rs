@@ -28,7 +28,8 @@ pub use set::RenditionSet;
 use crate::ladder::{ladder, Rung};
 use crate::library::decision::display_size;
 use crate::library::{
-    Decision, MediaItem, SubtitleKind, SubtitleSource, SubtitleStream, VideoPlan,
+    AudioStream, Decision, MediaItem, SubtitleKind, SubtitleSource, SubtitleStream, VideoPlan,
+    VideoStream,
 };
 use crate::packaging::Packaging;
 use crate::timeline::SEGMENT_SECONDS;
@@ -352,102 +353,140 @@ pub fn renditions_of(
     if d.playback.is_none() {
         return out;
     }
-    let packaging = presentation.packaging;
-    let suffix = presentation.suffix();
     if let Some(v) = item.video.as_ref() {
-        if presentation.copy_video {
-            let plan = Plan::VideoCopy;
-            out.push(Rendition {
-                key: key_of(&plan, packaging, inputs),
-                name: format!("video-copy{suffix}"),
-                plan,
-                codecs: video_copy_codecs(v),
-                // The source's whole bit rate: an upper bound for its video.
-                bandwidth_bps: with_headroom(source_bps(item).max(64_000)),
-                average_bps: source_bps(item).max(64_000),
-                resolution: Some((v.width, v.height)),
-                channels: None,
-                language: None,
-                label: None,
-                default: false,
-                packaging,
-            });
-        } else if v.decodable {
-            for rung in ladder(display_size(v), fps_of(item), inputs.max_height) {
-                out.push(encoded_video(item, encode_plan(v, rung, None), inputs));
-            }
-        }
+        out.extend(video_renditions(item, v, presentation, inputs));
     }
-    let chosen = d.audio.map(|(track, _)| track);
-    let mut audio_count = 0;
+    out.extend(audio_renditions(item, presentation, inputs));
+    if presentation.packaging == Packaging::Ts {
+        out.extend(burn_renditions(item, inputs));
+    }
+    out.truncate(RenditionSet::CAPACITY);
+    out
+}
+
+/// The video renditions: the copy, or one encode per rung of the ladder.
+fn video_renditions(
+    item: &MediaItem,
+    v: &VideoStream,
+    presentation: Presentation,
+    inputs: &KeyInputs<'_>,
+) -> Vec<Rendition> {
+    let packaging = presentation.packaging;
+    if presentation.copy_video {
+        let plan = Plan::VideoCopy;
+        return vec![Rendition {
+            key: key_of(&plan, packaging, inputs),
+            name: format!("video-copy{}", presentation.suffix()),
+            plan,
+            codecs: video_copy_codecs(v),
+            // The source's whole bit rate: an upper bound for its video.
+            bandwidth_bps: with_headroom(source_bps(item).max(64_000)),
+            average_bps: source_bps(item).max(64_000),
+            resolution: Some((v.width, v.height)),
+            channels: None,
+            language: None,
+            label: None,
+            default: false,
+            packaging,
+        }];
+    }
+    if !v.decodable {
+        return Vec::new();
+    }
+    ladder(display_size(v), fps_of(item), inputs.max_height)
+        .into_iter()
+        .map(|rung| encoded_video(item, encode_plan(v, rung, None), inputs))
+        .collect()
+}
+
+/// The audio renditions of each track in track order, at most
+/// [`MAX_AUDIO_RENDITIONS`]: a copy where the packaging carries the codec,
+/// an AAC encode where it does not or where a client may not play it.
+fn audio_renditions(
+    item: &MediaItem,
+    presentation: Presentation,
+    inputs: &KeyInputs<'_>,
+) -> Vec<Rendition> {
+    let packaging = presentation.packaging;
+    let chosen = item.decision.audio.map(|(track, _)| track);
+    let mut out = Vec::new();
     for (track, a) in item.audio.iter().enumerate() {
         let copy = packaging.carries_audio(&a.codec);
         // AAC is what an encode would give: its copy is enough.
         let encode = a.decodable && (!copy || a.codec != "aac");
-        let mut plans = Vec::new();
-        if copy {
-            plans.push(Plan::AudioCopy { track });
-        }
-        if encode {
-            plans.push(Plan::AudioEncode { track });
-        }
-        for plan in plans {
-            if audio_count == MAX_AUDIO_RENDITIONS {
-                break;
+        let plans = [
+            copy.then_some(Plan::AudioCopy { track }),
+            encode.then_some(Plan::AudioEncode { track }),
+        ];
+        for plan in plans.into_iter().flatten() {
+            if out.len() == MAX_AUDIO_RENDITIONS {
+                return out;
             }
-            audio_count += 1;
-            let (name, channels, bandwidth, codecs) = match plan {
-                Plan::AudioCopy { .. } => {
-                    let channels = a.channels.max(1);
-                    (
-                        format!("audio-{track}-copy{suffix}"),
-                        channels,
-                        COPIED_AAC_BPS_PER_CHANNEL * channels as u64,
-                        audio_copy_codecs(a),
-                    )
-                }
-                _ => (
-                    format!("audio-{track}-aac{suffix}"),
-                    2,
-                    AAC_BITRATE_BPS,
-                    AAC_LC,
-                ),
-            };
-            out.push(Rendition {
-                key: key_of(&plan, packaging, inputs),
-                name,
-                plan,
-                codecs: codecs.to_string(),
-                bandwidth_bps: with_headroom(bandwidth),
-                average_bps: bandwidth,
-                resolution: None,
-                channels: Some(channels),
-                language: language_tag(a.language.as_deref()),
-                label: Some(audio_label(a)),
-                default: chosen == Some(track),
-                packaging,
-            });
+            let mut r = audio_rendition(a, track, plan, presentation, inputs);
+            r.default = chosen == Some(track);
+            out.push(r);
         }
     }
-    if packaging == Packaging::Ts {
-        if let Some(v) = item.video.as_ref().filter(|v| v.decodable) {
-            // Burned in at the size a player starts on.
-            let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
-            let heights: Vec<u32> = rungs.iter().map(|r| r.height).collect();
-            let rung = rungs[crate::ladder::start_rung(&heights).unwrap_or(0)];
-            for s in item
-                .subtitles
-                .iter()
-                .filter(|s| s.kind == SubtitleKind::Image)
-                .take(MAX_BURN_RENDITIONS)
-            {
-                let plan = encode_plan(v, rung, Some(s.index));
-                out.push(encoded_video(item, plan, inputs));
-            }
-        }
-    }
-    out.truncate(RenditionSet::CAPACITY);
     out
+}
+
+/// The rendition of audio `track` (`a`) by `plan` (copy or AAC encode).
+fn audio_rendition(
+    a: &AudioStream,
+    track: usize,
+    plan: Plan,
+    presentation: Presentation,
+    inputs: &KeyInputs<'_>,
+) -> Rendition {
+    let suffix = presentation.suffix();
+    let (name, channels, bandwidth, codecs) = match plan {
+        Plan::AudioCopy { .. } => {
+            let channels = a.channels.max(1);
+            (
+                format!("audio-{track}-copy{suffix}"),
+                channels,
+                COPIED_AAC_BPS_PER_CHANNEL * channels as u64,
+                audio_copy_codecs(a),
+            )
+        }
+        _ => (
+            format!("audio-{track}-aac{suffix}"),
+            2,
+            AAC_BITRATE_BPS,
+            AAC_LC,
+        ),
+    };
+    Rendition {
+        key: key_of(&plan, presentation.packaging, inputs),
+        name,
+        plan,
+        codecs: codecs.to_string(),
+        bandwidth_bps: with_headroom(bandwidth),
+        average_bps: bandwidth,
+        resolution: None,
+        channels: Some(channels),
+        language: language_tag(a.language.as_deref()),
+        label: Some(audio_label(a)),
+        default: false,
+        packaging: presentation.packaging,
+    }
+}
+
+/// One burn-in video rendition per image subtitle track (at most
+/// [`MAX_BURN_RENDITIONS`]), burned in at the size a player starts on.
+fn burn_renditions(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
+    let Some(v) = item.video.as_ref().filter(|v| v.decodable) else {
+        return Vec::new();
+    };
+    let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
+    let heights: Vec<u32> = rungs.iter().map(|r| r.height).collect();
+    let rung = rungs[crate::ladder::start_rung(&heights).unwrap_or(0)];
+    item.subtitles
+        .iter()
+        .filter(|s| s.kind == SubtitleKind::Image)
+        .take(MAX_BURN_RENDITIONS)
+        .map(|s| encoded_video(item, encode_plan(v, rung, Some(s.index)), inputs))
+        .collect()
 }
 
 /// One text subtitle track served as WebVTT on the item's timeline.

@@ -47,26 +47,18 @@ pub enum AtCapacity {
 }
 
 impl Supervisor {
-    /// Starts a producer for segment `n` of `rendition` unless one is
-    /// coming, within the title's and the server's caps.
-    pub(super) fn ensure(
+    /// The renditions a new producer for segment `n` of `rendition` makes:
+    /// that one, and the others `player` needs at `n` that are neither
+    /// stored nor coming from a producer serving it (one that makes them
+    /// for another player's video may stop or hold for that player). The
+    /// video drives (its cuts and its players), so it comes first.
+    fn renditions_to_make(
         &self,
-        title: &Arc<Title>,
+        title: &Title,
         player: &Player,
         rendition: usize,
         n: usize,
-        timeline: &Timeline,
-    ) -> Result<(), SegmentOutcome> {
-        let _admission = self.admission.lock().expect("admission");
-        if title.coming(rendition, n) {
-            return Ok(());
-        }
-        if !self.store.admits() {
-            self.enforce_budget();
-        }
-        // The other renditions this player needs at `n` and that no
-        // producer serving it makes (one that makes them for another
-        // player's video may stop or hold for that player).
+    ) -> Vec<usize> {
         let producers = title.producers();
         let serving = |r: usize| {
             producers.iter().any(|p| {
@@ -86,8 +78,28 @@ impl Supervisor {
                 list.push(r);
             }
         }
-        // The video drives (its cuts and its players), then the rest.
         list.sort_unstable_by_key(|r| (!title.renditions[*r].plan.is_video(), *r));
+        list
+    }
+
+    /// Starts a producer for segment `n` of `rendition` unless one is
+    /// coming, within the title's and the server's caps.
+    pub(super) fn ensure(
+        &self,
+        title: &Arc<Title>,
+        player: &Player,
+        rendition: usize,
+        n: usize,
+        timeline: &Timeline,
+    ) -> Result<(), SegmentOutcome> {
+        let _admission = self.admission.lock().expect("admission");
+        if title.coming(rendition, n) {
+            return Ok(());
+        }
+        if !self.store.admits() {
+            self.enforce_budget();
+        }
+        let list = self.renditions_to_make(title, player, rendition, n);
         let kind = if list.iter().all(|&r| title.renditions[r].plan.is_copy()) {
             Playback::Remux
         } else {

@@ -20,6 +20,7 @@ mod cues;
 mod playheads;
 mod producer;
 mod run;
+mod spec;
 mod subtitles;
 #[cfg(test)]
 pub(crate) mod testing;

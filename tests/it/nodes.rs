@@ -1,5 +1,5 @@
 //! What lets several hlsd nodes stand behind one load balancer and cache
-//! (README, "Scaling out"): every answer names its node (`X-Hlsd-Node`,
+//! (docs/deployment.md, "Scaling out"): every answer names its node (`X-Hlsd-Node`,
 //! `--node-name`), and `GET /api/v1/hls/authorize` tells a cache in front
 //! (nginx `auth_request`) whether the rendition URI it is about to serve
 //! from its cache carries a good playback token: 204 for one, 401 without

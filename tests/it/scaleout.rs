@@ -1,4 +1,4 @@
-//! Scale-out (README, "Scaling out"): three hlsd nodes on loopback ports
+//! Scale-out (docs/deployment.md, "Scaling out"): three hlsd nodes on loopback ports
 //! behind Debian's nginx running `deploy/nginx.conf`, over a remux file, a
 //! small transcode file and two longer transcode films (48 s, 36 s). Checks, in order:
 //! 1. affinity: every request for one item reaches one node;

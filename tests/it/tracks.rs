@@ -42,7 +42,7 @@ fn make_fixture(dir: &Path) -> Option<PathBuf> {
     // The tones are encoded on their own first, so that every track starts
     // at 0: muxed in one go, AAC's priming delay starts the video 21 ms
     // after the audio, and hls.js 1.6 then fails to decode the copied
-    // video in Chromium (a finding of its own, in the README's Tracks).
+    // video in Chromium (a finding of its own, in docs/design.md, "Audio tracks and subtitles").
     let tone = |hz: u32, codec: &str, file: &str| {
         Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])

@@ -151,6 +151,44 @@ impl Mkv {
         if !self.all_listed(&head, &cue_times)? {
             return None;
         }
+        let (start, head_keys) = self.start_of(&head)?;
+        // The Cue times must be block times: check the first and the last one.
+        if cues.first()?.1 == first_cluster && !self.key_in(&head, cues.first()?.0) {
+            return None;
+        }
+        if !self.spans_listed(r, cues, &cue_times)? || !self.clusters_listed(r, cues, &cue_times)? {
+            return None;
+        }
+        // 4. Tail: from the last Cue's cluster to the end, for the end time.
+        let tail = self.scan(r, cues.last()?.1, u32::MAX, u64::MAX)?;
+        if !self.all_listed(&tail, &cue_times)? || !self.key_in(&tail, cues.last()?.0) {
+            return None;
+        }
+        let end = if tail.truncated {
+            None
+        } else {
+            self.end_of(&tail, start)?
+        };
+        if tail.blocks.iter().any(|b| {
+            self.tracks.contains_key(&b.track) && self.ns(b.time).is_none_or(|t| t < start)
+        }) {
+            return None; // would lower the stream start time again
+        }
+        let mut keys = Vec::with_capacity(cues.len());
+        for &(time, _) in cues {
+            let rt = match head_keys.get(&time) {
+                Some(&rt) => rt,
+                None => self.ns(i64::try_from(time).ok()?)?.checked_sub(start)?,
+            };
+            keys.push(rt);
+        }
+        finish(keys, end, Source::Matroska)
+    }
+
+    /// The stream start time (the earliest block time of a track played,
+    /// in nanoseconds) over the head's blocks, and the running time of
+    /// each video key frame there, by its Cue time.
+    fn start_of(&self, head: &Scan) -> Option<(u64, HashMap<u64, u64>)> {
         let mut start: Option<u64> = None;
         let mut head_keys: HashMap<u64, u64> = HashMap::new(); // cue time -> running time
         for b in &head.blocks {
@@ -169,18 +207,24 @@ impl Mkv {
                     .or_insert(t.checked_sub(s)?);
             }
         }
-        let start = start?;
-        // The Cue times must be block times: check the first and the last one.
-        let video = self.video;
-        let key_in = move |scan: &Scan, time: u64| {
-            scan.blocks.iter().any(|b| {
-                b.track == video && b.key && i64::try_from(time).is_ok_and(|t| t == b.time)
-            })
-        };
-        if cues.first()?.1 == first_cluster && !key_in(&head, cues.first()?.0) {
-            return None;
-        }
-        // 2. Spans between consecutive Cues at 1/4, 1/2, 3/4 of the file.
+        Some((start?, head_keys))
+    }
+
+    /// Whether `scan` holds a video key frame at block time `time`.
+    fn key_in(&self, scan: &Scan, time: u64) -> bool {
+        scan.blocks.iter().any(|b| {
+            b.track == self.video && b.key && i64::try_from(time).is_ok_and(|t| t == b.time)
+        })
+    }
+
+    /// Step 2: whether the spans between consecutive Cues at 1/4, 1/2 and 3/4
+    /// of the file list every key frame they hold.
+    fn spans_listed(
+        &mut self,
+        r: &mut Input,
+        cues: &[(u64, u64)],
+        cue_times: &std::collections::HashSet<u64>,
+    ) -> Option<bool> {
         let n = cues.len();
         let mut checked = std::collections::HashSet::new();
         for i in [n / 4, n / 2, 3 * n / 4] {
@@ -189,14 +233,24 @@ impl Mkv {
             }
             let (from, to) = (cues.get(i)?.1, cues.get(i + 1)?.1);
             let span = self.scan(r, from, SPAN_CLUSTERS, to.max(from + 1))?;
-            if !self.all_listed(&span, &cue_times)? {
-                return None;
+            if !self.all_listed(&span, cue_times)? {
+                return Some(false);
             }
         }
-        // 3. Every cluster between the first and the last Cue: its first video block.
-        // Muxers start clusters on video key frames (ffmpeg, matroskamux), so a
-        // key frame missing from the Cues usually shows here, for one small
-        // read per cluster.
+        Some(true)
+    }
+
+    /// Step 3: whether the first video block of every cluster between the first
+    /// and the last Cue is listed when it is a key frame. Muxers start
+    /// clusters on video key frames (ffmpeg, matroskamux), so a key frame
+    /// missing from the Cues usually shows here, for one small read per
+    /// cluster.
+    fn clusters_listed(
+        &mut self,
+        r: &mut Input,
+        cues: &[(u64, u64)],
+        cue_times: &std::collections::HashSet<u64>,
+    ) -> Option<bool> {
         let (mut pos, last) = (cues.first()?.1, cues.last()?.1);
         let mut walked = 0u32;
         while pos < last {
@@ -209,48 +263,35 @@ impl Mkv {
             if e.id == CLUSTER {
                 let mut first = Scan::default();
                 self.scan_cluster(r, e, &mut first, true)?;
-                if !self.all_listed(&first, &cue_times)? {
-                    return None;
+                if !self.all_listed(&first, cue_times)? {
+                    return Some(false);
                 }
             }
             pos = next;
         }
-        // 4. Tail: from the last Cue's cluster to the end, for the end time.
-        let tail = self.scan(r, cues.last()?.1, u32::MAX, u64::MAX)?;
-        if !self.all_listed(&tail, &cue_times)? || !key_in(&tail, cues.last()?.0) {
-            return None;
-        }
-        let mut end = None;
-        if !tail.truncated {
-            let mut latest: Option<&Block> = None;
-            for b in tail.blocks.iter().filter(|b| b.track == self.video) {
-                if latest.is_none_or(|l| b.time >= l.time) {
-                    latest = Some(b);
-                }
-            }
-            if let Some(b) = latest {
-                let dur = match b.duration {
-                    Some(d) => d.checked_mul(self.timescale),
-                    None => self.tracks.get(&self.video).copied().flatten(),
-                };
-                if let Some(d) = dur {
-                    end = self.ns(b.time)?.checked_add(d)?.checked_sub(start);
-                }
+        Some(true)
+    }
+
+    /// The media end (running time, nanoseconds) from the tail: the end of
+    /// its latest video block. `Some(None)` when that block's duration is
+    /// unknown or it ends before `start`; `None` when a time overflows.
+    fn end_of(&self, tail: &Scan, start: u64) -> Option<Option<u64>> {
+        let mut latest: Option<&Block> = None;
+        for b in tail.blocks.iter().filter(|b| b.track == self.video) {
+            if latest.is_none_or(|l| b.time >= l.time) {
+                latest = Some(b);
             }
         }
-        if tail.blocks.iter().any(|b| {
-            self.tracks.contains_key(&b.track) && self.ns(b.time).is_none_or(|t| t < start)
-        }) {
-            return None; // would lower the stream start time again
+        let Some(b) = latest else {
+            return Some(None);
+        };
+        let dur = match b.duration {
+            Some(d) => d.checked_mul(self.timescale),
+            None => self.tracks.get(&self.video).copied().flatten(),
+        };
+        match dur {
+            Some(d) => Some(self.ns(b.time)?.checked_add(d)?.checked_sub(start)),
+            None => Some(None),
         }
-        let mut keys = Vec::with_capacity(n);
-        for &(time, _) in cues {
-            let rt = match head_keys.get(&time) {
-                Some(&rt) => rt,
-                None => self.ns(i64::try_from(time).ok()?)?.checked_sub(start)?,
-            };
-            keys.push(rt);
-        }
-        finish(keys, end, Source::Matroska)
     }
 }

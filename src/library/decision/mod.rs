@@ -223,53 +223,11 @@ pub fn decide_for(info: &MediaInfo, profile: &ClientProfile) -> Decision {
         chosen.map(|c| c.1),
     );
     let packaging = d.packaging;
-    let mut audio_copy = None;
-    if let Some((i, a)) = chosen {
-        if audio_copied(profile, a, packaging) {
-            audio_copy = Some(a.codec.clone());
-            d.audio = Some((i, AudioPlan::Copy));
-        } else if a.decodable {
-            d.reasons.push(audio_problem.unwrap_or_else(|| {
-                format!("audio_not_carried_in_{}:{}", packaging.as_str(), a.codec)
-            }));
-            d.audio = Some((i, AudioPlan::Transcode));
-        } else {
-            d.reasons.push(format!("audio_undecodable:{}", a.codec));
-        }
-    }
+    let audio_copy = chosen.and_then(|(i, a)| plan_audio(&mut d, profile, i, a, audio_problem));
 
-    let mut video_copy = None;
-    if let (Some(v), Some(problems)) = (video, video_problems) {
-        if problems.is_empty() && packaging.carries_video(&v.codec) {
-            video_copy = Some(v.codec.clone());
-            d.video = Some(VideoPlan::Copy);
-        } else if v.decodable {
-            let (width, height) = transcode_size(v, MAX_TRANSCODE_HEIGHT);
-            if problems.is_empty() {
-                d.reasons.push(format!(
-                    "video_not_carried_in_{}:{}",
-                    packaging.as_str(),
-                    v.codec
-                ));
-            }
-            d.reasons.extend(problems);
-            if v.interlaced {
-                d.reasons.push("deinterlace".into());
-            }
-            if (width, height) != (v.width, v.height) {
-                d.reasons
-                    .push(format!("scale:{}x{}->{width}x{height}", v.width, v.height));
-            }
-            d.video = Some(VideoPlan::Transcode {
-                width,
-                height,
-                deinterlace: v.interlaced,
-                rotate: v.rotation != 0,
-            });
-        } else {
-            d.reasons.push(format!("video_undecodable:{}", v.codec));
-        }
-    }
+    let video_copy = video
+        .zip(video_problems)
+        .and_then(|(v, problems)| plan_video(&mut d, v, problems));
 
     if d.video.is_none() && d.audio.is_none() {
         d.reasons.push("no_playable_stream".into());
@@ -295,22 +253,101 @@ pub fn decide_for(info: &MediaInfo, profile: &ClientProfile) -> Decision {
         d.reasons.push(format!("audio_copy:{codec}"));
     }
 
-    // Direct play: the client plays the container and every stream. The
-    // HLS plan stays, for a client that asks for HLS all the same.
+    direct_play(&mut d, profile, container, video, chosen.map(|c| c.1));
+    d
+}
+
+/// Plans audio track `i` (`a`) of an HLS output: copied when the client
+/// plays it in `d.packaging`, else encoded when it can be decoded (the
+/// reason goes in `d`). Returns the codec when copied.
+fn plan_audio(
+    d: &mut Decision,
+    profile: &ClientProfile,
+    i: usize,
+    a: &AudioStream,
+    problem: Option<String>,
+) -> Option<String> {
+    let packaging = d.packaging;
+    if audio_copied(profile, a, packaging) {
+        d.audio = Some((i, AudioPlan::Copy));
+        return Some(a.codec.clone());
+    }
+    if a.decodable {
+        d.reasons.push(
+            problem.unwrap_or_else(|| {
+                format!("audio_not_carried_in_{}:{}", packaging.as_str(), a.codec)
+            }),
+        );
+        d.audio = Some((i, AudioPlan::Transcode));
+    } else {
+        d.reasons.push(format!("audio_undecodable:{}", a.codec));
+    }
+    None
+}
+
+/// Plans the video of an HLS output: copied when the client plays it
+/// (no `problems`) and `d.packaging` carries it, else encoded (scaled,
+/// deinterlaced, rotated) when it can be decoded, with the reasons in
+/// `d`. Returns the codec when copied.
+fn plan_video(d: &mut Decision, v: &VideoStream, problems: Vec<String>) -> Option<String> {
+    let packaging = d.packaging;
+    if problems.is_empty() && packaging.carries_video(&v.codec) {
+        d.video = Some(VideoPlan::Copy);
+        return Some(v.codec.clone());
+    }
+    if !v.decodable {
+        d.reasons.push(format!("video_undecodable:{}", v.codec));
+        return None;
+    }
+    let (width, height) = transcode_size(v, MAX_TRANSCODE_HEIGHT);
+    if problems.is_empty() {
+        d.reasons.push(format!(
+            "video_not_carried_in_{}:{}",
+            packaging.as_str(),
+            v.codec
+        ));
+    }
+    d.reasons.extend(problems);
+    if v.interlaced {
+        d.reasons.push("deinterlace".into());
+    }
+    if (width, height) != (v.width, v.height) {
+        d.reasons
+            .push(format!("scale:{}x{}->{width}x{height}", v.width, v.height));
+    }
+    d.video = Some(VideoPlan::Transcode {
+        width,
+        height,
+        deinterlace: v.interlaced,
+        rotate: v.rotation != 0,
+    });
+    None
+}
+
+/// Direct play when the client plays the container and every stream:
+/// `d` then says so. The HLS plan stays, for a client that asks for HLS
+/// all the same.
+fn direct_play(
+    d: &mut Decision,
+    profile: &ClientProfile,
+    container: &str,
+    video: Option<&VideoStream>,
+    audio: Option<&AudioStream>,
+) {
     let plays_file = profile.plays_container(container)
         && video.is_none_or(|v| profile.video_problems(&video_traits(v)).is_empty())
-        && chosen.is_none_or(|(_, a)| profile.audio_problem(&a.codec, a.channels).is_none());
-    if plays_file {
-        d.playback = Some(Playback::DirectPlay);
-        d.reasons = vec![format!("direct_play_container:{container}")];
-        if let Some(v) = video {
-            d.reasons.push(format!("video_copy:{}", v.codec));
-        }
-        if let Some((_, a)) = chosen {
-            d.reasons.push(format!("audio_copy:{}", a.codec));
-        }
+        && audio.is_none_or(|a| profile.audio_problem(&a.codec, a.channels).is_none());
+    if !plays_file {
+        return;
     }
-    d
+    d.playback = Some(Playback::DirectPlay);
+    d.reasons = vec![format!("direct_play_container:{container}")];
+    if let Some(v) = video {
+        d.reasons.push(format!("video_copy:{}", v.codec));
+    }
+    if let Some(a) = audio {
+        d.reasons.push(format!("audio_copy:{}", a.codec));
+    }
 }
 
 /// The segment container of a file's HLS output for `profile`: MPEG-TS

@@ -4,7 +4,8 @@
 //! (and the Discoverer) read the corrected file. Buffers carry their file
 //! offset in push and pull mode alike.
 
-use crate::container::patch::{source_patches, SourcePatch};
+use crate::container::fixes::source_patches;
+use crate::container::patch::SourcePatch;
 use gst::prelude::*;
 use std::path::Path;
 

@@ -68,34 +68,8 @@ pub fn streams_with_data(path: &Path, declared: &[String]) -> Option<StreamData>
             return;
         };
         let _ = pad.link(&sink_pad);
-        let seen = seen_by_pads.clone();
         let done = done_tx.lock().expect("done sender").clone();
-        crate::guard::probe(pad, gst::PadProbeType::BUFFER, move |pad, info| {
-            let Some(id) = pad.stream_id().map(|s| s.to_string()) else {
-                return gst::PadProbeReturn::Remove;
-            };
-            let Some(buffer) = info.buffer() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let raw = buffer.dts_or_pts().map_or(0, |t| t.nseconds());
-            let duration = buffer.duration().map_or(0, |d| d.nseconds());
-            let mut seen = seen.lock().expect("streams seen");
-            let entry = seen
-                .entry(id)
-                .or_insert_with(|| (u64::MAX, 0, Continuity::default()));
-            let t = entry.2.map(raw, duration);
-            entry.0 = entry.0.min(t);
-            entry.1 = entry.1.max(t + duration);
-            let far = seen
-                .values()
-                .any(|(first, last, _)| last.saturating_sub(*first) >= HORIZON.as_nanos() as u64);
-            // Read on to the horizon even once every stream has data: a
-            // file that ends before it gets its length measured.
-            if far {
-                let _ = done.send(());
-            }
-            gst::PadProbeReturn::Ok
-        });
+        record_spans(pad, seen_by_pads.clone(), done);
     });
 
     pipeline.set_state(gst::State::Playing).ok()?;
@@ -137,4 +111,35 @@ pub fn streams_with_data(path: &Path, declared: &[String]) -> Option<StreamData>
             .flatten()
             .map(Duration::from_nanos),
     })
+}
+
+/// Records, per stream id, the span of the buffers that pass `pad` into
+/// `seen`, and says `done` once any stream spans [`HORIZON`].
+fn record_spans(pad: &gst::Pad, seen: Arc<Mutex<HashMap<String, Span>>>, done: mpsc::Sender<()>) {
+    crate::guard::probe(pad, gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(id) = pad.stream_id().map(|s| s.to_string()) else {
+            return gst::PadProbeReturn::Remove;
+        };
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let raw = buffer.dts_or_pts().map_or(0, |t| t.nseconds());
+        let duration = buffer.duration().map_or(0, |d| d.nseconds());
+        let mut seen = seen.lock().expect("streams seen");
+        let entry = seen
+            .entry(id)
+            .or_insert_with(|| (u64::MAX, 0, Continuity::default()));
+        let t = entry.2.map(raw, duration);
+        entry.0 = entry.0.min(t);
+        entry.1 = entry.1.max(t + duration);
+        let far = seen
+            .values()
+            .any(|(first, last, _)| last.saturating_sub(*first) >= HORIZON.as_nanos() as u64);
+        // Read on to the horizon even once every stream has data: a
+        // file that ends before it gets its length measured.
+        if far {
+            let _ = done.send(());
+        }
+        gst::PadProbeReturn::Ok
+    });
 }

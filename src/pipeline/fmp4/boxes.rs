@@ -80,28 +80,9 @@ fn write_matrix(out: &mut Vec<u8>, m: &[i32; 9]) {
 /// (ISO/IEC 23000-19, 7.3.1: brands `cmfc`, `iso6`).
 pub fn init_segment(track: &Track) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
-    let ftyp = begin(&mut out, b"ftyp");
-    out.extend_from_slice(b"iso6");
-    u32be(&mut out, 0);
-    for brand in [b"iso6", b"cmfc", b"isom", b"mp41"] {
-        out.extend_from_slice(brand);
-    }
-    end(&mut out, ftyp);
-
+    write_ftyp(&mut out);
     let moov = begin(&mut out, b"moov");
-    let mvhd = begin_full(&mut out, b"mvhd", 0, 0);
-    u32be(&mut out, 0); // creation_time
-    u32be(&mut out, 0); // modification_time
-    u32be(&mut out, 1000); // timescale
-    u32be(&mut out, 0); // duration: unknown, in the fragments
-    u32be(&mut out, 0x0001_0000); // rate 1.0
-    u16be(&mut out, 0x0100); // volume 1.0
-    out.extend_from_slice(&[0; 10]);
-    write_matrix(&mut out, &matrix(0, 0, 0));
-    out.extend_from_slice(&[0; 24]); // pre_defined
-    u32be(&mut out, TRACK_ID + 1); // next_track_ID
-    end(&mut out, mvhd);
-
+    write_mvhd(&mut out);
     let trak = begin(&mut out, b"trak");
     let (video, width, height, rotation) = match &track.entry {
         SampleEntry::Video {
@@ -112,34 +93,81 @@ pub fn init_segment(track: &Track) -> Vec<u8> {
         } => (true, *width, *height, *rotation),
         SampleEntry::Audio { .. } => (false, 0, 0, 0),
     };
-    // Enabled, in movie, in preview.
-    let tkhd = begin_full(&mut out, b"tkhd", 0, 7);
-    u32be(&mut out, 0);
-    u32be(&mut out, 0);
-    u32be(&mut out, TRACK_ID);
-    u32be(&mut out, 0); // reserved
-    u32be(&mut out, 0); // duration
-    out.extend_from_slice(&[0; 8]);
-    u16be(&mut out, 0); // layer
-    u16be(&mut out, 0); // alternate_group
-    u16be(&mut out, if video { 0 } else { 0x0100 });
-    u16be(&mut out, 0);
-    write_matrix(&mut out, &matrix(rotation, width, height));
-    u32be(&mut out, u32::from(width) << 16);
-    u32be(&mut out, u32::from(height) << 16);
-    end(&mut out, tkhd);
-
+    write_tkhd(&mut out, video, width, height, rotation);
     let mdia = begin(&mut out, b"mdia");
-    let mdhd = begin_full(&mut out, b"mdhd", 0, 0);
-    u32be(&mut out, 0);
-    u32be(&mut out, 0);
-    u32be(&mut out, track.timescale);
-    u32be(&mut out, 0);
-    u16be(&mut out, 0x55C4); // 'und', ISO 639-2/T packed
-    u16be(&mut out, 0);
-    end(&mut out, mdhd);
-    let hdlr = begin_full(&mut out, b"hdlr", 0, 0);
-    u32be(&mut out, 0);
+    write_mdhd_hdlr(&mut out, track.timescale, video);
+    let minf = begin(&mut out, b"minf");
+    write_media_header_dinf(&mut out, video);
+    write_stbl(&mut out, &track.entry);
+    end(&mut out, minf);
+    end(&mut out, mdia);
+    end(&mut out, trak);
+    write_mvex(&mut out);
+    end(&mut out, moov);
+    out
+}
+
+/// `ftyp`: major brand `iso6`, compatible `iso6`, `cmfc`, `isom`, `mp41`.
+fn write_ftyp(out: &mut Vec<u8>) {
+    let ftyp = begin(out, b"ftyp");
+    out.extend_from_slice(b"iso6");
+    u32be(out, 0);
+    for brand in [b"iso6", b"cmfc", b"isom", b"mp41"] {
+        out.extend_from_slice(brand);
+    }
+    end(out, ftyp);
+}
+
+/// `mvhd`: a millisecond timescale and no duration (it is in the
+/// fragments).
+fn write_mvhd(out: &mut Vec<u8>) {
+    let mvhd = begin_full(out, b"mvhd", 0, 0);
+    u32be(out, 0); // creation_time
+    u32be(out, 0); // modification_time
+    u32be(out, 1000); // timescale
+    u32be(out, 0); // duration: unknown, in the fragments
+    u32be(out, 0x0001_0000); // rate 1.0
+    u16be(out, 0x0100); // volume 1.0
+    out.extend_from_slice(&[0; 10]);
+    write_matrix(out, &matrix(0, 0, 0));
+    out.extend_from_slice(&[0; 24]); // pre_defined
+    u32be(out, TRACK_ID + 1); // next_track_ID
+    end(out, mvhd);
+}
+
+/// `tkhd` of the one track, its display matrix rotated by `rotation`
+/// degrees clockwise.
+fn write_tkhd(out: &mut Vec<u8>, video: bool, width: u16, height: u16, rotation: u32) {
+    // Enabled, in movie, in preview.
+    let tkhd = begin_full(out, b"tkhd", 0, 7);
+    u32be(out, 0);
+    u32be(out, 0);
+    u32be(out, TRACK_ID);
+    u32be(out, 0); // reserved
+    u32be(out, 0); // duration
+    out.extend_from_slice(&[0; 8]);
+    u16be(out, 0); // layer
+    u16be(out, 0); // alternate_group
+    u16be(out, if video { 0 } else { 0x0100 });
+    u16be(out, 0);
+    write_matrix(out, &matrix(rotation, width, height));
+    u32be(out, u32::from(width) << 16);
+    u32be(out, u32::from(height) << 16);
+    end(out, tkhd);
+}
+
+/// `mdhd` (the track's `timescale`, language `und`) and `hdlr`.
+fn write_mdhd_hdlr(out: &mut Vec<u8>, timescale: u32, video: bool) {
+    let mdhd = begin_full(out, b"mdhd", 0, 0);
+    u32be(out, 0);
+    u32be(out, 0);
+    u32be(out, timescale);
+    u32be(out, 0);
+    u16be(out, 0x55C4); // 'und', ISO 639-2/T packed
+    u16be(out, 0);
+    end(out, mdhd);
+    let hdlr = begin_full(out, b"hdlr", 0, 0);
+    u32be(out, 0);
     out.extend_from_slice(if video { b"vide" } else { b"soun" });
     out.extend_from_slice(&[0; 12]);
     out.extend_from_slice(if video {
@@ -147,56 +175,60 @@ pub fn init_segment(track: &Track) -> Vec<u8> {
     } else {
         b"SoundHandler\0".as_slice()
     });
-    end(&mut out, hdlr);
+    end(out, hdlr);
+}
 
-    let minf = begin(&mut out, b"minf");
+/// `vmhd` or `smhd`, and a `dinf` whose one `url ` says the media is in
+/// this file.
+fn write_media_header_dinf(out: &mut Vec<u8>, video: bool) {
     if video {
-        let vmhd = begin_full(&mut out, b"vmhd", 0, 1);
+        let vmhd = begin_full(out, b"vmhd", 0, 1);
         out.extend_from_slice(&[0; 8]);
-        end(&mut out, vmhd);
+        end(out, vmhd);
     } else {
-        let smhd = begin_full(&mut out, b"smhd", 0, 0);
+        let smhd = begin_full(out, b"smhd", 0, 0);
         out.extend_from_slice(&[0; 4]);
-        end(&mut out, smhd);
+        end(out, smhd);
     }
-    let dinf = begin(&mut out, b"dinf");
-    let dref = begin_full(&mut out, b"dref", 0, 0);
-    u32be(&mut out, 1);
-    let url = begin_full(&mut out, b"url ", 0, 1); // media in this file
-    end(&mut out, url);
-    end(&mut out, dref);
-    end(&mut out, dinf);
+    let dinf = begin(out, b"dinf");
+    let dref = begin_full(out, b"dref", 0, 0);
+    u32be(out, 1);
+    let url = begin_full(out, b"url ", 0, 1); // media in this file
+    end(out, url);
+    end(out, dref);
+    end(out, dinf);
+}
 
-    let stbl = begin(&mut out, b"stbl");
-    let stsd = begin_full(&mut out, b"stsd", 0, 0);
-    u32be(&mut out, 1);
-    sample_entry(&mut out, &track.entry);
-    end(&mut out, stsd);
+/// `stbl` with the sample entry and empty sample tables.
+fn write_stbl(out: &mut Vec<u8>, entry: &SampleEntry) {
+    let stbl = begin(out, b"stbl");
+    let stsd = begin_full(out, b"stsd", 0, 0);
+    u32be(out, 1);
+    sample_entry(out, entry);
+    end(out, stsd);
     for kind in [b"stts", b"stsc", b"stco"] {
-        let b = begin_full(&mut out, kind, 0, 0);
-        u32be(&mut out, 0);
-        end(&mut out, b);
+        let b = begin_full(out, kind, 0, 0);
+        u32be(out, 0);
+        end(out, b);
     }
-    let stsz = begin_full(&mut out, b"stsz", 0, 0);
-    u32be(&mut out, 0);
-    u32be(&mut out, 0);
-    end(&mut out, stsz);
-    end(&mut out, stbl);
-    end(&mut out, minf);
-    end(&mut out, mdia);
-    end(&mut out, trak);
+    let stsz = begin_full(out, b"stsz", 0, 0);
+    u32be(out, 0);
+    u32be(out, 0);
+    end(out, stsz);
+    end(out, stbl);
+}
 
-    let mvex = begin(&mut out, b"mvex");
-    let trex = begin_full(&mut out, b"trex", 0, 0);
-    u32be(&mut out, TRACK_ID);
-    u32be(&mut out, 1); // default_sample_description_index
-    u32be(&mut out, 0);
-    u32be(&mut out, 0);
-    u32be(&mut out, 0);
-    end(&mut out, trex);
-    end(&mut out, mvex);
-    end(&mut out, moov);
-    out
+/// `mvex` with the one track's `trex` defaults.
+fn write_mvex(out: &mut Vec<u8>) {
+    let mvex = begin(out, b"mvex");
+    let trex = begin_full(out, b"trex", 0, 0);
+    u32be(out, TRACK_ID);
+    u32be(out, 1); // default_sample_description_index
+    u32be(out, 0);
+    u32be(out, 0);
+    u32be(out, 0);
+    end(out, trex);
+    end(out, mvex);
 }
 
 fn sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {

@@ -42,16 +42,9 @@ fn int(s: &gst::StructureRef, field: &str) -> Option<u32> {
 pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, String> {
     let s = caps.structure(0).ok_or("caps without a structure")?;
     let name = s.name().as_str();
-    let dims = || -> (u16, u16) {
-        let w = int(s, "width").unwrap_or(0);
-        let h = int(s, "height").unwrap_or(0);
-        (
-            u16::try_from(w).unwrap_or(u16::MAX),
-            u16::try_from(h).unwrap_or(u16::MAX),
-        )
-    };
+    let needs = |what: &str| format!("{name} caps without {what}");
     let video = |format: &[u8; 4], config_kind: &[u8; 4], config: Vec<u8>| {
-        let (width, height) = dims();
+        let (width, height) = dimensions(s);
         Track {
             timescale: VIDEO_TIMESCALE,
             entry: SampleEntry::Video {
@@ -64,42 +57,12 @@ pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, 
             },
         }
     };
-    let needs = |what: &str| format!("{name} caps without {what}");
+    let record = |what: &str| codec_data(s).ok_or_else(|| needs(what));
     match name {
-        "video/x-h264" => Ok(video(
-            b"avc1",
-            b"avcC",
-            codec_data(s).ok_or_else(|| needs("an avcC"))?,
-        )),
-        "video/x-h265" => Ok(video(
-            b"hvc1",
-            b"hvcC",
-            codec_data(s).ok_or_else(|| needs("an hvcC"))?,
-        )),
-        "video/x-av1" => Ok(video(
-            b"av01",
-            b"av1C",
-            codec_data(s).ok_or_else(|| needs("an av1C"))?,
-        )),
-        "video/x-vp9" => {
-            let profile: u8 = s
-                .get::<String>("profile")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            let depth = int(s, "bit-depth-luma").unwrap_or(8) as u8;
-            let chroma = s.get::<String>("chroma-format").unwrap_or_default();
-            let (w, h) = dims();
-            let level = crate::rendition::vp9_level(u32::from(w), u32::from(h)) as u8;
-            let full = s
-                .get::<String>("colorimetry")
-                .is_ok_and(|c| c.starts_with("1:"));
-            Ok(video(
-                b"vp09",
-                b"vpcC",
-                vpcc_payload(profile, level, depth, &chroma, full),
-            ))
-        }
+        "video/x-h264" => Ok(video(b"avc1", b"avcC", record("an avcC")?)),
+        "video/x-h265" => Ok(video(b"hvc1", b"hvcC", record("an hvcC")?)),
+        "video/x-av1" => Ok(video(b"av01", b"av1C", record("an av1C")?)),
+        "video/x-vp9" => Ok(video(b"vp09", b"vpcC", vpcc_of(s))),
         "audio/mpeg" => {
             let (asc, channels, rate) = match codec_data(s) {
                 Some(asc) => (
@@ -109,15 +72,7 @@ pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, 
                 ),
                 None => asc_from_adts(first).ok_or_else(|| needs("an AudioSpecificConfig"))?,
             };
-            Ok(Track {
-                timescale: rate,
-                entry: SampleEntry::Audio {
-                    format: *b"mp4a",
-                    channels: channels as u16,
-                    rate,
-                    config: asc,
-                },
-            })
+            Ok(audio(*b"mp4a", channels as u16, rate, asc))
         }
         "audio/x-opus" => {
             let head = codec_data(s)
@@ -129,36 +84,24 @@ pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, 
                 Some(h) => dops_from_head(&h).ok_or_else(|| needs("a valid OpusHead"))?,
                 None => dops_from_head(&opus_head(channels)).ok_or_else(|| needs("an OpusHead"))?,
             };
-            Ok(Track {
-                // Opus in ISOBMFF: timescale 48 kHz whatever the input rate.
-                timescale: 48_000,
-                entry: SampleEntry::Audio {
-                    format: *b"Opus",
-                    channels: u16::from(dops[1]),
-                    rate: 48_000,
-                    config: dops,
-                },
-            })
+            // Opus in ISOBMFF: timescale 48 kHz whatever the input rate.
+            Ok(audio(*b"Opus", u16::from(dops[1]), 48_000, dops))
         }
         "audio/x-flac" => {
             let info = stream_headers(s)
                 .into_iter()
                 .find_map(|h| flac_streaminfo(&h))
                 .ok_or_else(|| needs("a STREAMINFO header"))?;
-            let rate = int(s, "rate").unwrap_or(48_000);
-            let channels = int(s, "channels").unwrap_or(2) as u16;
             // One metadata block, STREAMINFO, marked last.
             let mut dfla = vec![0x80, 0, 0, 34];
             dfla.extend_from_slice(&info);
-            Ok(Track {
-                timescale: rate,
-                entry: SampleEntry::Audio {
-                    format: *b"fLaC",
-                    channels,
-                    rate,
-                    config: dfla,
-                },
-            })
+            let channels = int(s, "channels").unwrap_or(2) as u16;
+            Ok(audio(
+                *b"fLaC",
+                channels,
+                int(s, "rate").unwrap_or(48_000),
+                dfla,
+            ))
         }
         "audio/x-ac3" | "audio/x-eac3" => {
             let enhanced = name == "audio/x-eac3";
@@ -168,18 +111,53 @@ pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, 
                 super::dolby::dac3(first)
             }
             .ok_or_else(|| needs("a sync frame to read"))?;
-            Ok(Track {
-                timescale: rate,
-                entry: SampleEntry::Audio {
-                    format: if enhanced { *b"ec-3" } else { *b"ac-3" },
-                    channels: int(s, "channels").unwrap_or(2) as u16,
-                    rate,
-                    config,
-                },
-            })
+            let format = if enhanced { *b"ec-3" } else { *b"ac-3" };
+            Ok(audio(
+                format,
+                int(s, "channels").unwrap_or(2) as u16,
+                rate,
+                config,
+            ))
         }
         other => Err(format!("fMP4 does not carry {other} here")),
     }
+}
+
+/// The width and height of video caps, in pixels (0 when missing).
+fn dimensions(s: &gst::StructureRef) -> (u16, u16) {
+    let side = |field| u16::try_from(int(s, field).unwrap_or(0)).unwrap_or(u16::MAX);
+    (side("width"), side("height"))
+}
+
+/// An audio track of `format` whose timescale is its sample `rate` (Hz).
+fn audio(format: [u8; 4], channels: u16, rate: u32, config: Vec<u8>) -> Track {
+    Track {
+        timescale: rate,
+        entry: SampleEntry::Audio {
+            format,
+            channels,
+            rate,
+            config,
+        },
+    }
+}
+
+/// The `vpcC` payload of VP9 caps: profile, level from the frame size,
+/// bit depth, chroma subsampling and range.
+fn vpcc_of(s: &gst::StructureRef) -> Vec<u8> {
+    let profile: u8 = s
+        .get::<String>("profile")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let depth = int(s, "bit-depth-luma").unwrap_or(8) as u8;
+    let chroma = s.get::<String>("chroma-format").unwrap_or_default();
+    let (w, h) = dimensions(s);
+    let level = crate::rendition::vp9_level(u32::from(w), u32::from(h)) as u8;
+    let full = s
+        .get::<String>("colorimetry")
+        .is_ok_and(|c| c.starts_with("1:"));
+    vpcc_payload(profile, level, depth, &chroma, full)
 }
 
 /// An AAC AudioSpecificConfig (14496-3, 1.6.2.1) from an ADTS header:

@@ -1,4 +1,4 @@
-//! Several hlsd processes behind Debian's nginx on loopback (README,
+//! Several hlsd processes behind Debian's nginx on loopback (docs/deployment.md,
 //! "Scaling out"): nodes started from the built binary on fixed ports, so
 //! that one can be killed and started again in its place, sharing one
 //! `--secret` and one media folder; nginx in a prefix of its own running
