@@ -6,52 +6,82 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: every knob and its default.
-//! - [`library`]: the media files, their stable ids, the SQLite catalogue
-//!   of probe results and key frames, probing in child processes, watching
-//!   the media dir, the playback decision per client profile (pure,
-//!   unit-tested), key-frame indexes, and each user's playback positions.
-//! - [`profile`]: client profiles, built in or sent as JSON: what a client
-//!   plays (pure; imports nothing).
-//! - [`ladder`]: the quality ladder of a transcode: rung sizes, bit-rate
-//!   caps, peak and average bit rates (pure; imports nothing).
-//! - [`packaging`]: MPEG-TS and fragmented MP4, and which codecs each
-//!   carries (pure; imports nothing).
-//! - [`timeline`]: the segment grid and key-frame cuts, segment names
-//!   (pure; imported by everyone, importing nothing).
-//! - [`rendition`]: an item's renditions per presentation (packaging,
-//!   copied or encoded video), the keys that name their bytes, codec
-//!   strings, and a session's choice of them (pure).
-//! - [`hls`]: master and media playlist text (pure).
-//! - [`subtitle`]: cues and WebVTT text, segments and whole files (pure).
-//! - [`policy`]: the supervisor's rules: throttling, relocation,
-//!   coalescing, stopping, eviction (pure, unit-tested).
-//! - [`token`]: signed playback tokens in playlist URLs.
+//! The one description of the tree; README and docs/ point here.
+//!
+//! Edge:
+//! - `main.rs`: the binary: parses [`config::Config`], sets up logging, runs
+//!   [`run`]; `hlsd probe` is the prober child.
+//! - [`app`]: [`AppState`], everything a request needs, built from the
+//!   config, and the background tasks it starts.
+//! - [`config`]: every setting, in clap sections (library, supervisor,
+//!   store, sessions, http), with its env variable and named default; the
+//!   pipeline templates.
+//! - [`http`]: a thin edge. `mod.rs` mounts one function per route;
+//!   `server.rs` accepts connections; `filters.rs` (auth, state),
+//!   `request.rs` (parsing), `urls.rs` (signed URLs), `responses.rs` and
+//!   `error.rs` (JSON errors, one `From` per domain error) are shared; the
+//!   other files are route groups (library, media and direct play with
+//!   `range.rs`, sessions, renditions, progress, admin, health, the web
+//!   page built into the binary).
+//!
+//! Use cases:
+//! - [`session`]: viewer sessions. `open.rs` opens one
+//!   (`Sessions::open`), `playlists.rs` answers its playlists,
+//!   `sessions.rs` keeps them and reaps the idle, `registry.rs` finds one
+//!   in O(1) by id and by (media, user).
+//! - [`supervisor`]: titles (`title.rs`, one lock, one change signal) and
+//!   their players (`playheads.rs`), producers that follow the players
+//!   (`producer.rs`), starting one within the caps (`admission.rs`), what
+//!   its pipeline is built from (`spec.rs`) and its task (`run.rs`), cues
+//!   of text subtitles (`cues.rs`, `subtitles.rs`).
+//! - [`library`]: the media files: stable ids of byte names (`id.rs`),
+//!   the SQLite catalogue and its writer thread (`catalogue.rs`), listing,
+//!   watching and settling (`scan.rs`, `watch.rs`, `reconcile.rs`,
+//!   `live.rs`, `tasks.rs`), probing in child processes (`prober.rs`,
+//!   `probe.rs`), the playback decision per client profile (`decision/`,
+//!   pure), the GStreamer passes over a file (`passes/`: key frames, open
+//!   GOPs, which streams hold data, the source fix), playback positions.
+//!
+//! Media:
+//! - [`pipeline`]: GStreamer pipelines (remux, transcode) and what they
+//!   need: media time and the one seek (`media_time.rs`), a stream's first
+//!   codec kept (`one_codec.rs`), Matroska lead-in restored (`lead_in.rs`),
+//!   the appsink and segment writer (`appsink.rs`, `segmenter.rs`), the
+//!   packager with the TS packetizer (`ts/`) and the fMP4 (CMAF) writer
+//!   (`fmp4/`), decode times for video without them, the throttle, cues,
+//!   and hlsd's x264 element (`x264/`, the one module with `unsafe`).
 //! - [`store`]: the segment store, its disk budget and eviction.
-//! - [`supervisor`]: titles, producers that follow the viewers, admission,
-//!   and each producer's task with its bus loop.
-//! - [`pipeline`]: GStreamer pipelines (remux, transcode), media time
-//!   and the seek, the appsink, the segment writer and its packager, the TS packetizer (conformant: DTS, PCR,
-//!   continuity across segments), the fMP4 (CMAF) writer, decode times for
-//!   video without them, the throttle, hlsd's x264 element.
-//! - [`session`]: viewer sessions and their registry (O(1) by id and by
-//!   (media, user)), the idle reaper.
-//! - [`http`]: warp routes by group (sessions and rendition routes apart),
-//!   the profile a request names, playback positions, the web page built
-//!   into the binary, auth, direct play with Range, JSON errors.
-//! - [`stats`]: streaming statistics, as JSON and Prometheus text.
-//! - [`continuity`]: timestamps that jump back mid-stream (a TS demuxer
-//!   re-basing on a PCR gap) made to continue (pure; imports nothing).
-//! - [`guard`]: pad probes and signal handlers whose panics fail their
-//!   pipeline instead of aborting the process (imports nothing of hlsd).
 //!
-//! Dependencies point one way: `http` → `session` → `supervisor` →
-//! (`store`, `pipeline`, `policy`) → (`rendition`, `timeline`, `library`)
-//! → (`profile`, `packaging`, `ladder`).
+//! Pure logic (no GStreamer, no HTTP, unit-tested):
+//! - [`container`]: byte readers of containers: the input, the one
+//!   ISOBMFF box reader and writer, EBML and Matroska (cues, lead-in),
+//!   AVI, ASF, MPEG-TS tables, the MP4 header patch, key-frame indexes.
+//! - [`policy`]: the supervisor's rules: throttling, relocation,
+//!   coalescing, stopping, eviction.
+//! - [`rendition`]: an item's renditions per presentation, the keys that
+//!   name their bytes, codec strings, [`rendition::RenditionSet`] and a
+//!   session's choice.
+//! - [`hls`]: multivariant (master) and media playlist text,
+//!   [`hls::PlaylistType`].
+//! - [`timeline`]: the segment grid and key-frame cuts, segment names.
+//! - [`subtitle`]: cues and WebVTT text.
+//! - [`profile`], [`ladder`], [`packaging`]: client profiles, the quality
+//!   ladder, and which codecs MPEG-TS and fMP4 carry.
+//! - [`continuity`]: timestamps that jump back made to continue.
+//! - [`token`]: signed playback tokens.
 //!
-//! GStreamer meets tokio at two seams only: blocking calls (Discoverer,
-//! building and stopping pipelines) run off the async threads, and each
-//! producer's bus is read by one task that reports to its title.
+//! Around them: [`stats`] (JSON and Prometheus figures) and [`guard`]
+//! (callbacks whose panics fail their pipeline, not the process).
+//!
+//! Dependencies point one way: `http` → (`session`, `app`) →
+//! `supervisor` → (`store`, `pipeline`, `policy`) → (`rendition`,
+//! `timeline`, `library`) → (`container`, `profile`, `packaging`,
+//! `ladder`); no two files import each other, directly or in a loop.
+//!
+//! GStreamer meets tokio at two seams only: blocking calls (the prober,
+//! building and stopping pipelines, file-system and SQLite work) run off
+//! the async threads, and each producer's bus is read by one task that
+//! reports to its title.
 
 #![deny(unsafe_code)]
 
