@@ -64,7 +64,8 @@ impl AppState {
             let budget = store
                 .budget_bytes()
                 .or_else(|| crate::store::default_budget(dir));
-            let segments = SegmentStore::new(dir.join("store"), budget);
+            let segments =
+                SegmentStore::new(dir.join("store"), budget).with_memory(store.memory_cache_bytes);
             // A crashed run's segments are a cache nobody indexes: they go.
             if segments.clear() {
                 tracing::info!(dir = %segments.root().display(), "deleted the segment store left by an earlier run");

@@ -56,6 +56,9 @@ pub const MAX_SESSIONS_PER_USER: usize = 4;
 /// (a few players per producer, each with a request or two in flight), so
 /// only a burst or a misbehaving client meets it.
 pub const MAX_WAITING_REQUESTS: usize = 256;
+/// Default `--memory-cache`: 64 MiB, about 50 segments of a 1080p
+/// transcode, or every segment of a few minutes of one title.
+pub const MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// `--token-ttl`: 6 h beyond twice the item's duration: a VOD playlist is
 /// loaded once, so its segment URLs must outlast the film and a long
 /// pause; a leaked URL opens that one item for no longer.
@@ -215,6 +218,11 @@ pub struct StoreSettings {
     /// dir's free space at start-up].
     #[arg(long = "disk-budget", env = "HLSD_DISK_BUDGET")]
     pub disk_budget_bytes: Option<u64>,
+    /// Bytes of recently served segments kept in memory, so that segments
+    /// many players fetch are not read from disk each time (0: none; a
+    /// segment over an eighth of it is always read from its file).
+    #[arg(long = "memory-cache", env = "HLSD_MEMORY_CACHE", default_value_t = MEMORY_CACHE_BYTES)]
+    pub memory_cache_bytes: u64,
 }
 
 impl StoreSettings {

@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::hls::SegmentFormat;
 use crate::packaging::Packaging;
 use crate::session::{OpenAs, Session};
+use crate::store::SegmentBytes;
 use crate::supervisor::SegmentOutcome;
 use crate::timeline::{
     fmp4_segment_index, segment_index, subtitle_segment_index, INIT_SEGMENT_NAME,
@@ -250,22 +251,30 @@ async fn rendition_handler(
         Packaging::Ts => SEGMENT_TYPE,
         Packaging::Fmp4 => FMP4_TYPE,
     };
-    segment_body(path, n, content_type).await
+    segment_body(&session, path, n, content_type).await
 }
 
-/// The segment at `path` as a body. Evicted between the look-up and the
-/// open: the player retries. Once open, eviction unlinks the name only
-/// and the body is sent whole; it streams from the file, never held in
-/// memory.
+/// The segment at `path` as a body: from the store's memory, else read
+/// from its file. Evicted between the look-up and the read: the player
+/// retries. A segment too large for the memory cache streams from its
+/// file; once open, eviction unlinks the name only and it is sent whole.
 async fn segment_body(
+    session: &Session,
     path: PathBuf,
     n: usize,
     content_type: &'static str,
 ) -> Result<Response, ApiError> {
     let again = || ApiError::not_ready(format!("segment {n} is being made again"));
-    let file = tokio::fs::File::open(&path).await.map_err(|_| again())?;
-    let len = file.metadata().await.map_err(|_| again())?.len();
-    Ok(responses::immutable_file(file, len, content_type))
+    match session
+        .title
+        .store()
+        .read(&path)
+        .await
+        .map_err(|_| again())?
+    {
+        SegmentBytes::Memory(bytes) => Ok(responses::immutable_bytes(bytes, content_type)),
+        SegmentBytes::File(file, len) => Ok(responses::immutable_file(file, len, content_type)),
+    }
 }
 
 /// The init segment (`EXT-X-MAP`) of fMP4 rendition `r`: written by the

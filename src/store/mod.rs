@@ -14,6 +14,10 @@
 //! viewer's window are evicted (the producer supervisor says which are
 //! protected); an evicted segment is made again if asked for.
 
+mod memory;
+
+pub use memory::MemoryCache;
+
 use crate::policy::{eviction_order, StoredView};
 use crate::timeline::segment_name;
 use std::collections::HashMap;
@@ -120,6 +124,17 @@ pub struct SegmentStore {
     tick: AtomicU64,
     /// Woken when an insert passes the budget.
     over: tokio::sync::Notify,
+    /// Recently served segments, in memory.
+    memory: MemoryCache,
+}
+
+/// A stored segment's bytes, as [`SegmentStore::read`] gives them.
+pub enum SegmentBytes {
+    /// Held in memory (the cache had them, or they were just read whole).
+    Memory(bytes::Bytes),
+    /// Too large for the cache: the open file and its length in bytes, to
+    /// stream.
+    File(tokio::fs::File, u64),
 }
 
 impl SegmentStore {
@@ -134,7 +149,48 @@ impl SegmentStore {
             evicted: AtomicU64::new(0),
             tick: AtomicU64::new(0),
             over: tokio::sync::Notify::new(),
+            memory: MemoryCache::new(0),
         }
+    }
+
+    /// The same store, keeping up to `capacity_bytes` of recently served
+    /// segments in memory ([`MemoryCache`]; 0: none).
+    pub fn with_memory(mut self, capacity_bytes: u64) -> Self {
+        self.memory = MemoryCache::new(capacity_bytes);
+        self
+    }
+
+    /// The bytes of the stored segment at `path` (from [`Self::lookup`]):
+    /// from memory, else read whole off the async threads and kept there,
+    /// else (too large to keep) the file opened to stream.
+    ///
+    /// # Errors
+    /// The file cannot be opened or read (evicted since the look-up).
+    pub async fn read(&self, path: &Path) -> std::io::Result<SegmentBytes> {
+        if let Some(bytes) = self.memory.get(path) {
+            return Ok(SegmentBytes::Memory(bytes));
+        }
+        let memory = self.memory.clone();
+        let owned = path.to_path_buf();
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut file = std::fs::File::open(&owned)?;
+            let len = file.metadata()?.len();
+            if !memory.keeps(len) {
+                return Ok(SegmentBytes::File(tokio::fs::File::from_std(file), len));
+            }
+            let mut data = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut data)?;
+            let bytes = bytes::Bytes::from(data);
+            memory.insert(owned, bytes.clone());
+            Ok(SegmentBytes::Memory(bytes))
+        });
+        read.await.map_err(std::io::Error::other)?
+    }
+
+    /// Bytes of segments held in memory.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.weight()
     }
 
     /// Its folder.
@@ -273,6 +329,7 @@ impl SegmentStore {
         let (bytes, old) = {
             let mut segments = self.lock();
             std::fs::rename(part, &path)?;
+            self.memory.remove(&path);
             let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
             let old = segments.insert(
                 key,
@@ -314,7 +371,9 @@ impl SegmentStore {
             for key in gone {
                 let segments = store.lock();
                 if !segments.entries.contains_key(&key) {
-                    let _ = std::fs::remove_file(store.path(&key));
+                    let path = store.path(&key);
+                    store.memory.remove(&path);
+                    let _ = std::fs::remove_file(path);
                 }
             }
         };
@@ -408,6 +467,7 @@ impl SegmentStore {
     /// there was a folder. Blocking.
     pub fn clear(&self) -> bool {
         *self.lock() = Segments::default();
+        self.memory.clear();
         self.used.store(0, Ordering::SeqCst);
         match std::fs::remove_dir_all(&self.root) {
             Ok(()) => true,
