@@ -20,10 +20,9 @@
 use std::collections::HashMap;
 
 use super::layout::{
-    find_top_level, load, parse_info, Block, Mkv, Scan, CLUSTER, CUECLUSTERPOSITION, CUEPOINT,
-    CUETIME, CUETRACK, CUETRACKPOSITIONS, DEFAULTDURATION, DOCTYPE, EBML, HEAD_CLUSTERS,
-    MAX_BLOCKS, MAX_TOP_ELEMENTS, SEGMENT, SPAN_CLUSTERS, TRACKENTRY, TRACKNUMBER,
-    TRACKTIMECODESCALE, TRACKTYPE,
+    load, open_segment, Block, Mkv, Scan, CLUSTER, CUECLUSTERPOSITION, CUEPOINT, CUETIME, CUETRACK,
+    CUETRACKPOSITIONS, DEFAULTDURATION, DOCTYPE, EBML, HEAD_CLUSTERS, MAX_BLOCKS, MAX_TOP_ELEMENTS,
+    SPAN_CLUSTERS, TRACKENTRY, TRACKNUMBER, TRACKTIMECODESCALE, TRACKTYPE,
 };
 use crate::container::ebml::elem_at;
 use crate::container::ebml::{float, kids, uint};
@@ -44,25 +43,13 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
     if doctype != b"matroska" && doctype != b"webm" {
         return None;
     }
-    let seg = elem_at(r, ebml.data + ebml_size)?;
-    if seg.id != SEGMENT {
-        return None;
-    }
-    let seg_end = seg
-        .size
-        .and_then(|s| seg.data.checked_add(s))
-        .unwrap_or(u64::MAX)
-        .min(r.len());
-    let layout = find_top_level(r, seg.data, seg_end)?;
-    let timescale = match layout.info {
-        Some(pos) => parse_info(&load(r, pos)?)?,
-        None => 1_000_000,
-    };
+    let segment = open_segment(r, ebml.data + ebml_size)?;
+    let layout = segment.layout;
     let (video, tracks) = parse_tracks(&load(r, layout.tracks?)?)?;
-    let cues = parse_cues(&load(r, layout.cues?)?, video, seg.data)?;
+    let cues = parse_cues(&load(r, layout.cues?)?, video, segment.span.0)?;
     let mut mkv = Mkv {
-        seg: (seg.data, seg_end),
-        timescale,
+        seg: segment.span,
+        timescale: segment.timescale,
         video,
         tracks,
         budget: MAX_BLOCKS,

@@ -99,6 +99,42 @@ pub(super) struct Layout {
     pub(super) first_cluster: Option<u64>,
 }
 
+/// A Segment opened: where its payload runs, where its top-level
+/// elements are, and its clock.
+pub(super) struct Segment {
+    /// Payload start and end (bytes), the end clipped to the file.
+    pub(super) span: (u64, u64),
+    /// Positions of the top-level elements.
+    pub(super) layout: Layout,
+    /// Nanoseconds per timecode unit (`TimecodeScale`; Matroska's default
+    /// 1,000,000 when there is no Info).
+    pub(super) timescale: u64,
+}
+
+/// Opens the Segment element at `at`: `None` when there is none there or
+/// its Info cannot be read.
+pub(super) fn open_segment(r: &mut Input, at: u64) -> Option<Segment> {
+    let seg = elem_at(r, at)?;
+    if seg.id != SEGMENT {
+        return None;
+    }
+    let end = seg
+        .size
+        .and_then(|s| seg.data.checked_add(s))
+        .unwrap_or(u64::MAX)
+        .min(r.len());
+    let layout = find_top_level(r, seg.data, end)?;
+    let timescale = match layout.info {
+        Some(pos) => parse_info(&load(r, pos)?)?,
+        None => 1_000_000,
+    };
+    Some(Segment {
+        span: (seg.data, end),
+        layout,
+        timescale,
+    })
+}
+
 /// Walks the Segment's top-level elements (using SeekHead entries where present).
 pub(super) fn find_top_level(r: &mut Input, seg_start: u64, seg_end: u64) -> Option<Layout> {
     let mut l = Layout::default();

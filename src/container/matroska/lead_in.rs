@@ -1,8 +1,8 @@
 //! Blocks before a Matroska file's time 0 (lead-in frames).
 
 use super::layout::{
-    find_top_level, load, parse_info, Block, Mkv, EBML, HEAD_CLUSTERS, MAX_BLOCKS, SEGMENT,
-    TRACKENTRY, TRACKNUMBER, TRACKTYPE,
+    load, open_segment, Block, Mkv, EBML, HEAD_CLUSTERS, MAX_BLOCKS, TRACKENTRY, TRACKNUMBER,
+    TRACKTYPE,
 };
 use crate::container::ebml::{elem_at, kids, uint};
 use crate::container::input::Input;
@@ -32,23 +32,11 @@ pub fn lead_in(r: &mut Input) -> Option<LeadIn> {
     if ebml.id != EBML {
         return None;
     }
-    let seg = elem_at(r, ebml.data.checked_add(ebml.size?)?)?;
-    if seg.id != SEGMENT {
-        return None;
-    }
-    let seg_end = seg
-        .size
-        .and_then(|s| seg.data.checked_add(s))
-        .unwrap_or(u64::MAX)
-        .min(r.len());
-    let layout = find_top_level(r, seg.data, seg_end)?;
-    let timescale = match layout.info {
-        Some(pos) => parse_info(&load(r, pos)?)?,
-        None => 1_000_000,
-    };
+    let segment = open_segment(r, ebml.data.checked_add(ebml.size?)?)?;
+    let (layout, timescale) = (segment.layout, segment.timescale);
     let kinds = track_kinds(&load(r, layout.tracks?)?)?;
     let mut mkv = Mkv {
-        seg: (seg.data, seg_end),
+        seg: segment.span,
         timescale,
         video: kinds.iter().find(|(_, k)| *k == 1).map_or(0, |(n, _)| *n),
         tracks: kinds.iter().map(|(n, _)| (*n, None)).collect(),
