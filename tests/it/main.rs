@@ -11,6 +11,7 @@ mod common;
 
 mod bad_input;
 mod browser;
+mod burn_in;
 mod conformance;
 mod corrupt_media;
 mod coverage;

@@ -1,6 +1,7 @@
 //! Seeking in a transcode: a complete VOD playlist from the start, a fixed
 //! 6-second grid, relocation of the encoder to a requested segment, and
-//! throttling when nobody asks for more.
+//! throttling when nobody asks for more; and cold seeks in copied video,
+//! which land on their key frame in every container.
 
 use crate::common::*;
 use std::time::{Duration, Instant};
@@ -179,4 +180,59 @@ async fn wait_throttled(server: &TestServer, sid: &str, above: f64) -> serde_jso
         assert!(Instant::now() < deadline, "never throttled: {v}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_seeks_in_copied_video_land_on_their_key_frame_in_every_container() {
+    if video_pts(&[]).is_none() {
+        skip("ffprobe is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let Some(made) = keyframe_media() else { return };
+    // ffmpeg's MKV (video starts 21 ms after the audio), MP4 (an edit
+    // list), MPEG-TS (PCR 0.7 s before the first PTS) and AVI: demuxers
+    // that each map times differently after a seek.
+    let names = [
+        "bf_ffmpeg.mkv",
+        "bf_ffmpeg.mp4",
+        "bf_ffmpeg.ts",
+        "bf_ffmpeg.avi",
+    ];
+    let media = media_subset(&names.map(|n| made.join(n)));
+    // A 1 s margin holds the first producer near segment 0, so the
+    // requests below start producers that seek.
+    let server = start_server_with(media.path(), |c| {
+        c.supervisor.throttle_margin_s = Duration::from_secs(1).into()
+    })
+    .await;
+    for name in names {
+        let id = server.media_id(name).await;
+        let s = server.start_hls(&id, ALICE).await;
+        let m = fetch_master(&server, s["master_url"].as_str().unwrap(), ALICE).await;
+        let playlist = complete_playlist(&server, &m.variant, ALICE).await;
+        let durations: Vec<f64> = playlist
+            .segments
+            .iter()
+            .map(|s| s.duration as f64)
+            .collect();
+        assert!(durations.len() >= 8, "{name}: {durations:?}");
+        for n in [5, 6, durations.len() - 1] {
+            let place: f64 = durations[..n].iter().sum();
+            let r = get_segment(&server, &segment_url(&m.variant, n), ALICE).await;
+            assert_eq!(r.status(), 200, "{name} {n}");
+            let bytes = r.bytes().await.unwrap().to_vec();
+            let first = first_video_s(&bytes);
+            assert!(
+                (first - place).abs() < 0.002,
+                "{name}: segment {n} starts at {first:.3} s, listed at {place:.3} s"
+            );
+            let a = get_segment(&server, &segment_url(&m.audio[0], n), ALICE).await;
+            let audio = stream_pts(&a.bytes().await.unwrap(), "a").unwrap()[0] - 3600.0;
+            assert!(
+                (audio - place).abs() < 0.03,
+                "{name}: audio segment {n} starts at {audio:.3} s, listed at {place:.3} s"
+            );
+        }
+    }
+    server.stop().await;
 }

@@ -150,3 +150,27 @@ pub fn stream_pts(bytes: &[u8], kind: &str) -> Option<Vec<f64>> {
     pts.sort_by(f64::total_cmp);
     Some(pts)
 }
+
+/// Decodes MPEG-TS `bytes` with ffmpeg, `output` being its output
+/// options (ending in `-`, standard output); returns what it wrote.
+pub fn ffmpeg_decode(bytes: &[u8], output: &[&str]) -> Vec<u8> {
+    let file = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file.path())
+        .args(output)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The first video PTS of an MPEG-TS segment (s) minus hlsd's 3600 s offset.
+pub fn first_video_s(bytes: &[u8]) -> f64 {
+    video_pts(bytes).unwrap()[0] - 3600.0
+}
