@@ -1,8 +1,9 @@
 //! Pure readers of container bytes: no GStreamer, no HTTP, no file
 //! system beyond reading the one file they are given. Every reader takes
 //! hostile input (lying sizes, truncation, garbage) and answers `None`
-//! rather than panic, loop or allocate without bound; property tests feed
-//! them random and truncated files (`tests` in each module).
+//! rather than panic, loop or allocate without bound; property tests
+//! (`properties.rs`) feed them random bytes, random bytes behind each
+//! container's magic, and made files truncated or garbled.
 //!
 //! - [`input`]: bounds-checked byte input over a file or bytes in memory,
 //!   and big- and little-endian field readers;
@@ -38,4 +39,6 @@ pub mod matroska_tracks;
 pub mod mp4;
 pub mod mp4_header;
 pub mod patch;
+#[cfg(test)]
+mod properties;
 pub mod ts;
