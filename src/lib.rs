@@ -49,8 +49,7 @@
 //!   the appsink and segment writer (`appsink.rs`, `segmenter.rs`), the
 //!   packager with the TS packetizer (`ts/`) and the fMP4 (CMAF) writer
 //!   (`fmp4/`), decode times for video without them, the throttle, cues,
-//!   and hlsd's own elements over C libraries: x264 (`x264/`) and the
-//!   swscale downscaler (`scale/`), the two `ffi.rs` with `unsafe`.
+//!   and hlsd's x264 element (`x264/`, the one module with `unsafe`).
 //! - [`store`]: the segment store, its disk budget and eviction.
 //!
 //! Pure logic (no GStreamer, no HTTP, unit-tested):
@@ -122,15 +121,15 @@ use tokio_util::sync::CancellationToken;
 const TASKS_WAIT: Duration = Duration::from_secs(5);
 
 /// Initialises GStreamer and registers hlsd's own elements
-/// (`hlsdx264enc`, [`pipeline::x264`]; `hlsdvideoscale`,
-/// [`pipeline::scale`]), which the built-in pipeline
+/// (`hlsdx264enc`, [`pipeline::x264`]), which the built-in pipeline
 /// descriptions name. Call it once before [`run`]; later calls do nothing.
 ///
 /// # Errors
 /// Fails when GStreamer cannot initialise or an element cannot register.
 pub fn init() -> anyhow::Result<()> {
     gst::init().context("initialising GStreamer")?;
-    pipeline::register_elements()
+    pipeline::x264::register().context("registering hlsdx264enc")?;
+    Ok(())
 }
 
 /// Builds the application from `config` ([`AppState::new`]), serves HTTP
