@@ -8,7 +8,8 @@
 //! again when either differs. Peers do the same (Jellyfin, Plex, Emby:
 //! SQLite keyed by path, re-probe on size or mtime change).
 
-use super::{FileStamp, MediaInfo};
+use super::item::FileStamp;
+use super::streams::MediaInfo;
 use crate::container::index::{KeyframeIndex, Source};
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};

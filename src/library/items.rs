@@ -2,7 +2,8 @@
 //! by id, the ids of items whose file went away, and a generation that
 //! changes with every change (the list's `ETag`). Pure data.
 
-use super::{MediaItem, Playback};
+use super::decision::Playback;
+use super::item::MediaItem;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use uuid::Uuid;

@@ -12,10 +12,12 @@
 //!   answer `media_gone`.
 
 use super::catalogue::{Catalogue, Row, PROBE_VERSION};
+use super::decision::decide;
 use super::figures::{Figures, LibraryFigures};
+use super::item::{FileStamp, MediaItem};
 use super::items::{Items, Lookup, Page, PageQuery};
 use super::prober::{Outcome, Prober};
-use super::{decide, id, sidecar, FileStamp, MediaItem};
+use super::{id, sidecar};
 use crate::config::LibrarySettings;
 use anyhow::{bail, Context};
 use std::collections::{HashMap, HashSet};

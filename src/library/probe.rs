@@ -3,7 +3,8 @@
 //! Discovering is blocking (85–140 ms per file measured here, design.md), so
 //! callers run [`probe_file`] on a blocking thread.
 
-use super::{language, AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream};
+use super::language;
+use super::streams::{AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream};
 use crate::container::matroska_tracks;
 use gst::prelude::*;
 use gst_pbutils::prelude::*;

@@ -11,7 +11,7 @@
 //! (`prober_crashed: ...`, `prober_timed_out: ...`) and a fresh child
 //! takes the next file.
 
-use super::MediaInfo;
+use super::streams::MediaInfo;
 use crate::config::ProberCommand;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};

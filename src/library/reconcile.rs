@@ -3,9 +3,12 @@
 //! reports, the settle wait of files still being written, the background
 //! probe queue, and sidecar subtitles added or removed.
 
+use super::decision::decide;
+use super::item::{FileStamp, MediaItem};
 use super::live::{Library, FS_WAIT};
 use super::scan::{self, Listing};
-use super::{decide, sidecar, FileStamp, MediaItem, SubtitleSource};
+use super::sidecar;
+use super::streams::SubtitleSource;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

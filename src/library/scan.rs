@@ -1,7 +1,8 @@
 //! Which files are media, and listing them: the whole media dir, one
 //! folder, or only the folders whose modification time changed.
 
-use super::{sidecar, FileStamp};
+use super::item::FileStamp;
+use super::sidecar;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

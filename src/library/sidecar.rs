@@ -3,7 +3,8 @@
 //! SDH are read from the words between the media file's stem and the
 //! extension, in any order (the convention of Jellyfin, Plex and Kodi).
 
-use super::{language, SubtitleKind, SubtitleSource, SubtitleStream};
+use super::language;
+use super::streams::{SubtitleKind, SubtitleSource, SubtitleStream};
 use std::path::{Path, PathBuf};
 
 /// Subtitle file extensions and their codec names.

@@ -2,7 +2,7 @@
 //! field (the catalogue stores them whole); the API leaves out what is
 //! the server's business: GStreamer stream ids and sidecar paths on disk.
 
-use super::{AudioStream, SubtitleKind, SubtitleStream, VideoStream};
+use super::streams::{AudioStream, SubtitleKind, SubtitleStream, VideoStream};
 use serde::{Serialize, Serializer};
 
 #[derive(Serialize)]
@@ -83,7 +83,7 @@ pub(super) fn audio<S: Serializer>(tracks: &[AudioStream], s: S) -> Result<S::Ok
 
 /// Serialises the subtitle tracks as clients see them.
 pub(super) fn subtitles<S: Serializer>(tracks: &[SubtitleStream], s: S) -> Result<S::Ok, S::Error> {
-    use super::SubtitleSource;
+    use super::streams::SubtitleSource;
     s.collect_seq(tracks.iter().map(|t| {
         let (source, file, sdh) = match &t.source {
             SubtitleSource::Embedded { .. } => ("embedded", None, None),

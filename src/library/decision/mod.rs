@@ -11,7 +11,7 @@
 //! otherwise. The `generic` profile gives hlsd's rules from before
 //! profiles.
 
-use super::{AudioStream, MediaInfo, VideoStream};
+use super::streams::{AudioStream, MediaInfo, VideoStream};
 use crate::packaging::Packaging;
 use crate::profile::{ClientProfile, VideoTraits};
 use serde::Serialize;
