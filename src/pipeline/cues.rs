@@ -9,7 +9,7 @@
 //! and rewrites segments with the producers' own machinery
 //! ([`super::SeekOnce`], [`super::media_time_segments`]).
 
-use super::{media_time_segments, Linked, SeekOnce};
+use super::media_time::{media_time_segments, Linked, SeekOnce};
 use crate::subtitle::{to_vtt_text, Cue, CueTrack, Markup, DEFAULT_CUE_LENGTH};
 use gst::prelude::*;
 use std::path::Path;

@@ -3,7 +3,6 @@
 //! whichever producer made it, and the one seek of a pipeline that starts
 //! past segment 0.
 
-use super::Linked;
 use gst::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -330,4 +329,12 @@ impl SeekOnce {
             }
         });
     }
+}
+
+/// Which outputs have a pad linked, and the first pad linked (the seek
+/// goes through it).
+#[derive(Default)]
+pub(super) struct Linked {
+    pub(super) outputs: Vec<bool>,
+    pub(super) first_pad: Option<gst::Pad>,
 }

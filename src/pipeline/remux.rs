@@ -18,12 +18,11 @@
 //! "Earlier measurements").
 
 use super::appsink::writer_sink;
+use super::link::{claim_output, copy_format, discard_pad, link_text_pad, packaged, CopyFormat};
+use super::media_time::{media_time_segments, Linked, SeekOnce};
 use super::packager::StreamKind;
 use super::segmenter::SegmentWriter;
-use super::{
-    claim_output, copy_format, discard_pad, link_text_pad, media_time_segments, packaged,
-    BuiltPipeline, CopyFormat, Linked, Output, ProducerSpec, SeekOnce,
-};
+use super::spec::{BuiltPipeline, Output, ProducerSpec};
 use crate::rendition::Plan;
 use anyhow::{anyhow, Context};
 use gst::prelude::*;
@@ -145,7 +144,7 @@ fn add_outputs(
 struct Parsed {
     linked: Arc<Mutex<Linked>>,
     outputs: Vec<Output>,
-    text_tracks: Vec<super::TextTrack>,
+    text_tracks: Vec<super::spec::TextTrack>,
     /// Each output's branch sink pad.
     branches: Vec<gst::Pad>,
     seek: Option<Arc<SeekOnce>>,

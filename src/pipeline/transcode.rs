@@ -17,13 +17,12 @@
 //! the timeline, where the segment writer then cuts.
 
 use super::appsink::writer_sink;
+use super::link::{claim_output, copy_format, discard_pad, link_text_pad, packaged, CopyFormat};
+use super::media_time::{media_time, media_time_segments, Linked, MediaSegment, SeekOnce};
 use super::packager::StreamKind;
 use super::segmenter::SegmentWriter;
-use super::{
-    claim_output, copy_format, discard_pad, link_text_pad, media_time, media_time_segments,
-    packaged, BuiltPipeline, BurnSource, CopyFormat, Linked, MediaSegment, Output, ProducerSpec,
-    SeekOnce, Throttle,
-};
+use super::spec::{BuiltPipeline, BurnSource, Output, ProducerSpec};
+use super::throttle::Throttle;
 use crate::config::PipelineTemplates;
 use crate::rendition::Plan;
 use crate::timeline::{Timeline, SEGMENT_SECONDS};

@@ -1,7 +1,7 @@
 //! PES packets (ISO/IEC 13818-1, 2.4.3.6) split over transport stream
 //! packets, with their adaptation fields: PCR, random access, stuffing.
 
-use super::{PACKET_LEN, PAYLOAD_LEN, TS_MASK};
+use super::packet::{PACKET_LEN, PAYLOAD_LEN, TS_MASK};
 
 /// What goes in the adaptation field of a PES's first packet.
 pub(super) struct Adaptation {

@@ -1,7 +1,7 @@
 //! The program-specific information hlsd's segments carry: a PAT naming
 //! program 1 and its PMT (ISO/IEC 13818-1, 2.4.4), each in one packet.
 
-use super::{Streams, AUDIO_PID, PACKET_LEN, PMT_PID, VIDEO_PID};
+use super::packet::{Streams, AUDIO_PID, PACKET_LEN, PMT_PID, VIDEO_PID};
 
 /// ISO/IEC 13818-1 table 2-34 stream types.
 pub(super) const STREAM_TYPE_H264: u8 = 0x1b;
