@@ -7,7 +7,8 @@
 //! that decision's presentation, and of each audio track the rendition
 //! the client plays (a copy where it plays the codec, else an AAC encode).
 
-use super::{Opening, Session, Sessions};
+use super::session::{Opening, Session};
+use super::sessions::Sessions;
 use crate::library::decision::audio_copied;
 use crate::library::{Decision, MediaItem, Playback};
 use crate::packaging::Packaging;

@@ -3,7 +3,7 @@
 //! the title's timeline). The text itself is [`crate::hls`]'s; this
 //! module decides what is listed and when it can be.
 
-use super::Session;
+use super::session::Session;
 use crate::hls::{self, Listed, ListedSubtitles, PlaylistType, SegmentFormat};
 use crate::supervisor::TimelineState;
 use std::time::Duration;

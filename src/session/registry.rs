@@ -3,7 +3,7 @@
 //! Plain data, no locking and no GStreamer: [`super::Sessions`] holds it
 //! behind a `std::sync::Mutex` that is never held across an `.await`.
 
-use super::Session;
+use super::session::Session;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,8 @@
 //! The registry lives behind a `std::sync::Mutex` that is only held for
 //! map operations, never across an `.await` (as in mini-redis's `db.rs`).
 
-use super::{Opening, Registry, Session, SessionState};
+use super::registry::Registry;
+use super::session::{Opening, Session, SessionState};
 use crate::config::SessionSettings;
 use crate::library::{MediaItem, Playback};
 use crate::rendition::Presentation;
