@@ -4,47 +4,13 @@
 //! producer gives way. Every decision is taken under the supervisor's
 //! admission lock, so two requests never both pass a cap.
 
+use super::outcome::{AtCapacity, Player, SegmentOutcome};
+use super::supervisor::Supervisor;
 use super::title::Title;
-use super::{Player, SegmentOutcome, Supervisor};
 use crate::library::Playback;
 use crate::policy::{self, StartPlan};
 use crate::timeline::Timeline;
 use std::sync::Arc;
-
-/// A new producer could not start: the server is at a cap.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AtCapacity {
-    /// Its kind has its most producers running.
-    #[error(
-        "the server is running its maximum of {limit} {} pipelines ({}); try again later",
-        mode.as_str(),
-        if *mode == Playback::Remux { "--max-remuxes" } else { "--max-transcodes" }
-    )]
-    Producers {
-        /// The kind that is full.
-        mode: Playback,
-        /// Its cap.
-        limit: usize,
-    },
-    /// The user already has the most live sessions one user may have.
-    #[error("you have {limit} live sessions, the most one user may have (--max-sessions-per-user): stop one (DELETE /api/v1/hls/{{session_id}}) or let it time out")]
-    UserSessions {
-        /// The per-user cap.
-        limit: usize,
-    },
-    /// Too many segment requests are waiting for segments already.
-    #[error("{limit} requests are already waiting for segments (--max-waiting-requests); try again later")]
-    Waiting {
-        /// The global cap.
-        limit: usize,
-    },
-    /// The segment store is near its disk budget.
-    #[error("the segment store is near its disk budget of {limit_bytes} bytes (--disk-budget); try again later")]
-    Disk {
-        /// The budget in bytes.
-        limit_bytes: u64,
-    },
-}
 
 impl Supervisor {
     /// The renditions a new producer for segment `n` of `rendition` makes:

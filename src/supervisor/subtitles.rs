@@ -8,7 +8,9 @@
 //! read whole (it is small). What is known is kept in the title, so later
 //! segments and every other viewer are served from memory.
 
-use super::{SegmentOutcome, Supervisor, Title};
+use super::outcome::SegmentOutcome;
+use super::supervisor::Supervisor;
+use super::title::Title;
 use crate::library::{MediaItem, SubtitleSource};
 use crate::pipeline::cues;
 use crate::subtitle::CueTrack;
