@@ -25,16 +25,20 @@
 //!   page built into the binary).
 //!
 //! Use cases:
-//! - [`session`]: viewer sessions. `open.rs` opens one
+//! - [`session`]: viewer sessions. `session.rs` is one session (its
+//!   state, renditions and players), `open.rs` opens one
 //!   (`Sessions::open`), `playlists.rs` answers its playlists,
 //!   `sessions.rs` keeps them and reaps the idle, `registry.rs` finds one
 //!   in O(1) by id and by (media, user).
-//! - [`supervisor`]: titles (`title.rs`, one lock, one change signal) and
+//! - [`supervisor`]: the supervisor (`supervisor.rs`) and what it answers
+//!   a request with (`outcome.rs`); titles (`title.rs`, one lock, one
+//!   change signal) and
 //!   their players (`playheads.rs`), producers that follow the players
 //!   (`producer.rs`), starting one within the caps (`admission.rs`), what
 //!   its pipeline is built from (`spec.rs`) and its task (`run.rs`), cues
 //!   of text subtitles (`cues.rs`, `subtitles.rs`).
-//! - [`library`]: the media files: stable ids of byte names (`id.rs`),
+//! - [`library`]: the media files: what a file holds (`streams.rs`) and
+//!   the item it is listed as (`item.rs`), stable ids of byte names (`id.rs`),
 //!   the SQLite catalogue and its writer thread (`catalogue.rs`), listing,
 //!   watching and settling (`scan.rs`, `watch.rs`, `reconcile.rs`,
 //!   `live.rs`, `tasks.rs`), probing in child processes (`prober.rs`,
@@ -44,13 +48,18 @@
 //!
 //! Media:
 //! - [`pipeline`]: GStreamer pipelines (remux, transcode) and what they
-//!   need: media time and the one seek (`media_time.rs`), a stream's first
+//!   need: what one is built from (`spec.rs`), linking each pad to what it
+//!   feeds (`link.rs`), media time and the one seek (`media_time.rs`), a stream's first
 //!   codec kept (`one_codec.rs`), Matroska lead-in restored (`lead_in.rs`),
 //!   the appsink and segment writer (`appsink.rs`, `segmenter.rs`), the
-//!   packager with the TS packetizer (`ts/`) and the fMP4 (CMAF) writer
+//!   packager with the TS packetizer (`ts/`, its layout in `packet.rs`) and the fMP4 (CMAF) writer
 //!   (`fmp4/`), decode times for video without them, the throttle, cues,
 //!   and hlsd's x264 element (`x264/`, the one module with `unsafe`).
 //! - [`store`]: the segment store, its disk budget and eviction.
+//!
+//! A folder's `mod.rs` declares its files and re-exports what the rest of
+//! the crate uses; the files of a folder import each other, never their
+//! `mod.rs`, so no two files import each other.
 //!
 //! Pure logic (no GStreamer, no HTTP, unit-tested):
 //! - [`container`]: byte readers of containers: the input, the one
