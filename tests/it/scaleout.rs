@@ -545,13 +545,31 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
             (time - duration_s).abs() <= 0.5,
             "played to {time} of {duration_s}: {result}"
         );
+        // A fetch may fail (the node died under it) and be retried once
+        // elsewhere; the player may stall meanwhile, which hls.js reports
+        // as a non-fatal bufferStalledError once a stall passes 1 s (on a
+        // loaded 2-core machine a cold segment on the next node can take
+        // that): each stall must end within one segment's length (6 s).
         let mut retries: BTreeMap<String, usize> = BTreeMap::new();
         for e in result["errors"].as_array().unwrap() {
             assert_eq!(e["fatal"], false, "{e}");
+            if e["details"] == "bufferStalledError" {
+                continue;
+            }
             assert_eq!(e["type"], "networkError", "only a fetch may fail: {e}");
             *retries.entry(e["frag"].to_string()).or_default() += 1;
         }
         assert!(retries.values().all(|n| *n <= 1), "{retries:?}");
+        let stalls: Vec<u64> = result["stalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap())
+            .collect();
+        assert!(
+            stalls.len() <= 3 && stalls.iter().all(|ms| *ms < 6000),
+            "stalls (ms): {stalls:?}: {result}"
+        );
         let buffered = result["buffered"].as_array().unwrap();
         assert_eq!(buffered.len(), 1, "a hole in what was buffered: {result}");
         assert!(buffered[0][0].as_f64().unwrap() <= 0.5, "{result}");
