@@ -1,5 +1,6 @@
 //! Compiles the C shim over libx264 (`src/pipeline/x264/shim.c`) and links
-//! libx264, found with pkg-config (Debian: `libx264-dev`).
+//! libx264 and libswscale, found with pkg-config (Debian: `libx264-dev`,
+//! `libswscale-dev`).
 
 fn main() {
     let x264 = pkg_config::Config::new()
@@ -20,5 +21,9 @@ fn main() {
     for lib in &x264.libs {
         println!("cargo:rustc-link-lib={lib}");
     }
+    // libswscale, for hlsdvideoscale (src/pipeline/scale).
+    pkg_config::Config::new()
+        .probe("libswscale")
+        .expect("libswscale not found: install libswscale-dev (scripts/setup.sh does)");
     println!("cargo:rerun-if-changed=src/pipeline/x264/shim.c");
 }

@@ -47,7 +47,7 @@ impl AppState {
     /// the transcode dir, the data dir or the catalogue cannot be made.
     pub async fn new(config: Config) -> anyhow::Result<Arc<AppState>> {
         config.validate()?;
-        crate::pipeline::x264::register().context("registering hlsdx264enc")?;
+        crate::pipeline::register_elements()?;
         let Config {
             library,
             supervisor,

@@ -54,7 +54,8 @@
 //!   the appsink and segment writer (`appsink.rs`, `segmenter.rs`), the
 //!   packager with the TS packetizer (`ts/`, its layout in `packet.rs`) and the fMP4 (CMAF) writer
 //!   (`fmp4/`), decode times for video without them, the throttle, cues,
-//!   and hlsd's x264 element (`x264/`, the one module with `unsafe`).
+//!   and hlsd's own elements over C libraries: x264 (`x264/`) and the
+//!   swscale downscaler (`scale/`), the two `ffi.rs` with `unsafe`.
 //! - [`store`]: the segment store, its disk budget and eviction.
 //!
 //! A folder's `mod.rs` declares its files and re-exports what the rest of
@@ -130,15 +131,15 @@ use tokio_util::sync::CancellationToken;
 const TASKS_WAIT: Duration = Duration::from_secs(5);
 
 /// Initialises GStreamer and registers hlsd's own elements
-/// (`hlsdx264enc`, [`pipeline::x264`]), which the built-in pipeline
+/// (`hlsdx264enc`, [`pipeline::x264`]; `hlsdvideoscale`,
+/// [`pipeline::scale`]), which the built-in pipeline
 /// descriptions name. Call it once before [`run`]; later calls do nothing.
 ///
 /// # Errors
 /// Fails when GStreamer cannot initialise or an element cannot register.
 pub fn init() -> anyhow::Result<()> {
     gst::init().context("initialising GStreamer")?;
-    pipeline::x264::register().context("registering hlsdx264enc")?;
-    Ok(())
+    pipeline::register_elements()
 }
 
 /// Builds the application from `config` ([`AppState::new`]), serves HTTP

@@ -31,12 +31,26 @@ mod media_time;
 mod one_codec;
 mod packager;
 pub mod remux;
+pub mod scale;
 pub mod segmenter;
 mod spec;
 mod throttle;
 mod transcode;
 pub mod ts;
 pub mod x264;
+
+/// Registers hlsd's own elements with GStreamer (`hlsdx264enc`,
+/// [`x264`]; `hlsdvideoscale`, [`scale`]), which the built-in pipeline
+/// descriptions name. Later calls do nothing.
+///
+/// # Errors
+/// Names the element that cannot be registered (GStreamer not initialised).
+pub fn register_elements() -> anyhow::Result<()> {
+    use anyhow::Context;
+    x264::register().context("registering hlsdx264enc")?;
+    scale::register().context("registering hlsdvideoscale")?;
+    Ok(())
+}
 
 pub use events::{event_of, PipelineEvent};
 pub use link::CopyFormat;

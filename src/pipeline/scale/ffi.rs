@@ -1,0 +1,152 @@
+//! A safe handle on libswscale: one context that scales 8-bit 4:2:0
+//! planar pictures (`AV_PIX_FMT_YUV420P`) from one size to another with
+//! swscale's bicubic filter, the one the ffmpeg command line uses by
+//! default (`sws_flags=bicubic`).
+
+use anyhow::bail;
+use gst_video::prelude::*;
+use std::ffi::c_int;
+use std::ptr::NonNull;
+
+/// `AV_PIX_FMT_YUV420P`, the first value of `enum AVPixelFormat`
+/// (libavutil/pixfmt.h; it has never moved).
+const AV_PIX_FMT_YUV420P: c_int = 0;
+/// `SWS_BICUBIC` (libswscale/swscale.h).
+const SWS_BICUBIC: c_int = 4;
+
+#[repr(C)]
+struct SwsContext {
+    _opaque: [u8; 0],
+}
+
+extern "C" {
+    fn sws_getContext(
+        src_w: c_int,
+        src_h: c_int,
+        src_format: c_int,
+        dst_w: c_int,
+        dst_h: c_int,
+        dst_format: c_int,
+        flags: c_int,
+        src_filter: *mut std::ffi::c_void,
+        dst_filter: *mut std::ffi::c_void,
+        param: *const f64,
+    ) -> *mut SwsContext;
+    fn sws_scale(
+        c: *mut SwsContext,
+        src: *const *const u8,
+        src_stride: *const c_int,
+        src_slice_y: c_int,
+        src_slice_h: c_int,
+        dst: *const *mut u8,
+        dst_stride: *const c_int,
+    ) -> c_int;
+    fn sws_freeContext(c: *mut SwsContext);
+}
+
+/// Scales I420 pictures of one size (`from`, pixels) to another (`to`).
+pub struct Scaler {
+    raw: NonNull<SwsContext>,
+    from: (u32, u32),
+    to: (u32, u32),
+}
+
+// SAFETY: a SwsContext has no thread affinity; `Scaler` is used by one
+// thread at a time (`&mut self` in `scale`).
+unsafe impl Send for Scaler {}
+
+impl Scaler {
+    /// A bicubic scaler from `from` to `to` (width, height in pixels).
+    ///
+    /// # Errors
+    /// Fails when a size does not fit a C `int` or swscale refuses it.
+    pub fn new(from: (u32, u32), to: (u32, u32)) -> anyhow::Result<Scaler> {
+        let int = |v: u32| c_int::try_from(v).map_err(|_| anyhow::anyhow!("picture size {v}"));
+        // SAFETY: plain values; null filters and params are allowed.
+        let raw = unsafe {
+            sws_getContext(
+                int(from.0)?,
+                int(from.1)?,
+                AV_PIX_FMT_YUV420P,
+                int(to.0)?,
+                int(to.1)?,
+                AV_PIX_FMT_YUV420P,
+                SWS_BICUBIC,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null(),
+            )
+        };
+        match NonNull::new(raw) {
+            Some(raw) => Ok(Scaler { raw, from, to }),
+            None => bail!("swscale cannot scale {from:?} to {to:?}"),
+        }
+    }
+
+    /// Scales `input` into `output`, both I420 of this scaler's sizes.
+    ///
+    /// # Errors
+    /// Fails when a frame is not I420 of the size the scaler was made for.
+    pub fn scale(
+        &mut self,
+        input: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        output: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> anyhow::Result<()> {
+        use gst_video::VideoFormat::I420;
+        if input.format() != I420 || (input.width(), input.height()) != self.from {
+            bail!(
+                "scaler made for I420 {:?}, given {:?} {}x{}",
+                self.from,
+                input.format(),
+                input.width(),
+                input.height()
+            );
+        }
+        if output.format() != I420 || (output.width(), output.height()) != self.to {
+            bail!(
+                "scaler made for I420 {:?}, writing {:?} {}x{}",
+                self.to,
+                output.format(),
+                output.width(),
+                output.height()
+            );
+        }
+        let mut src = [std::ptr::null::<u8>(); 4];
+        let mut src_stride = [0 as c_int; 4];
+        for plane in 0..3u32 {
+            src[plane as usize] = input.plane_data(plane)?.as_ptr();
+            src_stride[plane as usize] = input.plane_stride()[plane as usize];
+        }
+        let mut dst = [std::ptr::null_mut::<u8>(); 4];
+        let mut dst_stride = [0 as c_int; 4];
+        let strides = output.plane_stride().to_vec();
+        for plane in 0..3u32 {
+            dst[plane as usize] = output.plane_data_mut(plane)?.as_mut_ptr();
+            dst_stride[plane as usize] = strides[plane as usize];
+        }
+        // SAFETY: the planes are mapped for the frames' lifetimes, of the
+        // sizes and strides checked above, which are the context's.
+        let rows = unsafe {
+            sws_scale(
+                self.raw.as_ptr(),
+                src.as_ptr(),
+                src_stride.as_ptr(),
+                0,
+                self.from.1 as c_int,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if rows != self.to.1 as c_int {
+            bail!("swscale wrote {rows} rows of {}", self.to.1);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Scaler {
+    fn drop(&mut self) {
+        // SAFETY: made by sws_getContext, freed once.
+        unsafe { sws_freeContext(self.raw.as_ptr()) }
+    }
+}
