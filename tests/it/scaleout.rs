@@ -545,11 +545,9 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
             (time - duration_s).abs() <= 0.5,
             "played to {time} of {duration_s}: {result}"
         );
-        // A fetch may fail (the node died under it) and be retried once
-        // elsewhere; the player may stall meanwhile, which hls.js reports
-        // as a non-fatal bufferStalledError once a stall passes 1 s (on a
-        // loaded 2-core machine a cold segment on the next node can take
-        // that): each stall must end within one segment's length (6 s).
+        // A fetch may fail (its node died) and be retried once elsewhere;
+        // a stall meanwhile (hls.js: bufferStalledError past 1 s, seen on
+        // a loaded 2-core machine) must end within one 6 s segment.
         let mut retries: BTreeMap<String, usize> = BTreeMap::new();
         for e in result["errors"].as_array().unwrap() {
             assert_eq!(e["fatal"], false, "{e}");
@@ -560,15 +558,10 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
             *retries.entry(e["frag"].to_string()).or_default() += 1;
         }
         assert!(retries.values().all(|n| *n <= 1), "{retries:?}");
-        let stalls: Vec<u64> = result["stalls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_u64().unwrap())
-            .collect();
+        let stalls = result["stalls"].as_array().unwrap();
         assert!(
-            stalls.len() <= 3 && stalls.iter().all(|ms| *ms < 6000),
-            "stalls (ms): {stalls:?}: {result}"
+            stalls.len() <= 3 && stalls.iter().all(|ms| ms.as_u64().unwrap() < 6000),
+            "stalls (ms): {result}"
         );
         let buffered = result["buffered"].as_array().unwrap();
         assert_eq!(buffered.len(), 1, "a hole in what was buffered: {result}");
