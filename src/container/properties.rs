@@ -216,10 +216,10 @@ proptest! {
     }
 
     #[test]
-    fn a_truncated_mp4_gives_its_index_only_with_the_whole_moov(cut in 0usize..5200) {
+    fn a_truncated_mp4_gives_its_index_only_with_the_whole_moov(cut in any::<prop::sample::Index>()) {
         let (file, moov_end) = made_mp4();
         let whole = mp4::index(&mut Input::from_bytes(file.clone()));
-        let cut = cut.min(file.len());
+        let cut = cut.index(file.len() + 1);
         read_everything(&file[..cut]);
         let index = mp4::index(&mut Input::from_bytes(file[..cut].to_vec()));
         // The sample tables are all in the moov: a file cut in its mdat
@@ -232,13 +232,16 @@ proptest! {
     }
 
     #[test]
-    fn a_truncated_mkv_never_lists_a_key_frame_it_does_not_have(cut in 0usize..2000) {
+    fn a_truncated_mkv_lists_its_first_key_frames_or_nothing(cut in any::<prop::sample::Index>()) {
         let file = made_mkv(6);
-        let cut = cut.min(file.len());
+        let cut = cut.index(file.len() + 1);
         read_everything(&file[..cut]);
         if let Some(index) = matroska::cues::index(&mut Input::from_bytes(file[..cut].to_vec())) {
+            // Whatever it lists is the file's own key frames from the
+            // first on, one a second: no gap, none made up.
             let seconds = index_seconds(&index.keyframes);
-            prop_assert!(seconds.iter().all(|s| *s < 6), "{:?}", seconds);
+            let own: Vec<u64> = (0..seconds.len() as u64).collect();
+            prop_assert_eq!(seconds, own);
         }
     }
 
@@ -263,8 +266,9 @@ proptest! {
     }
 
     #[test]
-    fn ebml_sizes_are_read_back(value in 0u64..(1 << 49), width in 1usize..=8) {
-        prop_assume!(value < (1u64 << (7 * width)) - 1);
+    fn ebml_sizes_are_read_back(
+        (width, value) in (1usize..=8).prop_flat_map(|w| (Just(w), 0u64..(1u64 << (7 * w)) - 1))
+    ) {
         let bytes = vint_bytes(value, width);
         let (read, used, _) = ebml::vint(&bytes).expect("a size");
         prop_assert_eq!((read, used), (value, width));
