@@ -111,6 +111,19 @@ impl Scaler {
                 output.height()
             );
         }
+        // swscale reads and writes whole rows: each plane's stride must
+        // cover its width (I420: chroma planes half as wide, rounded up).
+        for (frame_strides, width) in [
+            (input.plane_stride(), self.from.0),
+            (output.plane_stride(), self.to.0),
+        ] {
+            for (plane, stride) in frame_strides.iter().take(3).enumerate() {
+                let plane_width = if plane == 0 { width } else { width.div_ceil(2) };
+                if *stride < 0 || (*stride as u32) < plane_width {
+                    bail!("plane {plane}: stride {stride} under its width {plane_width}");
+                }
+            }
+        }
         let mut src = [std::ptr::null::<u8>(); 4];
         let mut src_stride = [0 as c_int; 4];
         for plane in 0..3u32 {

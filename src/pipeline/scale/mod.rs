@@ -11,7 +11,11 @@
 //! at swscale's cost. It takes I420 only (a `videoconvert` before it
 //! converts anything else, and passes I420 through) and keeps every caps
 //! field but the size and pixel aspect ratio; at one size it passes
-//! buffers through. Its output is swscale's own: `tests.rs` checks it is
+//! buffers through. Downstream caps must fix the width, the height and the
+//! pixel aspect ratio (the built-in description does): it does not pick a
+//! size of its own. Interlaced pictures are scaled as whole frames, as
+//! ffmpeg's `scale` does; hlsd deinterlaces first where it knows a source
+//! is interlaced. Its output is swscale's own: `tests.rs` checks it is
 //! byte for byte what `ffmpeg -vf scale=W:H:flags=bicubic` writes.
 
 // The second place hlsd calls C: libswscale's API.
