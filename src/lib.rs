@@ -59,8 +59,8 @@
 //! - [`store`]: the segment store, its disk budget and eviction.
 //!
 //! A folder's `mod.rs` declares its files and re-exports what the rest of
-//! the crate uses; the files of a folder import each other, never their
-//! `mod.rs`, so no two files import each other.
+//! the crate uses; a folder's files import their siblings, never their own
+//! `mod.rs`, so imports between files form no circle.
 //!
 //! Pure logic (no GStreamer, no HTTP, unit-tested):
 //! - [`container`]: byte readers of containers: the input, the one

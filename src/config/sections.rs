@@ -304,7 +304,7 @@ pub struct HttpSettings {
     /// one more gets 503 with Retry-After.
     #[arg(long, env = "HLSD_MAX_WAITING_REQUESTS", default_value_t = MAX_WAITING_REQUESTS, value_parser = at_least_one)]
     pub max_waiting_requests: usize,
-    /// An origin (https://host[:port]) whose pages may read the API,
+    /// An origin (`https://host[:port]`) whose pages may read the API,
     /// playlists and segments, or `*` for any; may repeat [default: none,
     /// no CORS headers].
     #[arg(long = "cors-origin", env = "HLSD_CORS_ORIGIN", value_delimiter = ',')]

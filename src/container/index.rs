@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Where a [`KeyframeIndex`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// Matroska / WebM `Cues` (plus a few sampled clusters, see [`from_container`]).
+    /// Matroska / WebM `Cues` (plus a few sampled clusters, see [`super::keyframes::from_container`]).
     Matroska,
     /// MP4 / MOV sample tables (`stss`, `stts`, `ctts`, `elst`, `mdhd`).
     Mp4,

@@ -3,7 +3,7 @@
 //! playlist before any segment exists.
 //!
 //! All times are the **running time** (in nanosecond precision, as
-//! [`Duration`]) that GStreamer gives the key-frame buffers in the pipeline
+//! [`std::time::Duration`]) that GStreamer gives the key-frame buffers in the pipeline
 //!
 //! ```text
 //! filesrc ! parsebin ! h264parse config-interval=-1

@@ -13,11 +13,13 @@
 //! * [`prober`]: the pool of prober children (`hlsd probe --worker`).
 //! * [`watch`]: inotify events and the polling fallback.
 //! * [`scan`]: which files are media, and listing folders.
+//! * [`streams`]: what the Discoverer found in a file; [`item`]: the item
+//!   it is listed as, and its stamp on disk.
 //! * [`items`]: the in-memory item set and its pages (pure).
 //! * [`decision`]: how a file plays (pure); [`probe`]: the Discoverer.
 //!
-//! Everything but [`probe`], [`prober`] and the demux pass of
-//! [`keyframes`] is free of GStreamer.
+//! Everything but [`probe`], [`prober`] and the GStreamer passes
+//! ([`passes`]) is free of GStreamer.
 
 pub mod catalogue;
 pub mod decision;

@@ -85,7 +85,7 @@ pub enum SubtitleSource {
     /// A file next to the media file (`film.en.srt`).
     Sidecar {
         /// Its file name, in the media file's folder, as text without loss
-        /// ([`id::name_text`]).
+        /// ([`super::id::name_text`]).
         file: String,
         /// Whether its name marks it as for the deaf and hard of hearing
         /// (`.sdh.`, `.cc.`, `.hi.`).

@@ -7,7 +7,7 @@
 //!
 //! Cue times are media time, as in every segment: the range pass seeks
 //! and rewrites segments with the producers' own machinery
-//! ([`super::SeekOnce`], [`super::media_time_segments`]).
+//! ([`super::media_time::SeekOnce`], [`super::media_time::media_time_segments`]).
 
 use super::media_time::{media_time_segments, Linked, SeekOnce};
 use crate::subtitle::{to_vtt_text, Cue, CueTrack, Markup, DEFAULT_CUE_LENGTH};

@@ -13,7 +13,7 @@
 //!
 //! Either way each rendition's elementary stream ends in an appsink whose
 //! [`segmenter::SegmentWriter`] packetizes it into MPEG-TS ([`ts`]) and cuts
-//! it on the item's [`Timeline`]; a [`Throttle`] holds the pipeline back
+//! it on the item's [`crate::timeline::Timeline`]; a [`Throttle`] holds the pipeline back
 //! once it runs too far ahead of its viewers. A pipeline that starts past
 //! segment 0 seeks to that segment's start, and a probe rewrites each
 //! stream's segment so that running time equals media time: segment `n`

@@ -17,7 +17,7 @@
 //! Timestamps are running times, which every producer keeps equal to
 //! media time, plus mpegtsmux's 3600 s offset: segment `n` carries the
 //! same timestamps whichever producer made it. Video without decode times
-//! (Matroska) gets them from [`DecodeTimes`]. Each access unit is held
+//! (Matroska) gets them from [`super::decode_time::DecodeTimes`]. Each access unit is held
 //! until the next one comes, so that the packetizer knows a segment's
 //! last one (it ends the continuity counter at 15, [`super::ts`]) and the
 //! PCR of the next segment's first one (it fills the gap up to it); an

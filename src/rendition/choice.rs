@@ -7,7 +7,7 @@ use super::{Plan, Rendition, RenditionSet, SubtitleRendition};
 /// language (`fr`, `fre`, `French` is not a tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackRef {
-    /// [`crate::library::AudioStream::index`] or [`SubtitleStream::index`].
+    /// [`crate::library::AudioStream::index`] or [`crate::library::SubtitleStream::index`].
     Index(usize),
     /// A language tag, normalised by [`crate::library::language::normalize`].
     Language(String),

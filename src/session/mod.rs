@@ -5,7 +5,7 @@
 //! A session no longer owns a pipeline. It names the renditions it plays
 //! and the players it has handed out (one per master playlist fetch: one
 //! account may play on several devices at once); each player's place is
-//! kept by the [`Title`], where the supervisor's producers follow it.
+//! kept by the [`crate::supervisor::Title`], where the supervisor's producers follow it.
 
 mod open;
 mod playlists;

@@ -100,7 +100,7 @@ pub struct Session {
     completion_counted: AtomicBool,
 }
 
-/// What opens a viewer session ([`Sessions::start`]).
+/// What opens a viewer session ([`super::Sessions::start`]).
 #[derive(Debug, Clone)]
 pub struct Opening {
     /// Its id: a new one, or the one a signed URL names when it is opened

@@ -1,7 +1,7 @@
 //! The producer supervisor: one encode for every viewer.
 //!
 //! Each media file being played is a [`Title`] with its renditions and
-//! timeline. A request for a segment is served from the [`SegmentStore`]
+//! timeline. A request for a segment is served from the [`crate::store::SegmentStore`]
 //! when it is there; otherwise, unless a running producer of the title
 //! will reach it soon ([`crate::policy::coming`]), a new [`Producer`] starts at
 //! that segment, within the title's cap (`--producers-per-item`; past it

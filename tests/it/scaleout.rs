@@ -546,8 +546,9 @@ async fn three_nodes_behind_nginx_share_one_cache_and_lose_no_viewer() {
             "played to {time} of {duration_s}: {result}"
         );
         // A fetch may fail (its node died) and be retried once elsewhere;
-        // a stall meanwhile (hls.js: bufferStalledError past 1 s, seen on
-        // a loaded 2-core machine) must end within one 6 s segment.
+        // a stall, at the start or then (hls.js: bufferStalledError past
+        // 1 s; 1.8 s at the start on a loaded 2-core machine), must end
+        // within one 6 s segment.
         let mut retries: BTreeMap<String, usize> = BTreeMap::new();
         for e in result["errors"].as_array().unwrap() {
             assert_eq!(e["fatal"], false, "{e}");

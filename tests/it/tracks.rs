@@ -1,6 +1,6 @@
 //! Every audio track and every subtitle: alternate audio renditions made
-//! on their own, WebVTT renditions from embedded and sidecar text, burn-in
-//! of image subtitles, whole-file WebVTT beside a direct play.
+//! on their own, WebVTT renditions from embedded and sidecar text,
+//! whole-file WebVTT beside a direct play (burn-in: `burn_in.rs`).
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
