@@ -93,33 +93,10 @@ fn session_dirs(transcode: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-async fn start_session(client: &reqwest::Client, base: &str, file: &str) -> serde_json::Value {
-    let media: serde_json::Value = client
-        .get(format!("{base}/api/v1/media"))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = media["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["path"] == file)
-        .unwrap()["id"]
-        .clone();
-    client
-        .post(format!("{base}/api/v1/hls/start"))
-        .bearer_auth(ALICE)
-        .json(&serde_json::json!({ "media_id": id }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+async fn start_session(base: &str, file: &str) -> serde_json::Value {
+    let server = TestServer::remote(base);
+    let id = server.media_id(file).await;
+    server.start_hls(&id, ALICE).await
 }
 
 /// Finished segments anywhere under `dir`.
@@ -166,9 +143,8 @@ async fn sigterm_with_sessions_running_exits_in_seconds_and_leaves_nothing() {
         &tmp.path().join("log"),
         "hlsd=info",
     );
-    let client = reqwest::Client::new();
-    start_session(&client, &p.base, "transcode_vp8_vorbis_20s.webm").await;
-    start_session(&client, &p.base, "remux_h264_aac.mkv").await;
+    start_session(&p.base, "transcode_vp8_vorbis_20s.webm").await;
+    start_session(&p.base, "remux_h264_aac.mkv").await;
     wait_segment(&transcode, 2).await;
     assert_eq!(session_dirs(&transcode), vec![transcode.join("store")]);
 
@@ -218,8 +194,7 @@ async fn a_restart_after_sigkill_sweeps_the_folders_left_behind() {
         &tmp.path().join("log1"),
         "hlsd=info",
     );
-    let client = reqwest::Client::new();
-    start_session(&client, &p.base, "transcode_vp8_vorbis_20s.webm").await;
+    start_session(&p.base, "transcode_vp8_vorbis_20s.webm").await;
     wait_segment(&transcode, 1).await;
     let mut child = p.child;
     child.kill().unwrap(); // SIGKILL: no cleanup at all
@@ -335,24 +310,9 @@ async fn a_client_resetting_its_connection_is_no_error_in_the_log() {
         &tmp.path().join("log"),
         "warn,hlsd=debug",
     );
-    let media: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/media", p.base))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = media["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["path"] == "direct_h264_aac.mp4")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = TestServer::remote(&p.base)
+        .media_id("direct_h264_aac.mp4")
+        .await;
     let addr = p.base.trim_start_matches("http://").to_string();
     // Players that read the start of a direct-play answer and go, with a
     // reset (SO_LINGER 0) rather than a close.
