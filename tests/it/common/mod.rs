@@ -347,9 +347,11 @@ impl TestServer {
     /// Stops the server as Ctrl-C would and waits for it.
     pub async fn stop(mut self) -> PathBuf {
         let _ = self.stop.take().unwrap().send(());
-        let res = tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap())
+        // The server bounds each step (connections 10 s, producers 12 s,
+        // background tasks 5 s); this waits for their sum and a margin.
+        let res = tokio::time::timeout(Duration::from_secs(45), self.task.take().unwrap())
             .await
-            .expect("server stops within 30 s");
+            .expect("server stops within 45 s");
         res.expect("server task").expect("server run ok");
         self.transcode_dir.clone()
     }
