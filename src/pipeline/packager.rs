@@ -185,7 +185,7 @@ impl Packager {
             Packager::Ts { mux, adts_index } => {
                 let fixed = adts_index.and_then(|i| super::adts::with_sampling_index(unit.data, i));
                 let data = fixed.as_deref().unwrap_or(unit.data);
-                mux.write_audio(buf, data, ticks(unit.pts), last)
+                mux.push_audio(buf, data, ticks(unit.pts), last)
             }
         }
     }
@@ -197,6 +197,7 @@ impl Packager {
     pub fn end(&mut self, buf: &mut Vec<u8>, next_dts: Option<u64>, last_duration: u64) {
         match self {
             Packager::Ts { mux, .. } => {
+                mux.flush_audio(buf, true);
                 if let Some(dts) = next_dts {
                     mux.fill_pcr_gap(buf, ts::pcr_for(ticks(dts)));
                 }
