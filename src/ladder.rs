@@ -91,6 +91,10 @@ impl Rung {
     }
 }
 
+/// The lowest cap hlsd lowers a rung to, in kilobits per second: below it
+/// x264 cannot keep a picture at any size.
+pub const FLOOR_KBPS: u32 = 48;
+
 /// The cap of a `width`×`height` rung at `fps`, in kilobits per second.
 pub fn maxrate_kbps(width: u32, height: u32, fps: f64) -> u32 {
     let share = (width as f64 * height as f64) / (1920.0 * 1080.0);

@@ -68,9 +68,11 @@
 //!   AVI, ASF, MPEG-TS tables, the MP4 header patch, key-frame indexes.
 //! - [`policy`]: the supervisor's rules: throttling, relocation,
 //!   coalescing, stopping, eviction.
-//! - [`rendition`]: an item's renditions per presentation, the keys that
-//!   name their bytes, codec strings, [`rendition::RenditionSet`] and a
-//!   session's choice.
+//! - [`rendition`]: an item's renditions per presentation (`video.rs`:
+//!   the copy with the rungs beside it, or the ladder), the keys that
+//!   name their bytes, codec strings, [`rendition::RenditionSet`], a
+//!   session's choice (`choice.rs`) and what fits a client's bit-rate
+//!   limit (`fit.rs`).
 //! - [`hls`]: multivariant (master) and media playlist text,
 //!   [`hls::PlaylistType`].
 //! - [`timeline`]: the segment grid and key-frame cuts, segment names.

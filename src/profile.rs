@@ -102,6 +102,29 @@ fn custom() -> String {
     "custom".to_string()
 }
 
+/// The lowest bit-rate limit accepted, in bits per second: below it no
+/// rung (the audio alone takes 128 kb/s) could be offered.
+pub const MIN_BITRATE_BPS: u64 = 150_000;
+/// The highest bit-rate limit accepted, in bits per second (100 Gb/s).
+pub const MAX_BITRATE_BPS: u64 = 100_000_000_000;
+
+/// A bit-rate limit as a client or an operator writes it: bits per
+/// second, an integer from [`MIN_BITRATE_BPS`] to [`MAX_BITRATE_BPS`].
+///
+/// # Errors
+/// Anything else, with a message for the client.
+pub fn parse_bitrate(raw: &str) -> Result<u64, String> {
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|b| (MIN_BITRATE_BPS..=MAX_BITRATE_BPS).contains(b))
+        .ok_or_else(|| {
+            format!(
+                "a bit-rate limit is bits per second from {MIN_BITRATE_BPS} to {MAX_BITRATE_BPS}, not {raw:?}"
+            )
+        })
+}
+
 /// What the profile checks of a video stream.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VideoTraits<'a> {
@@ -257,6 +280,18 @@ impl ClientProfile {
         p.validate()?;
         p.normalise();
         Ok(p)
+    }
+
+    /// This profile with its bit-rate limit lowered to `limit` (bits per
+    /// second) when that is lower: a profile's own limit, a request's
+    /// `max_bitrate` and a user's `--user-max-bitrate` are one limit, the
+    /// lowest.
+    pub fn limited_to(mut self, limit: Option<u64>) -> ClientProfile {
+        self.max_bitrate_bps = match (self.max_bitrate_bps, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
     }
 
     fn validate(&self) -> Result<(), String> {

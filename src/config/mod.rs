@@ -85,6 +85,30 @@ impl std::str::FromStr for UserToken {
     }
 }
 
+/// A user's bit-rate limit (`--user-max-bitrate USER:BPS`): every
+/// playback of theirs fits it, as a profile's `max_bitrate_bps` would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserLimit {
+    /// User name, as a token names it.
+    pub user: String,
+    /// The limit, in bits per second.
+    pub bitrate_bps: u64,
+}
+
+impl std::str::FromStr for UserLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((user, bps)) if !user.is_empty() => Ok(UserLimit {
+                user: user.to_string(),
+                bitrate_bps: crate::profile::parse_bitrate(bps)?,
+            }),
+            _ => Err(format!("expected USER:BPS, got {s:?}")),
+        }
+    }
+}
+
 /// HTTP streaming server for a folder of media: direct play or HLS.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "hlsd", version, about)]

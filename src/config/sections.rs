@@ -284,6 +284,17 @@ pub struct HttpSettings {
         default_value = "admin"
     )]
     pub admins: Vec<String>,
+    /// USER:BPS, the most a user's playback may take, in bits per second
+    /// (a remote user on a home uplink); may repeat. The lowest of it, the
+    /// client profile's `max_bitrate_bps` and a request's `max_bitrate`
+    /// wins.
+    #[arg(
+        long = "user-max-bitrate",
+        env = "HLSD_USER_MAX_BITRATE",
+        value_delimiter = ',',
+        value_name = "USER:BPS"
+    )]
+    pub user_max_bitrate: Vec<super::UserLimit>,
     /// Secret that signs playback tokens; nodes behind one load balancer
     /// share it [default: random per process].
     #[arg(long, env = "HLSD_SECRET", hide_env_values = true, value_parser = non_empty)]
@@ -320,6 +331,18 @@ pub struct HttpSettings {
     /// Serve /metrics without a token.
     #[arg(long, env = "HLSD_METRICS_PUBLIC")]
     pub metrics_public: bool,
+}
+
+impl HttpSettings {
+    /// `user`'s bit-rate limit in bits per second (the lowest one given for
+    /// them), if any.
+    pub fn user_limit(&self, user: &str) -> Option<u64> {
+        self.user_max_bitrate
+            .iter()
+            .filter(|l| l.user == user)
+            .map(|l| l.bitrate_bps)
+            .min()
+    }
 }
 
 /// `--first-segment`: 1 to 6 seconds.

@@ -19,7 +19,8 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 /// `GET /api/v1/media/{id}`: one item, with its decision for the profile
-/// the request names (`?profile=`, `X-Hlsd-Profile`).
+/// the request names (`?profile=`, `X-Hlsd-Profile`), within the request's
+/// `max_bitrate` and the user's limit.
 pub fn item(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
@@ -30,7 +31,8 @@ pub fn item(
         .and(super::profile::requested())
         .and(with_state(state))
         .then(
-            |id: String, _: Principal, profile: ClientProfile, state: Arc<AppState>| async move {
+            |id: String, p: Principal, profile: ClientProfile, state: Arc<AppState>| async move {
+                let profile = request::for_user(&state, &p.user, profile);
                 respond(
                     request::media(&state, &id)
                         .await
@@ -115,7 +117,8 @@ async fn stream_handler(
             )))
         }
     };
-    let play = request::from_request(&query, &headers)?;
+    let mut play = request::from_request(&query, &headers)?;
+    play.profile = request::for_user(&state, &p.user, play.profile);
     let item = request::media(&state, &id).await?;
     let decision = item.decision_for(&play.profile);
     hls_playback(&item, &decision)?;

@@ -1,7 +1,8 @@
 //! The client profile a request names ([`crate::profile`]): `?profile=`
 //! (a built-in name or JSON), the `X-Hlsd-Profile` header, or the
 //! `profile` field of `POST /api/v1/hls/start` (a name or an object).
-//! Without one, `generic`.
+//! Without one, `generic`. A `max_bitrate=BPS` in the query lowers its
+//! bit-rate limit ([`ClientProfile::limited_to`]).
 
 use super::error::ApiError;
 use super::filters::{query_value, raw_query};
@@ -32,7 +33,22 @@ pub(super) fn from_request(query: &str, headers: &HeaderMap) -> Result<ClientPro
         .get(PROFILE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    parse(query_value(query, "profile").or(header).as_deref())
+    let profile = parse(query_value(query, "profile").or(header).as_deref())?;
+    Ok(profile.limited_to(max_bitrate(query)?))
+}
+
+/// The query's `max_bitrate=BPS`, if any.
+///
+/// # Errors
+/// 400 `bad_request` for a value that is not a bit rate
+/// ([`crate::profile::parse_bitrate`]).
+pub(super) fn max_bitrate(query: &str) -> Result<Option<u64>, ApiError> {
+    query_value(query, "max_bitrate")
+        .map(|raw| {
+            crate::profile::parse_bitrate(&raw)
+                .map_err(|e| ApiError::BadRequest(format!("max_bitrate: {e}")))
+        })
+        .transpose()
 }
 
 /// The profile of a `profile` JSON field: a name, or an object.

@@ -99,7 +99,8 @@ async fn signed_master_handler(
     query: &str,
 ) -> Result<Response, ApiError> {
     let grant = grant_for(state, media_id, query)?;
-    let play = request::from_request(query, &HeaderMap::new())?;
+    let mut play = request::from_request(query, &HeaderMap::new())?;
+    play.profile = request::for_user(state, &grant.user, play.profile);
     // A session opened here from a rendition URL has the default tracks:
     // the master URL says which it was asked with.
     let live = state

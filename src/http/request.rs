@@ -1,7 +1,8 @@
 //! What a request names: the library item of an id in the path, and what
 //! a client asks to play ([`PlayRequest`]) as `audio=`, `subtitle=`,
-//! `burn=`, `start=` and `profile=` in a query, or the same fields in a
-//! `POST /api/v1/hls/start` body.
+//! `burn=`, `start=`, `profile=` and `max_bitrate=` in a query, or the
+//! same fields in a `POST /api/v1/hls/start` body; and the user's own
+//! bit-rate limit ([`for_user`]).
 
 use super::error::ApiError;
 use super::filters::query_value;
@@ -24,6 +25,12 @@ use warp::http::HeaderMap;
 pub async fn media(state: &AppState, id: &str) -> Result<Arc<MediaItem>, ApiError> {
     let uuid = Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("no media {id}")))?;
     Ok(state.library.current(&uuid).await?)
+}
+
+/// `profile` as `user` may play: its bit-rate limit lowered to the
+/// user's `--user-max-bitrate`, if they have one.
+pub fn for_user(state: &AppState, user: &str, profile: ClientProfile) -> ClientProfile {
+    profile.limited_to(state.http.user_limit(user))
 }
 
 /// `start=`: seconds, finite, from 0 to [`MAX_START_S`].
@@ -100,6 +107,9 @@ pub struct StartBody {
     /// Where to start, in seconds (a resume).
     #[serde(default)]
     pub start: Option<f64>,
+    /// The most the client can take, in bits per second.
+    #[serde(default)]
+    pub max_bitrate: Option<serde_json::Value>,
 }
 
 impl StartBody {
@@ -107,7 +117,7 @@ impl StartBody {
     ///
     /// # Errors
     /// 400 for a track that is neither an index nor a language, a bad
-    /// start or a bad profile.
+    /// start, a bad profile or a bad `max_bitrate`.
     pub fn play_request(&self) -> Result<PlayRequest, ApiError> {
         let json_track = |name, v: &Option<serde_json::Value>| {
             v.as_ref()
@@ -125,7 +135,16 @@ impl StartBody {
                 .start
                 .map(|s| start_seconds(&s.to_string()))
                 .transpose()?,
-            profile: profile::from_body(self.profile.as_ref())?,
+            profile: profile::from_body(self.profile.as_ref())?.limited_to(
+                self.max_bitrate
+                    .as_ref()
+                    .map(|v| {
+                        let raw = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                        crate::profile::parse_bitrate(&raw)
+                            .map_err(|e| ApiError::BadRequest(format!("max_bitrate: {e}")))
+                    })
+                    .transpose()?,
+            ),
         })
     }
 }

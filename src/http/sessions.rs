@@ -196,7 +196,12 @@ async fn start_handler(
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?,
     };
     let media_id = media_id_of(body.media_id.clone(), query_value(query, "media_id"))?;
-    let play = body.play_request()?;
+    let mut play = body.play_request()?;
+    play.profile = request::for_user(
+        state,
+        &p.user,
+        play.profile.limited_to(super::profile::max_bitrate(query)?),
+    );
     let item = request::media(state, &media_id).await?;
     let session = state
         .sessions
@@ -222,6 +227,7 @@ async fn preload_handler(
     id: &str,
     profile: ClientProfile,
 ) -> Result<Response, ApiError> {
+    let profile = request::for_user(state, &p.user, profile);
     let item = request::media(state, id).await?;
     let decision = item.decision_for(&profile);
     hls_playback(&item, &decision)?;

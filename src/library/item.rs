@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use uuid::Uuid;
 
+/// Headroom over a file's mean bit rate for its peak, where only the mean
+/// is known (copies, audio): MPEG-TS overhead and scenes above the mean.
+pub const PEAK_HEADROOM: f64 = 1.2;
+
 /// One file of the library, as `GET /api/v1/media` lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MediaItem {
@@ -97,6 +101,24 @@ impl MediaItem {
         }
     }
 
+    /// The file's mean bit rate in bits per second, every stream and the
+    /// container included: its size over its duration (0 when the
+    /// duration is not known).
+    pub fn bitrate_bps(&self) -> u64 {
+        match self.duration_s {
+            Some(d) if d > 0.0 => (self.size_bytes as f64 * 8.0 / d) as u64,
+            _ => 0,
+        }
+    }
+
+    /// The file's peak bit rate in bits per second, as estimated before a
+    /// byte of it is sent: [`Self::bitrate_bps`] with
+    /// [`PEAK_HEADROOM`]. What a client's bit-rate limit is held against
+    /// for direct play and for its copy's `BANDWIDTH`.
+    pub fn peak_bps(&self) -> u64 {
+        (self.bitrate_bps() as f64 * PEAK_HEADROOM) as u64
+    }
+
     /// The decision for a client with `profile`: the stored one for
     /// `generic` and for items that cannot play at all (not probed, probe
     /// failed, no stream), else made again from the probed streams.
@@ -120,6 +142,9 @@ impl MediaItem {
                 .filter(|r| r.starts_with("duration_untrusted:"))
                 .cloned(),
         );
+        if let Some(limit) = profile.max_bitrate_bps {
+            decision::fit_bitrate(&mut d, self.peak_bps(), limit);
+        }
         d
     }
 

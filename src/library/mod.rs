@@ -43,6 +43,7 @@ mod watch;
 
 pub use decision::{decide, decide_for, AudioPlan, Decision, Playback, VideoPlan};
 pub use figures::{ChangeWatch, LibraryFigures};
+pub use item::PEAK_HEADROOM;
 pub use item::{FileStamp, MediaItem};
 pub use items::{Lookup, Page, PageQuery, PlaybackFilter, DEFAULT_PAGE, MAX_PAGE};
 pub use live::{Library, Unavailable};

@@ -59,10 +59,16 @@ impl Choice {
     }
 }
 
-/// The audio renditions a client is offered, one per track: the copy of a track where there is one and the
-/// client plays it as it is (`copied(track)`), else its AAC encode, else
-/// its copy.
-pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -> RenditionSet {
+/// The audio renditions a client is offered, one per track: the copy of a
+/// track where there is one and the client plays it as it is
+/// (`copied(track)`), else its AAC encode, else its copy. Under a
+/// bit-rate limit (`limited`), the copy only where it costs no more than
+/// the encode: a 5.1 track is offered as stereo AAC.
+pub fn audio_options(
+    renditions: &[Rendition],
+    copied: impl Fn(usize) -> bool,
+    limited: bool,
+) -> RenditionSet {
     let mut set = RenditionSet::EMPTY;
     let track_of = |r: &Rendition| match r.plan {
         Plan::AudioCopy { track } | Plan::AudioEncode { track } => Some(track),
@@ -78,8 +84,12 @@ pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -
         let encode = renditions
             .iter()
             .position(|r| r.plan == Plan::AudioEncode { track });
+        let cheap = |c: usize| {
+            !limited
+                || encode.is_none_or(|e| renditions[c].bandwidth_bps <= renditions[e].bandwidth_bps)
+        };
         let pick = match (copy, encode) {
-            (Some(c), _) if copied(track) => Some(c),
+            (Some(c), _) if copied(track) && cheap(c) => Some(c),
             (_, Some(e)) => Some(e),
             (c, None) => c,
         };
@@ -90,57 +100,12 @@ pub fn audio_options(renditions: &[Rendition], copied: impl Fn(usize) -> bool) -
     set
 }
 
-/// The video renditions a client is offered: every rung (or the copy) no taller than `max_height` lines
-/// whose variant's `BANDWIDTH` (the rung's and the largest audio
-/// rendition's) is at most `max_bitrate_bps`, else the smallest rung.
-/// Burn-in renditions are chosen by name, never offered.
-pub fn video_options(
-    renditions: &[Rendition],
-    max_height: Option<u32>,
-    max_bitrate_bps: Option<u64>,
-) -> RenditionSet {
-    let rungs: Vec<usize> = renditions
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| {
-            *i < RenditionSet::CAPACITY
-                && matches!(
-                    r.plan,
-                    Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
-                )
-        })
-        .map(|(i, _)| i)
-        .collect();
-    let audio_bps = renditions
-        .iter()
-        .filter(|r| !r.plan.is_video())
-        .map(|r| r.bandwidth_bps)
-        .max()
-        .unwrap_or(0);
-    let fits = |r: &Rendition| {
-        max_height.is_none_or(|m| r.resolution.is_none_or(|(_, h)| h <= m))
-            && max_bitrate_bps.is_none_or(|m| r.bandwidth_bps + audio_bps <= m)
-    };
-    let fitting: RenditionSet = rungs
-        .iter()
-        .copied()
-        .filter(|i| fits(&renditions[*i]))
-        .collect();
-    if !fitting.is_empty() {
-        return fitting;
-    }
-    rungs
-        .iter()
-        .min_by_key(|i| renditions[**i].bandwidth_bps)
-        .map_or(RenditionSet::EMPTY, |i| RenditionSet::one(*i))
-}
-
 /// Picks a session's renditions: `audio` (else the item's default track),
 /// `subtitle` (else the track the file marks default, if any) and `burn`
 /// (an image subtitle track burned into the video), among the audio
 /// renditions in `audio_options` and the video renditions in
-/// `video_options`. The video is the
-/// rung a player starts on ([`crate::ladder::start_rung`]) unless a burn
+/// `video_options`. The video is the copy where it is offered, else the
+/// rung a player starts on ([`crate::ladder::start_rung`]), unless a burn
 /// is asked for.
 ///
 /// # Errors
@@ -217,14 +182,23 @@ pub fn choose(
     })
 }
 
-/// The video rendition: the rung a player starts on among `offered`, or
-/// the burn-in rendition of image subtitle track `burn`.
+/// The video rendition: the copy when it is among `offered`, else the
+/// rung a player starts on among them, or the burn-in rendition of image
+/// subtitle track `burn`.
 fn choose_video(
     renditions: &[Rendition],
     offered: &[usize],
     burn: Option<usize>,
 ) -> Result<Option<usize>, String> {
     let Some(b) = burn else {
+        // The original, where it is offered: it fits the client's
+        // bandwidth, and costs no encode.
+        if let Some(copy) = offered
+            .iter()
+            .find(|i| renditions[**i].plan == Plan::VideoCopy)
+        {
+            return Ok(Some(*copy));
+        }
         let heights: Vec<u32> = offered
             .iter()
             .map(|i| renditions[*i].resolution.map_or(0, |(_, h)| h))
@@ -265,6 +239,7 @@ fn choose_subtitle(subtitles: &[SubtitleRendition], t: &TrackRef) -> Result<Opti
 
 #[cfg(test)]
 mod tests {
+    use super::super::fit::video_options;
     use super::*;
 
     fn rendition(name: &str, plan: Plan, language: Option<&str>, default: bool) -> Rendition {
@@ -436,7 +411,7 @@ mod tests {
             rendition("audio-0-aac", Plan::AudioEncode { track: 0 }, None, true),
             rung(720, 4_500_000, Some(0)),
         ];
-        let all = video_options(&r, None, None);
+        let all = video_options(&r, RenditionSet::one(4), None, None);
         assert_eq!(
             all,
             RenditionSet::from_bits(0b1111),
@@ -449,11 +424,11 @@ mod tests {
         );
         // A phone that shows 480 lines, a link of 2.5 Mb/s.
         assert_eq!(
-            video_options(&r, Some(480), None),
+            video_options(&r, RenditionSet::one(4), Some(480), None),
             RenditionSet::from_bits(0b1100)
         );
         assert_eq!(
-            video_options(&r, None, Some(2_500_000)),
+            video_options(&r, RenditionSet::one(4), None, Some(2_500_000)),
             RenditionSet::from_bits(0b1100)
         );
         let c = choose(
@@ -469,11 +444,44 @@ mod tests {
         assert_eq!(c.video, Some(2));
         // Nothing fits: the smallest rung still plays.
         assert_eq!(
-            video_options(&r, Some(100), None),
+            video_options(&r, RenditionSet::one(4), Some(100), None),
             RenditionSet::from_bits(0b1000)
         );
         // A burn lists its own rendition only.
         let c = choose(&r, &[], None, None, Some(0), RenditionSet::ALL, all).expect("choice");
         assert_eq!((c.video, c.video_options), (Some(5), RenditionSet::one(5)));
+    }
+
+    #[test]
+    fn the_original_is_where_a_player_starts_while_it_fits() {
+        let mut copy = rung(1080, 14_000_000, None);
+        copy.plan = Plan::VideoCopy;
+        let r = vec![
+            copy,
+            rung(1080, 9_000_000, None),
+            rung(720, 4_500_000, None),
+            rendition("audio-0-aac", Plan::AudioEncode { track: 0 }, None, true),
+        ];
+        let audio = RenditionSet::one(3);
+        let all = video_options(&r, audio, None, None);
+        assert_eq!(all, RenditionSet::from_bits(0b111));
+        let c = choose(&r, &[], None, None, None, audio, all).expect("choice");
+        assert_eq!(c.video, Some(0));
+        // 10 Mb/s: the original does not fit; the richest rung that does.
+        let fit = video_options(&r, audio, None, Some(10_000_000));
+        assert_eq!(fit, RenditionSet::from_bits(0b110));
+        let c = choose(&r, &[], None, None, None, audio, fit).expect("choice");
+        assert_eq!(c.video, Some(2), "720p, where players start");
+    }
+
+    #[test]
+    fn under_a_limit_a_track_costs_its_cheaper_rendition() {
+        let mut surround = rendition("audio-0-copy", Plan::AudioCopy { track: 0 }, None, true);
+        surround.bandwidth_bps = 691_000;
+        let mut stereo = rendition("audio-0-aac", Plan::AudioEncode { track: 0 }, None, false);
+        stereo.bandwidth_bps = 153_600;
+        let r = vec![surround, stereo];
+        assert_eq!(audio_options(&r, |_| true, false), RenditionSet::one(0));
+        assert_eq!(audio_options(&r, |_| true, true), RenditionSet::one(1));
     }
 }

@@ -19,27 +19,26 @@
 
 mod choice;
 mod codecs;
+mod fit;
 mod set;
+mod video;
 
-pub use choice::{audio_options, choose, video_options, Choice, TrackRef};
+pub use choice::{audio_options, choose, Choice, TrackRef};
 pub use codecs::{avc1_codec, h264_level_idc, video_copy_codecs, vp9_level};
+pub use fit::{floor_for, video_options};
 pub use set::RenditionSet;
 
-use crate::ladder::{ladder, Rung};
-use crate::library::decision::display_size;
 use crate::library::{
     AudioStream, Decision, MediaItem, SubtitleKind, SubtitleSource, SubtitleStream, VideoPlan,
-    VideoStream,
 };
 use crate::packaging::Packaging;
-use crate::timeline::SEGMENT_SECONDS;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
+use video::{burn_renditions, video_renditions};
 
 /// Bumped whenever hlsd's segment bytes change for the same inputs (the
 /// TS packetizer, the cutter), so a store from an older build is never
 /// served.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What a rendition is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,16 +122,21 @@ pub struct Rendition {
     pub packaging: Packaging,
 }
 
-/// Which set of renditions a viewer plays of an item: the packaging, and
-/// whether the video is copied (cut on the source's key frames) or
-/// encoded (cut on the fixed grid). Each is a title of its own: clients
-/// whose decisions share it share its segments.
+/// Which set of renditions a viewer plays of an item: the packaging,
+/// whether the video is copied (cut on the source's key frames, the rungs
+/// beside it) or encoded (cut on the fixed grid), and the cap of a lowest
+/// rung lowered for a client no standard rung fits. Each is a title of its
+/// own: clients whose decisions share it share its segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Presentation {
     /// The segment container.
     pub packaging: Packaging,
     /// Whether the video is the source's, copied.
     pub copy_video: bool,
+    /// The cap of its lowest rung, in kilobits per second, where it is
+    /// lowered below the ladder's to fit a client's bit-rate limit
+    /// ([`floor_for`]); `None`: the ladder's.
+    pub floor_kbps: Option<u32>,
 }
 
 impl Presentation {
@@ -141,24 +145,29 @@ impl Presentation {
         Presentation {
             packaging: decision.packaging,
             copy_video: decision.video == Some(VideoPlan::Copy),
+            floor_kbps: None,
         }
     }
 
     /// A short name, for store folders and logs: `ts-copy`, `ts-encode`,
-    /// `fmp4-copy`.
-    pub fn name(&self) -> &'static str {
-        match (self.packaging, self.copy_video) {
+    /// `fmp4-copy`; `ts-copy-floor92k` with a lowered lowest rung.
+    pub fn name(&self) -> String {
+        let base = match (self.packaging, self.copy_video) {
             (Packaging::Ts, true) => "ts-copy",
             (Packaging::Ts, false) => "ts-encode",
             (Packaging::Fmp4, true) => "fmp4-copy",
             (Packaging::Fmp4, false) => "fmp4-encode",
+        };
+        match self.floor_kbps {
+            Some(k) => format!("{base}-floor{k}k"),
+            None => base.to_string(),
         }
     }
 
     /// The name suffix of its renditions: none for MPEG-TS, `-cmaf` for
     /// fragmented MP4, so that a rendition's name says which presentation
     /// it belongs to.
-    fn suffix(&self) -> &'static str {
+    pub(super) fn suffix(&self) -> &'static str {
         match self.packaging {
             Packaging::Ts => "",
             Packaging::Fmp4 => "-cmaf",
@@ -172,13 +181,9 @@ pub const AAC_LC: &str = "mp4a.40.2";
 pub const AAC_BITRATE_BPS: u64 = 128_000;
 /// Assumed bit rate of copied AAC per channel, for `BANDWIDTH` estimates.
 const COPIED_AAC_BPS_PER_CHANNEL: u64 = 96_000;
-/// Headroom over an estimated average for the peak of a stream hlsd does
-/// not cap (copies, audio): MPEG-TS overhead and peaks above the average.
-const PEAK_HEADROOM: f64 = 1.2;
-
-/// `bps` with [`PEAK_HEADROOM`].
-fn with_headroom(bps: u64) -> u64 {
-    (bps as f64 * PEAK_HEADROOM) as u64
+/// `bps` with [`crate::library::PEAK_HEADROOM`].
+pub(super) fn with_headroom(bps: u64) -> u64 {
+    (bps as f64 * crate::library::PEAK_HEADROOM) as u64
 }
 
 /// What besides the item decides its renditions: the encode branches and
@@ -198,7 +203,7 @@ pub struct KeyInputs<'a> {
 
 /// The key of `plan` in `packaging`: a copy depends on no encode branch,
 /// an encode on its branch's text.
-fn key_of(plan: &Plan, packaging: Packaging, inputs: &KeyInputs<'_>) -> String {
+pub(super) fn key_of(plan: &Plan, packaging: Packaging, inputs: &KeyInputs<'_>) -> String {
     let template = match plan {
         Plan::VideoCopy | Plan::AudioCopy { .. } => "",
         Plan::VideoEncode { .. } => inputs.video_template,
@@ -231,76 +236,6 @@ fn language_tag(language: Option<&str>) -> Option<String> {
 pub const MAX_AUDIO_RENDITIONS: usize = 32;
 /// Most burn-in video renditions listed per item.
 pub const MAX_BURN_RENDITIONS: usize = 16;
-
-/// The bit rate of a source, from its size and duration (0 when unknown).
-fn source_bps(item: &MediaItem) -> u64 {
-    let duration = item.duration_s.unwrap_or(0.0);
-    if duration > 0.0 {
-        (item.size_bytes as f64 * 8.0 / duration) as u64
-    } else {
-        0
-    }
-}
-
-/// The plan of `v` encoded at `rung`, with image subtitle track `burn`
-/// burned in.
-fn encode_plan(v: &crate::library::VideoStream, rung: Rung, burn: Option<usize>) -> Plan {
-    Plan::VideoEncode {
-        width: rung.width,
-        height: rung.height,
-        maxrate_kbps: rung.maxrate_kbps,
-        deinterlace: v.interlaced,
-        rotate: v.rotation != 0,
-        burn,
-    }
-}
-
-/// The frame rate assumed for `item`'s video: its own, at most 60, else 30.
-fn fps_of(item: &MediaItem) -> f64 {
-    item.video
-        .as_ref()
-        .map_or(30.0, |v| if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 })
-}
-
-/// An encoded video rendition of `item`: a rung of its ladder (MPEG-TS).
-fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendition {
-    let Plan::VideoEncode {
-        width,
-        height,
-        maxrate_kbps,
-        burn,
-        ..
-    } = plan
-    else {
-        unreachable!("encoded_video takes an encode plan")
-    };
-    let fps = fps_of(item);
-    let rung = Rung {
-        width,
-        height,
-        maxrate_kbps,
-    };
-    // The shortest segment but the last: the first, when it is short.
-    let shortest = Duration::from_millis(inputs.first_segment_ms.min(u64::MAX as u128) as u64)
-        .min(Duration::from_secs(SEGMENT_SECONDS.into()));
-    Rendition {
-        key: key_of(&plan, Packaging::Ts, inputs),
-        name: match burn {
-            Some(s) => format!("video-{height}p-burn{s}"),
-            None => format!("video-{height}p"),
-        },
-        plan,
-        codecs: avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
-        bandwidth_bps: rung.peak_bps(shortest),
-        average_bps: rung.average_bps(fps),
-        resolution: Some((width, height)),
-        channels: None,
-        language: None,
-        label: None,
-        default: false,
-        packaging: Packaging::Ts,
-    }
-}
 
 /// A people's name for an audio track: its title, else its language and
 /// codec (`fr ac3 5.1`).
@@ -364,44 +299,10 @@ pub fn renditions_of(
     out
 }
 
-/// The video renditions: the copy, or one encode per rung of the ladder.
-fn video_renditions(
-    item: &MediaItem,
-    v: &VideoStream,
-    presentation: Presentation,
-    inputs: &KeyInputs<'_>,
-) -> Vec<Rendition> {
-    let packaging = presentation.packaging;
-    if presentation.copy_video {
-        let plan = Plan::VideoCopy;
-        return vec![Rendition {
-            key: key_of(&plan, packaging, inputs),
-            name: format!("video-copy{}", presentation.suffix()),
-            plan,
-            codecs: video_copy_codecs(v),
-            // The source's whole bit rate: an upper bound for its video.
-            bandwidth_bps: with_headroom(source_bps(item).max(64_000)),
-            average_bps: source_bps(item).max(64_000),
-            resolution: Some((v.width, v.height)),
-            channels: None,
-            language: None,
-            label: None,
-            default: false,
-            packaging,
-        }];
-    }
-    if !v.decodable {
-        return Vec::new();
-    }
-    ladder(display_size(v), fps_of(item), inputs.max_height)
-        .into_iter()
-        .map(|rung| encoded_video(item, encode_plan(v, rung, None), inputs))
-        .collect()
-}
-
 /// The audio renditions of each track in track order, at most
 /// [`MAX_AUDIO_RENDITIONS`]: a copy where the packaging carries the codec,
-/// an AAC encode where it does not or where a client may not play it.
+/// an AAC encode where it does not, where a client may not play it, or
+/// where it has more than two channels.
 fn audio_renditions(
     item: &MediaItem,
     presentation: Presentation,
@@ -412,8 +313,10 @@ fn audio_renditions(
     let mut out = Vec::new();
     for (track, a) in item.audio.iter().enumerate() {
         let copy = packaging.carries_audio(&a.codec);
-        // AAC is what an encode would give: its copy is enough.
-        let encode = a.decodable && (!copy || a.codec != "aac");
+        // Stereo AAC is what an encode would give: its copy is enough.
+        // Surround AAC gets a stereo encode too, for clients held to a
+        // bit-rate limit.
+        let encode = a.decodable && (!copy || a.codec != "aac" || a.channels > 2);
         let plans = [
             copy.then_some(Plan::AudioCopy { track }),
             encode.then_some(Plan::AudioEncode { track }),
@@ -470,23 +373,6 @@ fn audio_rendition(
         default: false,
         packaging: presentation.packaging,
     }
-}
-
-/// One burn-in video rendition per image subtitle track (at most
-/// [`MAX_BURN_RENDITIONS`]), burned in at the size a player starts on.
-fn burn_renditions(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
-    let Some(v) = item.video.as_ref().filter(|v| v.decodable) else {
-        return Vec::new();
-    };
-    let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
-    let heights: Vec<u32> = rungs.iter().map(|r| r.height).collect();
-    let rung = rungs[crate::ladder::start_rung(&heights).unwrap_or(0)];
-    item.subtitles
-        .iter()
-        .filter(|s| s.kind == SubtitleKind::Image)
-        .take(MAX_BURN_RENDITIONS)
-        .map(|s| encoded_video(item, encode_plan(v, rung, Some(s.index)), inputs))
-        .collect()
 }
 
 /// One text subtitle track served as WebVTT on the item's timeline.

@@ -64,29 +64,52 @@ fn every_playable_audio_track_is_a_rendition_with_its_own_codec() {
         audio,
         [
             ("audio-0-copy", "mp4a.40.5", true),
+            // 5.1: a stereo encode too, for clients under a limit.
+            ("audio-0-aac", "mp4a.40.2", true),
             ("audio-1-aac", "mp4a.40.2", false)
         ]
     );
-    assert_eq!(r[2].label.as_deref(), Some("fr ac3 stereo"));
+    let fr = r.iter().find(|r| r.name == "audio-1-aac").unwrap();
+    assert_eq!(fr.label.as_deref(), Some("fr ac3 stereo"));
 }
 
 #[test]
-fn a_remux_has_a_copied_video_and_a_copied_audio_rendition() {
+fn a_remux_has_the_copy_with_the_rungs_below_it_and_a_copied_audio_rendition() {
+    // 1 MB over 10 s: 0.8 Mb/s, under the 1080p rung's 6 Mb/s cap.
     let it = item("h264", "aac", "matroska");
     let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
-    assert_eq!(r.len(), 2);
+    let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
-        (r[0].name.as_str(), r[0].plan),
-        ("video-copy", Plan::VideoCopy)
+        names,
+        [
+            "video-copy",
+            "video-720p",
+            "video-480p",
+            "video-360p",
+            "audio-0-copy",
+            "audio-0-aac"
+        ]
     );
+    assert_eq!(r[0].plan, Plan::VideoCopy);
     assert_eq!(r[0].codecs, "avc1.64001f");
     assert_eq!(r[0].resolution, Some((1920, 1080)));
-    assert_eq!(r[1].name, "audio-0-copy");
     assert_eq!(
-        (r[1].channels, r[1].language.as_deref()),
+        (r[4].channels, r[4].language.as_deref()),
         (Some(6), Some("en"))
     );
-    assert_ne!(r[0].key, r[1].key);
+    assert_ne!(r[0].key, r[4].key);
+    // A source far above the 1080p rung's cap (40 MB over 10 s: 32 Mb/s)
+    // keeps that rung too.
+    let mut rich = item("h264", "aac", "matroska");
+    rich.size_bytes = 40_000_000;
+    let r = renditions_of(&rich, Presentation::of(&rich.decision), &INPUTS);
+    assert_eq!(r[1].name, "video-1080p");
+    assert_eq!(r.iter().filter(|r| r.plan.is_video()).count(), 5);
+    // Undecodable video has its copy alone.
+    let mut odd = item("h264", "aac", "matroska");
+    odd.video.as_mut().unwrap().decodable = false;
+    let r = renditions_of(&odd, Presentation::of(&odd.decision), &INPUTS);
+    assert_eq!(r.iter().filter(|r| r.plan.is_video()).count(), 1);
 }
 
 #[test]
@@ -153,6 +176,7 @@ fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
     let fmp4 = Presentation {
         packaging: Packaging::Fmp4,
         copy_video: true,
+        floor_kbps: None,
     };
     let r = renditions_of(&it, fmp4, &INPUTS);
     let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
@@ -168,8 +192,8 @@ fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
     let aac_ts = ts.iter().find(|r| r.name == "audio-0-aac").unwrap();
     assert_ne!(aac_ts.key, r[2].key);
     // A client that plays Opus gets the copy, another the encode.
-    assert_eq!(audio_options(&r, |_| true), RenditionSet::one(1));
-    assert_eq!(audio_options(&r, |_| false), RenditionSet::one(2));
+    assert_eq!(audio_options(&r, |_| true, false), RenditionSet::one(1));
+    assert_eq!(audio_options(&r, |_| false, false), RenditionSet::one(2));
 }
 
 #[test]

@@ -13,8 +13,10 @@ use crate::library::decision::audio_copied;
 use crate::library::{Decision, MediaItem, Playback};
 use crate::packaging::Packaging;
 use crate::profile::ClientProfile;
-use crate::rendition::{audio_options, choose, video_options, Presentation, TrackRef};
-use crate::supervisor::AtCapacity;
+use crate::rendition::{
+    audio_options, choose, floor_for, video_options, Choice, Presentation, TrackRef,
+};
+use crate::supervisor::{AtCapacity, Title};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -155,27 +157,13 @@ impl Sessions {
             decision = item.decision_for(&profile);
         }
         let mut mode = hls_playback(&item, &decision)?;
-        let presentation = Presentation::of(&decision);
-        let title = self.supervisor().title(item.clone(), presentation);
-        let options = audio_options(&title.renditions, |track| {
-            item.audio
-                .get(track)
-                .is_some_and(|a| audio_copied(&profile, a, presentation.packaging))
-        });
-        let choice = choose(
-            &title.renditions,
-            &title.subtitles,
-            request.audio.as_ref(),
-            request.subtitle.as_ref(),
-            request.burn,
-            options,
-            video_options(
-                &title.renditions,
-                profile.max_height,
-                profile.max_bitrate_bps,
-            ),
-        )
-        .map_err(OpenError::BadRequest)?;
+        let mut presentation = Presentation::of(&decision);
+        let (mut title, mut choice) = self.choose_in(&item, &profile, presentation, request)?;
+        // No rung fits the client's limit: its lowest, with a lower cap.
+        if let Some(floor) = floor_for(&title.renditions, &choice, profile.max_bitrate_bps) {
+            presentation.floor_kbps = Some(floor);
+            (title, choice) = self.choose_in(&item, &profile, presentation, request)?;
+        }
         if choice
             .video
             .is_some_and(|v| !title.renditions[v].plan.is_copy())
@@ -221,6 +209,46 @@ impl Sessions {
         Ok(session)
     }
 
+    /// The title of `item` in `presentation`, and what a client with
+    /// `profile` asking for `request` plays of it.
+    ///
+    /// # Errors
+    /// [`OpenError::BadRequest`] for a track the item does not have.
+    fn choose_in(
+        &self,
+        item: &Arc<MediaItem>,
+        profile: &ClientProfile,
+        presentation: Presentation,
+        request: &PlayRequest,
+    ) -> Result<(Arc<Title>, Choice), OpenError> {
+        let title = self.supervisor().title(item.clone(), presentation);
+        let options = audio_options(
+            &title.renditions,
+            |track| {
+                item.audio
+                    .get(track)
+                    .is_some_and(|a| audio_copied(profile, a, presentation.packaging))
+            },
+            profile.max_bitrate_bps.is_some(),
+        );
+        let choice = choose(
+            &title.renditions,
+            &title.subtitles,
+            request.audio.as_ref(),
+            request.subtitle.as_ref(),
+            request.burn,
+            options,
+            video_options(
+                &title.renditions,
+                options,
+                profile.max_height,
+                profile.max_bitrate_bps,
+            ),
+        )
+        .map_err(OpenError::BadRequest)?;
+        Ok((title, choice))
+    }
+
     /// The session `id` of `user` for `item` as a playback token names
     /// it, for a request of rendition `rendition`: the live one, or the
     /// user's current session for the item, or one made again with that
@@ -247,6 +275,7 @@ impl Sessions {
             Presentation {
                 packaging: Packaging::Fmp4,
                 copy_video: item.video.is_some(),
+                floor_kbps: None,
             }
         } else {
             Presentation::of(&item.decision)

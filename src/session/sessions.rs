@@ -263,7 +263,7 @@ impl Sessions {
         }
         // The token does not say which tracks it chose: the defaults, with
         // each track's copy where there is one.
-        let options = crate::rendition::audio_options(&title.renditions, |_| true);
+        let options = crate::rendition::audio_options(&title.renditions, |_| true, false);
         let choice = crate::rendition::choose(
             &title.renditions,
             &title.subtitles,
@@ -271,7 +271,7 @@ impl Sessions {
             None,
             None,
             options,
-            crate::rendition::video_options(&title.renditions, None, None),
+            crate::rendition::video_options(&title.renditions, options, None, None),
         )
         .unwrap_or_default();
         let session = Arc::new(Session::new(

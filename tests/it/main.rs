@@ -9,6 +9,7 @@
 
 mod common;
 
+mod adapt;
 mod bad_input;
 mod browser;
 mod burn_in;

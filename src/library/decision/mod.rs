@@ -257,6 +257,39 @@ pub fn decide_for(info: &MediaInfo, profile: &ClientProfile) -> Decision {
     d
 }
 
+/// Holds decision `d` to a client's bit-rate limit (`limit_bps`): a file
+/// whose peak (`peak_bps`) is above it is not played directly, and its
+/// copy is not offered, so its HLS plays encoded rungs that fit
+/// (`bitrate_exceeds_limit:12.2Mbps>2Mbps` says why). Jellyfin makes the
+/// same call from its per-user `RemoteClientBitrateLimit`.
+pub fn fit_bitrate(d: &mut Decision, peak_bps: u64, limit_bps: u64) {
+    if d.playback.is_none() || peak_bps <= limit_bps {
+        return;
+    }
+    d.reasons.push(format!(
+        "bitrate_exceeds_limit:{}>{}",
+        mbps(peak_bps),
+        mbps(limit_bps)
+    ));
+    if d.playback == Some(Playback::DirectPlay) || d.video == Some(VideoPlan::Copy) {
+        d.playback = Some(Playback::Transcode);
+    }
+}
+
+/// A bit rate for people: `12.2Mbps`, `8Mbps`, `300kbps`.
+fn mbps(bps: u64) -> String {
+    if bps >= 1_000_000 {
+        let m = bps as f64 / 1e6;
+        if (m - m.round()).abs() < 0.05 {
+            format!("{}Mbps", m.round())
+        } else {
+            format!("{m:.1}Mbps")
+        }
+    } else {
+        format!("{}kbps", bps / 1000)
+    }
+}
+
 /// Plans audio track `i` (`a`) of an HLS output: copied when the client
 /// plays it in `d.packaging`, else encoded when it can be decoded (the
 /// reason goes in `d`). Returns the codec when copied.

@@ -1,0 +1,171 @@
+//! The video renditions of an item: its copy, the rungs of its quality
+//! ladder ([`crate::ladder`]) and its burn-ins. Pure.
+//!
+//! Where the video is copied, the rungs stand beside the copy on the same
+//! key-frame cuts (the encoder is asked for an IDR frame at each cut, see
+//! `pipeline::transcode`), so a player switches between the original and
+//! an encoded rung at any segment boundary, as Kyoo's transcoder offers
+//! `original` beside its qualities. Where it is not, the rungs alone are
+//! offered on the fixed grid.
+
+use super::codecs::{avc1_codec, h264_level_idc, video_copy_codecs};
+use super::{key_of, with_headroom, KeyInputs, Plan, Presentation, Rendition, MAX_BURN_RENDITIONS};
+use crate::ladder::{ladder, Rung};
+use crate::library::decision::display_size;
+use crate::library::{MediaItem, SubtitleKind, VideoStream};
+use crate::packaging::Packaging;
+use crate::timeline::SEGMENT_SECONDS;
+use std::time::Duration;
+
+/// The plan of `v` encoded at `rung`, with image subtitle track `burn`
+/// burned in.
+fn encode_plan(v: &VideoStream, rung: Rung, burn: Option<usize>) -> Plan {
+    Plan::VideoEncode {
+        width: rung.width,
+        height: rung.height,
+        maxrate_kbps: rung.maxrate_kbps,
+        deinterlace: v.interlaced,
+        rotate: v.rotation != 0,
+        burn,
+    }
+}
+
+/// The frame rate assumed for `item`'s video: its own, at most 60, else 30.
+fn fps_of(item: &MediaItem) -> f64 {
+    item.video
+        .as_ref()
+        .map_or(30.0, |v| if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 })
+}
+
+/// An encoded video rendition of `item`: a rung of its ladder (MPEG-TS).
+fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendition {
+    let Plan::VideoEncode {
+        width,
+        height,
+        maxrate_kbps,
+        burn,
+        ..
+    } = plan
+    else {
+        unreachable!("encoded_video takes an encode plan")
+    };
+    let fps = fps_of(item);
+    let rung = Rung {
+        width,
+        height,
+        maxrate_kbps,
+    };
+    // The shortest segment but the last: the first, when it is short.
+    let shortest = Duration::from_millis(inputs.first_segment_ms.min(u64::MAX as u128) as u64)
+        .min(Duration::from_secs(SEGMENT_SECONDS.into()));
+    Rendition {
+        key: key_of(&plan, Packaging::Ts, inputs),
+        name: match burn {
+            Some(s) => format!("video-{height}p-burn{s}"),
+            None => format!("video-{height}p"),
+        },
+        plan,
+        codecs: avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
+        bandwidth_bps: rung.peak_bps(shortest),
+        average_bps: rung.average_bps(fps),
+        resolution: Some((width, height)),
+        channels: None,
+        language: None,
+        label: None,
+        default: false,
+        packaging: Packaging::Ts,
+    }
+}
+
+/// The video renditions: the copy with the rungs of the ladder beside it
+/// ([`rungs_beside_copy`]), or, when the video is not copied, one encode
+/// per rung of the ladder.
+pub(super) fn video_renditions(
+    item: &MediaItem,
+    v: &VideoStream,
+    presentation: Presentation,
+    inputs: &KeyInputs<'_>,
+) -> Vec<Rendition> {
+    let packaging = presentation.packaging;
+    if presentation.copy_video {
+        let plan = Plan::VideoCopy;
+        let copy = Rendition {
+            key: key_of(&plan, packaging, inputs),
+            name: format!("video-copy{}", presentation.suffix()),
+            plan,
+            codecs: video_copy_codecs(v),
+            // The source's whole bit rate: an upper bound for its video.
+            bandwidth_bps: with_headroom(item.bitrate_bps().max(64_000)),
+            average_bps: item.bitrate_bps().max(64_000),
+            resolution: Some((v.width, v.height)),
+            channels: None,
+            language: None,
+            label: None,
+            default: false,
+            packaging,
+        };
+        let mut out = vec![copy];
+        if packaging == Packaging::Ts {
+            let rungs = rungs_beside_copy(item, v, inputs.max_height);
+            out.extend(
+                with_floor(rungs, presentation.floor_kbps)
+                    .into_iter()
+                    .map(|rung| encoded_video(item, encode_plan(v, rung, None), inputs)),
+            );
+        }
+        return out;
+    }
+    if !v.decodable {
+        return Vec::new();
+    }
+    let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
+    with_floor(rungs, presentation.floor_kbps)
+        .into_iter()
+        .map(|rung| encoded_video(item, encode_plan(v, rung, None), inputs))
+        .collect()
+}
+
+/// `rungs` (tallest first) with the cap of the last lowered to `floor`
+/// kilobits per second, when that is lower.
+fn with_floor(mut rungs: Vec<Rung>, floor: Option<u32>) -> Vec<Rung> {
+    if let (Some(floor), Some(last)) = (floor, rungs.last_mut()) {
+        last.maxrate_kbps = last.maxrate_kbps.min(floor);
+    }
+    rungs
+}
+
+/// The rungs listed beside a copy of `v`, for players whose bandwidth
+/// cannot carry the original: the ladder of its display size, without
+/// the rungs at or above the source's height whose cap is at or above the
+/// source's bit rate (they would cost an encode and give nothing the copy
+/// does not). A 1080p source at 20 Mb/s keeps its 1080p rung (6 Mb/s);
+/// a 720p one at 1.6 Mb/s drops its 720p rung (2.9 Mb/s). None when the
+/// video cannot be decoded.
+pub(super) fn rungs_beside_copy(item: &MediaItem, v: &VideoStream, max_height: u32) -> Vec<Rung> {
+    if !v.decodable {
+        return Vec::new();
+    }
+    let source_height = display_size(v).1;
+    let source = item.bitrate_bps();
+    ladder(display_size(v), fps_of(item), max_height)
+        .into_iter()
+        .filter(|r| (r.height as f64) < source_height || u64::from(r.maxrate_kbps) * 1000 < source)
+        .collect()
+}
+
+/// One burn-in video rendition per image subtitle track (at most
+/// [`MAX_BURN_RENDITIONS`]), burned in at the size a player starts on.
+pub(super) fn burn_renditions(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
+    let Some(v) = item.video.as_ref().filter(|v| v.decodable) else {
+        return Vec::new();
+    };
+    let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
+    let heights: Vec<u32> = rungs.iter().map(|r| r.height).collect();
+    let rung = rungs[crate::ladder::start_rung(&heights).unwrap_or(0)];
+    item.subtitles
+        .iter()
+        .filter(|s| s.kind == SubtitleKind::Image)
+        .take(MAX_BURN_RENDITIONS)
+        .map(|s| encoded_video(item, encode_plan(v, rung, Some(s.index)), inputs))
+        .collect()
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Makes the media of tests/it/adapt.rs in $1 (default target/adapt-media):
+# a 60 s 1920x1080 25 fps H.264 + AAC Matroska film whose key frames fall
+# at irregular times, 2.4 to 5.6 s apart and one GOP of 11 s (20.0 to
+# 31.0 s), with no key frame anywhere else (no scene cuts, no keyint), at
+# 12 Mb/s, twice the 1080p rung's 6 Mb/s cap (moving noise); and a 10 s
+# 1080p H.264 + AAC MP4 at 10 Mb/s, which browsers play as it is. Needs
+# ffmpeg (scripts/setup.sh installs it).
+set -euo pipefail
+out=${1:-target/adapt-media}
+mkdir -p "$out" && cd "$out"
+[ -e .done ] && exit 0
+ff="timeout 600 nice -n 10 ffmpeg -nostdin -y -hide_banner -loglevel error"
+keys=0,2.4,5.6,8.0,12.6,15.2,20.0,31.0,34.0,37.4,40.2,44.8,47.6,50.4,54.0,57.2
+$ff -f lavfi -i "testsrc2=s=960x540:r=25:d=60,noise=alls=12:allf=t+u,scale=1920:1080:flags=bicubic,format=yuv420p" \
+  -f lavfi -i "sine=f=440:d=60:sample_rate=48000" \
+  -c:v libx264 -preset superfast -b:v 12M -maxrate 14M -bufsize 14M -forced-idr 1 -force_key_frames "$keys" \
+  -x264-params keyint=infinite:min-keyint=1:scenecut=0 \
+  -c:a aac -b:a 128k -ac 2 h264_irregular_gops_1080p_60s.mkv
+$ff -f lavfi -i "testsrc2=s=960x540:r=25:d=10,noise=alls=12:allf=t+u,scale=1920:1080:flags=bicubic,format=yuv420p" \
+  -f lavfi -i "sine=f=660:d=10:sample_rate=48000" \
+  -c:v libx264 -preset superfast -b:v 10M -maxrate 11M -bufsize 11M -g 50 \
+  -c:a aac -b:a 128k -ac 2 -movflags +faststart h264_10mbps_1080p_10s.mp4
+touch .done
