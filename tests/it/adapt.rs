@@ -347,3 +347,70 @@ async fn a_bitrate_limit_keeps_every_variant_and_segment_within_it() {
     assert_eq!(r.status(), 400);
     server.stop().await;
 }
+
+/// hls.js in Chromium, the page's quality on Auto, plays the original of
+/// the 12 Mb/s film; throttled to 3 Mb/s (Chrome DevTools Protocol) it
+/// switches down to an encoded rung and keeps playing; unthrottled, the
+/// original picked on the page plays on from the rung (hls.js's own
+/// estimate does not climb back to the original's 15 Mb/s within a 60 s
+/// film). Only the variants it asked fragments of ever started a producer.
+/// A rung picked by hand is remembered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_leaves_the_original_on_a_slow_link_and_comes_back() {
+    let Some(made) = adapt_media() else { return };
+    let Some(chromium) = chromium() else { return };
+    let media = media_subset(&[made.join(FILM)]);
+    let server = start_server_with(media.path(), |c| c.http.admins = vec!["alice".into()]).await;
+    server.wait_library(Duration::from_secs(60)).await;
+    let stdout = run_page_script(
+        "adapt.mjs",
+        &chromium,
+        &[
+            server.base.clone().into(),
+            ALICE.into(),
+            FILM.into(),
+            "3000000".into(),
+        ],
+        Duration::from_secs(420),
+    )
+    .await;
+    let result = page_result(&stdout);
+    assert_eq!(result["start"]["original"], true, "{result}");
+    assert_eq!(
+        result["start"]["labels"],
+        serde_json::json!(["360p", "480p", "720p", "1080p", "Original (1920×1080)"]),
+        "{result}"
+    );
+    assert!(result["down"].as_u64().unwrap() < 1080, "{result}");
+    assert!(
+        result["played"]["auto"]
+            .as_str()
+            .unwrap()
+            .starts_with("Auto (Original"),
+        "the picker shows what plays: {result}"
+    );
+    assert_eq!(result["remembered"], "480", "{result}");
+    assert_eq!(result["again"]["height"], 480, "{result}");
+    assert_eq!(result["again"]["auto"], false, "{result}");
+    assert_eq!(result["again"]["shown"], "480p", "{result}");
+
+    // Producers only for what the player asked fragments of.
+    let loaded: Vec<String> = result["played"]["loaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let stats = server.admin_stats(ALICE).await;
+    let started = stats["producers_started"].as_object().unwrap();
+    for (rendition, n) in started {
+        if rendition.starts_with("video-") && n.as_u64().unwrap_or(0) > 0 {
+            assert!(
+                loaded.contains(rendition) || rendition == "video-480p",
+                "{rendition} was made, but the player asked only {loaded:?}: {stats}"
+            );
+        }
+    }
+    assert!(started.contains_key("video-copy"), "{stats}");
+    server.stop().await;
+}

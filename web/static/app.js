@@ -237,7 +237,8 @@ function play(startAt) {
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (data.fatal) fail(`playback error: ${data.type} ${data.details}${data.response ? ` (${data.response.code})` : ""}`);
     });
-    hls.on(Hls.Events.MANIFEST_PARSED, () => fillHlsPickers(c));
+    hls.on(Hls.Events.MANIFEST_PARSED, () => { applyQuality(c); fillHlsPickers(c); });
+    hls.on(Hls.Events.LEVEL_SWITCHED, () => fillQuality(c));
     hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, () => fillHlsPickers(c));
     hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, () => fillHlsPickers(c));
     hls.loadSource(url);
@@ -284,6 +285,7 @@ function fillSelect(select, options, selected, onChange) {
 function fillHlsPickers(c) {
   const hls = c.hls;
   if (!hls) return;
+  fillQuality(c);
   if (!c.pickedRemembered) {
     c.pickedRemembered = true;
     const a = remembered("audio");
@@ -302,6 +304,47 @@ function fillHlsPickers(c) {
     hls.subtitleTrack = Number(v);
     remember("subtitle", Number(v) < 0 ? "off" : hls.subtitleTracks[Number(v)].lang);
   });
+}
+
+// The quality picker: Auto (hls.js's ABR), the original (the variant
+// whose URI names the copy, "video-copy"), and each encoded rung by its
+// height; the one playing is shown. The choice is remembered in this
+// browser ("auto", "original" or a height) and applied to the next title.
+function isOriginal(level) {
+  const url = Array.isArray(level.url) ? level.url[0] : level.url;
+  return /\/video-copy[^/]*\//.test(url || "");
+}
+function levelLabel(level) {
+  return isOriginal(level) ? `Original (${level.width}×${level.height})` : `${level.height}p`;
+}
+function applyQuality(c) {
+  const hls = c.hls;
+  const want = localStorage.getItem("hlsd-quality") || "auto";
+  const i = want === "original"
+    ? hls.levels.findIndex(isOriginal)
+    : hls.levels.findIndex((l) => !isOriginal(l) && String(l.height) === want);
+  if (want !== "auto" && i >= 0) {
+    hls.currentLevel = i;
+  } else {
+    // Auto starts where the master playlist says (its first variant, as
+    // the Apple HLS authoring spec has clients do): the original of a
+    // copied title, the 720p rung of a ladder. hls.js would otherwise
+    // start from its own default estimate of 500 kb/s.
+    hls.startLevel = hls.firstLevel;
+  }
+}
+function fillQuality(c) {
+  const hls = c.hls;
+  if (!hls || !hls.levels.length) return;
+  const playing = hls.levels[hls.currentLevel];
+  const auto = `Auto${playing ? ` (${levelLabel(playing)})` : ""}`;
+  fillSelect($("quality"), [[-1, auto], ...hls.levels.map((l, i) => [i, levelLabel(l)])],
+    hls.manualLevel, (v) => {
+      const i = Number(v);
+      hls.currentLevel = i;
+      localStorage.setItem("hlsd-quality", i < 0 ? "auto" : isOriginal(hls.levels[i]) ? "original" : String(hls.levels[i].height));
+      fillQuality(c);
+    });
 }
 
 // Direct play: text subtitles as <track> elements (whole-file WebVTT).
@@ -326,6 +369,7 @@ function addTextTracks(c, video) {
     });
   const audio = c.item.audio || [];
   fillSelect($("audio-track"), audio.slice(0, 1).map((a, i) => [i, trackLabel(a, i)]), 0, () => {});
+  fillSelect($("quality"), [[0, "Original"]], 0, () => {});
 }
 
 function pollSession(c) {
