@@ -1,9 +1,10 @@
 //! The two segment containers hlsd writes, and which codecs each carries
 //! as they are (pure; imports nothing of hlsd).
 //!
-//! - **MPEG-TS** ([`crate::pipeline::ts`]): H.264 video and AAC audio, the
-//!   codecs of RFC 8216 §3.2 every HLS client plays; hlsd's TS packetizer
-//!   writes no other stream type.
+//! - **MPEG-TS** ([`crate::pipeline::ts`]): H.264 video and AAC or MP3
+//!   audio, the codecs of RFC 8216 §3.2 every HLS client plays (MPEG audio
+//!   in MPEG-TS: ISO/IEC 13818-1 stream types 0x03 and 0x04); hlsd's TS
+//!   packetizer writes no other stream type.
 //! - **Fragmented MP4** (CMAF, ISO/IEC 23000-19; RFC 8216 §3.3,
 //!   [`crate::pipeline::fmp4`]): also HEVC, AV1 and VP9 video and Opus,
 //!   FLAC, AC-3 and E-AC-3 audio, which hlsd's MPEG-TS does not carry. A client gets it only when
@@ -42,7 +43,7 @@ impl Packaging {
     /// Whether it carries audio `codec` as it is.
     pub fn carries_audio(self, codec: &str) -> bool {
         match self {
-            Packaging::Ts => codec == "aac",
+            Packaging::Ts => matches!(codec, "aac" | "mp3"),
             Packaging::Fmp4 => matches!(codec, "aac" | "opus" | "flac" | "ac3" | "eac3"),
         }
     }
@@ -63,6 +64,7 @@ mod tests {
         }
         assert!(!Packaging::Fmp4.carries_video("vp8"));
         assert!(Packaging::Ts.carries_audio("aac"));
+        assert!(Packaging::Ts.carries_audio("mp3"));
         assert!(!Packaging::Ts.carries_audio("opus"));
         for c in ["aac", "opus", "flac", "ac3", "eac3"] {
             assert!(Packaging::Fmp4.carries_audio(c), "{c}");

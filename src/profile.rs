@@ -12,10 +12,11 @@
 //! - `chromium`: Chrome, Edge and other Chromium browsers with their
 //!   proprietary codecs: also WebM, VP8, VP9 and AV1 (up to 10-bit),
 //!   Opus, Vorbis and FLAC, and fMP4 HLS through Media Source Extensions
-//!   (hls.js). HEVC is left out: Chromium decodes it only on some GPUs.
+//!   (hls.js); MP3, FLAC, Ogg and AAC files as they are. HEVC is left
+//!   out: Chromium decodes it only on some GPUs.
 //! - `safari`: Safari on macOS and iOS, Apple TV: also HEVC Main and
 //!   Main 10 (Apple's HLS authoring spec, 1.10), AC-3, E-AC-3 and FLAC,
-//!   and fMP4 HLS.
+//!   and fMP4 HLS; MP3, FLAC and AAC files as they are.
 //!
 //! A client may send its own profile as JSON (`?profile={...}`, the
 //! `X-Hlsd-Profile` header, or the `profile` field of
@@ -206,7 +207,9 @@ impl ClientProfile {
     pub fn chromium() -> ClientProfile {
         ClientProfile {
             name: "chromium".into(),
-            containers: strings(&["mp4", "mov", "webm"]),
+            // Audio files a browser plays as they are: MP3, FLAC, Ogg
+            // (Opus, Vorbis) and ADTS AAC (`<audio>` in Chromium).
+            containers: strings(&["mp4", "mov", "webm", "mp3", "flac", "ogg", "aac"]),
             video: vec![
                 h264(None),
                 video("vp8", 8),
@@ -224,7 +227,8 @@ impl ClientProfile {
     pub fn safari() -> ClientProfile {
         ClientProfile {
             name: "safari".into(),
-            containers: strings(&["mp4", "mov"]),
+            // Audio files Safari plays as they are: MP3, FLAC, ADTS AAC.
+            containers: strings(&["mp4", "mov", "mp3", "flac", "aac"]),
             video: vec![
                 h264(None),
                 VideoCapability {

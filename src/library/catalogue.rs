@@ -22,7 +22,8 @@ use std::time::Duration;
 /// they are and probed again in the background.
 /// 2: audio streams an MPEG-TS file declares but never fills left out,
 /// short TS clips measured, MP4 headers that overstate corrected.
-pub const PROBE_VERSION: i64 = 2;
+/// 3: an MP3 with an ID3 tag is container `mp3`, not `id3`.
+pub const PROBE_VERSION: i64 = 3;
 
 /// The database's file name in the data dir.
 pub const FILE_NAME: &str = "catalogue.sqlite3";

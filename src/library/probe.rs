@@ -444,11 +444,16 @@ fn container_name(info: &gst_pbutils::DiscovererInfo) -> Option<String> {
         let caps = top.caps()?;
         let s = caps.structure(0)?;
         let name = s.name().as_str();
-        if let Some(container) = top.downcast_ref::<DiscovererContainerInfo>() {
-            if matches!(name, "application/x-id3" | "application/x-apetag") {
-                top = container.streams().into_iter().next()?;
-                continue;
-            }
+        // A tag wrapper: the container or stream under it. An MP3 with an
+        // ID3 tag comes as a stream whose next is the MPEG audio.
+        if matches!(name, "application/x-id3" | "application/x-apetag") {
+            top = match top.downcast_ref::<DiscovererContainerInfo>() {
+                Some(container) => container.streams().into_iter().next()?,
+                None => top.next()?,
+            };
+            continue;
+        }
+        if top.is::<DiscovererContainerInfo>() {
             return Some(match name {
                 "video/quicktime" => match s.get::<String>("variant").ok().as_deref() {
                     Some("apple") => "mov".into(),

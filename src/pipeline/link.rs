@@ -45,7 +45,10 @@ pub(super) fn link_text_pad(
 
 /// The output `pad` feeds, claiming it: the unlinked output of the pad's
 /// kind whose stream id matches, or whose stream id is unknown (then the
-/// first pad of its kind). `None`: nobody wants this stream.
+/// first pad of its kind). A pad without a stream id (a bare MP3 behind
+/// an ID3 tag: `parsebin` exposes it before its stream-start) feeds the
+/// one output of its kind, when there is only one. `None`: nobody wants
+/// this stream.
 pub(super) fn claim_output(
     linked: &Mutex<Linked>,
     outputs: &[Output],
@@ -57,12 +60,16 @@ pub(super) fn claim_output(
     if linked.outputs.len() < outputs.len() {
         linked.outputs.resize(outputs.len(), false);
     }
+    let of_kind = outputs
+        .iter()
+        .filter(|o| o.plan.is_video() == is_video)
+        .count();
     let found = outputs.iter().enumerate().position(|(i, o)| {
         !linked.outputs[i]
             && o.plan.is_video() == is_video
             && match (&o.stream_id, stream_id) {
                 (Some(want), Some(have)) => want == have,
-                (Some(_), None) => false,
+                (Some(_), None) => of_kind == 1,
                 (None, _) => true,
             }
     })?;
@@ -109,6 +116,11 @@ impl CopyFormat {
             ),
             "aac" if ts => f("audio/mpeg", "aacparse", "audio/mpeg,stream-format=adts"),
             "aac" => f("audio/mpeg", "aacparse", "audio/mpeg,stream-format=raw"),
+            "mp3" if ts => f(
+                "audio/mpeg",
+                "mpegaudioparse",
+                "audio/mpeg,mpegversion=(int)1,parsed=(boolean)true",
+            ),
             _ if ts => None,
             "hevc" => f(
                 "video/x-h265",

@@ -89,17 +89,26 @@ impl Packager {
         }
     }
 
-    /// Takes the stream's caps: an fMP4 track is configured from them, and
-    /// their audio rate is the one every ADTS header must carry.
+    /// Takes the stream's caps: an fMP4 track is configured from them;
+    /// their audio rate is the one every ADTS header must carry, and MPEG
+    /// audio (MP3) gets its own stream type in MPEG-TS.
     pub fn set_caps(&mut self, kind: StreamKind, caps: &gst::CapsRef) {
         match self {
             Packager::Fmp4 { caps: mine, .. } => *mine = Some(caps.to_owned()),
-            Packager::Ts { adts_index, .. } if kind == StreamKind::Audio => {
-                *adts_index = caps
-                    .structure(0)
+            Packager::Ts { mux, adts_index } if kind == StreamKind::Audio => {
+                let s = caps.structure(0);
+                let rate = s
                     .and_then(|s| s.get::<i32>("rate").ok())
-                    .and_then(|r| u32::try_from(r).ok())
-                    .and_then(super::adts::sampling_index);
+                    .and_then(|r| u32::try_from(r).ok());
+                let mp3 = s.is_some_and(|s| s.get::<i32>("mpegversion").ok() == Some(1));
+                if mp3 {
+                    mux.set_audio(ts::TsAudio::Mpeg {
+                        rate: rate.unwrap_or(44_100),
+                    });
+                    *adts_index = None;
+                } else {
+                    *adts_index = rate.and_then(super::adts::sampling_index);
+                }
             }
             Packager::Ts { .. } => {}
         }

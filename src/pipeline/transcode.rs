@@ -44,7 +44,11 @@ fn decodebin_caps(outputs: &[Output]) -> gst::Caps {
             caps.push_str("; ");
             caps.push_str(f.caps_name);
             if f.caps_name == "audio/mpeg" {
-                caps.push_str(", mpegversion=(int){2,4}");
+                caps.push_str(if o.codec == "mp3" {
+                    ", mpegversion=(int)1"
+                } else {
+                    ", mpegversion=(int){2,4}"
+                });
             }
         }
     }

@@ -264,6 +264,8 @@ fn audio_copy_codecs(a: &crate::library::AudioStream) -> &'static str {
         ("opus", _) => "Opus",
         ("flac", _) => "fLaC",
         ("ac3", _) => "ac-3",
+        // MP3, as the Apple HLS authoring spec names it.
+        ("mp3", _) => "mp4a.40.34",
         ("eac3", _) => "ec-3",
         _ => AAC_LC,
     }

@@ -23,6 +23,7 @@ mod identity;
 mod keyframes;
 mod ladder;
 mod library;
+mod music;
 mod nodes;
 mod operations;
 mod process;

@@ -47,6 +47,11 @@ const PROFILE = JSON.stringify((() => {
   const containers = [];
   if (element("video/mp4")) containers.push("mp4", "mov");
   if (element("video/webm")) containers.push("webm");
+  // Audio files played as they are (a music library costs no encode).
+  if (element("audio/mpeg")) containers.push("mp3");
+  if (element("audio/flac")) containers.push("flac");
+  if (element('audio/ogg; codecs="opus"') || element('audio/ogg; codecs="vorbis"')) containers.push("ogg");
+  if (element("audio/aac")) containers.push("aac");
   const fmp4 = mse('video/mp4; codecs="avc1.640028"') || element("application/vnd.apple.mpegurl");
   return { name: "page", containers, video, audio, fmp4 };
 })());

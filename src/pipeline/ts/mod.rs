@@ -35,7 +35,10 @@ pub use packet::{
 
 use packet::{ticks_between, PAT_PID, PCR_FILL_STEP_90K, TS_MASK};
 use pes::{pes_header, write_pcr_only, write_pes, Adaptation};
-use tables::{pat_section, pmt_section, psi_packet};
+use tables::{
+    pat_section, pmt_section, psi_packet, STREAM_TYPE_AAC_ADTS, STREAM_TYPE_MPEG1_AUDIO,
+    STREAM_TYPE_MPEG2_AUDIO,
+};
 
 /// How far apart the first frames of two audio PES packets may lie, in
 /// 90 kHz ticks (75 ms): [`TsMuxer::push_audio`] packs the AAC frames
@@ -69,19 +72,43 @@ pub struct TsMuxer {
     audio_pts: u64,
 }
 
+/// The audio codec of an MPEG-TS program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsAudio {
+    /// AAC in ADTS frames (stream type 0x0F), the default.
+    Aac,
+    /// MPEG audio (MP3), MPEG-1 (stream type 0x03) at 32 kHz and above,
+    /// else MPEG-2's half rates (0x04): ISO/IEC 13818-1, table 2-34.
+    Mpeg {
+        /// The sample rate, in hertz.
+        rate: u32,
+    },
+}
+
 impl TsMuxer {
     /// A packetizer for `streams` (at least one of the two).
     pub fn new(streams: Streams) -> Self {
         TsMuxer {
             streams,
             pat: psi_packet(PAT_PID, &pat_section()),
-            pmt: psi_packet(PMT_PID, &pmt_section(streams)),
+            pmt: psi_packet(PMT_PID, &pmt_section(streams, STREAM_TYPE_AAC_ADTS)),
             cc_video: 0,
             cc_audio: 0,
             last_pcr: None,
             audio: Vec::new(),
             audio_pts: 0,
         }
+    }
+
+    /// Declares the program's audio codec (AAC unless told otherwise), in
+    /// the PMT of every segment begun after.
+    pub fn set_audio(&mut self, audio: TsAudio) {
+        let stream_type = match audio {
+            TsAudio::Aac => STREAM_TYPE_AAC_ADTS,
+            TsAudio::Mpeg { rate } if rate >= 32_000 => STREAM_TYPE_MPEG1_AUDIO,
+            TsAudio::Mpeg { .. } => STREAM_TYPE_MPEG2_AUDIO,
+        };
+        self.pmt = psi_packet(PMT_PID, &pmt_section(self.streams, stream_type));
     }
 
     /// Starts segment `index`: its PAT and PMT (continuity counters
@@ -163,7 +190,7 @@ impl TsMuxer {
         );
     }
 
-    /// Takes one ADTS AAC frame at `pts`: frames are packed into one PES
+    /// Takes one audio frame (ADTS AAC, or MPEG audio) at `pts`: frames are packed into one PES
     /// while they start within [`AUDIO_PES_SPAN_90K`] of its first and
     /// fit [`AUDIO_PES_BYTES`]. `last`: the segment's last frame, which
     /// writes out what is held ([`Self::flush_audio`]).

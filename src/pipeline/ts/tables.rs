@@ -6,6 +6,10 @@ use super::packet::{Streams, AUDIO_PID, PACKET_LEN, PMT_PID, VIDEO_PID};
 /// ISO/IEC 13818-1 table 2-34 stream types.
 pub(super) const STREAM_TYPE_H264: u8 = 0x1b;
 pub(super) const STREAM_TYPE_AAC_ADTS: u8 = 0x0f;
+/// MPEG-1 audio (ISO/IEC 11172-3: MP3 at 32, 44.1 and 48 kHz).
+pub(super) const STREAM_TYPE_MPEG1_AUDIO: u8 = 0x03;
+/// MPEG-2 audio (ISO/IEC 13818-3: MP3 at the half rates, 16 to 24 kHz).
+pub(super) const STREAM_TYPE_MPEG2_AUDIO: u8 = 0x04;
 
 pub(super) const MPEG2_CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_MPEG_2);
 
@@ -36,8 +40,9 @@ pub(super) fn pat_section() -> Vec<u8> {
     with_crc(s)
 }
 
-/// The program map table of program 1.
-pub(super) fn pmt_section(streams: Streams) -> Vec<u8> {
+/// The program map table of program 1, its audio (if any) of
+/// `audio_type` (one of the `STREAM_TYPE_*` audio types).
+pub(super) fn pmt_section(streams: Streams, audio_type: u8) -> Vec<u8> {
     let mut es = Vec::new();
     if streams.video {
         es.push(STREAM_TYPE_H264);
@@ -45,7 +50,7 @@ pub(super) fn pmt_section(streams: Streams) -> Vec<u8> {
         es.extend_from_slice(&[0xf0, 0x00]);
     }
     if streams.audio {
-        es.push(STREAM_TYPE_AAC_ADTS);
+        es.push(audio_type);
         es.extend_from_slice(&(0xe000 | AUDIO_PID).to_be_bytes());
         es.extend_from_slice(&[0xf0, 0x00]);
     }
