@@ -24,6 +24,7 @@ use super::segmenter::SegmentWriter;
 use super::spec::{BuiltPipeline, BurnSource, Output, ProducerSpec};
 use super::throttle::Throttle;
 use crate::config::PipelineTemplates;
+use crate::packaging::Packaging;
 use crate::rendition::Plan;
 use crate::timeline::{Timeline, SEGMENT_SECONDS};
 use anyhow::{anyhow, Context};
@@ -69,6 +70,9 @@ const RAW_VIDEO_QUEUE: &str = "queue max-size-buffers=1 max-size-bytes=0 max-siz
 
 /// What the writers' appsinks take.
 const H264_OUT: &str = "capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au";
+/// Encoded H.264 for fMP4: length-prefixed NAL units, with the `avcC` of
+/// the init segment in the caps (`h264parse` converts).
+const H264_FMP4_OUT: &str = "capsfilter caps=video/x-h264,stream-format=avc,alignment=au";
 const AAC_OUT: &str = "capsfilter caps=audio/mpeg,stream-format=adts";
 
 /// Media time the audio queue may hold: 5 s, or 60 video frames when that
@@ -135,7 +139,10 @@ fn branch_description(
                 rung.bufsize_kbits(),
             ));
             d.push_str(" ! ");
-            d.push_str(H264_OUT);
+            d.push_str(match output.packaging {
+                Packaging::Ts => H264_OUT,
+                Packaging::Fmp4 => H264_FMP4_OUT,
+            });
             d.push_str(" name=tail");
             d
         }

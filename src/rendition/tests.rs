@@ -180,11 +180,33 @@ fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
     };
     let r = renditions_of(&it, fmp4, &INPUTS);
     let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
+    // H.264 rungs in fMP4 beside the HEVC copy: one packaging a master.
     assert_eq!(
         names,
-        ["video-copy-cmaf", "audio-0-copy-cmaf", "audio-0-aac-cmaf"]
+        [
+            "video-copy-cmaf",
+            "video-720p-cmaf",
+            "video-480p-cmaf",
+            "video-360p-cmaf",
+            "audio-0-copy-cmaf",
+            "audio-0-aac-cmaf"
+        ]
     );
     assert_eq!(r[0].codecs, "hvc1.1.6.L93.B0");
+    assert_eq!(r[1].codecs, "avc1.64001f");
+    let ts_720 = renditions_of(&it, Presentation::of(&it.decision), &INPUTS)
+        .into_iter()
+        .find(|r| r.name == "video-720p")
+        .unwrap();
+    assert_ne!(r[1].key, ts_720.key, "other bytes in fMP4");
+    let r: Vec<Rendition> = r
+        .into_iter()
+        .filter(|r| {
+            r.name != "video-720p-cmaf"
+                && r.name != "video-480p-cmaf"
+                && r.name != "video-360p-cmaf"
+        })
+        .collect();
     assert_eq!(r[1].codecs, "Opus");
     assert!(r.iter().all(|r| r.packaging == Packaging::Fmp4));
     // The same plan in another packaging is other bytes.

@@ -37,8 +37,14 @@ fn fps_of(item: &MediaItem) -> f64 {
         .map_or(30.0, |v| if v.fps > 0.0 { v.fps.min(60.0) } else { 30.0 })
 }
 
-/// An encoded video rendition of `item`: a rung of its ladder (MPEG-TS).
-fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendition {
+/// An encoded video rendition of `item`: a rung of its ladder, H.264 in
+/// `packaging` (a `-cmaf` name in fMP4).
+fn encoded_video(
+    item: &MediaItem,
+    plan: Plan,
+    packaging: Packaging,
+    inputs: &KeyInputs<'_>,
+) -> Rendition {
     let Plan::VideoEncode {
         width,
         height,
@@ -59,10 +65,11 @@ fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendit
     let shortest = Duration::from_millis(inputs.first_segment_ms.min(u64::MAX as u128) as u64)
         .min(Duration::from_secs(SEGMENT_SECONDS.into()));
     Rendition {
-        key: key_of(&plan, Packaging::Ts, inputs),
-        name: match burn {
-            Some(s) => format!("video-{height}p-burn{s}"),
-            None => format!("video-{height}p"),
+        key: key_of(&plan, packaging, inputs),
+        name: match (burn, packaging) {
+            (Some(s), _) => format!("video-{height}p-burn{s}"),
+            (None, Packaging::Ts) => format!("video-{height}p"),
+            (None, Packaging::Fmp4) => format!("video-{height}p-cmaf"),
         },
         plan,
         codecs: avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
@@ -73,7 +80,7 @@ fn encoded_video(item: &MediaItem, plan: Plan, inputs: &KeyInputs<'_>) -> Rendit
         language: None,
         label: None,
         default: false,
-        packaging: Packaging::Ts,
+        packaging,
     }
 }
 
@@ -104,15 +111,15 @@ pub(super) fn video_renditions(
             default: false,
             packaging,
         };
+        // Beside an fMP4 copy (HEVC for Safari), H.264 rungs in fMP4 too:
+        // one packaging, one `EXT-X-MAP` kind, per master playlist.
+        let rungs = rungs_beside_copy(item, v, inputs.max_height);
         let mut out = vec![copy];
-        if packaging == Packaging::Ts {
-            let rungs = rungs_beside_copy(item, v, inputs.max_height);
-            out.extend(
-                with_floor(rungs, presentation.floor_kbps)
-                    .into_iter()
-                    .map(|rung| encoded_video(item, encode_plan(v, rung, None), inputs)),
-            );
-        }
+        out.extend(
+            with_floor(rungs, presentation.floor_kbps)
+                .into_iter()
+                .map(|rung| encoded_video(item, encode_plan(v, rung, None), packaging, inputs)),
+        );
         return out;
     }
     if !v.decodable {
@@ -121,7 +128,7 @@ pub(super) fn video_renditions(
     let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
     with_floor(rungs, presentation.floor_kbps)
         .into_iter()
-        .map(|rung| encoded_video(item, encode_plan(v, rung, None), inputs))
+        .map(|rung| encoded_video(item, encode_plan(v, rung, None), Packaging::Ts, inputs))
         .collect()
 }
 
@@ -166,6 +173,13 @@ pub(super) fn burn_renditions(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<R
         .iter()
         .filter(|s| s.kind == SubtitleKind::Image)
         .take(MAX_BURN_RENDITIONS)
-        .map(|s| encoded_video(item, encode_plan(v, rung, Some(s.index)), inputs))
+        .map(|s| {
+            encoded_video(
+                item,
+                encode_plan(v, rung, Some(s.index)),
+                Packaging::Ts,
+                inputs,
+            )
+        })
         .collect()
 }

@@ -374,6 +374,69 @@ async fn an_hevc_mkv_is_remuxed_into_fmp4_for_safari() {
     server.stop().await;
 }
 
+/// Safari on a taller HEVC film: the original (HEVC, fMP4) first, then
+/// H.264 rungs in fMP4 too (one `EXT-X-MAP` kind a master), each one
+/// passing the CMAF checker and starting its segments where the
+/// original's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safari_gets_h264_rungs_in_fmp4_beside_the_hevc_original() {
+    let Some(made) = adapt_media() else { return };
+    let file = "hevc_aac_720p_12s.mkv";
+    let (_dir, media) = subset(&made, &[file]);
+    let server = start_server_with(&media, |c| c.http.admins = vec!["alice".into()]).await;
+    server
+        .wait_library(std::time::Duration::from_secs(60))
+        .await;
+    let id = server.media_id(file).await;
+    let r = server
+        .get(&format!("/api/v1/stream/{id}?profile=safari"), ALICE)
+        .await;
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let master = fetch_master(&server, &location, ALICE).await;
+    let variants: Vec<(&str, bool)> = master
+        .text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-STREAM-INF"))
+        .zip(master.variants.iter())
+        .map(|(inf, v)| {
+            let copy = v.url.contains("/video-copy-cmaf/");
+            assert!(v.url.contains("-cmaf/"), "fMP4 only: {}", master.text);
+            let codec = if copy {
+                "CODECS=\"hvc1."
+            } else {
+                "CODECS=\"avc1."
+            };
+            assert!(inf.contains(codec), "{inf}");
+            (inf, copy)
+        })
+        .collect();
+    assert!(variants[0].1, "the original first: {}", master.text);
+    assert!(variants.len() >= 3, "rungs beside it: {}", master.text);
+    let original = fetch_fmp4(&server, &master.variants[0].url).await;
+    let lowest = master.variants.iter().min_by_key(|v| v.bandwidth).unwrap();
+    let rung = fetch_fmp4(&server, &lowest.url).await;
+    assert_eq!(rung.durations, original.durations, "one cut list");
+    let report = check_rendition(&rung.init, &rung.segments, true);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(report.init.format, "avc1");
+    let first = check_rendition(&original.init, &original.segments, true);
+    let start = |f: &crate::common::fmp4_check::Fragment, timescale: u32| {
+        (f.decode_time as i64 + f.first_composition_offset) as f64 / f64::from(timescale)
+    };
+    for (n, (a, b)) in report.fragments.iter().zip(&first.fragments).enumerate() {
+        let (x, y) = (
+            start(a, report.init.timescale),
+            start(b, first.init.timescale),
+        );
+        assert!(
+            (x - y).abs() <= 1.0 / 24.0 + 1e-3,
+            "segment {n}: {x} s, the original's {y} s"
+        );
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_gets_vp9_opus_and_flac_copied_into_fmp4_and_shares_them() {
     let Some(made) = profile_media() else { return };

@@ -4,8 +4,10 @@
 # at irregular times, 2.4 to 5.6 s apart and one GOP of 11 s (20.0 to
 # 31.0 s), with no key frame anywhere else (no scene cuts, no keyint), at
 # 12 Mb/s, twice the 1080p rung's 6 Mb/s cap (moving noise); and a 10 s
-# 1080p H.264 + AAC MP4 at 10 Mb/s, which browsers play as it is. Needs
-# ffmpeg (scripts/setup.sh installs it).
+# 1080p H.264 + AAC MP4 at 10 Mb/s, which browsers play as it is; and a
+# 12 s 1280x720 HEVC + AAC Matroska film (key frames every 2 s), which
+# Safari takes copied into fMP4 with H.264 rungs beside it. Needs ffmpeg
+# (scripts/setup.sh installs it).
 set -euo pipefail
 out=${1:-target/adapt-media}
 mkdir -p "$out" && cd "$out"
@@ -21,4 +23,8 @@ $ff -f lavfi -i "testsrc2=s=960x540:r=25:d=10,noise=alls=12:allf=t+u,scale=1920:
   -f lavfi -i "sine=f=660:d=10:sample_rate=48000" \
   -c:v libx264 -preset superfast -b:v 10M -maxrate 11M -bufsize 11M -g 50 \
   -c:a aac -b:a 128k -ac 2 -movflags +faststart h264_10mbps_1080p_10s.mp4
+$ff -f lavfi -i "testsrc2=s=1280x720:r=24:d=12,format=yuv420p" \
+  -f lavfi -i "sine=f=550:d=12:sample_rate=48000" \
+  -c:v libx265 -preset ultrafast -x265-params keyint=48:min-keyint=48:scenecut=0:log-level=error \
+  -tag:v hvc1 -c:a aac -b:a 96k -ac 2 hevc_aac_720p_12s.mkv
 touch .done
