@@ -314,7 +314,8 @@ fn audio_renditions(
     let chosen = item.decision.audio.map(|(track, _)| track);
     let mut out = Vec::new();
     for (track, a) in item.audio.iter().enumerate() {
-        let copy = packaging.carries_audio(&a.codec);
+        let container = item.container.as_deref().unwrap_or("unknown");
+        let copy = crate::library::decision::copies_from(container, a, packaging);
         // Stereo AAC is what an encode would give: its copy is enough.
         // Surround AAC gets a stereo encode too, for clients held to a
         // bit-rate limit.

@@ -225,9 +225,14 @@ impl Sessions {
         let options = audio_options(
             &title.renditions,
             |track| {
-                item.audio
-                    .get(track)
-                    .is_some_and(|a| audio_copied(profile, a, presentation.packaging))
+                item.audio.get(track).is_some_and(|a| {
+                    audio_copied(
+                        profile,
+                        item.container.as_deref().unwrap_or("unknown"),
+                        a,
+                        presentation.packaging,
+                    )
+                })
             },
             profile.max_bitrate_bps.is_some(),
         );

@@ -1,9 +1,9 @@
 //! hlsd's own web page in a real browser: Debian's chromium, headless,
-//! driven by playwright-core (web/tests/browser.mjs). Direct play, remux,
-//! transcode, an AV1 Matroska file and an 8-bit FLAC file (which the
-//! page's own profile gets as fMP4 HLS with their streams copied) each play
-//! past 3 s with no error; the transcode and the fMP4 remuxes seek to 80 %
-//! and resume there; screenshots
+//! driven by playwright-core (web/tests/browser.mjs). Direct play (an MP4,
+//! and a FLAC file, which Chromium plays as it is), remux, transcode and
+//! an AV1 Matroska file (which the page's own profile gets as fMP4 HLS
+//! with its streams copied) each play past 3 s with no error; the
+//! transcode and the fMP4 remux seek to 80 % and resume there; screenshots
 //! of the library and of a playing video are saved to web/test-results/
 //! and must not be blank.
 
@@ -16,7 +16,7 @@ const REMUX: &str = "h264_aac_screencast_1024x576.avi";
 /// Not the VP8 WebM any more: Chromium plays that as it is.
 const TRANSCODE: &str = "mpeg2_city_720x405.mpg";
 const FMP4: &str = "av1_bbb_640x360_2srt.mkv";
-/// Audio only, 8-bit FLAC: copied into fMP4 too.
+/// Audio only, FLAC: played as it is, as a browser plays a music file.
 const FLAC: &str = "flac_music_stereo_139s.flac";
 
 fn repo() -> PathBuf {
@@ -89,11 +89,10 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
             server.base.clone().into(),
             ALICE.into(),
             out.clone().into(),
-            DIRECT.into(),
+            format!("{DIRECT},{FLAC}").into(),
             REMUX.into(),
             TRANSCODE.into(),
             FMP4.into(),
-            FLAC.into(),
         ],
         Duration::from_secs(300),
     )
@@ -125,8 +124,18 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         .collect();
     assert_eq!(modes, ["remux"], "{sessions:#}");
     assert!(
-        stdout.contains(&format!("fmp4 {FLAC}: seek to")),
+        stdout.contains(&format!("direct_play {FLAC}: past 3 s")),
         "{stdout}"
+    );
+    // The FLAC file went out as it is: no session was opened for it.
+    let flac = server.media_id(FLAC).await;
+    assert!(
+        !sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["media_id"] == flac.as_str()),
+        "{sessions:#}"
     );
     for f in ["library.png", "playing.png"] {
         let colours = distinct_colours(&out.join(f));

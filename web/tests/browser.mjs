@@ -1,8 +1,9 @@
 // Plays files through hlsd's own page in Debian's chromium (headless),
 // driven by playwright-core. Exits non-zero on the first failure.
-// Usage: node web/tests/browser.mjs BASE_URL TOKEN OUT_DIR DIRECT REMUX TRANSCODE FMP4...
-// Each FMP4 is a file the page's own profile gets as fMP4 HLS with its
-// streams copied (AV1 in Matroska, FLAC): it must play and seek too.
+// Usage: node web/tests/browser.mjs BASE_URL TOKEN OUT_DIR DIRECT[,DIRECT...] REMUX TRANSCODE FMP4...
+// Each DIRECT is a file the page plays as it is (an MP4, a FLAC album
+// track). Each FMP4 is a file the page's own profile gets as fMP4 HLS with
+// its streams copied (AV1 in Matroska): it must play and seek too.
 import { chromium } from "playwright-core";
 
 const [base, token, outDir, direct, remux, transcode, ...fmp4] = process.argv.slice(2);
@@ -32,7 +33,7 @@ try {
   await page.screenshot({ path: `${outDir}/library.png` });
   console.log("library listed");
 
-  const files = [[direct, "direct_play"], [remux, "remux"], [transcode, "transcode"], ...fmp4.map((f) => [f, "fmp4"])];
+  const files = [...direct.split(",").map((f) => [f, "direct_play"]), [remux, "remux"], [transcode, "transcode"], ...fmp4.map((f) => [f, "fmp4"])];
   for (const [name, kind] of files) {
     if (!name) continue;
     await page.click(`tr.item[data-path="${name}"]`);

@@ -179,11 +179,26 @@ fn video_hls_problems(profile: &ClientProfile, v: &VideoStream) -> Vec<String> {
     problems
 }
 
-/// Whether `profile` gets audio track `a` copied in `packaging`.
-pub fn audio_copied(profile: &ClientProfile, a: &AudioStream, packaging: Packaging) -> bool {
-    packaging.carries_audio(&a.codec)
+/// Whether `profile` gets audio track `a` of a file in `container`
+/// copied in `packaging`.
+pub fn audio_copied(
+    profile: &ClientProfile,
+    container: &str,
+    a: &AudioStream,
+    packaging: Packaging,
+) -> bool {
+    copies_from(container, a, packaging)
         && (packaging == Packaging::Ts || profile.fmp4)
         && audio_hls_problem(profile, a).is_none()
+}
+
+/// Whether `packaging` carries audio `a` of a file in `container` as it
+/// is. Not MP3 out of AVI: GStreamer's `avidemux` dates the frames of a
+/// VBR MP3 from the chunks' byte rate, up to 17 ms off (measured on a
+/// `lamemp3enc` track), and a copy would carry those jumps; an encode
+/// goes by the samples.
+pub fn copies_from(container: &str, a: &AudioStream, packaging: Packaging) -> bool {
+    packaging.carries_audio(&a.codec) && !(a.codec == "mp3" && container == "avi")
 }
 
 /// Decides how `info` plays for the `generic` profile.
@@ -218,12 +233,14 @@ pub fn decide_for(info: &MediaInfo, profile: &ClientProfile) -> Decision {
     let container = info.container.as_deref().unwrap_or("unknown");
     d.packaging = hls_packaging(
         profile,
+        container,
         video,
         video_problems.as_deref(),
         chosen.map(|c| c.1),
     );
     let packaging = d.packaging;
-    let audio_copy = chosen.and_then(|(i, a)| plan_audio(&mut d, profile, i, a, audio_problem));
+    let audio_copy =
+        chosen.and_then(|(i, a)| plan_audio(&mut d, profile, container, i, a, audio_problem));
 
     let video_copy = video
         .zip(video_problems)
@@ -296,12 +313,13 @@ fn mbps(bps: u64) -> String {
 fn plan_audio(
     d: &mut Decision,
     profile: &ClientProfile,
+    container: &str,
     i: usize,
     a: &AudioStream,
     problem: Option<String>,
 ) -> Option<String> {
     let packaging = d.packaging;
-    if audio_copied(profile, a, packaging) {
+    if audio_copied(profile, container, a, packaging) {
         d.audio = Some((i, AudioPlan::Copy));
         return Some(a.codec.clone());
     }
@@ -389,6 +407,7 @@ fn direct_play(
 /// Encoded video always goes into MPEG-TS.
 fn hls_packaging(
     profile: &ClientProfile,
+    container: &str,
     video: Option<&VideoStream>,
     video_problems: Option<&[String]>,
     audio: Option<&AudioStream>,
@@ -399,7 +418,8 @@ fn hls_packaging(
     let video_plays = video_problems.is_some_and(|p| p.is_empty());
     let copies_video_in =
         |p: Packaging| video.is_some_and(|v| video_plays && p.carries_video(&v.codec));
-    let copies_audio_in = |p: Packaging| audio.is_some_and(|a| audio_copied(profile, a, p));
+    let copies_audio_in =
+        |p: Packaging| audio.is_some_and(|a| audio_copied(profile, container, a, p));
     match video {
         Some(_) if copies_video_in(Packaging::Ts) => {
             if !copies_audio_in(Packaging::Ts) && copies_audio_in(Packaging::Fmp4) {

@@ -328,3 +328,23 @@ fn h264_with_opus_goes_to_fmp4_only_for_a_client_that_plays_opus() {
         .reasons
         .contains(&"video_not_carried_in_ts:vp8".to_string()));
 }
+
+#[test]
+fn mp3_is_copied_into_ts_but_not_out_of_avi() {
+    let mp3 = audio("mp3");
+    assert!(copies_from("mp3", &mp3, Packaging::Ts));
+    assert!(copies_from("matroska", &mp3, Packaging::Ts));
+    assert!(!copies_from("avi", &mp3, Packaging::Ts));
+    assert!(!copies_from("mp3", &mp3, Packaging::Fmp4));
+    let info = MediaInfo {
+        duration: Some(std::time::Duration::from_secs(5)),
+        container: Some("mp3".into()),
+        audio: vec![mp3],
+        ..Default::default()
+    };
+    let d = decide(&info);
+    assert_eq!(d.playback, Some(Playback::Remux), "{:?}", d.reasons);
+    assert_eq!(d.audio, Some((0, AudioPlan::Copy)));
+    let d = decide_for(&info, &ClientProfile::chromium());
+    assert_eq!(d.playback, Some(Playback::DirectPlay), "{:?}", d.reasons);
+}
