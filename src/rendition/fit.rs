@@ -53,6 +53,17 @@ pub fn video_options(
         .map_or(RenditionSet::EMPTY, |i| RenditionSet::one(*i))
 }
 
+/// The richest of the video renditions `choice` offers (the largest
+/// `BANDWIDTH`): where a client held to a bit-rate limit starts, since
+/// every variant it is offered fits its link. `None` without video.
+pub fn richest(renditions: &[Rendition], choice: &Choice) -> Option<usize> {
+    choice
+        .video_options
+        .iter()
+        .filter(|i| renditions.get(*i).is_some_and(|r| r.plan.is_video()))
+        .max_by_key(|i| renditions[*i].bandwidth_bps)
+}
+
 /// The cap, in kilobits per second, to lower the lowest rung to when the
 /// variant `choice` plays does not fit `limit_bps` (its video's
 /// `BANDWIDTH` plus the largest audio offered): the most under which its
@@ -142,5 +153,35 @@ mod tests {
             floor_for(&r, &choice, Some(150_000)),
             Some(crate::ladder::FLOOR_KBPS)
         );
+    }
+
+    #[test]
+    fn a_limited_client_starts_on_the_richest_variant_offered() {
+        let video = |kbps: u32, bw: u64| {
+            rendition(
+                Plan::VideoEncode {
+                    width: 2,
+                    height: 2,
+                    maxrate_kbps: kbps,
+                    deinterlace: false,
+                    rotate: false,
+                    burn: None,
+                },
+                bw,
+            )
+        };
+        let r = vec![
+            video(2900, 4_600_000),
+            video(1400, 2_200_000),
+            video(830, 1_300_000),
+            rendition(Plan::AudioEncode { track: 0 }, 153_600),
+        ];
+        let choice = Choice {
+            video: Some(2),
+            video_options: RenditionSet::from_bits(0b110),
+            ..Choice::default()
+        };
+        assert_eq!(richest(&r, &choice), Some(1));
+        assert_eq!(richest(&r, &Choice::default()), None);
     }
 }

@@ -25,7 +25,7 @@ mod video;
 
 pub use choice::{audio_options, choose, Choice, TrackRef};
 pub use codecs::{avc1_codec, h264_level_idc, video_copy_codecs, vp9_level};
-pub use fit::{floor_for, video_options};
+pub use fit::{floor_for, richest, video_options};
 pub use set::RenditionSet;
 
 use crate::library::{

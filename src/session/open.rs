@@ -14,7 +14,7 @@ use crate::library::{Decision, MediaItem, Playback};
 use crate::packaging::Packaging;
 use crate::profile::ClientProfile;
 use crate::rendition::{
-    audio_options, choose, floor_for, video_options, Choice, Presentation, TrackRef,
+    audio_options, choose, floor_for, richest, video_options, Choice, Presentation, TrackRef,
 };
 use crate::supervisor::{AtCapacity, Title};
 use std::sync::Arc;
@@ -251,6 +251,12 @@ impl Sessions {
             ),
         )
         .map_err(OpenError::BadRequest)?;
+        let mut choice = choice;
+        // A client held to a limit starts on the richest variant that
+        // fits it: all of them do.
+        if profile.max_bitrate_bps.is_some() && request.burn.is_none() {
+            choice.video = richest(&title.renditions, &choice).or(choice.video);
+        }
         Ok((title, choice))
     }
 

@@ -311,6 +311,13 @@ async fn a_bitrate_limit_keeps_every_variant_and_segment_within_it() {
         "{}",
         master.text
     );
+    let richest = master.variants.iter().map(|v| v.bandwidth).max();
+    assert_eq!(
+        Some(master.variants[0].bandwidth),
+        richest,
+        "under a limit the richest variant that fits comes first: {}",
+        master.text
+    );
     let item = server
         .get_json(&format!("/api/v1/media/{mp4}"), BOB, 200)
         .await;
