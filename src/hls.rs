@@ -31,6 +31,10 @@ pub struct Listed<'a> {
     /// The average bit rate to declare, in bits per second: measured on
     /// the segments made so far, else the rendition's estimate.
     pub average_bps: u64,
+    /// The peak segment bit rate to declare, in bits per second: a copy's
+    /// from where its key frames lie in the file, else the rendition's
+    /// [`Rendition::bandwidth_bps`].
+    pub bandwidth_bps: u64,
 }
 
 /// A WebVTT rendition and the URI of its media playlist.
@@ -100,7 +104,7 @@ pub fn master_playlist(
             let _ = writeln!(
                 out,
                 "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
-                a.rendition.bandwidth_bps.max(a.average_bps),
+                a.bandwidth_bps.max(a.average_bps),
                 a.average_bps,
                 a.rendition.codecs,
                 a.uri
@@ -170,7 +174,7 @@ fn write_subtitle_media(out: &mut String, subtitles: &[ListedSubtitles<'_>]) {
 /// largest audio's added, its codecs with every audio codec, and the
 /// groups it plays with.
 fn write_variants(out: &mut String, video: &[Listed<'_>], audio: &[Listed<'_>], subtitles: bool) {
-    let audio_peak = audio.iter().map(|a| a.rendition.bandwidth_bps).max();
+    let audio_peak = audio.iter().map(|a| a.bandwidth_bps).max();
     let audio_average = audio.iter().map(|a| a.average_bps).max();
     let mut audio_codecs: Vec<&str> = audio.iter().map(|a| a.rendition.codecs.as_str()).collect();
     audio_codecs.sort_unstable();
@@ -186,7 +190,7 @@ fn write_variants(out: &mut String, video: &[Listed<'_>], audio: &[Listed<'_>], 
         let _ = write!(
             out,
             "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={average}",
-            (v.bandwidth_bps + audio_peak.unwrap_or(0)).max(average),
+            (listed.bandwidth_bps + audio_peak.unwrap_or(0)).max(average),
         );
         if let Some((w, h)) = v.resolution {
             let _ = write!(out, ",RESOLUTION={w}x{h}");
@@ -410,12 +414,14 @@ mod tests {
                     uri: "v.m3u8?token=t",
                     default: true,
                     average_bps: v.average_bps,
+                    bandwidth_bps: v.bandwidth_bps,
                 },
                 Listed {
                     rendition: &low,
                     uri: "l.m3u8?token=t",
                     default: false,
                     average_bps: low.average_bps,
+                    bandwidth_bps: low.bandwidth_bps,
                 },
             ],
             &[
@@ -424,12 +430,14 @@ mod tests {
                     uri: "a.m3u8?token=t",
                     default: false,
                     average_bps: a.average_bps,
+                    bandwidth_bps: a.bandwidth_bps,
                 },
                 Listed {
                     rendition: &b,
                     uri: "b.m3u8?token=t",
                     default: true,
                     average_bps: b.average_bps,
+                    bandwidth_bps: b.bandwidth_bps,
                 },
             ],
             &[ListedSubtitles {
@@ -465,6 +473,7 @@ mod tests {
                 uri: "a.m3u8",
                 default: true,
                 average_bps: a.average_bps,
+                bandwidth_bps: a.bandwidth_bps,
             }],
             &[],
         );

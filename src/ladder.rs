@@ -44,11 +44,9 @@ const CAP_1080P_BPS: f64 = 6_000_000.0;
 /// within `cap × (1 + 1 s / segment length)`.
 const BUFFER_SECONDS: f64 = 1.0;
 
-/// MPEG-TS and PES headers over the elementary stream: 4 bytes per
-/// 188-byte packet, plus PES headers, PCR adaptation fields and the
-/// PAT/PMT of each segment (measured 3 to 5 % on hlsd's 360p to 1080p
-/// segments).
-const TS_OVERHEAD: f64 = 1.06;
+/// MPEG-TS and PES headers over the elementary stream
+/// ([`crate::packaging::Packaging::overhead`]).
+const TS_OVERHEAD: f64 = crate::packaging::Packaging::Ts.overhead();
 
 /// Bits per pixel per frame assumed for x264 veryfast CRF 23 output when
 /// estimating an average bit rate below the cap: an estimate, not a

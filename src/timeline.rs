@@ -81,6 +81,17 @@ fn parse_index(digits: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// What a copy's segments weigh, in bits per second, before any is made
+/// ([`Timeline::bit_rates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BitRates {
+    /// The largest segment's bytes over its length (RFC 8216 §4.3.4.2
+    /// `BANDWIDTH`).
+    pub peak_bps: u64,
+    /// Every segment's bytes over the whole length (`AVERAGE-BANDWIDTH`).
+    pub average_bps: u64,
+}
+
 /// Where the segments of one media item start and end, in media time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
@@ -276,6 +287,52 @@ impl Timeline {
     /// Length of segment `n` (its `#EXTINF`), if known.
     pub fn segment_duration(&self, n: usize) -> Option<Duration> {
         Some(self.end(n)?.saturating_sub(self.start(n)))
+    }
+
+    /// The bit rates of a copy cut on these key-frame cuts, from where the
+    /// file's key frames lie: `keyframes` (presentation times, ascending)
+    /// at byte `offsets` (the same count), the media data ending at
+    /// `data_end`. Segment `n` weighs the bytes from its key frame's offset
+    /// to the next segment's (every track's: its audio and container
+    /// stand for MPEG-TS's overhead). `None` for a grid, an open timeline,
+    /// or offsets that do not fit.
+    pub fn bit_rates(
+        &self,
+        keyframes: &[Duration],
+        offsets: &[u64],
+        data_end: u64,
+    ) -> Option<BitRates> {
+        let len = self.len?;
+        if !self.has_cuts() || keyframes.is_empty() || keyframes.len() != offsets.len() {
+            return None;
+        }
+        // The offset of the key frame a cut falls on (or the one before).
+        let at = |t: Duration| {
+            let k = keyframes.partition_point(|k| *k <= t + CUT_SLACK);
+            offsets[k.saturating_sub(1)]
+        };
+        let (mut peak, mut bytes, mut seconds) = (0u64, 0u64, 0.0f64);
+        for n in 0..len {
+            let from = if n == 0 {
+                offsets[0]
+            } else {
+                at(self.start(n))
+            };
+            let to = if n + 1 < len {
+                at(self.start(n + 1))
+            } else {
+                data_end
+            };
+            let size = to.checked_sub(from)?;
+            let length = self.segment_duration(n)?.as_secs_f64().max(0.001);
+            peak = peak.max((size as f64 * 8.0 / length) as u64);
+            bytes += size;
+            seconds += length;
+        }
+        Some(BitRates {
+            peak_bps: peak,
+            average_bps: (bytes as f64 * 8.0 / seconds.max(0.001)) as u64,
+        })
     }
 
     /// Every segment's length, for a closed timeline (empty for an open one).
@@ -480,5 +537,25 @@ mod tests {
         assert!(plausible_duration(s(7200.0), 4_000_000_000));
         assert!(!plausible_duration(s(8.0 * 24.0 * 3600.0), u64::MAX / 16));
         assert!(!plausible_duration(Duration::ZERO, 1000));
+    }
+
+    #[test]
+    fn a_copys_bit_rates_come_from_its_key_frames_offsets() {
+        let s = Duration::from_secs;
+        let keys = [s(0), s(3), s(6), s(9), s(12)];
+        let t = Timeline::cuts(&keys, Some(s(15)), s(6));
+        assert_eq!(t.len(), Some(3), "[0, 6), [6, 12), [12, 15)");
+        // 1 MB a second, but 3 MB in the second half of the middle one.
+        let offsets = [0, 3_000_000, 6_000_000, 9_000_000, 15_000_000];
+        let r = t.bit_rates(&keys, &offsets, 18_000_000).unwrap();
+        assert_eq!(r.peak_bps, 12_000_000, "12 MB over 6 s");
+        assert_eq!(r.average_bps, 18_000_000 * 8 / 15);
+        // Offsets that go back, or do not match: none.
+        assert_eq!(t.bit_rates(&keys, &offsets[..4], 18_000_000), None);
+        assert_eq!(t.bit_rates(&keys, &[5, 4, 3, 2, 1], 18_000_000), None);
+        assert_eq!(
+            Timeline::grid(s(6), Some(s(15))).bit_rates(&keys, &offsets, 1),
+            None
+        );
     }
 }

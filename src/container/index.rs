@@ -33,6 +33,13 @@ pub struct KeyframeIndex {
     pub end: Option<Duration>,
     /// Where the index came from.
     pub source: Source,
+    /// The byte offset in the file where each key frame's data starts, or
+    /// a point before it and after the key frame before (Matroska: its
+    /// cluster), in the order of `keyframes`; empty when the container
+    /// does not say. What a copy's segments weigh, before any is made.
+    pub offsets: Vec<u64>,
+    /// The byte offset where the media data ends (with `offsets`).
+    pub data_end: Option<u64>,
 }
 
 /// `value * num / den` rounded down, like `gst_util_uint64_scale`; `None` on
@@ -55,5 +62,7 @@ pub fn finish(mut keys: Vec<u64>, end: Option<u64>, source: Source) -> Option<Ke
         keyframes: keys.into_iter().map(Duration::from_nanos).collect(),
         end: end.map(Duration::from_nanos),
         source,
+        offsets: Vec::new(),
+        data_end: None,
     })
 }

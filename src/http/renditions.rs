@@ -121,7 +121,7 @@ async fn signed_master_handler(
                 .await?
         }
     };
-    master_playlist(state, &session, "")
+    master_playlist(state, &session, "").await
 }
 
 /// The URI a cache asks about: `uri` (`X-Original-URI`), or the path and

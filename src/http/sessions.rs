@@ -71,12 +71,16 @@ pub fn master(
         .and(warp::get())
         .and(auth)
         .and(with_state(state))
-        .map(|sid: String, p: Principal, state: Arc<AppState>| {
-            respond(find_session(&state, &p, &sid).and_then(|session| {
+        .then(
+            |sid: String, p: Principal, state: Arc<AppState>| async move {
+                let session = match find_session(&state, &p, &sid) {
+                    Ok(s) => s,
+                    Err(e) => return respond(Err(e)),
+                };
                 let prefix = format!("../media/{}/", session.media_id);
-                master_playlist(&state, &session, &prefix)
-            }))
-        })
+                respond(master_playlist(&state, &session, &prefix).await)
+            },
+        )
         .boxed()
 }
 
@@ -142,15 +146,19 @@ fn find_session(state: &AppState, p: &Principal, sid: &str) -> Result<Arc<Sessio
 /// The master playlist of `session` for a new player, each media
 /// playlist URI `{prefix}{rendition}/playlist.m3u8` with a playback token
 /// of its own (the prefix makes it relative to where the master was
-/// fetched).
+/// fetched). A copy's `BANDWIDTH` comes from its key frames' offsets: the
+/// master waits for them (at most `--playlist-wait`; they are read in
+/// milliseconds, or kept in the catalogue), so that every player of a
+/// title is told the same.
 ///
 /// # Errors
 /// 500 with the session's error when it failed.
-pub fn master_playlist(
+pub async fn master_playlist(
     state: &AppState,
     session: &Session,
     prefix: &str,
 ) -> Result<Response, ApiError> {
+    session.master_ready(*state.http.playlist_wait).await;
     let player = session.join()?;
     let token = player_token(state, session, player);
     Ok(responses::playlist(session.master_playlist(|name| {

@@ -93,7 +93,9 @@ CREATE TABLE IF NOT EXISTS items (
     -- key frames of copied video: little-endian u64 nanoseconds each
     keyframes     BLOB,
     keyframes_end INTEGER,
-    keyframes_src TEXT
+    keyframes_src TEXT,
+    -- their byte offsets, then the data end: little-endian u64 each
+    keyframes_pos BLOB
 );
 -- where each user stopped watching each item (see progress.rs)
 CREATE TABLE IF NOT EXISTS progress (
@@ -124,7 +126,7 @@ impl Catalogue {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{} is not an hlsd catalogue", path.display()))?;
-        add_device_column(&conn)?;
+        add_columns(&conn)?;
         let root = media_root.to_string_lossy().to_string();
         let known: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'media_root'", [], |r| {
@@ -282,7 +284,7 @@ impl Catalogue {
         let conn = self.conn();
         let found = conn
             .query_row(
-                "SELECT keyframes, keyframes_end, keyframes_src FROM items
+                "SELECT keyframes, keyframes_end, keyframes_src, keyframes_pos FROM items
                  WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND keyframes IS NOT NULL",
                 params![path, stamp.size_bytes as i64, stamp.mtime_ns],
                 |r| {
@@ -290,20 +292,32 @@ impl Catalogue {
                         r.get::<_, Vec<u8>>(0)?,
                         r.get::<_, Option<i64>>(1)?,
                         r.get::<_, String>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
                     ))
                 },
             )
             .optional()
             .ok()
             .flatten()?;
-        let (blob, end, source) = found;
+        let (blob, end, source, positions) = found;
+        let keyframes: Vec<Duration> = u64s(&blob).map(Duration::from_nanos).collect();
+        // Byte offsets: one per key frame, then the data end.
+        let mut offsets: Vec<u64> = positions
+            .as_deref()
+            .map(|p| u64s(p).collect())
+            .unwrap_or_default();
+        let data_end = if offsets.len() == keyframes.len() + 1 {
+            offsets.pop()
+        } else {
+            offsets.clear();
+            None
+        };
         Some(KeyframeIndex {
-            keyframes: blob
-                .chunks_exact(8)
-                .map(|c| Duration::from_nanos(u64::from_le_bytes(c.try_into().expect("8 bytes"))))
-                .collect(),
+            keyframes,
             end: end.map(|e| Duration::from_nanos(e.max(0) as u64)),
             source: source_from(&source)?,
+            offsets,
+            data_end,
         })
     }
 
@@ -404,13 +418,23 @@ fn apply(conn: &Connection, op: &Op) -> anyhow::Result<()> {
                 .iter()
                 .flat_map(|k| (k.as_nanos() as u64).to_le_bytes())
                 .collect();
+            let positions: Option<Vec<u8>> = index.data_end.map(|end| {
+                index
+                    .offsets
+                    .iter()
+                    .chain(std::iter::once(&end))
+                    .flat_map(|o| o.to_le_bytes())
+                    .collect()
+            });
             conn.execute(
-                "UPDATE items SET keyframes = ?1, keyframes_end = ?2, keyframes_src = ?3
-                 WHERE path = ?4 AND size = ?5 AND mtime_ns = ?6",
+                "UPDATE items SET keyframes = ?1, keyframes_end = ?2, keyframes_src = ?3,
+                 keyframes_pos = ?4
+                 WHERE path = ?5 AND size = ?6 AND mtime_ns = ?7",
                 params![
                     blob,
                     index.end.map(|e| e.as_nanos() as i64),
                     source_name(index.source),
+                    positions,
                     path,
                     stamp.size_bytes as i64,
                     stamp.mtime_ns
@@ -442,19 +466,30 @@ fn stored(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FileStamp, i64,
     ))
 }
 
-/// Catalogues of the first hlsd with one had no `device` column: add it
-/// (0: such rows look changed and are probed again in the background).
-fn add_device_column(conn: &Connection) -> rusqlite::Result<()> {
-    let has = conn
-        .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'device'")?
-        .exists([])?;
-    if !has {
-        conn.execute(
-            "ALTER TABLE items ADD COLUMN device INTEGER NOT NULL DEFAULT 0",
-            [],
-        )?;
+/// Columns added to `items` since the first catalogues: `device` (0:
+/// such rows look changed and are probed again in the background) and
+/// `keyframes_pos` (key frames' byte offsets; absent: the copy's bit rate
+/// is estimated).
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (name, decl) in [
+        ("device", "device INTEGER NOT NULL DEFAULT 0"),
+        ("keyframes_pos", "keyframes_pos BLOB"),
+    ] {
+        let has = conn
+            .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = ?1")?
+            .exists([name])?;
+        if !has {
+            conn.execute(&format!("ALTER TABLE items ADD COLUMN {decl}"), [])?;
+        }
     }
     Ok(())
+}
+
+/// Little-endian `u64`s, 8 bytes each.
+fn u64s(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
 }
 
 fn source_name(s: Source) -> &'static str {
@@ -511,6 +546,8 @@ mod tests {
                 keyframes: vec![Duration::ZERO, Duration::from_nanos(6_006_000_001)],
                 end: Some(Duration::from_secs(12)),
                 source: Source::Matroska,
+                offsets: vec![4_000, 900_000],
+                data_end: Some(1_800_000),
             };
             c.put_keyframes("a.mkv", stamp, &index);
             c.flush();

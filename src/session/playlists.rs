@@ -5,6 +5,7 @@
 
 use super::session::Session;
 use crate::hls::{self, Listed, ListedSubtitles, PlaylistType, SegmentFormat};
+use crate::rendition::Plan;
 use crate::supervisor::TimelineState;
 use std::time::Duration;
 
@@ -57,6 +58,20 @@ impl Session {
         Ok(player)
     }
 
+    /// Waits (at most `wait`) until its master playlist says what its
+    /// variants weigh: a copy's key frames are indexed. At once for a
+    /// title that copies no video.
+    pub async fn master_ready(&self, wait: Duration) {
+        let copies = self
+            .title
+            .renditions
+            .iter()
+            .any(|r| r.plan == Plan::VideoCopy);
+        if copies {
+            let _ = self.title.wait_timeline(wait).await;
+        }
+    }
+
     /// The master playlist: the video variants the session offers (the
     /// rung a player starts on first, then the others, richest first),
     /// the audio renditions and the WebVTT renditions, each media
@@ -85,6 +100,22 @@ impl Session {
             .chain(&audio)
             .map(|i| uri(&title.renditions[*i].name))
             .collect();
+        // A copy weighs what its key frames' offsets say, once they are
+        // known; a rendition's estimate otherwise.
+        let copy_rates = title.copy_rates();
+        let estimate = |i: usize| match (title.renditions[i].plan, copy_rates) {
+            (Plan::VideoCopy, Some(r)) => {
+                let overhead = title.renditions[i].packaging.overhead();
+                (
+                    (r.peak_bps as f64 * overhead) as u64,
+                    (r.average_bps as f64 * overhead) as u64,
+                )
+            }
+            _ => (
+                title.renditions[i].bandwidth_bps,
+                title.renditions[i].average_bps,
+            ),
+        };
         let average = |i: usize| {
             title
                 .store()
@@ -93,7 +124,7 @@ impl Session {
                     &title.segment_key(i, 0).rendition,
                     MEASURED_AFTER_SEGMENTS,
                 )
-                .unwrap_or(title.renditions[i].average_bps)
+                .unwrap_or(estimate(i).1)
         };
         let mut video: Vec<Listed<'_>> = rungs
             .iter()
@@ -104,6 +135,7 @@ impl Session {
                 uri: u,
                 default: choice.video == Some(*i) || choice.audio == Some(*i),
                 average_bps: average(*i),
+                bandwidth_bps: estimate(*i).0,
             })
             .collect();
         let audio = video.split_off(rungs.len());

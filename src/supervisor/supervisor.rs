@@ -181,11 +181,16 @@ impl Supervisor {
                     tracing::info!(
                         media_id = %title.item.id,
                         keyframes = index.keyframes.len(),
+                        offsets = index.offsets.len(),
                         source = ?index.source,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "key frames indexed"
                     );
-                    TimelineState::Ready(Timeline::cuts(&index.keyframes, end, first))
+                    let timeline = Timeline::cuts(&index.keyframes, end, first);
+                    title.set_copy_rates(index.data_end.and_then(|data_end| {
+                        timeline.bit_rates(&index.keyframes, &index.offsets, data_end)
+                    }));
+                    TimelineState::Ready(timeline)
                 }
                 Err(e) => {
                     tracing::warn!(media_id = %title.item.id, error = %e, "cannot index key frames");

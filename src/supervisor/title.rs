@@ -18,7 +18,7 @@ use crate::library::MediaItem;
 use crate::policy::{self, PlayerView, ProducerView, WaiterView};
 use crate::rendition::{Rendition, RenditionSet, SubtitleRendition};
 use crate::store::{SegmentKey, SegmentStore};
-use crate::timeline::Timeline;
+use crate::timeline::{BitRates, Timeline};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -56,6 +56,9 @@ struct TitleState {
     made: BTreeMap<usize, Duration>,
     /// Media seconds per second of the last producer that ended.
     last_speed: f64,
+    /// What its copied video's segments weigh, from the key frames'
+    /// offsets in the file, when they are known.
+    copy_rates: Option<BitRates>,
 }
 
 /// One media file being served.
@@ -126,6 +129,7 @@ impl Title {
                 first_segment_hooks: Vec::new(),
                 made: BTreeMap::new(),
                 last_speed: 0.0,
+                copy_rates: None,
             }),
             changed: watch::Sender::new(0),
             store,
@@ -237,6 +241,17 @@ impl Title {
             TimelineState::Ready(t) => Some(t.clone()),
             _ => None,
         }
+    }
+
+    /// What its copied video's segments weigh ([`Timeline::bit_rates`]),
+    /// once its key frames' offsets are known.
+    pub fn copy_rates(&self) -> Option<BitRates> {
+        self.lock().copy_rates
+    }
+
+    /// Keeps what its copied video's segments weigh.
+    pub fn set_copy_rates(&self, rates: Option<BitRates>) {
+        self.lock().copy_rates = rates;
     }
 
     /// Sets the timeline (once it is built, or when a producer finds the

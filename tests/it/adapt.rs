@@ -115,15 +115,41 @@ async fn the_original_and_its_rungs_share_one_cut_list() {
         copy_durations.iter().any(|d| (d - 11.0).abs() < 0.01),
         "the 11 s GOP is one segment: {copy_durations:?}"
     );
-    let copy_starts: Vec<f64> = {
-        let mut out = Vec::new();
-        for url in &copy_urls {
-            let bytes = segment(&server, url).await;
-            assert!(starts_with_idr(&bytes), "{url}");
-            out.push(first_video_s(&bytes));
-        }
-        out
-    };
+    let (audio_urls, _, _) = segments(&server, &master.audio[0]).await;
+    let mut copy_starts = Vec::new();
+    let (mut peak, mut total) = (0u64, 0u64);
+    for (n, url) in copy_urls.iter().enumerate() {
+        let bytes = segment(&server, url).await;
+        assert!(starts_with_idr(&bytes), "{url}");
+        copy_starts.push(first_video_s(&bytes));
+        // The variant's peak: its video and audio segments together.
+        let both = bytes.len() + segment(&server, &audio_urls[n]).await.len();
+        peak = peak.max(bps(both, copy_durations[n]));
+        total += both as u64;
+    }
+    // The original's BANDWIDTH, known before any segment was made, holds
+    // for every segment; its AVERAGE-BANDWIDTH is the mean within 10 %.
+    let mean =
+        (total as f64 * 8.0 / copy_durations.iter().map(|d| f64::from(*d)).sum::<f64>()) as u64;
+    let average = original.average_bandwidth.unwrap();
+    println!(
+        "original: BANDWIDTH {} AVERAGE-BANDWIDTH {average}; made: peak {peak}, mean {mean}",
+        original.bandwidth
+    );
+    assert!(
+        peak <= original.bandwidth,
+        "a segment of {peak} b/s: {}",
+        master.text
+    );
+    assert!(
+        original.bandwidth < peak * 13 / 10,
+        "BANDWIDTH {} is far above the peak {peak}",
+        original.bandwidth
+    );
+    assert!(
+        average.abs_diff(mean) * 10 <= mean,
+        "AVERAGE-BANDWIDTH {average}, mean {mean}"
+    );
     for (rendition, asked) in [
         ("video-360p", (0..11).collect::<Vec<usize>>()),
         ("video-480p", vec![0, 4, 10]),

@@ -54,7 +54,16 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
         tracks,
         budget: MAX_BLOCKS,
     };
-    mkv.build(r, layout.first_cluster?, &cues)
+    let mut index = mkv.build(r, layout.first_cluster?, &cues)?;
+    // Each key frame's cluster, where its segment's bytes start; the
+    // clusters end at the Cues when those follow them, else at the end.
+    if index.keyframes.len() == cues.len() {
+        let last = cues.last()?.1;
+        let cues_at = layout.cues.filter(|&c| c > last);
+        index.offsets = cues.iter().map(|c| c.1).collect();
+        index.data_end = Some(cues_at.unwrap_or(segment.span.1));
+    }
+    Some(index)
 }
 
 /// First video track number and every track's DefaultDuration.

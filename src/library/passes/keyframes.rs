@@ -126,6 +126,8 @@ fn run(
         keyframes: keys.into_iter().map(Duration::from_nanos).collect(),
         end,
         source: Source::DemuxPass,
+        offsets: Vec::new(),
+        data_end: None,
     })
 }
 
