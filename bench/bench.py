@@ -26,7 +26,11 @@ Measures, as a client sees it over HTTP against a running release build:
      for one rung against every rung encoded eagerly;
  11. scale-out (bench/scaleout.py): three nodes behind nginx: cached
      segments through nginx against one node, and the gap a viewer sees
-     when its node is killed against the cold first segment.
+     when its node is killed against the cold first segment;
+ 12. adaptation (bench/adapt.py): a 40 Mb/s 1080p H.264 MKV played by
+     hls.js in chromium, throttled to 6 Mb/s after 10 s: stalls, the rung
+     it settles on and CPU seconds, remux only and the original beside the
+     ladder (Auto) against a peer transcoding the whole title to fit.
 
 Prints a Markdown table and writes JSON. Asserts nothing: it is not a test.
 Usage: bench/bench.py --hlsd target/release/hlsd --media bench-media --out bench-results
@@ -417,7 +421,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-concurrency", type=int, default=6)
-    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving,profiles,ladder,scaleout")
+    ap.add_argument("--skip", default="", help="comma list: transcode,remux,sharing,switch,paused,concurrency,library,serving,profiles,ladder,adapt,scaleout")
     ap.add_argument("--library-files", type=int, default=10000, help="links in the library benchmark")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -545,6 +549,11 @@ def main():
         import ladder
         results["ladder"], ladder_rows = ladder.run(args.hlsd, media, args.rounds)
         rows.extend(ladder_rows)
+
+    if "adapt" not in skip:
+        import adapt
+        results["adapt"], adapt_rows = adapt.run(args.hlsd, media, args.rounds)
+        rows.extend(adapt_rows)
 
     if "scaleout" not in skip:
         import scaleout
