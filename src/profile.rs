@@ -103,9 +103,10 @@ fn custom() -> String {
     "custom".to_string()
 }
 
-/// The lowest bit-rate limit accepted, in bits per second: below it no
-/// rung (the audio alone takes 128 kb/s) could be offered.
-pub const MIN_BITRATE_BPS: u64 = 150_000;
+/// The lowest bit-rate limit accepted, in bits per second: the stereo
+/// AAC rendition's `BANDWIDTH` (153.6 kb/s) and the lowest cap a rung is
+/// lowered to (48 kb/s, 76 kb/s at its peak) fit under it.
+pub const MIN_BITRATE_BPS: u64 = 250_000;
 /// The highest bit-rate limit accepted, in bits per second (100 Gb/s).
 pub const MAX_BITRATE_BPS: u64 = 100_000_000_000;
 
@@ -310,6 +311,9 @@ impl ClientProfile {
                 "profile name {:?} must be 1 to 64 letters, digits, '-' or '_'",
                 self.name
             ));
+        }
+        if let Some(b) = self.max_bitrate_bps {
+            parse_bitrate(&b.to_string()).map_err(|e| format!("max_bitrate_bps: {e}"))?;
         }
         let longest = self
             .containers

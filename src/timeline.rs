@@ -295,7 +295,7 @@ impl Timeline {
     /// `data_end`. Segment `n` weighs the bytes from its key frame's offset
     /// to the next segment's (every track's: its audio and container
     /// stand for MPEG-TS's overhead). `None` for a grid, an open timeline,
-    /// or offsets that do not fit.
+    /// or offsets that do not fit or do not tell two cuts apart.
     pub fn bit_rates(
         &self,
         keyframes: &[Duration],
@@ -323,7 +323,8 @@ impl Timeline {
             } else {
                 data_end
             };
-            let size = to.checked_sub(from)?;
+            // Cuts in one cluster share its offset: no weight to give.
+            let size = to.checked_sub(from).filter(|s| *s > 0)?;
             let length = self.segment_duration(n)?.as_secs_f64().max(0.001);
             peak = peak.max((size as f64 * 8.0 / length) as u64);
             bytes += size;
@@ -333,6 +334,13 @@ impl Timeline {
             peak_bps: peak,
             average_bps: (bytes as f64 * 8.0 / seconds.max(0.001)) as u64,
         })
+    }
+
+    /// The shortest segment but the last (which may be any length), for a
+    /// closed timeline of two segments or more.
+    pub fn shortest(&self) -> Option<Duration> {
+        let d = self.durations();
+        d[..d.len().saturating_sub(1)].iter().copied().min()
     }
 
     /// Every segment's length, for a closed timeline (empty for an open one).

@@ -46,9 +46,9 @@ pub(super) fn link_text_pad(
 /// The output `pad` feeds, claiming it: the unlinked output of the pad's
 /// kind whose stream id matches, or whose stream id is unknown (then the
 /// first pad of its kind). A pad without a stream id (a bare MP3 behind
-/// an ID3 tag: `parsebin` exposes it before its stream-start) feeds the
-/// one output of its kind, when there is only one. `None`: nobody wants
-/// this stream.
+/// an ID3 tag: `parsebin` exposes it before its stream-start) feeds an
+/// output whose source is the file's only stream of its kind. `None`:
+/// nobody wants this stream.
 pub(super) fn claim_output(
     linked: &Mutex<Linked>,
     outputs: &[Output],
@@ -60,16 +60,12 @@ pub(super) fn claim_output(
     if linked.outputs.len() < outputs.len() {
         linked.outputs.resize(outputs.len(), false);
     }
-    let of_kind = outputs
-        .iter()
-        .filter(|o| o.plan.is_video() == is_video)
-        .count();
     let found = outputs.iter().enumerate().position(|(i, o)| {
         !linked.outputs[i]
             && o.plan.is_video() == is_video
             && match (&o.stream_id, stream_id) {
                 (Some(want), Some(have)) => want == have,
-                (Some(_), None) => of_kind == 1,
+                (Some(_), None) => o.sole_of_kind,
                 (None, _) => true,
             }
     })?;

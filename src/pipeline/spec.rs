@@ -29,6 +29,9 @@ pub struct Output {
     /// GStreamer stream id of its source stream (from the Discoverer), to
     /// pick it among the file's streams; `None`: the first of its kind.
     pub stream_id: Option<String>,
+    /// Whether its source stream is the file's only one of its kind (the
+    /// probe's count): then a pad without a stream id is it.
+    pub sole_of_kind: bool,
     /// Where its segments go.
     pub sink: Arc<dyn SegmentOutput>,
 }

@@ -47,8 +47,8 @@ pub struct Choice {
     /// the client's profile takes it ([`audio_options`]).
     pub audio_options: RenditionSet,
     /// The video renditions its master playlist lists as variants: the
-    /// rungs of the ladder the client takes ([`video_options`]), or the
-    /// one burn-in rendition.
+    /// copy and the rungs the client takes ([`super::video_options`]), or
+    /// the one burn-in rendition.
     pub video_options: RenditionSet,
 }
 
@@ -62,14 +62,26 @@ impl Choice {
 /// The audio renditions a client is offered, one per track: the copy of a
 /// track where there is one and the client plays it as it is
 /// (`copied(track)`), else its AAC encode, else its copy. Under a
-/// bit-rate limit (`limited`), the copy only where it costs no more than
-/// the encode: a 5.1 track is offered as stereo AAC.
+/// bit-rate limit (`limit_bps`), a copy dearer than the encode only where
+/// it fits beside the cheapest video: a 5.1 track for a client on
+/// 300 kb/s is offered as stereo AAC.
 pub fn audio_options(
     renditions: &[Rendition],
     copied: impl Fn(usize) -> bool,
-    limited: bool,
+    limit_bps: Option<u64>,
 ) -> RenditionSet {
     let mut set = RenditionSet::EMPTY;
+    let cheapest_video = renditions
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.plan,
+                Plan::VideoCopy | Plan::VideoEncode { burn: None, .. }
+            )
+        })
+        .map(|r| r.bandwidth_bps)
+        .min()
+        .unwrap_or(0);
     let track_of = |r: &Rendition| match r.plan {
         Plan::AudioCopy { track } | Plan::AudioEncode { track } => Some(track),
         _ => None,
@@ -85,8 +97,10 @@ pub fn audio_options(
             .iter()
             .position(|r| r.plan == Plan::AudioEncode { track });
         let cheap = |c: usize| {
-            !limited
-                || encode.is_none_or(|e| renditions[c].bandwidth_bps <= renditions[e].bandwidth_bps)
+            let Some(limit) = limit_bps else { return true };
+            let fits = renditions[c].bandwidth_bps + cheapest_video <= limit;
+            fits || encode
+                .is_none_or(|e| renditions[c].bandwidth_bps <= renditions[e].bandwidth_bps)
         };
         let pick = match (copy, encode) {
             (Some(c), _) if copied(track) && cheap(c) => Some(c),
@@ -481,7 +495,15 @@ mod tests {
         let mut stereo = rendition("audio-0-aac", Plan::AudioEncode { track: 0 }, None, false);
         stereo.bandwidth_bps = 153_600;
         let r = vec![surround, stereo];
-        assert_eq!(audio_options(&r, |_| true, false), RenditionSet::one(0));
-        assert_eq!(audio_options(&r, |_| true, true), RenditionSet::one(1));
+        assert_eq!(audio_options(&r, |_| true, None), RenditionSet::one(0));
+        assert_eq!(
+            audio_options(&r, |_| true, Some(300_000)),
+            RenditionSet::one(1)
+        );
+        // A limit the copy fits: the copy.
+        assert_eq!(
+            audio_options(&r, |_| true, Some(8_000_000)),
+            RenditionSet::one(0)
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::{Plan, Rendition};
 /// The video renditions a client is offered: the copy and every rung no
 /// taller than `max_height` lines whose variant's `BANDWIDTH` (the
 /// rendition's and the largest of the `audio` offered) is at most
-/// `max_bitrate_bps`, else the smallest rung. Burn-in renditions are
+/// `max_bitrate_bps`, else the cheapest encoded rung (else the copy). Burn-in renditions are
 /// chosen by name, never offered.
 pub fn video_options(
     renditions: &[Rendition],
@@ -47,9 +47,16 @@ pub fn video_options(
     if !fitting.is_empty() {
         return fitting;
     }
+    // Nothing fits: the cheapest encoded rung (a limit then lowers its
+    // cap), else the copy.
     rungs
         .iter()
-        .min_by_key(|i| renditions[**i].bandwidth_bps)
+        .min_by_key(|i| {
+            (
+                renditions[**i].plan.is_copy(),
+                renditions[**i].bandwidth_bps,
+            )
+        })
         .map_or(RenditionSet::EMPTY, |i| RenditionSet::one(*i))
 }
 
@@ -57,11 +64,16 @@ pub fn video_options(
 /// `BANDWIDTH`): where a client held to a bit-rate limit starts, since
 /// every variant it is offered fits its link. `None` without video.
 pub fn richest(renditions: &[Rendition], choice: &Choice) -> Option<usize> {
-    choice
-        .video_options
-        .iter()
-        .filter(|i| renditions.get(*i).is_some_and(|r| r.plan.is_video()))
-        .max_by_key(|i| renditions[*i].bandwidth_bps)
+    let offered = || {
+        choice
+            .video_options
+            .iter()
+            .filter(|i| renditions.get(*i).is_some_and(|r| r.plan.is_video()))
+    };
+    // The original first, when it is offered (it fits).
+    offered()
+        .find(|i| renditions[*i].plan == Plan::VideoCopy)
+        .or_else(|| offered().max_by_key(|i| renditions[*i].bandwidth_bps))
 }
 
 /// The cap, in kilobits per second, to lower the lowest rung to when the
@@ -95,8 +107,20 @@ pub fn floor_for(renditions: &[Rendition], choice: &Choice, limit_bps: Option<u6
     let per_cap = video.bandwidth_bps as f64 / (f64::from(maxrate_kbps) * 1000.0);
     let budget = limit.saturating_sub(audio) as f64;
     let cap = (budget / per_cap / 1000.0).floor() as u32;
-    Some(cap.clamp(crate::ladder::FLOOR_KBPS, maxrate_kbps))
+    // One of a few caps, so that limits a little apart share one title
+    // (and one encode) rather than each making its own.
+    let step = FLOOR_STEPS_KBPS
+        .iter()
+        .copied()
+        .rev()
+        .find(|s| *s <= cap)
+        .unwrap_or(crate::ladder::FLOOR_KBPS);
+    Some(step.clamp(crate::ladder::FLOOR_KBPS, maxrate_kbps))
 }
+
+/// The caps a lowest rung may be lowered to, in kilobits per second: a
+/// limit gets the largest at or under what fits it.
+pub(super) const FLOOR_STEPS_KBPS: [u32; 10] = [48, 64, 96, 128, 192, 256, 384, 512, 640, 768];
 
 #[cfg(test)]
 mod tests {
@@ -143,9 +167,11 @@ mod tests {
         };
         assert_eq!(floor_for(&r, &choice, None), None);
         assert_eq!(floor_for(&r, &choice, Some(2_000_000)), None);
-        // 300 kb/s: 146.4 kb/s left for a peak of 1.59 times the cap.
+        // 300 kb/s: 146.4 kb/s left for a peak of 1.59 times the cap:
+        // 92 kb/s, whose step is 64.
         let cap = floor_for(&r, &choice, Some(300_000)).expect("a lower cap");
-        assert_eq!(cap, 92);
+        assert_eq!(cap, 64);
+        assert_eq!(floor_for(&r, &choice, Some(305_000)), Some(64), "shared");
         let peak = u64::from(cap) * 1_320_000 / 830;
         assert!(peak + 153_600 <= 300_000, "{peak}");
         // Never below the floor, however low the limit.

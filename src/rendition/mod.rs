@@ -6,12 +6,15 @@
 //! source stream, copied or encoded, and how (size, rate control, the
 //! encode branch's text). Two viewers who need the same rendition of the
 //! same file share its segments in the store ([`Rendition::key`]). An item
-//! has its video copied, or encoded to H.264 at each rung of its quality
-//! ladder ([`crate::ladder`]: the source's size and the steps below it,
-//! each made only when a player asks for its segments); one more video
-//! rendition per image subtitle track (encoded with that track burned in,
-//! made only if asked for); and one audio rendition per playable audio
-//! track (AAC copied, anything else encoded to AAC). Each text subtitle
+//! has its video copied with the rungs cheaper than it beside it, all cut
+//! on its key frames, or, when it cannot be copied, encoded to H.264 at
+//! each rung of its quality ladder on the fixed grid ([`crate::ladder`]:
+//! the source's size and the steps below it; every rung made only when a
+//! player asks for its segments; `video.rs`); one more video rendition per
+//! image subtitle track (encoded with that track burned in, made only if
+//! asked for); and per playable audio track its copy where the packaging
+//! carries the codec, and an AAC encode where it does not, where a client
+//! may not play it, or for surround. Each text subtitle
 //! track, embedded or sidecar, is a [`SubtitleRendition`]: WebVTT cut on
 //! the same timeline. The master playlist lists each video rendition a
 //! client takes as a variant, and the audio and subtitles as `EXT-X-MEDIA`
@@ -149,6 +152,29 @@ impl Presentation {
         }
     }
 
+    /// The presentation a video rendition named `name` belongs to
+    /// (`video-720p-kf-f92k-cmaf`: on the copy's key frames, the lowest
+    /// rung lowered to 92 kb/s, fMP4), for a session opened again from a
+    /// rendition URL; `None` for a name that is not a video rendition's.
+    pub fn of_video_name(name: &str) -> Option<Presentation> {
+        let rest = name.strip_prefix("video-")?;
+        let (rest, packaging) = match rest.strip_suffix("-cmaf") {
+            Some(r) => (r, Packaging::Fmp4),
+            None => (rest, Packaging::Ts),
+        };
+        // Only the caps a floor can have: a name makes no other title.
+        let floor_kbps = rest
+            .rsplit_once("-f")
+            .and_then(|(_, k)| k.strip_suffix('k'))
+            .and_then(|k| k.parse().ok())
+            .filter(|k| fit::FLOOR_STEPS_KBPS.contains(k));
+        Some(Presentation {
+            packaging,
+            copy_video: rest.starts_with("copy") || rest.contains("-kf"),
+            floor_kbps,
+        })
+    }
+
     /// A short name, for store folders and logs: `ts-copy`, `ts-encode`,
     /// `fmp4-copy`; `ts-copy-floor92k` with a lowered lowest rung.
     pub fn name(&self) -> String {
@@ -203,20 +229,22 @@ pub struct KeyInputs<'a> {
 
 /// The key of `plan` in `packaging`: a copy depends on no encode branch,
 /// an encode on its branch's text.
-pub(super) fn key_of(plan: &Plan, packaging: Packaging, inputs: &KeyInputs<'_>) -> String {
+pub(super) fn key_of(plan: &Plan, presentation: Presentation, inputs: &KeyInputs<'_>) -> String {
     let template = match plan {
         Plan::VideoCopy | Plan::AudioCopy { .. } => "",
         Plan::VideoEncode { .. } => inputs.video_template,
         Plan::AudioEncode { .. } => inputs.audio_template,
     };
     let mut h = Sha256::new();
+    // The cut list: the copy's key frames, or the fixed grid.
     h.update(format!(
-        "hlsd-rendition/{FORMAT_VERSION}/{plan:?}/{}/{}",
+        "hlsd-rendition/{FORMAT_VERSION}/{plan:?}/{}/{}{}",
         inputs.first_segment_ms,
-        match packaging {
+        match presentation.packaging {
             Packaging::Ts => "",
             Packaging::Fmp4 => "fmp4/",
-        }
+        },
+        if presentation.copy_video { "cuts/" } else { "" }
     ));
     h.update(template.as_bytes());
     let digest = h.finalize();
@@ -295,7 +323,7 @@ pub fn renditions_of(
     }
     out.extend(audio_renditions(item, presentation, inputs));
     if presentation.packaging == Packaging::Ts {
-        out.extend(burn_renditions(item, inputs));
+        out.extend(burn_renditions(item, presentation, inputs));
     }
     out.truncate(RenditionSet::CAPACITY);
     out
@@ -329,6 +357,14 @@ fn audio_renditions(
                 return out;
             }
             let mut r = audio_rendition(a, track, plan, presentation, inputs);
+            // A music file is its audio: its own bit rate, with the
+            // container's, is what a copy weighs (a 320 kb/s MP3 is more
+            // than the per-channel guess).
+            if plan.is_copy() && item.video.is_none() && item.audio.len() == 1 {
+                let own = (item.bitrate_bps() as f64 * packaging.overhead()) as u64;
+                r.average_bps = r.average_bps.max(own);
+                r.bandwidth_bps = r.bandwidth_bps.max(with_headroom(own));
+            }
             r.default = chosen == Some(track);
             out.push(r);
         }
@@ -363,7 +399,7 @@ fn audio_rendition(
         ),
     };
     Rendition {
-        key: key_of(&plan, presentation.packaging, inputs),
+        key: key_of(&plan, presentation, inputs),
         name,
         plan,
         codecs: codecs.to_string(),

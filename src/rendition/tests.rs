@@ -75,21 +75,51 @@ fn every_playable_audio_track_is_a_rendition_with_its_own_codec() {
 
 #[test]
 fn a_remux_has_the_copy_with_the_rungs_below_it_and_a_copied_audio_rendition() {
-    // 1 MB over 10 s: 0.8 Mb/s, under the 1080p rung's 6 Mb/s cap.
-    let it = item("h264", "aac", "matroska");
+    // 5 MB over 10 s: 4 Mb/s, under the 720p rung's cap (2.9 Mb/s) and
+    // over the 1080p one's (6 Mb/s). The rungs are cut on the copy's key
+    // frames: `-kf`.
+    let mut it = item("h264", "aac", "matroska");
+    it.size_bytes = 5_000_000;
     let r = renditions_of(&it, Presentation::of(&it.decision), &INPUTS);
     let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
         [
             "video-copy",
-            "video-720p",
-            "video-480p",
-            "video-360p",
+            "video-720p-kf",
+            "video-480p-kf",
+            "video-360p-kf",
             "audio-0-copy",
             "audio-0-aac"
         ]
     );
+    // 0.8 Mb/s: no rung is cheaper; the lowest stays, for a limit to lower.
+    let thin = item("h264", "aac", "matroska");
+    let r_thin = renditions_of(&thin, Presentation::of(&thin.decision), &INPUTS);
+    let video: Vec<&str> = r_thin
+        .iter()
+        .filter(|r| r.plan.is_video())
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(video, ["video-copy", "video-360p-kf"]);
+    // A lowered cap is in the name, and the name gives the presentation.
+    let floored = Presentation {
+        floor_kbps: Some(64),
+        ..Presentation::of(&thin.decision)
+    };
+    let low = renditions_of(&thin, floored, &INPUTS);
+    assert_eq!(low[1].name, "video-360p-kf-f64k");
+    assert_ne!(low[1].key, r_thin[1].key);
+    assert_eq!(Presentation::of_video_name(&low[1].name), Some(floored));
+    assert_eq!(
+        Presentation::of_video_name("video-720p"),
+        Some(Presentation {
+            packaging: Packaging::Ts,
+            copy_video: false,
+            floor_kbps: None
+        })
+    );
+    assert_eq!(Presentation::of_video_name("audio-0-copy"), None);
     assert_eq!(r[0].plan, Plan::VideoCopy);
     assert_eq!(r[0].codecs, "avc1.64001f");
     assert_eq!(r[0].resolution, Some((1920, 1080)));
@@ -103,7 +133,7 @@ fn a_remux_has_the_copy_with_the_rungs_below_it_and_a_copied_audio_rendition() {
     let mut rich = item("h264", "aac", "matroska");
     rich.size_bytes = 40_000_000;
     let r = renditions_of(&rich, Presentation::of(&rich.decision), &INPUTS);
-    assert_eq!(r[1].name, "video-1080p");
+    assert_eq!(r[1].name, "video-1080p-kf");
     assert_eq!(r.iter().filter(|r| r.plan.is_video()).count(), 5);
     // Undecodable video has its copy alone.
     let mut odd = item("h264", "aac", "matroska");
@@ -172,6 +202,7 @@ fn a_transcode_is_a_ladder_keyed_on_the_encoder_and_grid() {
 #[test]
 fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
     let mut it = item("hevc", "opus", "matroska");
+    it.size_bytes = 5_000_000;
     it.video.as_mut().unwrap().profile = Some("main".into());
     let fmp4 = Presentation {
         packaging: Packaging::Fmp4,
@@ -185,9 +216,9 @@ fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
         names,
         [
             "video-copy-cmaf",
-            "video-720p-cmaf",
-            "video-480p-cmaf",
-            "video-360p-cmaf",
+            "video-720p-kf-cmaf",
+            "video-480p-kf-cmaf",
+            "video-360p-kf-cmaf",
             "audio-0-copy-cmaf",
             "audio-0-aac-cmaf"
         ]
@@ -199,14 +230,7 @@ fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
         .find(|r| r.name == "video-720p")
         .unwrap();
     assert_ne!(r[1].key, ts_720.key, "other bytes in fMP4");
-    let r: Vec<Rendition> = r
-        .into_iter()
-        .filter(|r| {
-            r.name != "video-720p-cmaf"
-                && r.name != "video-480p-cmaf"
-                && r.name != "video-360p-cmaf"
-        })
-        .collect();
+    let r: Vec<Rendition> = r.into_iter().filter(|r| !r.name.contains("-kf")).collect();
     assert_eq!(r[1].codecs, "Opus");
     assert!(r.iter().all(|r| r.packaging == Packaging::Fmp4));
     // The same plan in another packaging is other bytes.
@@ -214,8 +238,8 @@ fn an_fmp4_presentation_copies_hevc_and_offers_opus_copied_and_encoded() {
     let aac_ts = ts.iter().find(|r| r.name == "audio-0-aac").unwrap();
     assert_ne!(aac_ts.key, r[2].key);
     // A client that plays Opus gets the copy, another the encode.
-    assert_eq!(audio_options(&r, |_| true, false), RenditionSet::one(1));
-    assert_eq!(audio_options(&r, |_| false, false), RenditionSet::one(2));
+    assert_eq!(audio_options(&r, |_| true, None), RenditionSet::one(1));
+    assert_eq!(audio_options(&r, |_| false, None), RenditionSet::one(2));
 }
 
 #[test]

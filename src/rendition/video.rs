@@ -13,7 +13,6 @@ use super::{key_of, with_headroom, KeyInputs, Plan, Presentation, Rendition, MAX
 use crate::ladder::{ladder, Rung};
 use crate::library::decision::display_size;
 use crate::library::{MediaItem, SubtitleKind, VideoStream};
-use crate::packaging::Packaging;
 use crate::timeline::SEGMENT_SECONDS;
 use std::time::Duration;
 
@@ -38,13 +37,19 @@ fn fps_of(item: &MediaItem) -> f64 {
 }
 
 /// An encoded video rendition of `item`: a rung of its ladder, H.264 in
-/// `packaging` (a `-cmaf` name in fMP4).
+/// `presentation`. Its name says all that its bytes depend on besides the
+/// file: `video-720p`, and `-kf` on a copy's key frames (not the grid),
+/// `-burn3` with a subtitle track burned in, `-f92k` for a cap lowered to
+/// 92 kb/s, `-cmaf` in fMP4 ([`Presentation::of_video_name`] reads it
+/// back). A cache that keys segments on their path never mixes two.
 fn encoded_video(
     item: &MediaItem,
     plan: Plan,
-    packaging: Packaging,
+    presentation: Presentation,
+    lowered: bool,
     inputs: &KeyInputs<'_>,
 ) -> Rendition {
+    let packaging = presentation.packaging;
     let Plan::VideoEncode {
         width,
         height,
@@ -65,12 +70,18 @@ fn encoded_video(
     let shortest = Duration::from_millis(inputs.first_segment_ms.min(u64::MAX as u128) as u64)
         .min(Duration::from_secs(SEGMENT_SECONDS.into()));
     Rendition {
-        key: key_of(&plan, packaging, inputs),
-        name: match (burn, packaging) {
-            (Some(s), _) => format!("video-{height}p-burn{s}"),
-            (None, Packaging::Ts) => format!("video-{height}p"),
-            (None, Packaging::Fmp4) => format!("video-{height}p-cmaf"),
-        },
+        key: key_of(&plan, presentation, inputs),
+        name: format!(
+            "video-{height}p{}{}{}{}",
+            if presentation.copy_video { "-kf" } else { "" },
+            burn.map(|s| format!("-burn{s}")).unwrap_or_default(),
+            if lowered {
+                format!("-f{maxrate_kbps}k")
+            } else {
+                String::new()
+            },
+            presentation.suffix()
+        ),
         plan,
         codecs: avc1_codec(Some("high"), None, h264_level_idc(width, height, fps)),
         bandwidth_bps: rung.peak_bps(shortest),
@@ -97,7 +108,7 @@ pub(super) fn video_renditions(
     if presentation.copy_video {
         let plan = Plan::VideoCopy;
         let copy = Rendition {
-            key: key_of(&plan, packaging, inputs),
+            key: key_of(&plan, presentation, inputs),
             name: format!("video-copy{}", presentation.suffix()),
             plan,
             codecs: video_copy_codecs(v),
@@ -115,54 +126,73 @@ pub(super) fn video_renditions(
         // one packaging, one `EXT-X-MAP` kind, per master playlist.
         let rungs = rungs_beside_copy(item, v, inputs.max_height);
         let mut out = vec![copy];
-        out.extend(
-            with_floor(rungs, presentation.floor_kbps)
-                .into_iter()
-                .map(|rung| encoded_video(item, encode_plan(v, rung, None), packaging, inputs)),
-        );
+        out.extend(encoded_rungs(item, v, rungs, presentation, inputs));
         return out;
     }
     if !v.decodable {
         return Vec::new();
     }
     let rungs = ladder(display_size(v), fps_of(item), inputs.max_height);
-    with_floor(rungs, presentation.floor_kbps)
+    encoded_rungs(item, v, rungs, presentation, inputs)
+}
+
+/// The renditions of `rungs` (tallest first), the cap of the last lowered
+/// to the presentation's floor when that is lower.
+fn encoded_rungs(
+    item: &MediaItem,
+    v: &VideoStream,
+    mut rungs: Vec<Rung>,
+    presentation: Presentation,
+    inputs: &KeyInputs<'_>,
+) -> Vec<Rendition> {
+    let last = rungs.len().saturating_sub(1);
+    let mut lowered = false;
+    if let (Some(floor), Some(rung)) = (presentation.floor_kbps, rungs.last_mut()) {
+        lowered = floor < rung.maxrate_kbps;
+        rung.maxrate_kbps = rung.maxrate_kbps.min(floor);
+    }
+    rungs
         .into_iter()
-        .map(|rung| encoded_video(item, encode_plan(v, rung, None), Packaging::Ts, inputs))
+        .enumerate()
+        .map(|(i, rung)| {
+            let plan = encode_plan(v, rung, None);
+            encoded_video(item, plan, presentation, lowered && i == last, inputs)
+        })
         .collect()
 }
 
-/// `rungs` (tallest first) with the cap of the last lowered to `floor`
-/// kilobits per second, when that is lower.
-fn with_floor(mut rungs: Vec<Rung>, floor: Option<u32>) -> Vec<Rung> {
-    if let (Some(floor), Some(last)) = (floor, rungs.last_mut()) {
-        last.maxrate_kbps = last.maxrate_kbps.min(floor);
-    }
-    rungs
-}
-
 /// The rungs listed beside a copy of `v`, for players whose bandwidth
-/// cannot carry the original: the ladder of its display size, without
-/// the rungs at or above the source's height whose cap is at or above the
-/// source's bit rate (they would cost an encode and give nothing the copy
-/// does not). A 1080p source at 20 Mb/s keeps its 1080p rung (6 Mb/s);
-/// a 720p one at 1.6 Mb/s drops its 720p rung (2.9 Mb/s). None when the
-/// video cannot be decoded.
+/// cannot carry the original: the rungs of the ladder of its display size
+/// whose cap is below the source's bit rate (a dearer rung would cost an
+/// encode and weigh more than the original it stands in for). A 1080p
+/// source at 20 Mb/s keeps every rung, its 1080p one (6 Mb/s) included;
+/// a 720p one at 1.6 Mb/s keeps 480p (1.4 Mb/s) and 360p. When no rung is
+/// cheaper than the source, its lowest one stays, the one a bit-rate limit
+/// lowers ([`crate::rendition::floor_for`]). None when the video cannot
+/// be decoded.
 pub(super) fn rungs_beside_copy(item: &MediaItem, v: &VideoStream, max_height: u32) -> Vec<Rung> {
     if !v.decodable {
         return Vec::new();
     }
-    let source_height = display_size(v).1;
     let source = item.bitrate_bps();
-    ladder(display_size(v), fps_of(item), max_height)
+    let mut all = ladder(display_size(v), fps_of(item), max_height);
+    let lowest = all.pop().expect("a ladder has a rung");
+    let mut kept: Vec<Rung> = all
         .into_iter()
-        .filter(|r| (r.height as f64) < source_height || u64::from(r.maxrate_kbps) * 1000 < source)
-        .collect()
+        .filter(|r| u64::from(r.maxrate_kbps) * 1000 < source)
+        .collect();
+    kept.push(lowest);
+    kept
 }
 
 /// One burn-in video rendition per image subtitle track (at most
-/// [`MAX_BURN_RENDITIONS`]), burned in at the size a player starts on.
-pub(super) fn burn_renditions(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<Rendition> {
+/// [`MAX_BURN_RENDITIONS`]), burned in at the size a player starts on, on
+/// the cut list of `presentation` (MPEG-TS).
+pub(super) fn burn_renditions(
+    item: &MediaItem,
+    presentation: Presentation,
+    inputs: &KeyInputs<'_>,
+) -> Vec<Rendition> {
     let Some(v) = item.video.as_ref().filter(|v| v.decodable) else {
         return Vec::new();
     };
@@ -177,7 +207,8 @@ pub(super) fn burn_renditions(item: &MediaItem, inputs: &KeyInputs<'_>) -> Vec<R
             encoded_video(
                 item,
                 encode_plan(v, rung, Some(s.index)),
-                Packaging::Ts,
+                presentation,
+                false,
                 inputs,
             )
         })

@@ -2,10 +2,13 @@
 //! `POST /api/v1/hls/start`, the preload, a master playlist's signed URL
 //! opened on any node, and a playback token whose session timed out.
 //!
-//! A [`PlayRequest`] (the tracks, the start and the client's profile) is
-//! resolved against the item's decision for that profile: the title of
-//! that decision's presentation, and of each audio track the rendition
-//! the client plays (a copy where it plays the codec, else an AAC encode).
+//! A [`PlayRequest`] (the tracks, the start and the client's profile, with
+//! its bit-rate limit) is resolved against the item's decision for that
+//! profile: the title of that decision's presentation (one whose lowest
+//! rung is lowered when no rung fits the limit), the video variants that
+//! fit, and of each audio track the rendition the client plays (a copy
+//! where it plays the codec and, under a limit, where it fits; else an
+//! AAC encode).
 
 use super::session::{Opening, Session};
 use super::sessions::Sessions;
@@ -14,7 +17,8 @@ use crate::library::{Decision, MediaItem, Playback};
 use crate::packaging::Packaging;
 use crate::profile::ClientProfile;
 use crate::rendition::{
-    audio_options, choose, floor_for, richest, video_options, Choice, Presentation, TrackRef,
+    audio_options, choose, floor_for, richest, video_options, Choice, Presentation, Rendition,
+    TrackRef,
 };
 use crate::supervisor::{AtCapacity, Title};
 use std::sync::Arc;
@@ -158,11 +162,21 @@ impl Sessions {
         }
         let mut mode = hls_playback(&item, &decision)?;
         let mut presentation = Presentation::of(&decision);
-        let (mut title, mut choice) = self.choose_in(&item, &profile, presentation, request)?;
+        let limited = profile.max_bitrate_bps.is_some();
+        // A limit is held against what the master will declare, which
+        // the title's cut list decides: wait for it (as a start does).
+        if limited {
+            let title = self.supervisor().title(item.clone(), presentation);
+            let _ = title.wait_timeline(timeline_wait).await;
+        }
+        let (mut title, mut choice, declared) =
+            self.choose_in(&item, &profile, presentation, request)?;
         // No rung fits the client's limit: its lowest, with a lower cap.
-        if let Some(floor) = floor_for(&title.renditions, &choice, profile.max_bitrate_bps) {
+        if let Some(floor) = floor_for(&declared, &choice, profile.max_bitrate_bps) {
             presentation.floor_kbps = Some(floor);
-            (title, choice) = self.choose_in(&item, &profile, presentation, request)?;
+            let floored = self.supervisor().title(item.clone(), presentation);
+            let _ = floored.wait_timeline(timeline_wait).await;
+            (title, choice, _) = self.choose_in(&item, &profile, presentation, request)?;
         }
         if choice
             .video
@@ -209,8 +223,10 @@ impl Sessions {
         Ok(session)
     }
 
-    /// The title of `item` in `presentation`, and what a client with
-    /// `profile` asking for `request` plays of it.
+    /// The title of `item` in `presentation`, what a client with
+    /// `profile` asking for `request` plays of it, and its renditions with
+    /// the `BANDWIDTH` its master declares ([`Title::declared_bps`]), which
+    /// a limit is held against.
     ///
     /// # Errors
     /// [`OpenError::BadRequest`] for a track the item does not have.
@@ -220,10 +236,17 @@ impl Sessions {
         profile: &ClientProfile,
         presentation: Presentation,
         request: &PlayRequest,
-    ) -> Result<(Arc<Title>, Choice), OpenError> {
+    ) -> Result<(Arc<Title>, Choice, Vec<Rendition>), OpenError> {
         let title = self.supervisor().title(item.clone(), presentation);
+        // The renditions with the BANDWIDTH the master declares.
+        let declared: Vec<Rendition> = (0..title.renditions.len())
+            .map(|i| Rendition {
+                bandwidth_bps: title.declared_bps(i).0,
+                ..title.renditions[i].clone()
+            })
+            .collect();
         let options = audio_options(
-            &title.renditions,
+            &declared,
             |track| {
                 item.audio.get(track).is_some_and(|a| {
                     audio_copied(
@@ -234,17 +257,17 @@ impl Sessions {
                     )
                 })
             },
-            profile.max_bitrate_bps.is_some(),
+            profile.max_bitrate_bps,
         );
         let choice = choose(
-            &title.renditions,
+            &declared,
             &title.subtitles,
             request.audio.as_ref(),
             request.subtitle.as_ref(),
             request.burn,
             options,
             video_options(
-                &title.renditions,
+                &declared,
                 options,
                 profile.max_height,
                 profile.max_bitrate_bps,
@@ -255,18 +278,20 @@ impl Sessions {
         // A client held to a limit starts on the richest variant that
         // fits it: all of them do.
         if profile.max_bitrate_bps.is_some() && request.burn.is_none() {
-            choice.video = richest(&title.renditions, &choice).or(choice.video);
+            choice.video = richest(&declared, &choice).or(choice.video);
         }
-        Ok((title, choice))
+        Ok((title, choice, declared))
     }
 
     /// The session `id` of `user` for `item` as a playback token names
     /// it, for a request of rendition `rendition`: the live one, or the
     /// user's current session for the item, or one made again with that
     /// id (it timed out while its player was paused). A session made
-    /// again plays the presentation `rendition` belongs to: fMP4 copies
-    /// for a `-cmaf` name, else the `generic` decision's, with the
-    /// default tracks (the token does not say which were chosen).
+    /// again plays the presentation `rendition` belongs to: the one a
+    /// video rendition's name says ([`Presentation::of_video_name`]: a
+    /// copy's cuts, a lowered cap, fMP4), fMP4 copies for another `-cmaf`
+    /// name, else the `generic` decision's, with the default tracks (the
+    /// token does not say which were chosen).
     ///
     /// # Errors
     /// [`OpenError::Unplayable`]; [`OpenError::AtCapacity`] as for
@@ -282,14 +307,20 @@ impl Sessions {
             return Ok(s);
         }
         let mode = hls_playback(&item, &item.decision)?;
-        let presentation = if rendition.ends_with("-cmaf") {
-            Presentation {
+        // A video rendition's name says its presentation (when it cuts
+        // the video as the item's own decision does, or is fMP4's); an
+        // audio or subtitle one's only its packaging.
+        let decided = Presentation::of(&item.decision);
+        let named = Presentation::of_video_name(rendition)
+            .filter(|p| p.copy_video == decided.copy_video || p.packaging == Packaging::Fmp4);
+        let presentation = match named {
+            Some(p) => p,
+            None if rendition.ends_with("-cmaf") => Presentation {
                 packaging: Packaging::Fmp4,
                 copy_video: item.video.is_some(),
                 floor_kbps: None,
-            }
-        } else {
-            Presentation::of(&item.decision)
+            },
+            None => decided,
         };
         Ok(self.resume(id, item, mode, presentation, user)?)
     }

@@ -100,22 +100,7 @@ impl Session {
             .chain(&audio)
             .map(|i| uri(&title.renditions[*i].name))
             .collect();
-        // A copy weighs what its key frames' offsets say, once they are
-        // known; a rendition's estimate otherwise.
-        let copy_rates = title.copy_rates();
-        let estimate = |i: usize| match (title.renditions[i].plan, copy_rates) {
-            (Plan::VideoCopy, Some(r)) => {
-                let overhead = title.renditions[i].packaging.overhead();
-                (
-                    (r.peak_bps as f64 * overhead) as u64,
-                    (r.average_bps as f64 * overhead) as u64,
-                )
-            }
-            _ => (
-                title.renditions[i].bandwidth_bps,
-                title.renditions[i].average_bps,
-            ),
-        };
+        let estimate = |i: usize| title.declared_bps(i);
         let average = |i: usize| {
             title
                 .store()

@@ -263,7 +263,7 @@ impl Sessions {
         }
         // The token does not say which tracks it chose: the defaults, with
         // each track's copy where there is one.
-        let options = crate::rendition::audio_options(&title.renditions, |_| true, false);
+        let options = crate::rendition::audio_options(&title.renditions, |_| true, None);
         let choice = crate::rendition::choose(
             &title.renditions,
             &title.subtitles,

@@ -39,6 +39,9 @@ pub fn spec_for(
             packaging: title.renditions[i].packaging,
             rotation: title.item.video.as_ref().map_or(0, |v| v.rotation),
             stream_id: stream_id(title, title.renditions[i].plan),
+            // The probe lists one video stream (the first) whatever the
+            // file holds: only audio can be known to be alone.
+            sole_of_kind: !title.renditions[i].plan.is_video() && title.item.audio.len() == 1,
             sink: Arc::new(RenditionOutput {
                 title: title.clone(),
                 producer: producer.clone(),

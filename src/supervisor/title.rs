@@ -16,7 +16,7 @@ use super::producer::Producer;
 use crate::hls::PlaylistType;
 use crate::library::MediaItem;
 use crate::policy::{self, PlayerView, ProducerView, WaiterView};
-use crate::rendition::{Rendition, RenditionSet, SubtitleRendition};
+use crate::rendition::{Plan, Rendition, RenditionSet, SubtitleRendition};
 use crate::store::{SegmentKey, SegmentStore};
 use crate::timeline::{BitRates, Timeline};
 use std::collections::BTreeMap;
@@ -247,6 +247,45 @@ impl Title {
     /// once its key frames' offsets are known.
     pub fn copy_rates(&self) -> Option<BitRates> {
         self.lock().copy_rates
+    }
+
+    /// The `BANDWIDTH` (peak) and the estimated `AVERAGE-BANDWIDTH` of
+    /// rendition `i`, in bits per second, as its timeline makes them: a
+    /// copy's from its key frames' offsets ([`Self::copy_rates`], with
+    /// its packaging's overhead); an encoded rung's VBV bound over the
+    /// shortest segment of the cut list (key-frame cuts may be shorter
+    /// than the first segment the rendition was estimated for); else the
+    /// rendition's own estimates.
+    pub fn declared_bps(&self, i: usize) -> (u64, u64) {
+        let r = &self.renditions[i];
+        let (peak, average) = (r.bandwidth_bps, r.average_bps);
+        match r.plan {
+            Plan::VideoCopy => match self.copy_rates() {
+                Some(rates) => {
+                    let overhead = r.packaging.overhead();
+                    (
+                        (rates.peak_bps as f64 * overhead) as u64,
+                        (rates.average_bps as f64 * overhead) as u64,
+                    )
+                }
+                None => (peak, average),
+            },
+            Plan::VideoEncode {
+                width,
+                height,
+                maxrate_kbps,
+                ..
+            } => {
+                let shortest = self.timeline().and_then(|t| t.shortest());
+                let rung = crate::ladder::Rung {
+                    width,
+                    height,
+                    maxrate_kbps,
+                };
+                (peak.max(shortest.map_or(0, |s| rung.peak_bps(s))), average)
+            }
+            _ => (peak, average),
+        }
     }
 
     /// Keeps what its copied video's segments weigh.

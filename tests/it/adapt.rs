@@ -151,10 +151,10 @@ async fn the_original_and_its_rungs_share_one_cut_list() {
         "AVERAGE-BANDWIDTH {average}, mean {mean}"
     );
     for (rendition, asked) in [
-        ("video-360p", (0..11).collect::<Vec<usize>>()),
-        ("video-480p", vec![0, 4, 10]),
-        ("video-720p", vec![4]),
-        ("video-1080p", vec![4]),
+        ("video-360p-kf", (0..11).collect::<Vec<usize>>()),
+        ("video-480p-kf", vec![0, 4, 10]),
+        ("video-720p-kf", vec![4]),
+        ("video-1080p-kf", vec![4]),
     ] {
         let (urls, durations, text) = segments(&server, &variant(&master, rendition).url).await;
         assert_eq!(durations, copy_durations, "{rendition}: {text}");
@@ -202,7 +202,7 @@ async fn switching_between_the_original_and_a_rung_plays_every_frame_once() {
     let s = server.start_hls(&id, ALICE).await;
     let master = fetch_master(&server, s["master_url"].as_str().unwrap(), ALICE).await;
     let (copy, _, _) = segments(&server, &variant(&master, "video-copy").url).await;
-    let (rung, _, _) = segments(&server, &variant(&master, "video-480p").url).await;
+    let (rung, _, _) = segments(&server, &variant(&master, "video-480p-kf").url).await;
     let mut stream = Vec::new();
     for n in 0..copy.len() {
         let url = if (4..=7).contains(&n) {
@@ -439,7 +439,7 @@ async fn hls_js_leaves_the_original_on_a_slow_link_and_comes_back() {
     for (rendition, n) in started {
         if rendition.starts_with("video-") && n.as_u64().unwrap_or(0) > 0 {
             assert!(
-                loaded.contains(rendition) || rendition == "video-480p",
+                loaded.contains(rendition) || rendition == "video-480p-kf",
                 "{rendition} was made, but the player asked only {loaded:?}: {stats}"
             );
         }

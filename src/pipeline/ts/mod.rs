@@ -46,10 +46,12 @@ use tables::{
 /// rate in an audio rendition (a 128 kb/s track made 187 kb/s of TS: each
 /// 350-byte frame took three packets, one for its PCR and PES header); four
 /// frames per PES cost about 11 %, which the `BANDWIDTH` of a client held
-/// to 300 kb/s cannot spare. 75 ms plus one frame keeps the PES starts,
-/// which carry the PCR of an audio rendition, within the 100 ms a PCR
-/// needs (ISO/IEC 13818-1, 2.7.2). ffmpeg's muxer packs audio likewise, up
-/// to 2930 bytes.
+/// to 300 kb/s cannot spare. With frames of up to 25 ms (AAC and MP3 at
+/// 44.1 and 48 kHz), 75 ms plus one frame keeps the PES starts, which
+/// carry the PCR of an audio rendition, within the 100 ms a PCR needs
+/// (ISO/IEC 13818-1, 2.7.2); longer frames (AAC at 16 kHz: 64 ms) get PCR
+/// packets of their own between PES starts ([`TsMuxer::fill_pcr_gap`]).
+/// ffmpeg's muxer packs audio likewise, up to 2930 bytes.
 pub const AUDIO_PES_SPAN_90K: u64 = 6_750;
 
 /// The most bytes of audio one PES takes (ffmpeg's `pes_payload_size`).
