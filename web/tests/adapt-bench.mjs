@@ -18,7 +18,7 @@
 // whichever comes first. Prints one `RESULT {json}` line; asserts nothing
 // of speed (exits non-zero only when the page cannot play at all).
 // Usage: node web/tests/adapt-bench.mjs URL MODE TOKEN ITEM_PATH [LIMIT_S]
-import { openItem, runScript } from "./page.mjs";
+import { networkThrottle, openItem, runScript } from "./page.mjs";
 
 const [url, mode, token, path, limitArg] = process.argv.slice(2);
 const LIMIT_S = Number(limitArg || 240);
@@ -101,11 +101,7 @@ await runScript(async (browser) => {
   const startMs = Date.now() - t0;
   console.log(`playing after ${startMs} ms; throttling to ${THROTTLE_BPS} b/s in ${THROTTLE_AFTER_MS} ms`);
   await page.waitForTimeout(THROTTLE_AFTER_MS);
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Network.enable");
-  await cdp.send("Network.emulateNetworkConditions", {
-    offline: false, latency: 20, downloadThroughput: THROTTLE_BPS / 8, uploadThroughput: THROTTLE_BPS / 8,
-  });
+  await (await networkThrottle(page))(THROTTLE_BPS);
   const throttledAt = await page.evaluate(() => {
     window.__throttledAt = window.__wall();
     return document.getElementById("video").currentTime;

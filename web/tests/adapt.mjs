@@ -9,7 +9,7 @@
 // is remembered. Prints
 // one `RESULT {json}` line. Exits non-zero on the first failure.
 // Usage: node web/tests/adapt.mjs BASE_URL TOKEN ITEM_PATH THROTTLE_BPS
-import { openItem, runScript } from "./page.mjs";
+import { networkThrottle, openItem, runScript } from "./page.mjs";
 
 const [base, token, path, throttleBps] = process.argv.slice(2);
 await runScript(async (browser) => {
@@ -58,14 +58,7 @@ await runScript(async (browser) => {
   }));
   console.log(`playing ${start.original ? "the original" : "a rung"} of ${start.labels.join(" / ")}; throttling to ${throttleBps} b/s`);
   if (!start.original) throw new Error("the player did not start on the original");
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Network.enable");
-  const throttle = (bps) => cdp.send("Network.emulateNetworkConditions", {
-    offline: false,
-    latency: bps ? 20 : 0,
-    downloadThroughput: bps ? bps / 8 : -1,
-    uploadThroughput: bps ? bps / 8 : -1,
-  });
+  const throttle = await networkThrottle(page);
   await throttle(Number(throttleBps));
   let t0 = Date.now();
   await page.waitForFunction(() => window.__switches.some((s) => !s.original), null, { timeout: 120000 });

@@ -6,7 +6,7 @@
 // (LEVEL_SWITCHED) and keep playing with no fatal error. Prints one
 // `RESULT {json}` line. Exits non-zero on the first failure.
 // Usage: node web/tests/ladder.mjs BASE_URL TOKEN ITEM_PATH THROTTLE_BPS
-import { openItem, runScript } from "./page.mjs";
+import { networkThrottle, openItem, runScript } from "./page.mjs";
 
 const [base, token, path, throttleBps] = process.argv.slice(2);
 await runScript(async (browser) => {
@@ -37,14 +37,8 @@ await runScript(async (browser) => {
     height: current.hls.levels[current.hls.currentLevel].height,
   }));
   console.log(`playing at ${start.height}p of ${start.heights.join("/")}; throttling to ${throttleBps} b/s`);
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Network.enable");
-  await cdp.send("Network.emulateNetworkConditions", {
-    offline: false,
-    latency: 20,
-    downloadThroughput: Number(throttleBps) / 8,
-    uploadThroughput: Number(throttleBps) / 8,
-  });
+  const throttle = await networkThrottle(page);
+  await throttle(Number(throttleBps));
   const t0 = Date.now();
   await page.waitForFunction((h) => window.__switches.some((s) => s.height < h), start.height, { timeout: 120000 });
   const switchedMs = Date.now() - t0;

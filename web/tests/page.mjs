@@ -29,6 +29,23 @@ export async function openItem(browser, base, token, path) {
 }
 
 /**
+ * The link of `page`'s browser, through the Chrome DevTools Protocol
+ * (Network.emulateNetworkConditions): the function returned sets it to
+ * `bps` bits per second each way with 20 ms of latency, or lifts the limit
+ * with 0.
+ */
+export async function networkThrottle(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  return (bps) => cdp.send("Network.emulateNetworkConditions", {
+    offline: false,
+    latency: bps ? 20 : 0,
+    downloadThroughput: bps ? bps / 8 : -1,
+    uploadThroughput: bps ? bps / 8 : -1,
+  });
+}
+
+/**
  * Runs `body(browser)` in a fresh chromium and exits: 0 when it returns;
  * 1 when it throws, after printing what `state` (run in the page) returns
  * and the error.
