@@ -9,7 +9,7 @@
 // is remembered. Prints
 // one `RESULT {json}` line. Exits non-zero on the first failure.
 // Usage: node web/tests/adapt.mjs BASE_URL TOKEN ITEM_PATH THROTTLE_BPS
-import { networkThrottle, openItem, runScript } from "./page.mjs";
+import { networkThrottle, openItem, playLadder, runScript } from "./page.mjs";
 
 const [base, token, path, throttleBps] = process.argv.slice(2);
 await runScript(async (browser) => {
@@ -46,11 +46,7 @@ await runScript(async (browser) => {
       return load.call(this, url);
     };
   });
-  await page.click("#play");
-  await page.waitForFunction(() => {
-    const v = document.getElementById("video");
-    return current && current.hls && current.hls.levels.length > 1 && v.currentTime > 1;
-  }, null, { timeout: 90000 });
+  await playLadder(page);
   const start = await page.evaluate(() => ({
     labels: current.hls.levels.map(levelLabel),
     original: isOriginal(current.hls.levels[current.hls.currentLevel]),

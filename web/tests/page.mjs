@@ -28,6 +28,15 @@ export async function openItem(browser, base, token, path) {
   return page;
 }
 
+/** Clicks Play and waits (90 s at most) until hls.js plays a title of several variants past 1 s. */
+export async function playLadder(page) {
+  await page.click("#play");
+  await page.waitForFunction(() => {
+    const v = document.getElementById("video");
+    return current && current.hls && current.hls.levels.length > 1 && v.currentTime > 1;
+  }, null, { timeout: 90000 });
+}
+
 /**
  * The link of `page`'s browser, through the Chrome DevTools Protocol
  * (Network.emulateNetworkConditions): the function returned sets it to
