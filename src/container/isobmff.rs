@@ -23,9 +23,18 @@ use super::input::{Input, MAX_ALLOC};
 /// Most top-level boxes walked while looking for `moov`.
 const MAX_TOP_BOXES: u32 = 100_000;
 
-/// Finds the `moov` box among the top-level boxes and returns its
-/// payload and the payload's byte offset in the file.
-pub fn read_moov(r: &mut Input) -> Option<(u64, Vec<u8>)> {
+/// A top-level box of a file: its type, where it starts, its header
+/// length and its whole size, in bytes.
+struct TopBox {
+    kind: [u8; 4],
+    start: u64,
+    header: u64,
+    size: u64,
+}
+
+/// Walks the top-level boxes of `r` (at most [`MAX_TOP_BOXES`]) until
+/// `stop` answers `Some`; `None` at a malformed box or the end.
+fn walk_top<T>(r: &mut Input, mut stop: impl FnMut(&mut Input, &TopBox) -> Option<T>) -> Option<T> {
     let mut pos = 0u64;
     for _ in 0..MAX_TOP_BOXES {
         let mut head = [0u8; 16];
@@ -35,20 +44,23 @@ pub fn read_moov(r: &mut Input) -> Option<(u64, Vec<u8>)> {
         }
         let size32 = u64::from(be32(&head, 0)?);
         let kind: [u8; 4] = head.get(4..8)?.try_into().ok()?;
-        let (hlen, size) = match size32 {
+        let (header, size) = match size32 {
             0 => (8, r.len().checked_sub(pos)?),
             1 if got >= 16 => (16, be64(&head, 8)?),
             1 => return None,
             s => (8, s),
         };
-        if size < hlen || pos.checked_add(size)? > r.len() {
+        if size < header || pos.checked_add(size)? > r.len() {
             return None;
         }
-        if &kind == b"moov" {
-            if size - hlen > MAX_ALLOC {
-                return None;
-            }
-            return Some((pos + hlen, r.read_vec(pos + hlen, size - hlen)?));
+        let found = TopBox {
+            kind,
+            start: pos,
+            header,
+            size,
+        };
+        if let Some(t) = stop(r, &found) {
+            return Some(t);
         }
         pos += size;
         if pos >= r.len() {
@@ -56,6 +68,38 @@ pub fn read_moov(r: &mut Input) -> Option<(u64, Vec<u8>)> {
         }
     }
     None
+}
+
+/// Finds the `moov` box among the top-level boxes and returns its
+/// payload and the payload's byte offset in the file.
+pub fn read_moov(r: &mut Input) -> Option<(u64, Vec<u8>)> {
+    walk_top(r, |r, b| {
+        if &b.kind != b"moov" {
+            return None;
+        }
+        let (at, len) = (b.start + b.header, b.size - b.header);
+        // A moov too large to read ends the walk with no answer.
+        Some(
+            (len <= MAX_ALLOC)
+                .then(|| r.read_vec(at, len))
+                .flatten()
+                .map(|v| (at, v)),
+        )
+    })
+    .flatten()
+}
+
+/// The payload of the top-level box that holds byte `pos` of the file:
+/// its first byte and the byte after its last, if that box is of type
+/// `kind` (e.g. the `mdat` a sample lies in).
+pub fn top_box_around(r: &mut Input, pos: u64, kind: &[u8; 4]) -> Option<(u64, u64)> {
+    walk_top(r, |_, b| {
+        let end = b.start + b.size;
+        (pos < end).then(|| {
+            (&b.kind == kind && pos >= b.start + b.header).then_some((b.start + b.header, end))
+        })
+    })
+    .flatten()
 }
 
 /// Splits a box payload into its child boxes; `None` when malformed.

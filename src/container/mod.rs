@@ -17,6 +17,8 @@
 //!   tables, `Cues`, `idx1`/OpenDML);
 //! - [`matroska_tracks`]: the track flags Matroska keeps and the
 //!   Discoverer does not report;
+//! - [`mp4_chunks`]: where each sample of an MP4 track lies (its
+//!   chunk tables);
 //! - [`mp4_header`]: an MP4 movie header that claims far more than its
 //!   tracks hold, and the bytes that correct it;
 //! - [`h264`]: what the passes need to know of an H.264 access unit;
@@ -37,6 +39,7 @@ pub mod keyframes;
 pub mod matroska;
 pub mod matroska_tracks;
 pub mod mp4;
+pub mod mp4_chunks;
 pub mod mp4_header;
 pub mod patch;
 #[cfg(test)]

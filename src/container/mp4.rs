@@ -28,7 +28,8 @@
 use super::index::{finish, scale, KeyframeIndex, Source};
 use super::input::bytes::{be16, be32, be64};
 use super::input::Input;
-use super::isobmff::{children, find, path, read_moov};
+use super::isobmff::{children, find, path, read_moov, top_box_around};
+use super::mp4_chunks::{Chunks, Samples};
 
 /// Nanoseconds per second.
 const SECOND: u64 = 1_000_000_000;
@@ -54,11 +55,60 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
         }
         if let Some(track) = parse_trak(trak, r.len())? {
             if track.samples > 0 {
-                return track.index(movie);
+                let (mut index, placed) = track.index(movie)?;
+                let others = boxes
+                    .iter()
+                    .filter(|(k, t)| k == b"trak" && !std::ptr::eq(t.as_ptr(), trak.as_ptr()));
+                if interleaved(&placed, others.map(|(_, t)| *t)) {
+                    place(&mut index, placed, r);
+                }
+                return Some(index);
             }
         }
     }
     None
+}
+
+/// Where the key frames of a track lie: (running time, byte offset) of
+/// each key frame in decode order, and the end of its last sample.
+struct Placed {
+    keys: Vec<(u64, u64)>,
+    end: u64,
+}
+
+/// Whether every audio track's chunks lie among the video's, so that the
+/// bytes between two key frames hold the audio of their time too (a file
+/// with all its audio after its video does not say what a segment weighs).
+fn interleaved<'a>(video: &Placed, others: impl Iterator<Item = &'a [u8]>) -> bool {
+    let (Some(first), Some(last)) = (video.keys.iter().map(|k| k.1).min(), Some(video.end)) else {
+        return false;
+    };
+    others.into_iter().all(|trak| {
+        let audio = path(trak, &[b"mdia", b"hdlr"]).and_then(|h| h.get(8..12)) == Some(b"soun");
+        let span = path(trak, &[b"mdia", b"minf", b"stbl"])
+            .and_then(children)
+            .and_then(|stbl| Chunks::new(&stbl)?.span());
+        !audio || span.is_none_or(|(a, b)| a < last && b >= first)
+    })
+}
+
+/// Gives `index` the key frames' byte offsets and the end of the `mdat`
+/// they lie in, when there is one offset per key frame, each after the
+/// one before.
+fn place(index: &mut KeyframeIndex, mut placed: Placed, r: &mut Input) {
+    placed.keys.sort_unstable();
+    placed.keys.dedup_by_key(|k| k.0);
+    let offsets: Vec<u64> = placed.keys.iter().map(|k| k.1).collect();
+    if offsets.len() != index.keyframes.len() || offsets.windows(2).any(|w| w[0] >= w[1]) {
+        return;
+    }
+    let Some((start, end)) = offsets.first().and_then(|o| top_box_around(r, *o, b"mdat")) else {
+        return;
+    };
+    if start <= offsets[0] && placed.end <= end {
+        index.offsets = offsets;
+        index.data_end = Some(end);
+    }
 }
 
 /// One edit-list entry: (segment duration in movie timescale, media time or -1, rate is 1).
@@ -80,6 +130,8 @@ struct Track<'a> {
     sync: Option<Vec<u32>>,
     /// Edit list, if present.
     edits: Option<Vec<Edit>>,
+    /// The `stbl` children: where each sample lies (`stsc`, `stco`/`co64`, `stsz`).
+    tables: Vec<([u8; 4], &'a [u8])>,
 }
 
 /// Parses a `trak`; `Ok(None)`-like `Some(None)` for non-video tracks, `None` on doubt.
@@ -97,8 +149,9 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Option<Option<Track<'_>>> {
     if media.0 == 0 {
         return None;
     }
-    let stbl = children(path(trak, &[b"mdia", b"minf", b"stbl"])?)?;
-    let stts = find(&stbl, b"stts")?.get(4..)?;
+    let tables = children(path(trak, &[b"mdia", b"minf", b"stbl"])?)?;
+    let stbl = tables.as_slice();
+    let stts = find(stbl, b"stts")?.get(4..)?;
     let mut samples = 0u64;
     for i in 0..be32(stts, 0)? as usize {
         samples += u64::from(be32(stts, 4 + i.checked_mul(8)?)?);
@@ -108,7 +161,7 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Option<Option<Track<'_>>> {
     }
     // stsz must agree, and bounds the work on hostile input: a table of sizes
     // has one entry per sample, a constant size times the count fits the file.
-    let stsz = find(&stbl, b"stsz")?;
+    let stsz = find(stbl, b"stsz")?;
     let (size, count) = (u64::from(be32(stsz, 4)?), u64::from(be32(stsz, 8)?));
     let fits = if size == 0 {
         count.checked_mul(4)?.checked_add(12)? <= stsz.len() as u64
@@ -118,17 +171,17 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Option<Option<Track<'_>>> {
     if count != samples || !fits {
         return None;
     }
-    let ctts = match find(&stbl, b"ctts") {
+    let ctts = match find(stbl, b"ctts") {
         Some(c) => Some(c.get(4..)?),
         None => None,
     };
-    let cslg = match find(&stbl, b"cslg") {
+    let cslg = match find(stbl, b"cslg") {
         Some(c) => Some(be32(c, 4)?),
         None => None,
     };
     let mut sync: Option<Vec<u32>> = None;
     for kind in [b"stss", b"stps"] {
-        if let Some(b) = find(&stbl, kind) {
+        if let Some(b) = find(stbl, kind) {
             let n = be32(b, 4)? as usize;
             let list = sync.get_or_insert_with(Vec::new);
             for i in 0..n {
@@ -151,6 +204,7 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Option<Option<Track<'_>>> {
         ctts,
         sync,
         edits,
+        tables: tables.clone(),
     }))
 }
 
@@ -297,8 +351,10 @@ impl<'a> Runs<'a> {
 }
 
 impl Track<'_> {
-    /// Walks all samples and builds the index (`movie` = mvhd timescale and duration).
-    fn index(&self, movie: (u64, u64)) -> Option<KeyframeIndex> {
+    /// Walks all samples and builds the index (`movie` = mvhd timescale
+    /// and duration), and where its key frames lie (no key frame placed
+    /// when the chunk tables do not cover every sample).
+    fn index(&self, movie: (u64, u64)) -> Option<(KeyframeIndex, Placed)> {
         // qtdemux reads ctts offsets as signed 32-bit in both box versions and,
         // without cslg, shifts them so the smallest is >= 0.
         let offset_of = |v: u32| -> i64 { i64::from(v as i32) };
@@ -335,7 +391,17 @@ impl Track<'_> {
         let mut keys = Vec::new();
         let mut last: Option<(u64, u64)> = None; // (running time, duration) of latest PTS
         let mut dts = 0u64;
+        let mut places = Samples::new(&self.tables);
+        let mut placed = Placed {
+            keys: Vec::new(),
+            end: 0,
+        };
         for n in 1..=self.samples {
+            let place = places.as_mut().and_then(Iterator::next);
+            match place {
+                Some((at, size)) => placed.end = placed.end.max(at.saturating_add(u64::from(size))),
+                None => places = None,
+            }
             let delta = u64::from(stts.next_value()?);
             let off = match ctts.as_mut() {
                 Some(runs) => offset_of(runs.next_value()?),
@@ -362,6 +428,7 @@ impl Track<'_> {
             if let Some(rt) = seg.running_time(pts_ns) {
                 if is_key {
                     keys.push(rt);
+                    placed.keys.extend(place.map(|(at, _)| (rt, at)));
                 }
                 if last.is_none_or(|(t, _)| rt >= t) {
                     last = Some((rt, dur_ns));
@@ -369,6 +436,10 @@ impl Track<'_> {
             }
             dts = next_dts;
         }
-        finish(keys, last.and_then(|(t, d)| t.checked_add(d)), Source::Mp4)
+        if places.is_none() {
+            placed.keys.clear();
+        }
+        let index = finish(keys, last.and_then(|(t, d)| t.checked_add(d)), Source::Mp4)?;
+        Some((index, placed))
     }
 }

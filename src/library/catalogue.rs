@@ -300,6 +300,12 @@ impl Catalogue {
             .ok()
             .flatten()?;
         let (blob, end, source, positions) = found;
+        let source = source_from(&source)?;
+        if positions.is_none() && source != Source::DemuxPass {
+            // Stored before the container readers gave offsets: read again
+            // (milliseconds), so that the copy's bit rates are known.
+            return None;
+        }
         let keyframes: Vec<Duration> = u64s(&blob).map(Duration::from_nanos).collect();
         // Byte offsets: one per key frame, then the data end.
         let mut offsets: Vec<u64> = positions
@@ -315,7 +321,7 @@ impl Catalogue {
         Some(KeyframeIndex {
             keyframes,
             end: end.map(|e| Duration::from_nanos(e.max(0) as u64)),
-            source: source_from(&source)?,
+            source,
             offsets,
             data_end,
         })
@@ -418,14 +424,19 @@ fn apply(conn: &Connection, op: &Op) -> anyhow::Result<()> {
                 .iter()
                 .flat_map(|k| (k.as_nanos() as u64).to_le_bytes())
                 .collect();
-            let positions: Option<Vec<u8>> = index.data_end.map(|end| {
-                index
-                    .offsets
-                    .iter()
-                    .chain(std::iter::once(&end))
-                    .flat_map(|o| o.to_le_bytes())
-                    .collect()
-            });
+            // Empty when the file does not say: NULL is a row stored
+            // before the readers gave offsets.
+            let positions: Vec<u8> = index
+                .data_end
+                .map(|end| {
+                    index
+                        .offsets
+                        .iter()
+                        .chain(std::iter::once(&end))
+                        .flat_map(|o| o.to_le_bytes())
+                        .collect()
+                })
+                .unwrap_or_default();
             conn.execute(
                 "UPDATE items SET keyframes = ?1, keyframes_end = ?2, keyframes_src = ?3,
                  keyframes_pos = ?4
@@ -468,8 +479,9 @@ fn stored(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FileStamp, i64,
 
 /// Columns added to `items` since the first catalogues: `device` (0:
 /// such rows look changed and are probed again in the background) and
-/// `keyframes_pos` (key frames' byte offsets; absent: the copy's bit rate
-/// is estimated).
+/// `keyframes_pos` (key frames' byte offsets then the data end; empty:
+/// the file does not say, and the copy's bit rate is estimated; NULL:
+/// stored before they were read, so read again).
 fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
     for (name, decl) in [
         ("device", "device INTEGER NOT NULL DEFAULT 0"),
@@ -574,6 +586,30 @@ mod tests {
         c.remove("b/c.mp4");
         c.flush();
         assert_eq!(c.load().expect("loads").len(), 1);
+    }
+
+    #[test]
+    fn key_frames_stored_without_offsets_are_read_again_unless_the_file_has_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = Catalogue::open(dir.path(), Path::new("/srv/media")).expect("opens");
+        let stamp = row("a.mp4", 10).stamp;
+        c.put(&row("a.mp4", 10));
+        let index = KeyframeIndex {
+            keyframes: vec![Duration::ZERO, Duration::from_secs(6)],
+            end: Some(Duration::from_secs(12)),
+            source: Source::Mp4,
+            offsets: Vec::new(),
+            data_end: None,
+        };
+        // The file does not say where its key frames lie: kept as it is.
+        c.put_keyframes("a.mp4", stamp, &index);
+        c.flush();
+        assert_eq!(c.keyframes("a.mp4", stamp), Some(index));
+        // A row from before the offsets were read: read the file again.
+        c.conn()
+            .execute("UPDATE items SET keyframes_pos = NULL", [])
+            .expect("update");
+        assert_eq!(c.keyframes("a.mp4", stamp), None);
     }
 
     #[test]

@@ -20,6 +20,8 @@ use crate::common::*;
 use std::time::Duration;
 
 const FILM: &str = "h264_irregular_gops_1080p_60s.mkv";
+/// A 10 s 1080p H.264 + AAC MP4 at 10 Mb/s, key frames every 2 s.
+const MP4: &str = "h264_10mbps_1080p_10s.mp4";
 /// The film's frame rate, frames per second.
 const FPS: f64 = 25.0;
 
@@ -105,7 +107,7 @@ async fn the_original_and_its_rungs_share_one_cut_list() {
 
     // One cut list: the same EXTINF list everywhere, the 11 s GOP one
     // segment within the target duration.
-    let (copy_urls, copy_durations, copy_text) = segments(&server, &original.url).await;
+    let (_, copy_durations, copy_text) = segments(&server, &original.url).await;
     assert_eq!(copy_durations.len(), 11, "{copy_text}");
     assert!(
         copy_text.contains("#EXT-X-TARGETDURATION:11\n"),
@@ -115,20 +117,49 @@ async fn the_original_and_its_rungs_share_one_cut_list() {
         copy_durations.iter().any(|d| (d - 11.0).abs() < 0.01),
         "the 11 s GOP is one segment: {copy_durations:?}"
     );
-    let (audio_urls, _, _) = segments(&server, &master.audio[0]).await;
+    let copy_starts = original_declares_what_it_makes(&server, &master).await;
+    for (rendition, asked) in [
+        ("video-360p-kf", (0..11).collect::<Vec<usize>>()),
+        ("video-480p-kf", vec![0, 4, 10]),
+        ("video-720p-kf", vec![4]),
+        ("video-1080p-kf", vec![4]),
+    ] {
+        let (urls, durations, text) = segments(&server, &variant(&master, rendition).url).await;
+        assert_eq!(durations, copy_durations, "{rendition}: {text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:11\n"), "{text}");
+        for n in asked {
+            let bytes = segment(&server, &urls[n]).await;
+            assert!(starts_with_idr(&bytes), "{rendition} segment {n}");
+            let start = first_video_s(&bytes);
+            assert!(
+                (start - copy_starts[n]).abs() < 1.0 / FPS + 0.001,
+                "{rendition} segment {n} starts at {start} s, the original's at {} s",
+                copy_starts[n]
+            );
+        }
+    }
+    server.stop().await;
+}
+
+/// Fetches every segment of the original and of the first audio
+/// rendition; checks that the original's `BANDWIDTH`, known before any
+/// segment was made, holds for every segment (video and audio together)
+/// and is not far above the peak, and that its `AVERAGE-BANDWIDTH` is the
+/// mean within 10 %. Returns where each video segment starts, seconds.
+async fn original_declares_what_it_makes(server: &TestServer, master: &Master) -> Vec<f64> {
+    let original = variant(master, "video-copy");
+    let (copy_urls, copy_durations, _) = segments(server, &original.url).await;
+    let (audio_urls, _, _) = segments(server, &master.audio[0]).await;
     let mut copy_starts = Vec::new();
     let (mut peak, mut total) = (0u64, 0u64);
     for (n, url) in copy_urls.iter().enumerate() {
-        let bytes = segment(&server, url).await;
+        let bytes = segment(server, url).await;
         assert!(starts_with_idr(&bytes), "{url}");
         copy_starts.push(first_video_s(&bytes));
-        // The variant's peak: its video and audio segments together.
-        let both = bytes.len() + segment(&server, &audio_urls[n]).await.len();
+        let both = bytes.len() + segment(server, &audio_urls[n]).await.len();
         peak = peak.max(bps(both, copy_durations[n]));
         total += both as u64;
     }
-    // The original's BANDWIDTH, known before any segment was made, holds
-    // for every segment; its AVERAGE-BANDWIDTH is the mean within 10 %.
     let mean =
         (total as f64 * 8.0 / copy_durations.iter().map(|d| f64::from(*d)).sum::<f64>()) as u64;
     let average = original.average_bandwidth.unwrap();
@@ -150,26 +181,34 @@ async fn the_original_and_its_rungs_share_one_cut_list() {
         average.abs_diff(mean) * 10 <= mean,
         "AVERAGE-BANDWIDTH {average}, mean {mean}"
     );
-    for (rendition, asked) in [
-        ("video-360p-kf", (0..11).collect::<Vec<usize>>()),
-        ("video-480p-kf", vec![0, 4, 10]),
-        ("video-720p-kf", vec![4]),
-        ("video-1080p-kf", vec![4]),
-    ] {
-        let (urls, durations, text) = segments(&server, &variant(&master, rendition).url).await;
-        assert_eq!(durations, copy_durations, "{rendition}: {text}");
-        assert!(text.contains("#EXT-X-TARGETDURATION:11\n"), "{text}");
-        for n in asked {
-            let bytes = segment(&server, &urls[n]).await;
-            assert!(starts_with_idr(&bytes), "{rendition} segment {n}");
-            let start = first_video_s(&bytes);
-            assert!(
-                (start - copy_starts[n]).abs() < 1.0 / FPS + 0.001,
-                "{rendition} segment {n} starts at {start} s, the original's at {} s",
-                copy_starts[n]
-            );
-        }
-    }
+    copy_starts
+}
+
+/// An MP4's original declares its bit rates from its sample tables (the
+/// chunk offsets of its key frames), as a Matroska film does from its Cues:
+/// on a film whose second half carries several times the bits of its
+/// first, the file's mean bit rate (plus a margin) would be below the
+/// second half's segments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mp4_original_declares_its_bit_rate_from_its_sample_tables() {
+    const UNEVEN: &str = "h264_uneven_1080p_20s.mp4";
+    let Some(made) = adapt_media() else { return };
+    let media = media_subset(&[made.join(UNEVEN)]);
+    let server = start_server_with(media.path(), |_| {}).await;
+    server.wait_library(Duration::from_secs(60)).await;
+    let id = server.media_id(UNEVEN).await;
+    let r = server
+        .get(&format!("/api/v1/stream/{id}?mode=hls"), ALICE)
+        .await;
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let master = fetch_master(&server, &location, ALICE).await;
+    assert!(
+        master.variants[0].url.contains("/video-copy/"),
+        "{}",
+        master.text
+    );
+    original_declares_what_it_makes(&server, &master).await;
     server.stop().await;
 }
 
@@ -250,7 +289,6 @@ async fn a_bitrate_limit_keeps_every_variant_and_segment_within_it() {
     let Some(made) = adapt_media() else { return };
     let Some(shared) = shared_media() else { return };
     const SURROUND: &str = "derived_h264_aac51_bbb_720p.mkv";
-    const MP4: &str = "h264_10mbps_1080p_10s.mp4";
     let media = media_subset(&[made.join(FILM), made.join(MP4), shared.join(SURROUND)]);
     let server = start_server_with(media.path(), |c| {
         c.supervisor.throttle_margin_s = Duration::from_secs(6).into();

@@ -168,6 +168,72 @@ fn the_container_index_matches_what_the_demuxers_give_the_cutter() {
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
 }
 
+/// Whether the sample at byte `at` of `file` holds an IDR (H.264) or IRAP
+/// (HEVC) picture among its first NAL units (4-byte lengths, as MP4
+/// writes them).
+fn key_picture_at(file: &[u8], at: u64, hevc: bool) -> bool {
+    let mut pos = at as usize;
+    for _ in 0..16 {
+        let Some(len) = file.get(pos..pos + 4) else {
+            return false;
+        };
+        let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
+        let Some(&header) = file.get(pos + 4) else {
+            return false;
+        };
+        let key = if hevc {
+            (16..=21).contains(&((header >> 1) & 0x3f))
+        } else {
+            header & 0x1f == 5
+        };
+        if key {
+            return true;
+        }
+        if len == 0 {
+            return false;
+        }
+        pos += 4 + len;
+    }
+    false
+}
+
+#[test]
+fn an_mp4_index_says_where_each_key_frame_lies() {
+    let Some(shared) = shared_media() else { return };
+    let mut checked = 0;
+    for (path, expect) in cases(&shared) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let hevc = name.contains("hevc");
+        if !matches!(expect, Expect::Index(Source::Mp4))
+            || !(name.contains("h264") || name.starts_with("bf_") || hevc)
+        {
+            continue;
+        }
+        let index = from_container(&path).unwrap_or_else(|| panic!("{name}: no index"));
+        let file = std::fs::read(&path).unwrap();
+        assert_eq!(
+            index.offsets.len(),
+            index.keyframes.len(),
+            "{name}: {index:?}"
+        );
+        let end = index
+            .data_end
+            .unwrap_or_else(|| panic!("{name}: no data end"));
+        assert!(
+            end <= file.len() as u64 && index.offsets.last() < Some(&end),
+            "{name}"
+        );
+        for (n, at) in index.offsets.iter().enumerate() {
+            assert!(
+                key_picture_at(&file, *at, hevc),
+                "{name}: key frame {n} at byte {at}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} MP4 files checked");
+}
+
 #[test]
 fn files_without_video_or_readable_data_get_a_plain_error() {
     let Some(shared) = shared_media() else { return };

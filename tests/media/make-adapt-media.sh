@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Makes the media of tests/it/adapt.rs in $1 (default target/adapt-media):
+# Makes the media of tests/it/adapt.rs in $1 (default target/adapt-media-2):
 # a 60 s 1920x1080 25 fps H.264 + AAC Matroska film whose key frames fall
 # at irregular times, 2.4 to 5.6 s apart and one GOP of 11 s (20.0 to
 # 31.0 s), with no key frame anywhere else (no scene cuts, no keyint), at
 # 12 Mb/s, twice the 1080p rung's 6 Mb/s cap (moving noise); and a 10 s
 # 1080p H.264 + AAC MP4 at 10 Mb/s, which browsers play as it is; and a
 # 12 s 1280x720 HEVC + AAC Matroska film (key frames every 2 s), which
-# Safari takes copied into fMP4 with H.264 rungs beside it. Needs ffmpeg
-# (scripts/setup.sh installs it).
+# Safari takes copied into fMP4 with H.264 rungs beside it; and a 20 s
+# 1080p H.264 + AAC MP4 whose bit rate is uneven (still colour bars for
+# 10 s, then moving noise), so that its peak is far above its mean. Needs
+# ffmpeg (scripts/setup.sh installs it).
 set -euo pipefail
-out=${1:-target/adapt-media}
+out=${1:-target/adapt-media-2}
 mkdir -p "$out" && cd "$out"
 [ -e .done ] && exit 0
 ff="timeout 600 nice -n 10 ffmpeg -nostdin -y -hide_banner -loglevel error"
@@ -27,4 +29,8 @@ $ff -f lavfi -i "testsrc2=s=1280x720:r=24:d=12,format=yuv420p" \
   -f lavfi -i "sine=f=550:d=12:sample_rate=48000" \
   -c:v libx265 -preset ultrafast -x265-params keyint=48:min-keyint=48:scenecut=0:log-level=error \
   -tag:v hvc1 -c:a aac -b:a 96k -ac 2 hevc_aac_720p_12s.mkv
+$ff -f lavfi -i "smptebars=s=1920x1080:r=25:d=10,format=yuv420p[a];testsrc2=s=960x540:r=25:d=10,noise=alls=14:allf=t+u,scale=1920:1080:flags=bicubic,format=yuv420p[b];[a][b]concat=n=2:v=1:a=0" \
+  -f lavfi -i "sine=f=770:d=20:sample_rate=48000" \
+  -c:v libx264 -preset superfast -crf 20 -maxrate 12M -bufsize 12M -g 50 \
+  -c:a aac -b:a 128k -ac 2 h264_uneven_1080p_20s.mp4
 touch .done
