@@ -73,7 +73,8 @@ impl Session {
     }
 
     /// The master playlist: the video variants the session offers (the
-    /// rung a player starts on first, then the others, richest first),
+    /// rung a player starts on first, then the others, richest first;
+    /// beside the original, only rungs that declare less than it),
     /// the audio renditions and the WebVTT renditions, each media
     /// playlist's URI `uri(rendition name)`. `AVERAGE-BANDWIDTH` is a
     /// rendition's measured mean once it has made a few segments.
@@ -92,6 +93,20 @@ impl Session {
                 std::cmp::Reverse(title.renditions[*i].bandwidth_bps),
             )
         });
+        let estimate = |i: usize| title.declared_bps(i);
+        // Beside the original, a rung that declares as much as it offers
+        // no way down (a short cut list's VBV bound can): left out.
+        let copy = rungs
+            .iter()
+            .find(|i| title.renditions[**i].plan == Plan::VideoCopy)
+            .map(|i| estimate(*i).0);
+        if let Some(copy_bps) = copy {
+            rungs.retain(|i| {
+                title.renditions[*i].plan == Plan::VideoCopy
+                    || choice.video == Some(*i)
+                    || estimate(*i).0 < copy_bps
+            });
+        }
         let audio: Vec<usize> = (0..title.renditions.len())
             .filter(|i| !title.renditions[*i].plan.is_video() && choice.audio_options.contains(*i))
             .collect();
@@ -100,7 +115,6 @@ impl Session {
             .chain(&audio)
             .map(|i| uri(&title.renditions[*i].name))
             .collect();
-        let estimate = |i: usize| title.declared_bps(i);
         let average = |i: usize| {
             title
                 .store()
