@@ -15,6 +15,9 @@
 //! * the OpenDML index is used when present, `idx1` otherwise; `idx1` entries
 //!   with id 0 or `rec `, or offset 0 (after the first), are skipped.
 //!
+//! Each key frame's chunk position (what a copy's segments weigh) comes
+//! with it when every one lies in the `movi` list, in order.
+//!
 //! Returns `None` for files without an index (avidemux would scan), a
 //! `dwStart` other than 0, field indexes, or anything inconsistent.
 
@@ -49,6 +52,8 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
     let riff_end = riff_end.min(r.len());
     let mut video = None;
     let mut idx1 = None;
+    // The `movi` list: where its `movi` fourcc lies, and where it ends.
+    let mut movi = None;
     let mut pos = 12u64;
     for _ in 0..MAX_CHUNKS {
         if pos.checked_add(8)? > riff_end {
@@ -62,6 +67,8 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
                 let kind = read(r, data, 4)?;
                 if kind == b"hdrl" {
                     video = Some(parse_hdrl(&read(r, data + 4, size.checked_sub(4)?)?)?);
+                } else if kind == b"movi" && movi.is_none() {
+                    movi = Some((data, data.checked_add(size)?.min(riff_end)));
                 }
             }
             b"idx1" => idx1 = Some(read(r, data, size)?),
@@ -80,15 +87,59 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
     };
     let time = |n: u64| scale(n, video.scale.checked_mul(SECOND)?, video.rate);
     let mut keys = Vec::new();
-    for (n, &(size, key)) in entries.iter().enumerate() {
+    let mut places = Vec::new();
+    for (n, e) in entries.iter().enumerate() {
         // Nothing is pushed for an empty chunk (ffmpeg pads VFR input with them).
-        if key && size > 0 {
+        if e.key && e.size > 0 {
             keys.push(time(n as u64)?);
+            places.push(e.offset);
         }
     }
     // The last frame lasts until the end of the stream (trailing empty chunks included).
     let end = Some(time(entries.len() as u64)?);
-    finish(keys, end, Source::Avi)
+    let mut index = finish(keys, end, Source::Avi)?;
+    if let Some(movi) = movi {
+        place(&mut index, places, movi, video.superindex.is_empty(), r);
+    }
+    Some(index)
+}
+
+/// Gives `index` its key frames' chunk positions (`places`, in time
+/// order) and the end of the `movi` list, when each lies in that list
+/// after the one before. `idx1` offsets count from the `movi` fourcc, or
+/// from the file's start in some writers: the one whose first offset
+/// holds a chunk of the video stream is taken, as `avidemux` does.
+fn place(
+    index: &mut KeyframeIndex,
+    mut places: Vec<u64>,
+    movi: (u64, u64),
+    idx1: bool,
+    r: &mut Input,
+) {
+    let (start, end) = movi;
+    if idx1 {
+        let Some(first) = places.first().copied() else {
+            return;
+        };
+        let is_chunk = |r: &mut Input, at: u64| {
+            read(r, at, 4).is_some_and(|id| id.get(2..4).is_some_and(|t| t == b"dc" || t == b"db"))
+        };
+        let base = if start.checked_add(first).is_some_and(|at| is_chunk(r, at)) {
+            start
+        } else if is_chunk(r, first) {
+            0
+        } else {
+            return;
+        };
+        for p in &mut places {
+            *p = p.saturating_add(base);
+        }
+    }
+    let inside = places.iter().all(|p| (start..end).contains(p));
+    if places.len() == index.keyframes.len() && inside && places.windows(2).all(|w| w[0] < w[1]) {
+        index.offsets = places;
+        index.data_end = Some(end);
+    }
 }
 
 /// Reads `n` bytes at `pos`.
@@ -166,8 +217,19 @@ fn parse_superindex(indx: &[u8]) -> Option<Vec<(u64, u32)>> {
         .collect()
 }
 
-/// Index entries (size, keyframe) of the video stream from the `ix##` chunks.
-fn odml_entries(r: &mut Input, video: &Video) -> Option<Vec<(u32, bool)>> {
+/// One index entry of the video stream.
+struct Entry {
+    /// Bytes of the frame.
+    size: u32,
+    /// Whether it is a key frame.
+    key: bool,
+    /// Where its chunk starts: from the file's start (OpenDML), or as
+    /// `idx1` gives it (see [`place`]).
+    offset: u64,
+}
+
+/// Index entries of the video stream from the `ix##` chunks.
+fn odml_entries(r: &mut Input, video: &Video) -> Option<Vec<Entry>> {
     let mut out = Vec::new();
     for &(offset, size) in &video.superindex {
         let head = read(r, offset, 8)?;
@@ -182,16 +244,24 @@ fn odml_entries(r: &mut Input, video: &Video) -> Option<Vec<(u32, bool)>> {
             return None; // field indexes and other kinds are not modelled
         }
         let n = le32(&ix, 4)? as usize;
+        let base = le64(&ix, 12)?;
         for i in 0..n {
-            let raw = le32(&ix, 24 + i.checked_mul(8)? + 4)?;
-            out.push((raw & 0x7FFF_FFFF, raw & 0x8000_0000 == 0));
+            let at = 24 + i.checked_mul(8)?;
+            let raw = le32(&ix, at + 4)?;
+            // The offset points at the frame's data, after its chunk header.
+            let data = base.saturating_add(u64::from(le32(&ix, at)?));
+            out.push(Entry {
+                size: raw & 0x7FFF_FFFF,
+                key: raw & 0x8000_0000 == 0,
+                offset: data.saturating_sub(8),
+            });
         }
     }
     Some(out)
 }
 
-/// Index entries (size, keyframe) of stream `number` from `idx1`, as avidemux filters them.
-fn idx1_entries(idx1: &[u8], number: u32, streams: u32) -> Option<Vec<(u32, bool)>> {
+/// Index entries of stream `number` from `idx1`, as avidemux filters them.
+fn idx1_entries(idx1: &[u8], number: u32, streams: u32) -> Option<Vec<Entry>> {
     let mut out = Vec::new();
     let mut added = 0u64;
     for e in idx1.chunks_exact(16) {
@@ -209,7 +279,11 @@ fn idx1_entries(idx1: &[u8], number: u32, streams: u32) -> Option<Vec<(u32, bool
         }
         added += 1;
         if nr == i64::from(number) {
-            out.push((le32(e, 12)?, le32(e, 4)? & 0x10 != 0));
+            out.push(Entry {
+                size: le32(e, 12)?,
+                key: le32(e, 4)? & 0x10 != 0,
+                offset: u64::from(offset),
+            });
         }
     }
     Some(out)

@@ -184,31 +184,38 @@ async fn original_declares_what_it_makes(server: &TestServer, master: &Master) -
     copy_starts
 }
 
-/// An MP4's original declares its bit rates from its sample tables (the
-/// chunk offsets of its key frames), as a Matroska film does from its Cues:
-/// on a film whose second half carries several times the bits of its
-/// first, the file's mean bit rate (plus a margin) would be below the
-/// second half's segments.
+/// MP4 and AVI originals declare their bit rates from their own indexes
+/// (the MP4 sample tables' chunk offsets, the AVI index's chunk
+/// positions), as a Matroska film does from its Cues. The MP4's second
+/// half carries several times the bits of its first: the file's mean bit
+/// rate plus a margin, what it declared before, is below the peak of its
+/// segments. The AVI is a real screen recording.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mp4_original_declares_its_bit_rate_from_its_sample_tables() {
+async fn mp4_and_avi_originals_declare_their_bit_rates_from_their_indexes() {
     const UNEVEN: &str = "h264_uneven_1080p_20s.mp4";
-    let Some(made) = adapt_media() else { return };
-    let media = media_subset(&[made.join(UNEVEN)]);
+    const AVI: &str = "h264_aac_screencast_1024x576.avi";
+    let (Some(made), Some(shared)) = (adapt_media(), shared_media()) else {
+        return;
+    };
+    let media = media_subset(&[made.join(UNEVEN), shared.join(AVI)]);
     let server = start_server_with(media.path(), |_| {}).await;
     server.wait_library(Duration::from_secs(60)).await;
-    let id = server.media_id(UNEVEN).await;
-    let r = server
-        .get(&format!("/api/v1/stream/{id}?mode=hls"), ALICE)
-        .await;
-    assert_eq!(r.status(), 302);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let master = fetch_master(&server, &location, ALICE).await;
-    assert!(
-        master.variants[0].url.contains("/video-copy/"),
-        "{}",
-        master.text
-    );
-    original_declares_what_it_makes(&server, &master).await;
+    for file in [UNEVEN, AVI] {
+        let id = server.media_id(file).await;
+        let r = server
+            .get(&format!("/api/v1/stream/{id}?mode=hls"), ALICE)
+            .await;
+        assert_eq!(r.status(), 302, "{file}");
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let master = fetch_master(&server, &location, ALICE).await;
+        assert!(
+            master.variants[0].url.contains("/video-copy/"),
+            "{file}: {}",
+            master.text
+        );
+        println!("{file}");
+        original_declares_what_it_makes(&server, &master).await;
+    }
     server.stop().await;
 }
 

@@ -197,6 +197,58 @@ fn key_picture_at(file: &[u8], at: u64, hevc: bool) -> bool {
     false
 }
 
+/// Whether the AVI chunk at byte `at` of `file` is a video chunk (`##dc`,
+/// or `##db` as `avimux` writes) whose
+/// H.264 (Annex B) data holds an IDR picture.
+fn key_chunk_at(file: &[u8], at: u64) -> bool {
+    let at = at as usize;
+    let Some(head) = file.get(at..at + 8) else {
+        return false;
+    };
+    let size = u32::from_le_bytes(head[4..8].try_into().unwrap()) as usize;
+    let Some(data) = file.get(at + 8..(at + 8 + size).min(file.len())) else {
+        return false;
+    };
+    matches!(&head[2..4], b"dc" | b"db")
+        && data
+            .windows(4)
+            .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+}
+
+#[test]
+fn an_avi_index_says_where_each_key_frame_lies() {
+    let Some(shared) = shared_media() else { return };
+    let mut checked = 0;
+    for (path, expect) in cases(&shared) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !matches!(expect, Expect::Index(Source::Avi)) {
+            continue;
+        }
+        let index = from_container(&path).unwrap_or_else(|| panic!("{name}: no index"));
+        let file = std::fs::read(&path).unwrap();
+        assert_eq!(
+            index.offsets.len(),
+            index.keyframes.len(),
+            "{name}: {index:?}"
+        );
+        let end = index
+            .data_end
+            .unwrap_or_else(|| panic!("{name}: no data end"));
+        assert!(
+            end <= file.len() as u64 && index.offsets.last() < Some(&end),
+            "{name}"
+        );
+        for (n, at) in index.offsets.iter().enumerate() {
+            assert!(
+                key_chunk_at(&file, *at),
+                "{name}: key frame {n} at byte {at}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "{checked} AVI files checked");
+}
+
 #[test]
 fn an_mp4_index_says_where_each_key_frame_lies() {
     let Some(shared) = shared_media() else { return };
