@@ -43,8 +43,10 @@ impl AppState {
     ///
     /// # Errors
     /// Fails when a token is too short ([`Config::validate`]), hlsd's
-    /// elements cannot be registered, the media dir cannot be read, or
-    /// the transcode dir, the data dir or the catalogue cannot be made.
+    /// elements cannot be registered, the media dir cannot be read, the
+    /// transcode dir, the data dir or the catalogue cannot be made, or,
+    /// without `--secret`, the kept secret cannot be read or made
+    /// ([`crate::secret::SecretError`]).
     pub async fn new(config: Config) -> anyhow::Result<Arc<AppState>> {
         config.validate()?;
         crate::pipeline::register_elements()?;
@@ -56,7 +58,8 @@ impl AppState {
             http,
             ..
         } = config;
-        let (store, library) = tokio::task::spawn_blocking(move || {
+        let (secret_given, data_dir) = (http.secret.is_some(), library.data_dir.clone());
+        let (store, library, kept_secret) = tokio::task::spawn_blocking(move || {
             let dir = &store.transcode_dir;
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating transcode dir {}", dir.display()))?;
@@ -76,7 +79,13 @@ impl AppState {
                 explicit = store.disk_budget_bytes.is_some(),
                 "segment store ready"
             );
-            anyhow::Ok((Arc::new(segments), Arc::new(Library::open(&library)?)))
+            let library = Library::open(&library)?;
+            // Without --secret, the one kept in the data dir (made once).
+            let kept = match secret_given {
+                true => Vec::new(),
+                false => crate::secret::load_or_create(&data_dir)?,
+            };
+            anyhow::Ok((Arc::new(segments), Arc::new(library), kept))
         })
         .await
         .context("opening the store and the library")??;
@@ -95,7 +104,7 @@ impl AppState {
             .collect();
         let signer = match &http.secret {
             Some(s) => Signer::new(s.as_bytes()),
-            None => Signer::random(),
+            None => Signer::new(&kept_secret),
         };
         Ok(Arc::new(AppState {
             segment_waiters: Arc::new(tokio::sync::Semaphore::new(

@@ -80,7 +80,8 @@
 //! - [`profile`], [`ladder`], [`packaging`]: client profiles, the quality
 //!   ladder, and which codecs MPEG-TS and fMP4 carry.
 //! - [`continuity`]: timestamps that jump back made to continue.
-//! - [`token`]: signed playback tokens.
+//! - [`token`]: signed playback tokens; [`secret`]: the signing secret a
+//!   node keeps in its data dir.
 //!
 //! Around them: [`stats`] (JSON and Prometheus figures) and [`guard`]
 //! (callbacks whose panics fail their pipeline, not the process).
@@ -111,6 +112,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod profile;
 pub mod rendition;
+pub mod secret;
 pub mod session;
 pub mod stats;
 pub mod store;

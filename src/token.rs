@@ -57,6 +57,17 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// `n` bytes from the operating system's random source.
+///
+/// # Panics
+/// When the system has no random source (`getrandom(2)` failing): no
+/// secret can be made without one.
+pub fn random_key(n: usize) -> Vec<u8> {
+    let mut key = vec![0u8; n];
+    getrandom::fill(&mut key).expect("the system's random source");
+    key
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now_unix_s() -> u64 {
     SystemTime::now()
@@ -73,12 +84,12 @@ impl Signer {
         }
     }
 
-    /// A signer with a random 32-byte secret, for a single node that was
-    /// given none: its tokens die with the process.
+    /// A signer with a random 32-byte secret: its tokens die with the
+    /// process (tests; a node keeps its secret, [`crate::secret`]).
     pub fn random() -> Self {
-        let mut key = Uuid::new_v4().as_bytes().to_vec();
-        key.extend_from_slice(Uuid::new_v4().as_bytes());
-        Signer { key }
+        Signer {
+            key: random_key(32),
+        }
     }
 
     fn mac(&self) -> HmacSha256 {

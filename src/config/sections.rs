@@ -296,7 +296,8 @@ pub struct HttpSettings {
     )]
     pub user_max_bitrate: Vec<super::UserLimit>,
     /// Secret that signs playback tokens; nodes behind one load balancer
-    /// share it [default: random per process].
+    /// share it [default: one made once and kept in
+    /// `DATA_DIR/signing-secret`, mode 0600, so URLs outlive a restart].
     #[arg(long, env = "HLSD_SECRET", hide_env_values = true, value_parser = non_empty)]
     pub secret: Option<String>,
     /// Seconds a playback token lives beyond twice the item's duration.

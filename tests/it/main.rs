@@ -29,6 +29,7 @@ mod operations;
 mod process;
 mod profiles;
 mod reported;
+mod restart;
 mod resume;
 mod scaleout;
 mod seek;

@@ -43,12 +43,30 @@ pub struct Node {
     dir: PathBuf,
     child: Option<Child>,
     starts: u32,
+    /// Whether it is given the shared `--secret` (else it keeps its own).
+    shared_secret: bool,
 }
 
 impl Node {
     /// Starts node `name` on `port` over `media`, its transcode and data
     /// dirs and logs under `dir`; waits until its library is ready.
     pub async fn start(name: &str, port: u16, media: &Path, dir: &Path) -> Node {
+        Node::start_with(name, port, media, dir, true).await
+    }
+
+    /// [`Self::start`] without `--secret`: the node signs with the secret
+    /// it keeps in its data dir, as a single node does.
+    pub async fn start_alone(name: &str, port: u16, media: &Path, dir: &Path) -> Node {
+        Node::start_with(name, port, media, dir, false).await
+    }
+
+    async fn start_with(
+        name: &str,
+        port: u16,
+        media: &Path,
+        dir: &Path,
+        shared_secret: bool,
+    ) -> Node {
         let mut node = Node {
             name: name.to_string(),
             port,
@@ -56,9 +74,15 @@ impl Node {
             dir: dir.join(name),
             child: None,
             starts: 0,
+            shared_secret,
         };
         node.spawn().await;
         node
+    }
+
+    /// Its data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -70,19 +94,23 @@ impl Node {
         std::fs::create_dir_all(&self.dir).unwrap();
         self.starts += 1;
         let log = self.dir.join(format!("log-{}.txt", self.starts));
-        let child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hlsd"));
+        if self.shared_secret {
+            command.args(["--secret", SECRET]);
+        }
+        let child = command
             .arg("--addr")
             .arg(format!("127.0.0.1:{}", self.port))
             .args(["--token", &format!("alice:{ALICE}")])
             .args(["--token", &format!("bob:{BOB}")])
-            .args(["--secret", SECRET, "--node-name", &self.name])
+            .args(["--node-name", &self.name])
             .args(["--metrics-public", "--settle-ms", "300"])
             .arg("--media-dir")
             .arg(&self.media)
             .arg("--transcode-dir")
             .arg(self.dir.join("transcode"))
             .arg("--data-dir")
-            .arg(self.dir.join("data"))
+            .arg(self.data_dir())
             .env("RUST_LOG", "hlsd=info")
             .env("NO_COLOR", "1")
             .current_dir(&self.dir)

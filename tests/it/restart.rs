@@ -1,0 +1,160 @@
+//! A restart costs a viewer nothing: a single node (no `--secret`) keeps
+//! the secret that signs its playback URLs in its data dir, so the URLs a
+//! player holds outlive the process. ffmpeg (`-re`, as fast as it plays)
+//! plays a transcode and a remux from one node; when it opens a segment
+//! the node is SIGKILLed and started again on the same port and dirs (as
+//! systemd does after a crash): every request after the restart is
+//! answered, none refused, and the whole title decodes.
+
+use crate::common::cluster::{free_port, Node};
+use crate::common::*;
+use std::os::unix::fs::MetadataExt;
+use tokio::io::AsyncBufReadExt;
+
+/// Frames of the first video stream of `file`, counted by decoding.
+fn frames_of(file: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// The last `frame=` count in ffmpeg's progress output.
+fn frames_decoded(log: &str) -> Option<u64> {
+    let at = log.rfind("frame=")?;
+    log[at + 6..].split_whitespace().next()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playback_urls_outlive_a_restart_of_a_single_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::start_alone("solo", free_port(), &fixtures_dir(), tmp.path()).await;
+    let kept = node.data_dir().join("signing-secret");
+    assert_eq!(std::fs::metadata(&kept).unwrap().mode() & 0o777, 0o600);
+    let secret = std::fs::read(&kept).unwrap();
+    // (file, the segment whose opening triggers the restart)
+    for (file, at) in [
+        ("transcode_vp8_vorbis_20s.webm", 2),
+        ("remux_h264_aac.mkv", 1),
+    ] {
+        let server = TestServer::remote(&node.base());
+        let id = server.media_id(file).await;
+        let r = server.get(&format!("/api/v1/stream/{id}"), ALICE).await;
+        assert_eq!(r.status(), 302, "{file}");
+        let master = node.base() + r.headers()["location"].to_str().unwrap();
+        let mut ffmpeg = tokio::process::Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-hide_banner",
+                "-v",
+                "info",
+                "-re",
+                "-i",
+                &master,
+            ])
+            .args(["-f", "null", "-"])
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(ffmpeg.stderr.take().unwrap()).lines();
+        let (mut before, mut after) = (String::new(), String::new());
+        let mut restarted = false;
+        // Once both the video's and the audio's segment `at` are open
+        // (ffmpeg opens each rendition's next one at about the same time).
+        let trigger = format!("/segment_{at:05}.ts");
+        let mut opened = [false, false];
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let log = if restarted { &mut after } else { &mut before };
+            log.push_str(&line);
+            log.push('\n');
+            if !restarted && line.contains("Opening '") && line.contains(&trigger) {
+                opened[usize::from(line.contains("/audio"))] = true;
+                if opened == [true, true] {
+                    // Their requests answered first (not a test of a
+                    // request cut in half: a player retries those).
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    node.restart().await;
+                    restarted = true;
+                }
+            }
+        }
+        let status = ffmpeg.wait().await.unwrap();
+        println!("{file}: after the restart:\n{after}");
+        assert!(
+            restarted,
+            "{file}: ffmpeg never opened video segment {at}:\n{before}"
+        );
+        assert!(status.success(), "{file}: ffmpeg failed:\n{before}{after}");
+        for refused in [
+            "HTTP error",
+            "Server returned",
+            "Failed to open",
+            "Unable to open",
+        ] {
+            assert!(
+                !after.contains(refused),
+                "{file}: {refused} after the restart:\n{after}"
+            );
+        }
+        assert!(
+            after.contains("Opening '"),
+            "{file}: nothing asked after the restart"
+        );
+        let source = frames_of(&fixtures_dir().join(file));
+        let decoded = frames_decoded(&after).unwrap_or_default();
+        assert!(
+            decoded.abs_diff(source) <= 1,
+            "{file}: decoded {decoded} frames of {source}"
+        );
+    }
+    // The same secret throughout.
+    assert_eq!(std::fs::read(&kept).unwrap(), secret);
+}
+
+/// A kept secret that other users can read is refused at start-up, with
+/// what to do; so is a file that holds no secret.
+#[test]
+fn a_kept_secret_others_can_read_is_refused_at_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let kept = data.join("signing-secret");
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hlsd"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--token",
+                &format!("alice:{ALICE}"),
+            ])
+            .arg("--media-dir")
+            .arg(fixtures_dir())
+            .arg("--transcode-dir")
+            .arg(tmp.path().join("sessions"))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&kept, "A".repeat(43)).unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = start();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("can be read by other users") && err.contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&kept, "not a secret").unwrap();
+    let out = start();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("does not hold a signing secret"), "{err}");
+}
