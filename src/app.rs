@@ -30,6 +30,8 @@ pub struct AppState {
     /// Segment requests that may still wait for a segment being made
     /// (`--max-waiting-requests` permits).
     pub segment_waiters: Arc<tokio::sync::Semaphore>,
+    /// Poster frames, made on demand and kept.
+    pub thumbnails: crate::thumbnails::Thumbnails,
     /// token → user.
     tokens: HashMap<String, String>,
 }
@@ -115,6 +117,7 @@ impl AppState {
             sessions,
             stats,
             signer,
+            thumbnails: crate::thumbnails::Thumbnails::default(),
             tokens,
         }))
     }

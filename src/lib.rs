@@ -44,19 +44,22 @@
 //!   `live.rs`, `tasks.rs`), probing in child processes (`prober.rs`,
 //!   `probe.rs`), the playback decision per client profile (`decision/`,
 //!   pure), the GStreamer passes over a file (`passes/`: key frames, open
-//!   GOPs, which streams hold data, the source fix), playback positions.
+//!   GOPs, which streams hold data, the source fix, a stream's first codec
+//!   kept, a key frame as a JPEG), playback positions.
 //!
 //! Media:
 //! - [`pipeline`]: GStreamer pipelines (remux, transcode) and what they
 //!   need: what one is built from (`spec.rs`), linking each pad to what it
-//!   feeds (`link.rs`), media time and the one seek (`media_time.rs`), a stream's first
-//!   codec kept (`one_codec.rs`), Matroska lead-in restored (`lead_in.rs`),
+//!   feeds (`link.rs`), media time and the one seek (`media_time.rs`),
+//!   Matroska lead-in restored (`lead_in.rs`),
 //!   the appsink and segment writer (`appsink.rs`, `segmenter.rs`), the
 //!   packager with the TS packetizer (`ts/`, its layout in `packet.rs`) and the fMP4 (CMAF) writer
 //!   (`fmp4/`), decode times for video without them, the throttle, cues,
 //!   and hlsd's own elements over C libraries: x264 (`x264/`) and the
 //!   swscale downscaler (`scale/`), the two `ffi.rs` with `unsafe`.
 //! - [`store`]: the segment store, its disk budget and eviction.
+//! - [`thumbnails`]: poster frames (a key frame as a JPEG), made on demand
+//!   and kept in memory.
 //!
 //! A folder's `mod.rs` declares its files and re-exports what the rest of
 //! the crate uses; a folder's files import their siblings, never their own
@@ -118,6 +121,7 @@ pub mod stats;
 pub mod store;
 pub mod subtitle;
 pub mod supervisor;
+pub mod thumbnails;
 pub mod timeline;
 pub mod token;
 

@@ -168,6 +168,18 @@ impl From<crate::session::PlaylistError> for ApiError {
     }
 }
 
+impl From<crate::thumbnails::PictureError> for ApiError {
+    fn from(e: crate::thumbnails::PictureError) -> Self {
+        use crate::thumbnails::PictureError;
+        match e {
+            PictureError::NoVideo(_) | PictureError::Failed { .. } => {
+                ApiError::Unplayable(e.to_string())
+            }
+            PictureError::Busy => ApiError::not_ready(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::library::Unavailable> for ApiError {
     fn from(e: crate::library::Unavailable) -> Self {
         match e {

@@ -12,6 +12,7 @@
 //! | `POST /api/v1/library/scan` | [`library`]: rescan a folder now (admins) |
 //! | `GET /api/v1/media/{id}` | [`media`]: one item, its decision for `?profile=` |
 //! | `GET /api/v1/media/{id}/subtitles/{index}.vtt` | [`media`]: a whole text subtitle track |
+//! | `GET /api/v1/media/{id}/thumbnail?t=` | [`media`]: a poster frame (JPEG) |
 //! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS |
 //! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`sessions`]: start or reuse a session |
 //! | `GET /api/v1/hls/{sid}/master.m3u8` | [`sessions`]: the master playlist by session id |
@@ -70,6 +71,8 @@ pub fn routes(
         .or(media::item(s(), auth.clone()))
         .unify()
         .or(media::subtitles(s(), auth.clone()))
+        .unify()
+        .or(media::thumbnail(s(), auth.clone()))
         .unify()
         .or(media::stream(s(), auth.clone()))
         .unify()

@@ -28,7 +28,6 @@ pub mod fmp4;
 mod lead_in;
 mod link;
 mod media_time;
-mod one_codec;
 mod packager;
 pub mod remux;
 pub mod scale;

@@ -47,7 +47,7 @@ pub fn build(spec: &ProducerSpec) -> anyhow::Result<BuiltPipeline> {
         .context("parsebin")?;
     pipeline.add_many([&src, &parsebin])?;
     src.link(&parsebin)?;
-    super::one_codec::keep_first_codec(&parsebin);
+    crate::library::passes::one_codec::keep_first_codec(&parsebin);
 
     let start = spec.timeline.start(spec.start_index);
     let position = Arc::new(AtomicU64::new(start.as_nanos() as u64));

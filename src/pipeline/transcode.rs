@@ -189,7 +189,7 @@ fn decoding_source(spec: &ProducerSpec, uri: &str) -> anyhow::Result<gst::Elemen
         .property("caps", decodebin_caps(&spec.outputs))
         .build()
         .context("uridecodebin")?;
-    super::one_codec::keep_first_codec(&src);
+    crate::library::passes::one_codec::keep_first_codec(&src);
     super::lead_in::restore(&src, &spec.path);
     let media_path = spec.path.clone();
     src.connect("source-setup", false, move |args| {

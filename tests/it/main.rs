@@ -35,5 +35,6 @@ mod scaleout;
 mod seek;
 mod sessions;
 mod sharing;
+mod thumbnails;
 mod tracks;
 mod watching;

@@ -7,15 +7,21 @@
 //!   container has no usable index;
 //! - [`open_gop`]: whether a container's key frames are IDR frames;
 //! - [`stream_data`]: which declared streams carry data (in the prober);
+//! - [`still`]: one key frame decoded to a JPEG (a poster frame), the one
+//!   pass that decodes;
 //! - [`source_fix`]: the container patches (MP4 header, MPEG-TS tables,
-//!   ASF header) on a source element.
+//!   ASF header) on a source element;
+//! - [`one_codec`]: each demuxed stream kept to its first codec (also in
+//!   the producers' pipelines).
 //!
 //! The pure readers of container bytes are [`crate::container`].
 
 pub mod keyframes;
+pub mod one_codec;
 pub mod open_gop;
 mod pipeline;
 pub mod source_fix;
+pub mod still;
 pub mod stream_data;
 
 pub use keyframes::{demux_pass, demux_pass_progress};
