@@ -98,6 +98,8 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
     )
     .await;
     for line in [
+        // Each video item has a poster frame: 4 of the 5 (not the FLAC).
+        "library listed, 4 poster frames",
         "past 3 s",
         "resumed after",
         "remux (fMP4)",

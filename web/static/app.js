@@ -108,8 +108,12 @@ async function loadPage(fresh) {
   const rows = items.map((it, i) => {
     const decision = it.probed ? it.playback || "unplayable" : "pending";
     const res = it.video ? `${it.video.width}×${it.video.height}` : "";
+    // A poster frame for what has video, fetched as the row scrolls in.
+    const poster = it.video && it.probed
+      ? `<img class="poster" loading="lazy" alt="" src="/api/v1/media/${it.id}/thumbnail?api_key=${encodeURIComponent(token)}">`
+      : "";
     return `<tr class="item" data-i="${i}" data-path="${escapeHtml(it.path)}">
-      <td>${escapeHtml(it.path)}</td><td>${fmtDuration(it.duration_s)}</td><td>${res}</td>
+      <td>${poster}</td><td>${escapeHtml(it.path)}</td><td>${fmtDuration(it.duration_s)}</td><td>${res}</td>
       <td>${escapeHtml(codecs(it))}</td>
       <td><span class="badge ${decision}">${decision}</span><div class="reasons">${escapeHtml(it.reasons.join(", "))}</div></td></tr>`;
   });

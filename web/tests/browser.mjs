@@ -30,8 +30,14 @@ try {
   await page.fill("#token", token);
   await page.click("#login-form button");
   await page.waitForSelector("tr.item");
+  // Every video item's poster frame loads, 320 pixels wide.
+  await page.waitForFunction(() => {
+    const posters = Array.from(document.querySelectorAll("img.poster"));
+    return posters.length > 0 && posters.every((p) => p.complete && p.naturalWidth === 320);
+  }, null, { timeout: 30000 });
+  const posters = await page.evaluate(() => document.querySelectorAll("img.poster").length);
   await page.screenshot({ path: `${outDir}/library.png` });
-  console.log("library listed");
+  console.log(`library listed, ${posters} poster frames`);
 
   const files = [...direct.split(",").map((f) => [f, "direct_play"]), [remux, "remux"], [transcode, "transcode"], ...fmp4.map((f) => [f, "fmp4"])];
   for (const [name, kind] of files) {
