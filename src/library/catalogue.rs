@@ -23,7 +23,9 @@ use std::time::Duration;
 /// 2: audio streams an MPEG-TS file declares but never fills left out,
 /// short TS clips measured, MP4 headers that overstate corrected.
 /// 3: an MP3 with an ID3 tag is container `mp3`, not `id3`.
-pub const PROBE_VERSION: i64 = 3;
+/// 4: video colour (primaries, transfer, matrix) and HDR (PQ, HLG,
+/// mastering display, light levels).
+pub const PROBE_VERSION: i64 = 4;
 
 /// The database's file name in the data dir.
 pub const FILE_NAME: &str = "catalogue.sqlite3";

@@ -13,8 +13,9 @@
 //! * [`prober`]: the pool of prober children (`hlsd probe --worker`).
 //! * [`watch`]: inotify events and the polling fallback.
 //! * [`scan`]: which files are media, and listing folders.
-//! * [`streams`]: what the Discoverer found in a file; [`item`]: the item
-//!   it is listed as, and its stamp on disk.
+//! * [`streams`]: what the Discoverer found in a file, with [`colour`]
+//!   (colour coding and HDR, pure); [`item`]: the item it is listed as,
+//!   and its stamp on disk.
 //! * [`items`]: the in-memory item set and its pages (pure).
 //! * [`decision`]: how a file plays (pure); [`probe`]: the Discoverer.
 //!
@@ -22,6 +23,7 @@
 //! ([`passes`]) is free of GStreamer.
 
 pub mod catalogue;
+pub mod colour;
 pub mod decision;
 mod figures;
 pub mod id;

@@ -3,6 +3,7 @@
 //! Discovering is blocking (85–140 ms per file measured here, design.md), so
 //! callers run [`probe_file`] on a blocking thread.
 
+use super::colour::{self, Colour, Hdr};
 use super::language;
 use super::streams::{AudioStream, MediaInfo, SubtitleSource, SubtitleStream, VideoStream};
 use crate::container::matroska_tracks;
@@ -198,8 +199,46 @@ fn video_stream(info: &gst_pbutils::DiscovererInfo) -> Option<VideoStream> {
             .and_then(rotation_of)
             .or(global_rotation)
             .unwrap_or(0),
+        colour: s.and_then(colour_of),
+        hdr: s.and_then(hdr_of),
         decodable: caps.as_ref().is_some_and(decoder_available),
         stream_id: v.stream_id().map(|s| s.to_string()),
+    })
+}
+
+/// The colour description in caps `s` (`colorimetry`), as H.273 names.
+fn colour_of(s: &gst::StructureRef) -> Option<Colour> {
+    let c: gst_video::VideoColorimetry = s.get::<String>("colorimetry").ok()?.parse().ok()?;
+    Some(Colour {
+        primaries: colour::primaries_name(c.primaries().to_iso()).into(),
+        transfer: colour::transfer_name(c.transfer().to_iso()).into(),
+        matrix: colour::matrix_name(c.matrix().to_iso()).into(),
+        full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+    })
+}
+
+/// The HDR form in caps `s`: PQ or HLG by the `colorimetry` transfer,
+/// with `mastering-display-info` (SMPTE ST 2086, luminance in 0.0001
+/// cd/m²) and `content-light-level` (CTA-861.3, nits) where the parser
+/// or demuxer put them.
+fn hdr_of(s: &gst::StructureRef) -> Option<Hdr> {
+    let c: gst_video::VideoColorimetry = s.get::<String>("colorimetry").ok()?.parse().ok()?;
+    let transfer = colour::hdr_transfer(c.transfer().to_iso())?;
+    let mastering = s
+        .get::<String>("mastering-display-info")
+        .ok()
+        .and_then(|m| m.parse::<gst_video::VideoMasteringDisplayInfo>().ok());
+    let light = s
+        .get::<String>("content-light-level")
+        .ok()
+        .and_then(|l| l.parse::<gst_video::VideoContentLightLevel>().ok());
+    let nits = |v: u32| f64::from(v) / 10_000.0;
+    Some(Hdr {
+        transfer,
+        mastering_max_nits: mastering.map(|m| nits(m.max_display_mastering_luminance())),
+        mastering_min_nits: mastering.map(|m| nits(m.min_display_mastering_luminance())),
+        max_cll_nits: light.map(|l| u32::from(l.max_content_light_level())),
+        max_fall_nits: light.map(|l| u32::from(l.max_frame_average_light_level())),
     })
 }
 

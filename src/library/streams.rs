@@ -1,6 +1,7 @@
 //! What the Discoverer found in a file, in plain data: its video, audio
 //! and subtitle streams ([`MediaInfo`]).
 
+use super::colour::{Colour, Hdr};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -29,6 +30,14 @@ pub struct VideoStream {
     pub interlaced: bool,
     /// Clockwise rotation in degrees from the `image-orientation` tag.
     pub rotation: u32,
+    /// How its colours are coded (primaries, transfer, matrix, range), if
+    /// the stream or container says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colour: Option<Colour>,
+    /// Its HDR form (PQ or HLG, mastering display, light levels); absent
+    /// for SDR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr: Option<Hdr>,
     /// Whether this machine's GStreamer has a decoder for it.
     pub decodable: bool,
     /// GStreamer stream id, used to pick this stream in the pipeline.

@@ -2,6 +2,7 @@
 //! field (the catalogue stores them whole); the API leaves out what is
 //! the server's business: GStreamer stream ids and sidecar paths on disk.
 
+use super::colour::{Colour, Hdr};
 use super::streams::{AudioStream, SubtitleKind, SubtitleStream, VideoStream};
 use serde::{Serialize, Serializer};
 
@@ -16,6 +17,10 @@ struct Video<'a> {
     bit_depth: Option<u32>,
     interlaced: bool,
     rotation: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    colour: Option<&'a Colour>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hdr: Option<&'a Hdr>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +69,8 @@ pub(super) fn video<S: Serializer>(v: &Option<VideoStream>, s: S) -> Result<S::O
             bit_depth: v.bit_depth,
             interlaced: v.interlaced,
             rotation: v.rotation,
+            colour: v.colour.as_ref(),
+            hdr: v.hdr.as_ref(),
         })
         .serialize(s)
 }

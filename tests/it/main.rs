@@ -18,6 +18,7 @@ mod corrupt_media;
 mod coverage;
 mod direct_play;
 mod faults;
+mod hdr;
 mod hls;
 mod identity;
 mod keyframes;

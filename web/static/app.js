@@ -81,8 +81,17 @@ function fmtDuration(s) {
   return `${m}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
 }
 
+// "HDR10 (PQ) 1000 nits" or "HLG" for HDR video, else "".
+function hdrLabel(video) {
+  const h = video && video.hdr;
+  if (!h) return "";
+  const name = h.transfer === "pq" ? "HDR10 (PQ)" : "HLG";
+  return h.mastering_max_nits ? `${name} ${Math.round(h.mastering_max_nits)} nits` : name;
+}
+
 function codecs(item) {
-  const v = item.video ? item.video.codec : "no video";
+  const hdr = hdrLabel(item.video);
+  const v = item.video ? item.video.codec + (hdr ? ` ${hdr}` : "") : "no video";
   const a = item.audio.length ? item.audio.map((x) => x.codec).join("+") : "no audio";
   return `${v} / ${a}`;
 }

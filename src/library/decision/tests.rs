@@ -17,6 +17,8 @@ pub(crate) fn h264(w: u32, h: u32) -> VideoStream {
         pixel_aspect: (1, 1),
         interlaced: false,
         rotation: 0,
+        colour: None,
+        hdr: None,
         decodable: true,
         stream_id: None,
     }

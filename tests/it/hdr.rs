@@ -1,0 +1,119 @@
+//! HDR is known: the probe records how a video's colours are coded and
+//! whether it is HDR (PQ or HLG), with the mastering display's luminance
+//! and the content light levels where the stream or container carries
+//! them, and `GET /api/v1/media/{id}` shows them.
+//!
+//! Over files made by the test with ffmpeg's libx265 (10-bit): HDR10 with
+//! SMPTE ST 2086 and CTA-861.3 metadata (1000 nits, MaxCLL 1000, MaxFALL
+//! 400) in MP4 and in Matroska, HLG in MP4, and an SDR BT.709 H.264.
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
+    let media = tempfile::tempdir().unwrap();
+    let dir = media.path();
+    let ff = |args: &[&str]| {
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y"])
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ffmpeg {args:?}");
+    };
+    let src = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=24:d=1"];
+    let x265 = |params: &str, out: &str| {
+        let params = format!("log-level=error:{params}");
+        let out = dir.join(out);
+        ff(&[
+            &src[..],
+            &[
+                "-vf",
+                "format=yuv420p10le",
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+            ],
+            &[
+                "-x265-params",
+                &params,
+                "-tag:v",
+                "hvc1",
+                out.to_str().unwrap(),
+            ],
+        ]
+        .concat());
+    };
+    x265(
+        "hdr10=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
+         master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):\
+         max-cll=1000,400",
+        "hdr10.mp4",
+    );
+    ff(&[
+        "-i",
+        dir.join("hdr10.mp4").to_str().unwrap(),
+        "-c",
+        "copy",
+        dir.join("hdr10.mkv").to_str().unwrap(),
+    ]);
+    x265(
+        "colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc",
+        "hlg.mp4",
+    );
+    ff(&[
+        &src[..],
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        &[
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-colorspace",
+            "bt709",
+        ],
+        &[dir.join("sdr.mp4").to_str().unwrap()],
+    ]
+    .concat());
+    let server = start_server_with(dir, |_| {}).await;
+    let video = |name: &'static str| {
+        let server = &server;
+        async move {
+            let id = server.media_id(name).await;
+            let item = server
+                .get_json(&format!("/api/v1/media/{id}"), ALICE, 200)
+                .await;
+            println!("{name}: {}", item["video"]);
+            item["video"].clone()
+        }
+    };
+    for name in ["hdr10.mp4", "hdr10.mkv"] {
+        let v = video(name).await;
+        assert_eq!(v["colour"]["primaries"], "bt2020", "{name}: {v}");
+        assert_eq!(v["colour"]["transfer"], "smpte2084", "{name}: {v}");
+        assert_eq!(v["colour"]["matrix"], "bt2020nc", "{name}: {v}");
+        assert_eq!(v["colour"]["full_range"], false, "{name}: {v}");
+        assert_eq!(v["hdr"]["transfer"], "pq", "{name}: {v}");
+        assert_eq!(v["hdr"]["mastering_max_nits"], 1000.0, "{name}: {v}");
+        assert_eq!(v["hdr"]["mastering_min_nits"], 0.0001, "{name}: {v}");
+        assert_eq!(v["hdr"]["max_cll_nits"], 1000, "{name}: {v}");
+        assert_eq!(v["hdr"]["max_fall_nits"], 400, "{name}: {v}");
+        assert_eq!(v["bit_depth"], 10, "{name}: {v}");
+    }
+    let v = video("hlg.mp4").await;
+    assert_eq!(v["colour"]["transfer"], "arib-std-b67", "{v}");
+    assert_eq!(v["hdr"], serde_json::json!({"transfer": "hlg"}), "{v}");
+    let v = video("sdr.mp4").await;
+    assert_eq!(v["colour"]["primaries"], "bt709", "{v}");
+    assert_eq!(v["colour"]["transfer"], "bt709", "{v}");
+    assert!(v.get("hdr").is_none(), "SDR has no hdr: {v}");
+    server.stop().await;
+}
