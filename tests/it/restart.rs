@@ -11,6 +11,11 @@ use crate::common::*;
 use std::os::unix::fs::MetadataExt;
 use tokio::io::AsyncBufReadExt;
 
+/// The fixture a node transcodes.
+const TRANSCODE: &str = "transcode_vp8_vorbis_20s.webm";
+/// The film the test makes, which a node copies.
+const REMUX: &str = "h264_aac_30s.mkv";
+
 /// Frames of the first video stream of `file`, counted by decoding.
 fn frames_of(file: &std::path::Path) -> u64 {
     let out = std::process::Command::new("ffprobe")
@@ -22,56 +27,76 @@ fn frames_of(file: &std::path::Path) -> u64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
-/// The last `frame=` count in ffmpeg's progress output.
+/// The last `frame=` count in ffmpeg's `-progress` output.
 fn frames_decoded(log: &str) -> Option<u64> {
-    let at = log.rfind("frame=")?;
-    log[at + 6..].split_whitespace().next()?.parse().ok()
+    log.lines()
+        .filter_map(|l| l.strip_prefix("frame=")?.trim().parse().ok())
+        .next_back()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playback_urls_outlive_a_restart_of_a_single_node() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut node = Node::start_alone("solo", free_port(), &fixtures_dir(), tmp.path()).await;
+    // The transcode fixture (20 s of VP8), and a 30 s H.264 + AAC film the
+    // node copies, key frames every 2 s: segments 0-2, 2-8, 8-14, ... s.
+    let media = tmp.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    std::fs::copy(fixtures_dir().join(TRANSCODE), media.join(TRANSCODE)).unwrap();
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=30"])
+        .args(["-f", "lavfi", "-i", "sine=d=30", "-c:v", "libx264"])
+        .args([
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
+        .arg(media.join(REMUX))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "ffmpeg could not make {REMUX}");
+    let mut node = Node::start_alone("solo", free_port(), &media, tmp.path()).await;
     let kept = node.data_dir().join("signing-secret");
     assert_eq!(std::fs::metadata(&kept).unwrap().mode() & 0o777, 0o600);
     let secret = std::fs::read(&kept).unwrap();
-    // (file, the segment whose opening triggers the restart)
-    for (file, at) in [
-        ("transcode_vp8_vorbis_20s.webm", 2),
-        ("remux_h264_aac.mkv", 1),
-    ] {
+    // (file, the segment whose opening, once playing, triggers the restart:
+    // ffmpeg opens each rendition's next segment a segment ahead of what
+    // it plays, so one more is asked for after the restart)
+    for (file, at) in [(TRANSCODE, 2), (REMUX, 3)] {
         let server = TestServer::remote(&node.base());
         let id = server.media_id(file).await;
         let r = server.get(&format!("/api/v1/stream/{id}"), ALICE).await;
         assert_eq!(r.status(), 302, "{file}");
         let master = node.base() + r.headers()["location"].to_str().unwrap();
         let mut ffmpeg = tokio::process::Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-hide_banner",
-                "-v",
-                "info",
-                "-re",
-                "-i",
-                &master,
-            ])
-            .args(["-f", "null", "-"])
+            .args(["-nostdin", "-nostats", "-hide_banner", "-v", "info", "-re"])
+            .args(["-i", &master, "-f", "null", "-", "-progress", "pipe:2"])
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
         let mut lines = tokio::io::BufReader::new(ffmpeg.stderr.take().unwrap()).lines();
         let (mut before, mut after) = (String::new(), String::new());
-        let mut restarted = false;
-        // Once both the video's and the audio's segment `at` are open
-        // (ffmpeg opens each rendition's next one at about the same time).
+        let (mut playing, mut restarted) = (false, false);
+        // Once playing (ffmpeg first opens every variant to probe it), and
+        // both the video's and the audio's segment `at` are open.
         let trigger = format!("/segment_{at:05}.ts");
         let mut opened = [false, false];
         while let Some(line) = lines.next_line().await.unwrap() {
             let log = if restarted { &mut after } else { &mut before };
             log.push_str(&line);
             log.push('\n');
-            if !restarted && line.contains("Opening '") && line.contains(&trigger) {
+            // `-progress`: the time played, microseconds.
+            playing |= line
+                .strip_prefix("out_time_us=")
+                .and_then(|us| us.parse::<f64>().ok())
+                .is_some_and(|us| us >= 1e6);
+            if playing && !restarted && line.contains("Opening '") && line.contains(&trigger) {
                 opened[usize::from(line.contains("/audio"))] = true;
                 if opened == [true, true] {
                     // Their requests answered first (not a test of a
@@ -86,7 +111,7 @@ async fn playback_urls_outlive_a_restart_of_a_single_node() {
         println!("{file}: after the restart:\n{after}");
         assert!(
             restarted,
-            "{file}: ffmpeg never opened video segment {at}:\n{before}"
+            "{file}: ffmpeg never opened segment {at} while playing:\n{before}"
         );
         assert!(status.success(), "{file}: ffmpeg failed:\n{before}{after}");
         for refused in [
@@ -104,7 +129,7 @@ async fn playback_urls_outlive_a_restart_of_a_single_node() {
             after.contains("Opening '"),
             "{file}: nothing asked after the restart"
         );
-        let source = frames_of(&fixtures_dir().join(file));
+        let source = frames_of(&media.join(file));
         let decoded = frames_decoded(&after).unwrap_or_default();
         assert!(
             decoded.abs_diff(source) <= 1,
