@@ -284,6 +284,7 @@ fn probe_one(path: &Path, timeout: Duration) -> MediaInfo {
 /// # Errors
 /// Fails when GStreamer cannot start or stdout is closed.
 pub fn run_worker(timeout: Duration, crash_on: Option<&str>) -> anyhow::Result<()> {
+    no_core_dumps();
     gst::init()?;
     let stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
@@ -302,6 +303,15 @@ pub fn run_worker(timeout: Duration, crash_on: Option<&str>) -> anyhow::Result<(
         stdout.flush()?;
     }
     Ok(())
+}
+
+/// Turns off core dumps for this process: a child that a hostile file
+/// crashes (what the pool exists for) must not leave a core file of its
+/// memory in the server's working directory, however the machine is set
+/// up. Best effort: a refusal is ignored.
+fn no_core_dumps() {
+    use nix::sys::resource::{setrlimit, Resource};
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
 }
 
 /// `hlsd probe FILE...`: prints what the library would record for each

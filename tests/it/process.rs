@@ -474,3 +474,38 @@ async fn the_page_and_hls_js_come_from_the_binary_in_an_empty_directory() {
     proc.child.kill().unwrap();
     proc.child.wait().unwrap();
 }
+
+/// A prober child (what a hostile file may crash) turns core dumps off for
+/// itself, however the machine allows them: no core file of its memory
+/// lands in the server's working directory.
+#[test]
+fn a_prober_child_turns_core_dumps_off() {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new("prlimit")
+        .args(["--core=unlimited", "--"])
+        .arg(env!("CARGO_BIN_EXE_hlsd"))
+        .args(["probe", "--worker"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) runs");
+    // Once it answers a request, it has set itself up.
+    let file = fixtures_dir().join("remux_h264_aac.mkv");
+    let request = serde_json::json!({ "path": file.to_str().unwrap() });
+    writeln!(child.stdin.as_mut().unwrap(), "{request}").unwrap();
+    let mut reply = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut reply)
+        .unwrap();
+    assert!(reply.contains("h264"), "{reply}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap()
+        .to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(fields[4..6], ["0", "0"], "{core}");
+}
