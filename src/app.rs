@@ -108,6 +108,7 @@ impl AppState {
             Some(s) => Signer::new(s.as_bytes()),
             None => Signer::new(&kept_secret),
         };
+        let thumbnails = crate::thumbnails::Thumbnails::new(stats.clone());
         Ok(Arc::new(AppState {
             segment_waiters: Arc::new(tokio::sync::Semaphore::new(
                 http.max_waiting_requests.max(1),
@@ -117,7 +118,7 @@ impl AppState {
             sessions,
             stats,
             signer,
-            thumbnails: crate::thumbnails::Thumbnails::default(),
+            thumbnails,
             tokens,
         }))
     }

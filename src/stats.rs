@@ -67,6 +67,8 @@ pub struct Stats {
     library_watching: IntGauge,
     library_probes: IntCounterVec,
     library_scans: IntCounter,
+    pictures: IntCounter,
+    picture_seconds: Counter,
     recent_ttfs: Mutex<VecDeque<f64>>,
 }
 
@@ -217,6 +219,22 @@ impl Stats {
         registry
             .register(Box::new(library_scans.clone()))
             .expect("unique metric");
+        let pictures = IntCounter::new(
+            "hlsd_thumbnails_made_total",
+            "Pictures decoded from key frames (poster frames), each made once, whoever asks",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(pictures.clone()))
+            .expect("unique metric");
+        let picture_seconds = Counter::new(
+            "hlsd_thumbnail_seconds_total",
+            "Wall seconds spent making those pictures",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(picture_seconds.clone()))
+            .expect("unique metric");
         Stats {
             registry,
             started,
@@ -238,6 +256,8 @@ impl Stats {
             library_watching,
             library_probes,
             library_scans,
+            pictures,
+            picture_seconds,
             recent_ttfs: Mutex::new(VecDeque::new()),
         }
     }
@@ -274,6 +294,12 @@ impl Stats {
     /// A session was stopped for `reason`.
     pub fn session_stopped(&self, reason: StopReason) {
         self.stopped.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    /// A picture was made from a key frame in `elapsed`.
+    pub fn picture_made(&self, elapsed: Duration) {
+        self.pictures.inc();
+        self.picture_seconds.inc_by(elapsed.as_secs_f64());
     }
 
     /// One error of `kind`.

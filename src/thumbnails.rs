@@ -81,23 +81,25 @@ pub fn seek_for(keys: &[Duration], at: Duration) -> Seek {
 
 /// Poster frames: made on demand, kept, bounded.
 pub struct Thumbnails {
+    stats: Arc<crate::stats::Stats>,
     makers: Arc<tokio::sync::Semaphore>,
     waiting: Arc<tokio::sync::Semaphore>,
     /// (item id, file size, mtime ns, time asked in ms) → picture.
     kept: quick_cache::sync::Cache<(uuid::Uuid, u64, i64, u64), Picture>,
 }
 
-impl Default for Thumbnails {
-    fn default() -> Self {
+impl Thumbnails {
+    /// None made yet; each one made is counted in `stats`
+    /// (`hlsd_thumbnails_made_total`, `hlsd_thumbnail_seconds_total`).
+    pub fn new(stats: Arc<crate::stats::Stats>) -> Self {
         Thumbnails {
+            stats,
             makers: Arc::new(tokio::sync::Semaphore::new(MAKERS)),
             waiting: Arc::new(tokio::sync::Semaphore::new(WAITING)),
             kept: quick_cache::sync::Cache::new(KEPT),
         }
     }
-}
 
-impl Thumbnails {
     /// Where `item`'s poster frame is taken when `at` is not given:
     /// a tenth in, at most 5 minutes; a time past the end is the end.
     pub fn time_for(item: &MediaItem, at: Option<Duration>) -> Duration {
@@ -149,6 +151,7 @@ impl Thumbnails {
         if let Some(picture) = self.kept.get(&key) {
             return Ok(picture);
         }
+        let started = std::time::Instant::now();
         let made = tokio::task::spawn_blocking(move || {
             // The nearest key frame from the file's own index where it has
             // one (milliseconds; demuxers differ in what "nearest" means).
@@ -169,6 +172,7 @@ impl Thumbnails {
             path: item.path.clone(),
             reason,
         })?;
+        self.stats.picture_made(started.elapsed());
         let picture = Picture {
             jpeg: Bytes::from(jpeg),
             at,

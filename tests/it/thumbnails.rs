@@ -97,7 +97,7 @@ async fn a_poster_frame_is_the_key_frame_nearest_the_time_asked() {
         "aac",
         song.to_str().unwrap(),
     ]);
-    let server = start_server_with(media.path(), |_| {}).await;
+    let server = start_server_with(media.path(), |c| c.http.admins = vec!["alice".into()]).await;
     let id = server.media_id("colours.mkv").await;
     let url = |t: &str| format!("/api/v1/media/{id}/thumbnail{t}");
 
@@ -133,6 +133,15 @@ async fn a_poster_frame_is_the_key_frame_nearest_the_time_asked() {
         );
         assert_eq!(colour(rgb), expect, "{t}: {rgb:?}");
     }
+    // One picture made per time asked: 7 (no time is a tenth of the
+    // film's 30.02 s, not quite t=3).
+    let metrics = server.get("/metrics", ALICE).await.text().await.unwrap();
+    let made = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hlsd_thumbnails_made_total "))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(made, "7", "{metrics}");
     // Kept: the same bytes again, at once.
     let first = server.get(&url("?t=8"), ALICE).await.bytes().await.unwrap();
     let started = std::time::Instant::now();
