@@ -9,8 +9,9 @@
 //! SQLite keyed by path, re-probe on size or mtime change).
 
 use super::item::FileStamp;
+use super::keyframe_columns::{from_columns, to_columns};
 use super::streams::MediaInfo;
-use crate::container::index::{KeyframeIndex, Source};
+use crate::container::index::KeyframeIndex;
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -301,32 +302,8 @@ impl Catalogue {
             .optional()
             .ok()
             .flatten()?;
-        let (blob, end, source, positions) = found;
-        let source = source_from(&source)?;
-        if positions.is_none() && source != Source::DemuxPass {
-            // Stored before the container readers gave offsets: read again
-            // (milliseconds), so that the copy's bit rates are known.
-            return None;
-        }
-        let keyframes: Vec<Duration> = u64s(&blob).map(Duration::from_nanos).collect();
-        // Byte offsets: one per key frame, then the data end.
-        let mut offsets: Vec<u64> = positions
-            .as_deref()
-            .map(|p| u64s(p).collect())
-            .unwrap_or_default();
-        let data_end = if offsets.len() == keyframes.len() + 1 {
-            offsets.pop()
-        } else {
-            offsets.clear();
-            None
-        };
-        Some(KeyframeIndex {
-            keyframes,
-            end: end.map(|e| Duration::from_nanos(e.max(0) as u64)),
-            source,
-            offsets,
-            data_end,
-        })
+        let (times, end_ns, source, positions) = found;
+        from_columns(&times, end_ns, &source, positions.as_deref())
     }
 
     /// Stores the key frames of the file at `path` as read for the content
@@ -421,33 +398,16 @@ fn apply(conn: &Connection, op: &Op) -> anyhow::Result<()> {
             conn.execute("DELETE FROM items WHERE path = ?1", [path])?;
         }
         Op::PutKeyframes(path, stamp, index) => {
-            let blob: Vec<u8> = index
-                .keyframes
-                .iter()
-                .flat_map(|k| (k.as_nanos() as u64).to_le_bytes())
-                .collect();
-            // Empty when the file does not say: NULL is a row stored
-            // before the readers gave offsets.
-            let positions: Vec<u8> = index
-                .data_end
-                .map(|end| {
-                    index
-                        .offsets
-                        .iter()
-                        .chain(std::iter::once(&end))
-                        .flat_map(|o| o.to_le_bytes())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let c = to_columns(index);
             conn.execute(
                 "UPDATE items SET keyframes = ?1, keyframes_end = ?2, keyframes_src = ?3,
                  keyframes_pos = ?4
                  WHERE path = ?5 AND size = ?6 AND mtime_ns = ?7",
                 params![
-                    blob,
-                    index.end.map(|e| e.as_nanos() as i64),
-                    source_name(index.source),
-                    positions,
+                    c.times,
+                    c.end_ns,
+                    c.source,
+                    c.positions,
                     path,
                     stamp.size_bytes as i64,
                     stamp.mtime_ns
@@ -499,35 +459,10 @@ fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Little-endian `u64`s, 8 bytes each.
-fn u64s(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-}
-
-fn source_name(s: Source) -> &'static str {
-    match s {
-        Source::Matroska => "matroska",
-        Source::Mp4 => "mp4",
-        Source::Avi => "avi",
-        Source::DemuxPass => "demux_pass",
-    }
-}
-
-fn source_from(s: &str) -> Option<Source> {
-    Some(match s {
-        "matroska" => Source::Matroska,
-        "mp4" => Source::Mp4,
-        "avi" => Source::Avi,
-        "demux_pass" => Source::DemuxPass,
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::index::Source;
 
     fn row(path: &str, size: u64) -> Row {
         Row {
@@ -591,26 +526,23 @@ mod tests {
     }
 
     #[test]
-    fn key_frames_stored_without_offsets_are_read_again_unless_the_file_has_none() {
+    fn key_frames_stored_before_offsets_were_read_are_read_again() {
         let dir = tempfile::tempdir().expect("tempdir");
         let c = Catalogue::open(dir.path(), Path::new("/srv/media")).expect("opens");
         let stamp = row("a.mp4", 10).stamp;
         c.put(&row("a.mp4", 10));
         let index = KeyframeIndex {
             keyframes: vec![Duration::ZERO, Duration::from_secs(6)],
-            end: Some(Duration::from_secs(12)),
+            end: None,
             source: Source::Mp4,
             offsets: Vec::new(),
             data_end: None,
         };
-        // The file does not say where its key frames lie: kept as it is.
         c.put_keyframes("a.mp4", stamp, &index);
         c.flush();
         assert_eq!(c.keyframes("a.mp4", stamp), Some(index));
-        // A row from before the offsets were read: read the file again.
-        c.conn()
-            .execute("UPDATE items SET keyframes_pos = NULL", [])
-            .expect("update");
+        let null = "UPDATE items SET keyframes_pos = NULL";
+        c.conn().execute(null, []).expect("update");
         assert_eq!(c.keyframes("a.mp4", stamp), None);
     }
 

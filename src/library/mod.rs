@@ -7,7 +7,8 @@
 //!   demand, forget what is gone).
 //! * [`reconcile`]: keeping it in step with the disk (listings, watcher
 //!   paths, the settle wait, the probe queue, sidecars).
-//! * [`catalogue`]: the SQLite database of probe results and key frames.
+//! * [`catalogue`]: the SQLite database of probe results and key frames
+//!   (their columns: `keyframe_columns.rs`, pure).
 //! * [`progress`]: each user's playback position per item, in the same
 //!   database.
 //! * [`prober`]: the pool of prober children (`hlsd probe --worker`).
@@ -29,6 +30,7 @@ mod figures;
 pub mod id;
 mod item;
 mod items;
+mod keyframe_columns;
 pub mod language;
 mod live;
 pub mod passes;

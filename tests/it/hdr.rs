@@ -13,14 +13,7 @@ use crate::common::*;
 async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
     let media = tempfile::tempdir().unwrap();
     let dir = media.path();
-    let ff = |args: &[&str]| {
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y"])
-            .args(args)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ffmpeg {args:?}");
-    };
+    let ff = ffmpeg_make;
     let src = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=24:d=1"];
     let x265 = |params: &str, out: &str| {
         let params = format!("log-level=error:{params}");

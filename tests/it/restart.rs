@@ -42,24 +42,28 @@ async fn playback_urls_outlive_a_restart_of_a_single_node() {
     let media = tmp.path().join("media");
     std::fs::create_dir_all(&media).unwrap();
     std::fs::copy(fixtures_dir().join(TRANSCODE), media.join(TRANSCODE)).unwrap();
-    let made = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=30"])
-        .args(["-f", "lavfi", "-i", "sine=d=30", "-c:v", "libx264"])
-        .args([
-            "-preset",
-            "ultrafast",
-            "-g",
-            "50",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ])
-        .arg(media.join(REMUX))
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(made, "ffmpeg could not make {REMUX}");
+    let remux = media.join(REMUX);
+    ffmpeg_make(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x240:r=25:d=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=30",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        remux.to_str().unwrap(),
+    ]);
     let mut node = Node::start_alone("solo", free_port(), &media, tmp.path()).await;
     let kept = node.data_dir().join("signing-secret");
     assert_eq!(std::fs::metadata(&kept).unwrap().mode() & 0o777, 0o600);

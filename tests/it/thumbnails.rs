@@ -47,14 +47,7 @@ async fn a_poster_frame_is_the_key_frame_nearest_the_time_asked() {
     let media = tempfile::tempdir().unwrap();
     let film = media.path().join("colours.mkv");
     let song = media.path().join("song.m4a");
-    let ff = |args: &[&str]| {
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y"])
-            .args(args)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ffmpeg {args:?}");
-    };
+    let ff = ffmpeg_make;
     ff(&[
         "-f",
         "lavfi",

@@ -176,3 +176,14 @@ pub async fn long_avi_dir(seconds: u32) -> (tempfile::TempDir, String) {
     let name = file.file_name().unwrap().to_str().unwrap().to_string();
     (media, name)
 }
+
+/// Runs Debian's ffmpeg with `args` (quiet, overwriting) to make a test
+/// file; fails the test when it cannot.
+pub fn ffmpeg_make(args: &[&str]) {
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg {args:?} failed");
+}
