@@ -378,6 +378,38 @@ fn a_token_under_16_characters_is_refused_at_start_up() {
     );
 }
 
+/// A kept signing secret that other users can read is refused at
+/// start-up, with what to do; so is a file that holds no secret.
+#[test]
+fn a_kept_secret_others_can_read_is_refused_at_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let kept = data.join("signing-secret");
+    let start = || {
+        hlsd_over_fixtures(tmp.path(), &format!("alice:{ALICE}"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&kept, "A".repeat(43)).unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = start();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("can be read by other users") && err.contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&kept, "not a secret").unwrap();
+    let out = start();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("does not hold a signing secret"), "{err}");
+}
+
 /// The log lines the binary writes to a file (not a terminal) until it
 /// serves, with `args`; NO_COLOR is not set.
 fn startup_log(args: &[&str]) -> String {

@@ -1,8 +1,8 @@
 //! A restart costs a viewer nothing: a single node (no `--secret`) keeps
 //! the secret that signs its playback URLs in its data dir, so the URLs a
 //! player holds outlive the process. ffmpeg (`-re`, as fast as it plays)
-//! plays a transcode and a remux from one node; when it opens a segment
-//! the node is SIGKILLed and started again on the same port and dirs (as
+//! plays a transcode and a remux from one node; once it plays and has
+//! opened a video and an audio segment, the node is SIGKILLed and started again on the same port and dirs (as
 //! systemd does after a crash): every request after the restart is
 //! answered, none refused, and the whole title decodes.
 
@@ -142,48 +142,4 @@ async fn playback_urls_outlive_a_restart_of_a_single_node() {
     }
     // The same secret throughout.
     assert_eq!(std::fs::read(&kept).unwrap(), secret);
-}
-
-/// A kept secret that other users can read is refused at start-up, with
-/// what to do; so is a file that holds no secret.
-#[test]
-fn a_kept_secret_others_can_read_is_refused_at_start_up() {
-    use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let kept = data.join("signing-secret");
-    let start = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_hlsd"))
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--token",
-                &format!("alice:{ALICE}"),
-            ])
-            .arg("--media-dir")
-            .arg(fixtures_dir())
-            .arg("--transcode-dir")
-            .arg(tmp.path().join("sessions"))
-            .arg("--data-dir")
-            .arg(&data)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    };
-    std::fs::write(&kept, "A".repeat(43)).unwrap();
-    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = start();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("can be read by other users") && err.contains("chmod 600"),
-        "{err}"
-    );
-    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::write(&kept, "not a secret").unwrap();
-    let out = start();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(err.contains("does not hold a signing secret"), "{err}");
 }
