@@ -9,7 +9,6 @@
 use crate::library::passes::still::{key_frame_jpeg, Seek, Still};
 use crate::library::MediaItem;
 use bytes::Bytes;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,19 +111,14 @@ impl Thumbnails {
         }
     }
 
-    /// The key frame of `item` (its file at `file`) nearest `at`, [`WIDTH`]
+    /// The key frame of `item` nearest `at`, [`WIDTH`]
     /// pixels wide, as a JPEG: kept from an earlier request, or made.
     ///
     /// # Errors
     /// [`PictureError::NoVideo`] for an item without video,
     /// [`PictureError::Busy`] when [`WAITING`] requests already wait,
     /// [`PictureError::Failed`] when the file gives none.
-    pub async fn poster(
-        &self,
-        item: &MediaItem,
-        file: PathBuf,
-        at: Duration,
-    ) -> Result<Picture, PictureError> {
+    pub async fn poster(&self, item: &MediaItem, at: Duration) -> Result<Picture, PictureError> {
         if item.video.is_none() {
             return Err(PictureError::NoVideo(item.path.clone()));
         }
@@ -152,6 +146,7 @@ impl Thumbnails {
             return Ok(picture);
         }
         let started = std::time::Instant::now();
+        let file = item.abs_path.clone();
         let made = tokio::task::spawn_blocking(move || {
             // The nearest key frame from the file's own index where it has
             // one (milliseconds; demuxers differ in what "nearest" means).

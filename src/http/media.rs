@@ -116,10 +116,7 @@ async fn poster(state: &AppState, id: &str, query: &str) -> Result<Response, Api
     };
     let item = request::media(state, id).await?;
     let at = crate::thumbnails::Thumbnails::time_for(&item, at);
-    let picture = state
-        .thumbnails
-        .poster(&item, item.abs_path.clone(), at)
-        .await?;
+    let picture = state.thumbnails.poster(&item, at).await?;
     let mut r = Response::new(picture.jpeg.into());
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
