@@ -68,7 +68,8 @@
 //! Pure logic (no GStreamer, no HTTP, unit-tested):
 //! - [`container`]: byte readers of containers: the input, the one
 //!   ISOBMFF box reader and writer, EBML and Matroska (cues, lead-in),
-//!   AVI, ASF, MPEG-TS tables, the MP4 header patch, key-frame indexes.
+//!   AVI, ASF, MPEG-TS tables, the MP4 header patch, key-frame indexes,
+//!   a segment's first picture as an I-frame (`iframe.rs`).
 //! - [`policy`]: the supervisor's rules: throttling, relocation,
 //!   coalescing, stopping, eviction.
 //! - [`rendition`]: an item's renditions per presentation (`video.rs`:
@@ -76,8 +77,9 @@
 //!   name their bytes, codec strings, [`rendition::RenditionSet`], a
 //!   session's choice (`choice.rs`) and what fits a client's bit-rate
 //!   limit (`fit.rs`).
-//! - [`hls`]: multivariant (master) and media playlist text,
-//!   [`hls::PlaylistType`].
+//! - [`hls`]: playlist text: the multivariant (master) playlist
+//!   (`master.rs`) and media playlists, I-frame playlists among them
+//!   (`media.rs`), [`hls::PlaylistType`].
 //! - [`timeline`]: the segment grid and key-frame cuts, segment names.
 //! - [`subtitle`]: cues and WebVTT text.
 //! - [`profile`], [`ladder`], [`packaging`]: client profiles, the quality

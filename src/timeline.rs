@@ -22,6 +22,7 @@
 //! is *open*: its segments are listed as producers make them, in a growing
 //! (EVENT) playlist, until the end is found.
 
+use crate::packaging::Packaging;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +60,29 @@ pub fn fmp4_segment_name(index: usize) -> String {
 /// The index in `segment_NNNNN.m4s`, or `None` for any other name.
 pub fn fmp4_segment_index(name: &str) -> Option<usize> {
     parse_index(name.strip_prefix("segment_")?.strip_suffix(".m4s")?)
+}
+
+/// The name of segment `index`'s I-frame (the resource an I-frame
+/// playlist lists): `iframe_00042.ts`, or `.m4s` in fMP4.
+pub fn iframe_name(index: usize, packaging: Packaging) -> String {
+    format!("iframe_{index:05}.{}", iframe_extension(packaging))
+}
+
+/// The index in `iframe_NNNNN.ts` (`.m4s` in fMP4), or `None` for any
+/// other name.
+pub fn iframe_index(name: &str, packaging: Packaging) -> Option<usize> {
+    let rest = name.strip_prefix("iframe_")?;
+    parse_index(
+        rest.strip_suffix(iframe_extension(packaging))?
+            .strip_suffix('.')?,
+    )
+}
+
+fn iframe_extension(packaging: Packaging) -> &'static str {
+    match packaging {
+        Packaging::Ts => "ts",
+        Packaging::Fmp4 => "m4s",
+    }
 }
 
 /// The name of a fragmented-MP4 rendition's init segment (`EXT-X-MAP`).

@@ -21,6 +21,8 @@
 //!   chunk tables);
 //! - [`mp4_header`]: an MP4 movie header that claims far more than its
 //!   tracks hold, and the bytes that correct it;
+//! - [`iframe`]: a video segment's first picture as an I-frame
+//!   playlist's resource (MPEG-TS and fMP4);
 //! - [`h264`]: what the passes need to know of an H.264 access unit;
 //! - [`patch`]: bytes put in place of a file's own as it is read;
 //! - [`fixes`]: the patches a file needs where a demuxer refuses a file
@@ -32,6 +34,7 @@ pub mod avi;
 pub mod ebml;
 pub mod fixes;
 pub mod h264;
+pub mod iframe;
 pub mod index;
 pub mod input;
 pub mod isobmff;

@@ -8,7 +8,7 @@
 
 use super::input::Input;
 use super::isobmff::{begin, begin_full, children, end, leaf, u32be};
-use super::{asf, avi, ebml, h264, isobmff, keyframes, matroska, mp4, mp4_header, ts};
+use super::{asf, avi, ebml, h264, iframe, isobmff, keyframes, matroska, mp4, mp4_header, ts};
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -36,6 +36,12 @@ fn read_everything(bytes: &[u8]) {
     let _ = children(bytes);
     let _ = (ebml::vint(bytes), ebml::header(bytes), ebml::kids(bytes));
     let _ = h264::has_idr_slice(bytes);
+    if let Some(i) = iframe::ts_iframe(bytes) {
+        assert!(i.len() <= bytes.len() && i.len() % ts::PACKET == 0);
+    }
+    if let Some(i) = iframe::fmp4_iframe(bytes) {
+        assert_eq!(children(&i).map(|b| b.len()), Some(2), "moof and mdat");
+    }
     let patches = mp4_header::header_patch(&mut input())
         .into_iter()
         .chain(asf::header_patches(&mut input()))

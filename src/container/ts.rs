@@ -24,7 +24,7 @@ pub const PACKET: usize = 188;
 const SCAN_BYTES: usize = 1 << 20;
 
 /// The PID, whether a payload starts here, and the payload of a packet.
-fn header(p: &[u8]) -> Option<(u16, bool, &[u8])> {
+pub(super) fn header(p: &[u8]) -> Option<(u16, bool, &[u8])> {
     if p.len() < PACKET || p[0] != SYNC {
         return None;
     }
@@ -40,7 +40,7 @@ fn header(p: &[u8]) -> Option<(u16, bool, &[u8])> {
 
 /// The section a payload-unit-start packet carries (after its pointer
 /// field), if it has `table_id` and lies in this packet whole.
-fn section(payload: &[u8], table_id: u8) -> Option<&[u8]> {
+pub(super) fn section(payload: &[u8], table_id: u8) -> Option<&[u8]> {
     let pointer = usize::from(*payload.first()?);
     let s = payload.get(1 + pointer..)?;
     if *s.first()? != table_id {
@@ -51,7 +51,7 @@ fn section(payload: &[u8], table_id: u8) -> Option<&[u8]> {
 }
 
 /// The PMT PID of the first program a PAT section lists.
-fn pmt_pid(pat: &[u8]) -> Option<u16> {
+pub(super) fn pmt_pid(pat: &[u8]) -> Option<u16> {
     // After the 8-byte header, 4-byte entries, then the CRC.
     let entries = pat.get(8..pat.len().checked_sub(4)?)?;
     entries.chunks_exact(4).find_map(|e| {
@@ -60,17 +60,26 @@ fn pmt_pid(pat: &[u8]) -> Option<u16> {
     })
 }
 
-/// The elementary-stream PIDs a PMT section lists.
-fn es_pids(pmt: &[u8]) -> Option<Vec<u16>> {
+/// The elementary streams a PMT section lists: each one's
+/// `stream_type` and PID (ISO/IEC 13818-1 §2.4.4.8).
+pub(super) fn es_streams(pmt: &[u8]) -> Option<Vec<(u8, u16)>> {
     let info = (usize::from(*pmt.get(10)? & 0x0F) << 8) | usize::from(*pmt.get(11)?);
     let mut rest = pmt.get(12 + info..pmt.len().checked_sub(4)?)?;
-    let mut pids = Vec::new();
+    let mut streams = Vec::new();
     while rest.len() >= 5 {
-        pids.push((u16::from(rest[1] & 0x1F) << 8) | u16::from(rest[2]));
+        streams.push((
+            rest[0],
+            (u16::from(rest[1] & 0x1F) << 8) | u16::from(rest[2]),
+        ));
         let es_info = (usize::from(rest[3] & 0x0F) << 8) | usize::from(rest[4]);
         rest = rest.get(5 + es_info..)?;
     }
-    Some(pids)
+    Some(streams)
+}
+
+/// The elementary-stream PIDs a PMT section lists.
+fn es_pids(pmt: &[u8]) -> Option<Vec<u16>> {
+    Some(es_streams(pmt)?.into_iter().map(|(_, pid)| pid).collect())
 }
 
 /// The patch that moves the first PAT and PMT of an MPEG-TS file

@@ -13,13 +13,15 @@ use super::responses::{self, FMP4_TYPE, SEGMENT_TYPE};
 use super::sessions::master_playlist;
 use super::urls::grant_for;
 use crate::app::AppState;
+use crate::container::iframe::{fmp4_iframe, ts_iframe};
 use crate::hls::SegmentFormat;
 use crate::packaging::Packaging;
 use crate::session::{OpenAs, Session};
+use crate::session::{IFRAME_PLAYLIST, MEDIA_PLAYLIST};
 use crate::store::SegmentBytes;
-use crate::supervisor::SegmentOutcome;
+use crate::supervisor::{Player, SegmentOutcome};
 use crate::timeline::{
-    fmp4_segment_index, segment_index, subtitle_segment_index, INIT_SEGMENT_NAME,
+    fmp4_segment_index, iframe_index, segment_index, subtitle_segment_index, INIT_SEGMENT_NAME,
 };
 use crate::token::Grant;
 use std::path::PathBuf;
@@ -45,8 +47,10 @@ pub fn signed_master(state: Arc<AppState>) -> Route {
 }
 
 /// `GET /api/v1/hls/media/{media_id}/{rendition}/{playlist.m3u8 | init.mp4
-/// | segment_N.ts | segment_N.m4s | segment_N.vtt}?token=`: a rendition's
-/// media playlist, init segment or segments.
+/// | segment_N.ts | segment_N.m4s | segment_N.vtt | iframes.m3u8 |
+/// iframe_N.ts | iframe_N.m4s}?token=`: a rendition's media playlist, init
+/// segment or segments; a video rendition's I-frame playlist and I-frames
+/// (each segment's first picture, cut out of the stored segment).
 pub fn rendition_file(state: Arc<AppState>) -> Route {
     warp::path!("api" / "v1" / "hls" / "media" / String / String / String)
         .and(warp::get())
@@ -215,7 +219,7 @@ async fn rendition_handler(
     let wait = *state.http.playlist_wait;
     if let Some(sub) = session.title.subtitle_index(rendition) {
         session.touch();
-        if file == "playlist.m3u8" {
+        if file == MEDIA_PLAYLIST {
             let text = session
                 .media_playlist(SegmentFormat::WebVtt, &token_query, wait)
                 .await?;
@@ -230,10 +234,18 @@ async fn rendition_handler(
         .ok_or_else(not_found)?;
     session.touch();
     let packaging = session.title.renditions[r].packaging;
-    if file == "playlist.m3u8" {
-        let format = SegmentFormat::of(packaging);
+    let video = session.title.renditions[r].plan.is_video();
+    let format = match file {
+        MEDIA_PLAYLIST => Some(SegmentFormat::of(packaging)),
+        IFRAME_PLAYLIST if video => Some(SegmentFormat::iframes_of(packaging)),
+        _ => None,
+    };
+    if let Some(format) = format {
         let text = session.media_playlist(format, &token_query, wait).await?;
         return Ok(responses::playlist(text));
+    }
+    if let Some(n) = iframe_index(file, packaging).filter(|_| video) {
+        return iframe(state, &session, grant.player, r, n).await;
     }
     if file == INIT_SEGMENT_NAME && packaging == Packaging::Fmp4 {
         return init_segment(state, &session, grant.player, r).await;
@@ -243,11 +255,12 @@ async fn rendition_handler(
         Packaging::Fmp4 => fmp4_segment_index(file),
     }
     .ok_or_else(not_found)?;
-    let path = match made_segment(state, &session, grant.player, r, n).await? {
-        SegmentOutcome::Ready(path) => path,
-        SegmentOutcome::Missing => return Err(not_found()),
-        other => return Err(other.into()),
-    };
+    let path =
+        match made_segment(state, &session, session.player_for(grant.player, r), r, n).await? {
+            SegmentOutcome::Ready(path) => path,
+            SegmentOutcome::Missing => return Err(not_found()),
+            other => return Err(other.into()),
+        };
     let content_type = match packaging {
         Packaging::Ts => SEGMENT_TYPE,
         Packaging::Fmp4 => FMP4_TYPE,
@@ -278,6 +291,56 @@ async fn segment_body(
     }
 }
 
+/// The I-frame of segment `n` of video rendition `r` (an I-frame
+/// playlist's resource): the segment made as for any request, then its
+/// first picture cut out of its bytes ([`crate::container::iframe`]).
+///
+/// # Errors
+/// As a segment request; 500 `session_failed` when the segment holds no
+/// picture.
+async fn iframe(
+    state: &AppState,
+    session: &Session,
+    player: u32,
+    r: usize,
+    n: usize,
+) -> Result<Response, ApiError> {
+    let iframe_player = session.iframe_player(player, r);
+    let path = match made_segment(state, session, iframe_player, r, n).await? {
+        SegmentOutcome::Ready(path) => path,
+        SegmentOutcome::Missing => {
+            return Err(ApiError::NotFound(format!(
+                "no segment {n} in this rendition"
+            )))
+        }
+        other => return Err(other.into()),
+    };
+    let again = || ApiError::not_ready(format!("segment {n} is being made again"));
+    let bytes = match session
+        .title
+        .store()
+        .read(&path)
+        .await
+        .map_err(|_| again())?
+    {
+        SegmentBytes::Memory(bytes) => bytes.to_vec(),
+        SegmentBytes::File(mut file, _) => {
+            let mut bytes = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut file, &mut bytes)
+                .await
+                .map_err(|_| again())?;
+            bytes
+        }
+    };
+    let (cut, content_type) = match session.title.renditions[r].packaging {
+        Packaging::Ts => (ts_iframe(&bytes), SEGMENT_TYPE),
+        Packaging::Fmp4 => (fmp4_iframe(&bytes), FMP4_TYPE),
+    };
+    let cut =
+        cut.ok_or_else(|| ApiError::SessionFailed(format!("segment {n} holds no picture")))?;
+    Ok(responses::immutable_bytes(cut.into(), content_type))
+}
+
 /// The init segment (`EXT-X-MAP`) of fMP4 rendition `r`: written by the
 /// first producer of the rendition from its stream's caps, so a request
 /// that finds none has the segment its player stands at made (which
@@ -302,7 +365,7 @@ async fn init_segment(
                 .min()
                 .unwrap_or(session.start);
             if let o @ (SegmentOutcome::Failed(_) | SegmentOutcome::AtCapacity(_)) =
-                made_segment(state, session, player, r, n).await?
+                made_segment(state, session, session.player_for(player, r), r, n).await?
             {
                 return Err(o.into());
             }
@@ -322,7 +385,7 @@ async fn init_segment(
 async fn made_segment(
     state: &AppState,
     session: &Session,
-    player: u32,
+    player: Player,
     r: usize,
     n: usize,
 ) -> Result<SegmentOutcome, ApiError> {
@@ -330,13 +393,7 @@ async fn made_segment(
     Ok(state
         .sessions
         .supervisor()
-        .segment(
-            &session.title,
-            session.player_for(player, r),
-            r,
-            n,
-            *state.http.segment_wait,
-        )
+        .segment(&session.title, player, r, n, *state.http.segment_wait)
         .await)
 }
 

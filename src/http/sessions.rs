@@ -144,7 +144,7 @@ fn find_session(state: &AppState, p: &Principal, sid: &str) -> Result<Arc<Sessio
 }
 
 /// The master playlist of `session` for a new player, each media
-/// playlist URI `{prefix}{rendition}/playlist.m3u8` with a playback token
+/// playlist URI `{prefix}{rendition}/{playlist file}` with a playback token
 /// of its own (the prefix makes it relative to where the master was
 /// fetched). A copy's `BANDWIDTH` comes from its key frames' offsets: the
 /// master waits for them (at most `--playlist-wait`; they are read in
@@ -161,9 +161,9 @@ pub async fn master_playlist(
     session.master_ready(*state.http.playlist_wait).await;
     let player = session.join()?;
     let token = player_token(state, session, player);
-    Ok(responses::playlist(session.master_playlist(|name| {
-        format!("{prefix}{name}/playlist.m3u8?token={token}")
-    })))
+    Ok(responses::playlist(session.master_playlist(
+        |name, file| format!("{prefix}{name}/{file}?token={token}"),
+    )))
 }
 
 /// The item a start names: in its body, or in `?media_id=` (which a load

@@ -15,7 +15,7 @@ mod session;
 mod sessions;
 
 pub use open::{hls_playback, OpenAs, OpenError, PlayRequest, MAX_START_S};
-pub use playlists::PlaylistError;
+pub use playlists::{PlaylistError, IFRAME_PLAYLIST, MEDIA_PLAYLIST};
 pub use registry::Registry;
 pub use session::{Opening, Session, SessionState, Status};
 pub use sessions::Sessions;

@@ -21,6 +21,11 @@ pub enum PlaylistError {
     NotReady(String),
 }
 
+/// The file name of a rendition's media playlist.
+pub const MEDIA_PLAYLIST: &str = "playlist.m3u8";
+/// The file name of a video rendition's I-frame playlist.
+pub const IFRAME_PLAYLIST: &str = "iframes.m3u8";
+
 /// Segments a rendition must have made before its measured mean bit rate
 /// replaces the estimate in `AVERAGE-BANDWIDTH`.
 const MEASURED_AFTER_SEGMENTS: usize = 3;
@@ -75,10 +80,11 @@ impl Session {
     /// The master playlist: the video variants the session offers (the
     /// rung a player starts on first, then the others, richest first;
     /// beside the original, only rungs that declare less than it),
-    /// the audio renditions and the WebVTT renditions, each media
-    /// playlist's URI `uri(rendition name)`. `AVERAGE-BANDWIDTH` is a
-    /// rendition's measured mean once it has made a few segments.
-    pub fn master_playlist(&self, uri: impl Fn(&str) -> String) -> String {
+    /// each video variant's I-frame playlist, the audio renditions and
+    /// the WebVTT renditions, each playlist's URI `uri(rendition name,
+    /// playlist file name)`. `AVERAGE-BANDWIDTH` is a rendition's
+    /// measured mean once it has made a few segments.
+    pub fn master_playlist(&self, uri: impl Fn(&str, &str) -> String) -> String {
         let title = &self.title;
         let choice = self.choice;
         let mut rungs: Vec<usize> = (0..title.renditions.len())
@@ -113,7 +119,11 @@ impl Session {
         let uris: Vec<String> = rungs
             .iter()
             .chain(&audio)
-            .map(|i| uri(&title.renditions[*i].name))
+            .map(|i| uri(&title.renditions[*i].name, MEDIA_PLAYLIST))
+            .collect();
+        let iframe_uris: Vec<String> = rungs
+            .iter()
+            .map(|i| uri(&title.renditions[*i].name, IFRAME_PLAYLIST))
             .collect();
         let average = |i: usize| {
             title
@@ -135,10 +145,18 @@ impl Session {
                 default: choice.video == Some(*i) || choice.audio == Some(*i),
                 average_bps: average(*i),
                 bandwidth_bps: estimate(*i).0,
+                iframes_uri: None,
             })
             .collect();
+        for (listed, u) in video.iter_mut().zip(&iframe_uris) {
+            listed.iframes_uri = Some(u);
+        }
         let audio = video.split_off(rungs.len());
-        let subtitle_uris: Vec<String> = title.subtitles.iter().map(|s| uri(&s.name)).collect();
+        let subtitle_uris: Vec<String> = title
+            .subtitles
+            .iter()
+            .map(|s| uri(&s.name, MEDIA_PLAYLIST))
+            .collect();
         let subtitles: Vec<ListedSubtitles<'_>> = title
             .subtitles
             .iter()

@@ -118,6 +118,9 @@ pub struct Opening {
     pub request: String,
 }
 
+/// The bit that numbers a viewer's I-frame player after its own.
+const IFRAME_PLAYER: u32 = 1 << 31;
+
 impl Session {
     /// A new session `id` of `user` for `title`, playing `renditions` from
     /// segment `start`, touched now.
@@ -200,6 +203,19 @@ impl Session {
             key: (self.id, player),
             preload: self.is_preload(),
             renditions,
+        }
+    }
+
+    /// The player that fetches player `player`'s I-frames of video
+    /// rendition `r` (an I-frame playlist's resources): a player of its
+    /// own that plays `r` alone, so that scrubbing through one variant's
+    /// I-frames neither moves the viewer's playhead nor switches its
+    /// variant, and no other rendition is made for it.
+    pub fn iframe_player(&self, player: u32, r: usize) -> Player {
+        Player {
+            key: (self.id, player | IFRAME_PLAYER),
+            preload: false,
+            renditions: RenditionSet::one(r),
         }
     }
 

@@ -21,6 +21,7 @@ mod faults;
 mod hdr;
 mod hls;
 mod identity;
+mod iframes;
 mod keyframes;
 mod ladder;
 mod library;

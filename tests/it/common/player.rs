@@ -47,6 +47,9 @@ pub struct Master {
     pub default_audio: Option<String>,
     /// The WebVTT renditions: (language, media playlist URL).
     pub subtitles: Vec<(Option<String>, String)>,
+    /// The I-frame playlists (`EXT-X-I-FRAME-STREAM-INF`), one per video
+    /// variant, in the same order.
+    pub iframes: Vec<Variant>,
     /// The first variant: (bandwidth, resolution, codecs).
     pub info: (u64, Option<(u64, u64)>, Option<String>),
     /// The playlist text.
@@ -61,10 +64,33 @@ pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) ->
     assert_eq!(r.headers()["cache-control"], "no-cache");
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
     let text = r.text().await.unwrap();
-    let master = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+    let mut master = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
         Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
         other => panic!("not a master playlist: {other:?}"),
     };
+    let iframes: Vec<Variant> = master
+        .variants
+        .iter()
+        .filter(|v| v.is_i_frame)
+        .map(|v| {
+            // RFC 8216 §4.3.4.3: BANDWIDTH and URI are required; CODECS
+            // and RESOLUTION as the Apple authoring spec asks; none of
+            // the groups, which EXT-X-STREAM-INF alone has.
+            assert!(
+                v.bandwidth > 0 && v.uri.contains("/iframes.m3u8?token="),
+                "{text}"
+            );
+            assert!(v.codecs.is_some() && v.resolution.is_some(), "{text}");
+            assert!(v.audio.is_none() && v.subtitles.is_none(), "{text}");
+            Variant {
+                url: resolve(master_url, &v.uri),
+                bandwidth: v.bandwidth,
+                average_bandwidth: v.average_bandwidth,
+                resolution: v.resolution.map(|r| (r.width, r.height)),
+            }
+        })
+        .collect();
+    master.variants.retain(|v| !v.is_i_frame);
     assert!(!master.variants.is_empty(), "{text}");
     for v in &master.variants {
         assert!(v.bandwidth > 0);
@@ -156,6 +182,7 @@ pub async fn fetch_master(server: &TestServer, master_url: &str, token: &str) ->
         audio,
         default_audio,
         subtitles,
+        iframes,
         info: (
             v.bandwidth,
             v.resolution.map(|r| (r.width, r.height)),

@@ -1,18 +1,11 @@
-//! HLS playlist text (RFC 8216), free of GStreamer and HTTP types.
-//!
-//! hlsd writes its own playlists from the item's renditions and timeline:
-//! a master (multivariant) playlist whose variant is the video rendition
-//! with the audio as an `EXT-X-MEDIA` rendition, and one media playlist
-//! per rendition, a complete `VOD` playlist whenever the item's end is
-//! known. URIs are passed in by the caller (they carry signed tokens).
+//! The master (multivariant) playlist (RFC 8216 §4.3.4): the variants,
+//! their I-frame playlists, and the audio and subtitle renditions.
 
 use crate::packaging::Packaging;
 use crate::rendition::{Rendition, SubtitleRendition};
-use crate::timeline::{
-    fmp4_segment_name, segment_name, subtitle_segment_name, INIT_SEGMENT_NAME, SEGMENT_SECONDS,
-};
 use std::fmt::Write;
-use std::time::Duration;
+
+use super::media::version_line;
 
 /// `GROUP-ID` of the audio renditions in the master playlist.
 pub const AUDIO_GROUP: &str = "audio";
@@ -35,6 +28,9 @@ pub struct Listed<'a> {
     /// from where its key frames lie in the file, else the rendition's
     /// [`Rendition::bandwidth_bps`].
     pub bandwidth_bps: u64,
+    /// A video rendition's I-frame playlist URI, relative to the master
+    /// playlist: listed as its `EXT-X-I-FRAME-STREAM-INF`.
+    pub iframes_uri: Option<&'a str>,
 }
 
 /// A WebVTT rendition and the URI of its media playlist.
@@ -115,6 +111,7 @@ pub fn master_playlist(
     write_audio_media(&mut out, audio);
     write_subtitle_media(&mut out, subtitles);
     write_variants(&mut out, video, audio, !subtitles.is_empty());
+    write_iframe_variants(&mut out, video);
     out
 }
 
@@ -206,157 +203,30 @@ fn write_variants(out: &mut String, video: &[Listed<'_>], audio: &[Listed<'_>], 
     }
 }
 
-/// `#EXT-X-TARGETDURATION`: at least the segment length, and no less than
-/// any segment's duration rounded up, since every `#EXTINF` rounded to an
-/// integer must not exceed it (RFC 8216 §4.3.3.1). Key-frame cuts may be
-/// further apart than 6 s.
-pub fn target_duration(segments: &[Duration]) -> u64 {
-    segments
-        .iter()
-        .map(|d| d.as_secs_f64().round() as u64)
-        .max()
-        .unwrap_or(0)
-        .max(SEGMENT_SECONDS as u64)
-}
-
-/// What a media playlist lists: MPEG-TS, fragmented-MP4 or WebVTT
-/// segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SegmentFormat {
-    /// `segment_NNNNN.ts`.
-    Ts,
-    /// `segment_NNNNN.m4s` after `init.mp4` (`EXT-X-MAP`).
-    Fmp4,
-    /// `segment_NNNNN.vtt`.
-    WebVtt,
-}
-
-impl SegmentFormat {
-    /// The format of a rendition in `packaging`.
-    pub fn of(packaging: Packaging) -> SegmentFormat {
-        match packaging {
-            Packaging::Ts => SegmentFormat::Ts,
-            Packaging::Fmp4 => SegmentFormat::Fmp4,
-        }
-    }
-}
-
-/// `EXT-X-PLAYLIST-TYPE` (RFC 8216 §4.3.3.5): whether a media playlist
-/// lists its whole timeline from the first request (VOD) or only grows by
-/// appending segments (EVENT). A playlist never changes its type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlaylistType {
-    /// Appended to until `#EXT-X-ENDLIST`: the end was not known when the
-    /// title was first served.
-    Event,
-    /// Every segment listed up front, with `#EXT-X-ENDLIST`.
-    Vod,
-}
-
-impl PlaylistType {
-    /// Its name in the tag.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlaylistType::Event => "EVENT",
-            PlaylistType::Vod => "VOD",
-        }
-    }
-}
-
-/// `EXT-X-VERSION`: 7 with fragmented MP4 (`EXT-X-MAP` in a playlist
-/// that is not I-frames only needs 6, RFC 8216 §7; 7 as Apple's authoring
-/// spec has fMP4 presentations), else 3 (floating-point `EXTINF`).
-fn version_line(fmp4: bool) -> &'static str {
-    if fmp4 {
-        "#EXTM3U\n#EXT-X-VERSION:7\n"
-    } else {
-        "#EXTM3U\n#EXT-X-VERSION:3\n"
-    }
-}
-
-/// The header of a media playlist up to its segment lines.
-fn media_header(
-    durations: &[Duration],
-    kind: PlaylistType,
-    query: &str,
-    format: SegmentFormat,
-) -> String {
-    let mut out = String::from(version_line(format == SegmentFormat::Fmp4));
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_duration(durations));
-    let _ = writeln!(
-        out,
-        "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{}",
-        kind.as_str()
-    );
-    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
-    if format == SegmentFormat::Fmp4 {
-        // The init segment of every media segment (RFC 8216 §4.3.2.5).
-        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_SEGMENT_NAME}{query}\"");
-    }
-    out
-}
-
-fn segment_lines(out: &mut String, durations: &[Duration], query: &str, format: SegmentFormat) {
-    for (i, d) in durations.iter().enumerate() {
-        let name = match format {
-            SegmentFormat::Ts => segment_name(i),
-            SegmentFormat::Fmp4 => fmp4_segment_name(i),
-            SegmentFormat::WebVtt => subtitle_segment_name(i),
+/// One `EXT-X-I-FRAME-STREAM-INF` per video rendition with an I-frame
+/// playlist (RFC 8216 §4.3.4.3; the Apple authoring spec 6.1 asks for
+/// them): the video's codec and resolution, and its bandwidths as bounds.
+/// Each I-frame is its segment's first picture, declared for the whole
+/// segment's duration, so it weighs at most what its segment does: the
+/// video's own peak and mean (without audio) bound those of its I-frames.
+/// The I-frames' own sizes are not known before their segments are made.
+fn write_iframe_variants(out: &mut String, video: &[Listed<'_>]) {
+    for listed in video {
+        let Some(uri) = listed.iframes_uri else {
+            continue;
         };
-        let _ = writeln!(out, "#EXTINF:{:.3},\n{name}{query}", d.as_secs_f64());
-    }
-}
-
-/// The media playlist of a rendition whose timeline is closed: a VOD
-/// playlist that lists every segment from the start, so players show the
-/// whole timeline and may seek anywhere (RFC 8216 §4.3.3.5,
-/// `#EXT-X-ENDLIST` §4.3.3.4). Segments not yet made are made when asked
-/// for. `query` (`?token=...`) follows every segment URI. Every rendition
-/// of an item, subtitles included, has the same list (the Apple authoring
-/// spec asks WebVTT playlists to match the video's segments).
-///
-/// `start`: where a player starts (a resume), as
-/// `#EXT-X-START:TIME-OFFSET` (§4.3.5.2).
-pub fn vod_playlist(
-    durations: &[Duration],
-    query: &str,
-    format: SegmentFormat,
-    start: Option<Duration>,
-) -> String {
-    let mut out = media_header(durations, PlaylistType::Vod, query, format);
-    if let Some(at) = start {
-        let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={:.3}", at.as_secs_f64());
-    }
-    segment_lines(&mut out, durations, query, format);
-    out.push_str("#EXT-X-ENDLIST\n");
-    out
-}
-
-/// The media playlist of a rendition whose end is not known yet: an EVENT
-/// playlist of the segments made so far from the start, with
-/// `#EXT-X-ENDLIST` once `complete`; `#EXT-X-START:TIME-OFFSET=0` tells
-/// players to begin at the start rather than the live edge (§4.3.5.2).
-/// The target duration is fixed (a player may see it before any long
-/// segment), so a key-frame cut past it is listed as it is.
-pub fn event_playlist(
-    durations: &[Duration],
-    complete: bool,
-    query: &str,
-    format: SegmentFormat,
-    start: Option<Duration>,
-) -> String {
-    let mut out = media_header(durations, PlaylistType::Event, query, format);
-    match start {
-        Some(at) => {
-            let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={:.3}", at.as_secs_f64());
+        let v = listed.rendition;
+        let _ = write!(
+            out,
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}",
+            listed.bandwidth_bps.max(listed.average_bps),
+            listed.average_bps,
+        );
+        if let Some((w, h)) = v.resolution {
+            let _ = write!(out, ",RESOLUTION={w}x{h}");
         }
-        None => out.push_str("#EXT-X-START:TIME-OFFSET=0\n"),
+        let _ = writeln!(out, ",CODECS=\"{}\",URI=\"{uri}\"", v.codecs);
     }
-    segment_lines(&mut out, durations, query, format);
-    if complete {
-        out.push_str("#EXT-X-ENDLIST\n");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -382,6 +252,7 @@ mod tests {
     }
 
     #[test]
+
     fn the_master_lists_the_video_variant_its_audio_and_subtitle_groups() {
         let v = rendition("video-720p", Plan::VideoCopy, "avc1.64001f", 3_000_000);
         let a = rendition(
@@ -415,6 +286,7 @@ mod tests {
                     default: true,
                     average_bps: v.average_bps,
                     bandwidth_bps: v.bandwidth_bps,
+                    iframes_uri: Some("v/iframes.m3u8?token=t"),
                 },
                 Listed {
                     rendition: &low,
@@ -422,6 +294,7 @@ mod tests {
                     default: false,
                     average_bps: low.average_bps,
                     bandwidth_bps: low.bandwidth_bps,
+                    iframes_uri: None,
                 },
             ],
             &[
@@ -431,6 +304,7 @@ mod tests {
                     default: false,
                     average_bps: a.average_bps,
                     bandwidth_bps: a.bandwidth_bps,
+                    iframes_uri: None,
                 },
                 Listed {
                     rendition: &b,
@@ -438,6 +312,7 @@ mod tests {
                     default: true,
                     average_bps: b.average_bps,
                     bandwidth_bps: b.bandwidth_bps,
+                    iframes_uri: None,
                 },
             ],
             &[ListedSubtitles {
@@ -465,6 +340,11 @@ mod tests {
             "#EXT-X-STREAM-INF:BANDWIDTH=992000,AVERAGE-BANDWIDTH=992000,RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\",AUDIO=\"audio\",SUBTITLES=\"subs\"\nl.m3u8?token=t\n"
         ), "{m}");
         assert!(m.find("v.m3u8").unwrap() < m.find("l.m3u8").unwrap());
+        // Its I-frame playlist after the variants, with the video alone.
+        assert!(m.ends_with(
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=3000000,AVERAGE-BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS=\"avc1.64001f\",URI=\"v/iframes.m3u8?token=t\"\n"
+        ), "{m}");
+        assert_eq!(m.matches("I-FRAME").count(), 1, "{m}");
         // Audio only: the default audio playlist is the variant.
         let m = master_playlist(
             &[],
@@ -474,6 +354,7 @@ mod tests {
                 default: true,
                 average_bps: a.average_bps,
                 bandwidth_bps: a.bandwidth_bps,
+                iframes_uri: None,
             }],
             &[],
         );
@@ -481,59 +362,5 @@ mod tests {
             "#EXT-X-STREAM-INF:BANDWIDTH=128000,AVERAGE-BANDWIDTH=128000,CODECS=\"mp4a.40.2\"\na.m3u8\n"
         ));
         assert!(!m.contains("EXT-X-MEDIA"));
-    }
-
-    #[test]
-    fn a_vod_playlist_lists_every_segment_and_ends() {
-        let d = [6.0, 6.0, 1.5].map(Duration::from_secs_f64);
-        let p = vod_playlist(&d, "?token=k", SegmentFormat::Ts, None);
-        assert!(p.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{p}");
-        assert!(p.contains("#EXT-X-TARGETDURATION:6\n"), "{p}");
-        assert!(
-            p.contains("#EXTINF:6.000,\nsegment_00001.ts?token=k\n"),
-            "{p}"
-        );
-        assert!(
-            p.contains("#EXTINF:1.500,\nsegment_00002.ts?token=k\n"),
-            "{p}"
-        );
-        assert!(p.ends_with("#EXT-X-ENDLIST\n"));
-        assert_eq!(p.matches("#EXTINF").count(), 3);
-    }
-
-    #[test]
-    fn an_event_playlist_grows_and_ends_when_complete() {
-        let segs = [Duration::from_secs(6), Duration::from_millis(3_960)];
-        let p = event_playlist(&segs, false, "", SegmentFormat::Ts, None);
-        assert!(p.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
-        assert!(p.contains("#EXTINF:3.960,\nsegment_00001.ts\n"));
-        assert!(!p.contains("#EXT-X-ENDLIST"));
-        assert!(
-            event_playlist(&segs, true, "", SegmentFormat::Ts, None).ends_with("#EXT-X-ENDLIST\n")
-        );
-        let vtt = vod_playlist(&segs, "?t", SegmentFormat::WebVtt, None);
-        let resumed = vod_playlist(
-            &segs,
-            "",
-            SegmentFormat::Ts,
-            Some(Duration::from_millis(95_500)),
-        );
-        assert!(
-            resumed.contains("#EXT-X-START:TIME-OFFSET=95.500\n"),
-            "{resumed}"
-        );
-        assert!(!vtt.contains("EXT-X-START"));
-        assert!(
-            vtt.contains("#EXTINF:3.960,\nsegment_00001.vtt?t\n"),
-            "{vtt}"
-        );
-    }
-
-    #[test]
-    fn target_duration_covers_long_copied_gops() {
-        assert_eq!(target_duration(&[]), 6);
-        assert_eq!(target_duration(&[Duration::from_millis(6_400)]), 6);
-        assert_eq!(target_duration(&[Duration::from_millis(6_600)]), 7);
-        assert_eq!(target_duration(&[Duration::from_secs(10)]), 10);
     }
 }
