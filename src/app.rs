@@ -32,6 +32,8 @@ pub struct AppState {
     pub segment_waiters: Arc<tokio::sync::Semaphore>,
     /// Poster frames, made on demand and kept.
     pub thumbnails: crate::thumbnails::Thumbnails,
+    /// Thumbnail sheets for the seek bar.
+    pub sheets: crate::thumbnails::Sheets,
     /// token → user.
     tokens: HashMap<String, String>,
 }
@@ -61,6 +63,7 @@ impl AppState {
             ..
         } = config;
         let (secret_given, data_dir) = (http.secret.is_some(), library.data_dir.clone());
+        let sheets_dir = (!library.no_thumbnails).then(|| data_dir.join("thumbnails"));
         let (store, library, kept_secret) = tokio::task::spawn_blocking(move || {
             let dir = &store.transcode_dir;
             std::fs::create_dir_all(dir)
@@ -108,7 +111,8 @@ impl AppState {
             Some(s) => Signer::new(s.as_bytes()),
             None => Signer::new(&kept_secret),
         };
-        let thumbnails = crate::thumbnails::Thumbnails::new(stats.clone());
+        let thumbnails = crate::thumbnails::Thumbnails::new(stats.clone(), sheets_dir.is_some());
+        let sheets = crate::thumbnails::Sheets::new(sheets_dir, stats.clone());
         Ok(Arc::new(AppState {
             segment_waiters: Arc::new(tokio::sync::Semaphore::new(
                 http.max_waiting_requests.max(1),
@@ -119,6 +123,7 @@ impl AppState {
             stats,
             signer,
             thumbnails,
+            sheets,
             tokens,
         }))
     }

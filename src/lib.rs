@@ -58,8 +58,10 @@
 //!   and hlsd's own elements over C libraries: x264 (`x264/`) and the
 //!   swscale downscaler (`scale/`), the two `ffi.rs` with `unsafe`.
 //! - [`store`]: the segment store, its disk budget and eviction.
-//! - [`thumbnails`]: poster frames (a key frame as a JPEG), made on demand
-//!   and kept in memory.
+//! - [`thumbnails`]: pictures of a title: poster frames (a key frame as a
+//!   JPEG, kept in memory), and thumbnail sheets for the seek bar (a key
+//!   frame per 10 s, tiled; made in the background, kept in the data dir)
+//!   with their WebVTT track and image playlist (`layout.rs`, pure).
 //!
 //! A folder's `mod.rs` declares its files and re-exports what the rest of
 //! the crate uses; a folder's files import their siblings, never their own
@@ -181,6 +183,7 @@ pub async fn run(
     })
     .await;
     stop.cancel();
+    state.sheets.close();
     state.sessions.shutdown().await;
     let joined = tokio::time::timeout(TASKS_WAIT, async {
         while tasks.join_next().await.is_some() {}

@@ -69,6 +69,8 @@ pub struct Stats {
     library_scans: IntCounter,
     pictures: IntCounter,
     picture_seconds: Counter,
+    sheets: IntCounter,
+    sheet_seconds: Counter,
     recent_ttfs: Mutex<VecDeque<f64>>,
 }
 
@@ -235,6 +237,22 @@ impl Stats {
         registry
             .register(Box::new(picture_seconds.clone()))
             .expect("unique metric");
+        let sheets = IntCounter::new(
+            "hlsd_thumbnail_sheets_made_total",
+            "Thumbnail sheets (10 x 10 tiles of key frames) made, each once per file",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(sheets.clone()))
+            .expect("unique metric");
+        let sheet_seconds = Counter::new(
+            "hlsd_thumbnail_sheet_seconds_total",
+            "Wall seconds spent making those sheets",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(sheet_seconds.clone()))
+            .expect("unique metric");
         Stats {
             registry,
             started,
@@ -258,6 +276,8 @@ impl Stats {
             library_scans,
             pictures,
             picture_seconds,
+            sheets,
+            sheet_seconds,
             recent_ttfs: Mutex::new(VecDeque::new()),
         }
     }
@@ -294,6 +314,12 @@ impl Stats {
     /// A session was stopped for `reason`.
     pub fn session_stopped(&self, reason: StopReason) {
         self.stopped.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    /// A thumbnail sheet was made in `elapsed`.
+    pub fn sheet_made(&self, elapsed: Duration) {
+        self.sheets.inc();
+        self.sheet_seconds.inc_by(elapsed.as_secs_f64());
     }
 
     /// A picture was made from a key frame in `elapsed`.

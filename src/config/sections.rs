@@ -99,6 +99,11 @@ pub struct LibrarySettings {
     /// --rescan-interval instead.
     #[arg(long, env = "HLSD_NO_WATCH")]
     pub no_watch: bool,
+    /// Make no thumbnails: no poster frames, no thumbnail sheets, WebVTT
+    /// thumbnail tracks or image playlists (kept, when on, in
+    /// DATA_DIR/thumbnails).
+    #[arg(long, env = "HLSD_NO_THUMBNAILS")]
+    pub no_thumbnails: bool,
     /// Seconds between listings of the folders whose mtime changed: when
     /// the media dir cannot be watched (network file systems, the inotify
     /// limit), and ten times less often as a safety net when it can.

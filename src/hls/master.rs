@@ -33,6 +33,18 @@ pub struct Listed<'a> {
     pub iframes_uri: Option<&'a str>,
 }
 
+/// Thumbnail sheets and the URI of their image playlist (Roku's HLS image
+/// extension, `EXT-X-IMAGE-STREAM-INF`, as Jellyfin lists its trickplay).
+#[derive(Debug, Clone, Copy)]
+pub struct ListedImages<'a> {
+    /// The image playlist's URI, relative to the master playlist.
+    pub uri: &'a str,
+    /// Width and height of one tile, pixels.
+    pub tile: (u32, u32),
+    /// What the sheets weigh, bits per second of the title.
+    pub bandwidth_bps: u64,
+}
+
 /// A WebVTT rendition and the URI of its media playlist.
 #[derive(Debug, Clone, Copy)]
 pub struct ListedSubtitles<'a> {
@@ -84,10 +96,13 @@ fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 /// each audio rendition is an `EXT-X-MEDIA:TYPE=AUDIO` and each WebVTT one
 /// an `EXT-X-MEDIA:TYPE=SUBTITLES`, each with its own `URI` (§4.3.4.1).
 /// With audio only, the default audio rendition is the variant itself.
+/// Each video variant's I-frame playlist follows the variants, then the
+/// thumbnail sheets' image playlist (`images`).
 pub fn master_playlist(
     video: &[Listed<'_>],
     audio: &[Listed<'_>],
     subtitles: &[ListedSubtitles<'_>],
+    images: Option<ListedImages<'_>>,
 ) -> String {
     let fmp4 = video
         .iter()
@@ -112,6 +127,16 @@ pub fn master_playlist(
     write_subtitle_media(&mut out, subtitles);
     write_variants(&mut out, video, audio, !subtitles.is_empty());
     write_iframe_variants(&mut out, video);
+    if let Some(i) = images {
+        let _ = writeln!(
+            out,
+            "#EXT-X-IMAGE-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"jpeg\",URI=\"{}\"",
+            i.bandwidth_bps.max(1),
+            i.tile.0,
+            i.tile.1,
+            i.uri
+        );
+    }
     out
 }
 
@@ -320,6 +345,11 @@ mod tests {
                 uri: "s.m3u8?token=t",
                 default: false,
             }],
+            Some(ListedImages {
+                uri: "thumbs/images.m3u8?token=t",
+                tile: (320, 180),
+                bandwidth_bps: 9_000,
+            }),
         );
         assert!(m.starts_with("#EXTM3U\n"), "{m}");
         assert!(m.contains(
@@ -340,8 +370,11 @@ mod tests {
             "#EXT-X-STREAM-INF:BANDWIDTH=992000,AVERAGE-BANDWIDTH=992000,RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\",AUDIO=\"audio\",SUBTITLES=\"subs\"\nl.m3u8?token=t\n"
         ), "{m}");
         assert!(m.find("v.m3u8").unwrap() < m.find("l.m3u8").unwrap());
-        // Its I-frame playlist after the variants, with the video alone.
         assert!(m.ends_with(
+            "\n#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=9000,RESOLUTION=320x180,CODECS=\"jpeg\",URI=\"thumbs/images.m3u8?token=t\"\n"
+        ), "{m}");
+        // Its I-frame playlist after the variants, with the video alone.
+        assert!(m.contains(
             "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=3000000,AVERAGE-BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS=\"avc1.64001f\",URI=\"v/iframes.m3u8?token=t\"\n"
         ), "{m}");
         assert_eq!(m.matches("I-FRAME").count(), 1, "{m}");
@@ -357,6 +390,7 @@ mod tests {
                 iframes_uri: None,
             }],
             &[],
+            None,
         );
         assert!(m.contains(
             "#EXT-X-STREAM-INF:BANDWIDTH=128000,AVERAGE-BANDWIDTH=128000,CODECS=\"mp4a.40.2\"\na.m3u8\n"

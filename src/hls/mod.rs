@@ -12,5 +12,7 @@
 mod master;
 mod media;
 
-pub use master::{master_playlist, Listed, ListedSubtitles, AUDIO_GROUP, SUBTITLE_GROUP};
+pub use master::{
+    master_playlist, Listed, ListedImages, ListedSubtitles, AUDIO_GROUP, SUBTITLE_GROUP,
+};
 pub use media::{event_playlist, target_duration, vod_playlist, PlaylistType, SegmentFormat};

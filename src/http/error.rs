@@ -176,6 +176,20 @@ impl From<crate::thumbnails::PictureError> for ApiError {
                 ApiError::Unplayable(e.to_string())
             }
             PictureError::Busy => ApiError::not_ready(e.to_string()),
+            PictureError::Off => ApiError::NotFound(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::thumbnails::SheetError> for ApiError {
+    fn from(e: crate::thumbnails::SheetError) -> Self {
+        use crate::thumbnails::SheetError;
+        match e {
+            SheetError::NoVideo(_) | SheetError::Failed { .. } => {
+                ApiError::Unplayable(e.to_string())
+            }
+            SheetError::NotReady(_) => ApiError::not_ready(e.to_string()),
+            SheetError::Off | SheetError::NoSheet(_) => ApiError::NotFound(e.to_string()),
         }
     }
 }

@@ -79,57 +79,6 @@ pub fn subtitles(
         .boxed()
 }
 
-/// `GET /api/v1/media/{id}/thumbnail?t=SECONDS`: the key frame nearest
-/// `t` (default a tenth in, at most 5 minutes), 320 pixels wide, as a
-/// JPEG: a library page's poster frame. `X-Hlsd-Picture-Time` says which
-/// key frame's time it is, seconds.
-pub fn thumbnail(
-    state: Arc<AppState>,
-    auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
-) -> Route {
-    warp::path!("api" / "v1" / "media" / String / "thumbnail")
-        .and(warp::get())
-        .and(auth)
-        .and(raw_query())
-        .and(with_state(state))
-        .then(
-            |id: String, _: Principal, query: String, state: Arc<AppState>| async move {
-                respond(poster(&state, &id, &query).await)
-            },
-        )
-        .boxed()
-}
-
-async fn poster(state: &AppState, id: &str, query: &str) -> Result<Response, ApiError> {
-    let at = match query_value(query, "t") {
-        None => None,
-        Some(raw) => Some(
-            raw.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
-                .map(std::time::Duration::from_secs_f64)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!("t must be seconds from 0, not {raw:?}"))
-                })?,
-        ),
-    };
-    let item = request::media(state, id).await?;
-    let at = crate::thumbnails::Thumbnails::time_for(&item, at);
-    let picture = state.thumbnails.poster(&item, at).await?;
-    let mut r = Response::new(picture.jpeg.into());
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=3600"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", picture.at.as_secs_f64())) {
-        h.insert("x-hlsd-picture-time", v);
-    }
-    Ok(r)
-}
-
 /// `item` as `GET /api/v1/media/{id}` shows it for a client with
 /// `profile`: its playback, reasons and packaging for that profile.
 fn item_for(item: &MediaItem, profile: &ClientProfile) -> serde_json::Value {

@@ -12,13 +12,14 @@
 //! | `POST /api/v1/library/scan` | [`library`]: rescan a folder now (admins) |
 //! | `GET /api/v1/media/{id}` | [`media`]: one item, its decision for `?profile=` |
 //! | `GET /api/v1/media/{id}/subtitles/{index}.vtt` | [`media`]: a whole text subtitle track |
-//! | `GET /api/v1/media/{id}/thumbnail?t=` | [`media`]: a poster frame (JPEG) |
+//! | `GET /api/v1/media/{id}/thumbnail?t=` | [`thumbnails`]: a poster frame (JPEG) |
+//! | `GET /api/v1/media/{id}/thumbnails.vtt`, `.../thumbnails/sheet_N.jpg` | [`thumbnails`]: the WebVTT thumbnails track and its sheets |
 //! | `GET\|HEAD /api/v1/stream/{id}` | [`media`]: direct play (Range) or 302 to HLS |
 //! | `POST /api/v1/hls/start`, `POST /api/v1/hls/preload/{id}` | [`sessions`]: start or reuse a session |
 //! | `GET /api/v1/hls/{sid}/master.m3u8` | [`sessions`]: the master playlist by session id |
 //! | `DELETE /api/v1/hls/{sid}`, `GET /api/v1/sessions` | [`sessions`]: stop, list |
 //! | `GET /api/v1/hls/media/{id}/master.m3u8?token=` | [`renditions`]: the master playlist at its signed URL |
-//! | `GET /api/v1/hls/media/{id}/{rendition}/{file}?token=` | [`renditions`]: media playlist, init segment, segments |
+//! | `GET /api/v1/hls/media/{id}/{rendition}/{file}?token=` | [`renditions`]: media and I-frame playlists, init segment, segments, I-frames; `thumbs/` the image playlist, WebVTT track and sheets ([`thumbnails`]) |
 //! | `GET /api/v1/hls/authorize` | [`renditions`]: whether `X-Original-URI` carries a good playback token |
 //! | `GET\|PUT /api/v1/progress/{id}` | [`progress`]: the caller's position |
 //! | `GET /api/v1/admin/streaming-stats`, `GET /metrics` | [`admin`]: statistics |
@@ -44,6 +45,7 @@ mod request;
 mod responses;
 mod server;
 mod sessions;
+mod thumbnails;
 mod urls;
 mod web;
 
@@ -72,7 +74,11 @@ pub fn routes(
         .unify()
         .or(media::subtitles(s(), auth.clone()))
         .unify()
-        .or(media::thumbnail(s(), auth.clone()))
+        .or(thumbnails::poster(s(), auth.clone()))
+        .unify()
+        .or(thumbnails::vtt(s(), auth.clone()))
+        .unify()
+        .or(thumbnails::sheet(s(), auth.clone()))
         .unify()
         .or(media::stream(s(), auth.clone()))
         .unify()

@@ -17,7 +17,7 @@ use crate::container::iframe::{fmp4_iframe, ts_iframe};
 use crate::hls::SegmentFormat;
 use crate::packaging::Packaging;
 use crate::session::{OpenAs, Session};
-use crate::session::{IFRAME_PLAYLIST, MEDIA_PLAYLIST};
+use crate::session::{IFRAME_PLAYLIST, MEDIA_PLAYLIST, THUMBNAILS};
 use crate::store::SegmentBytes;
 use crate::supervisor::{Player, SegmentOutcome};
 use crate::timeline::{
@@ -215,6 +215,10 @@ async fn rendition_handler(
         super::filters::query_value(query, "token").unwrap_or_default()
     );
     let not_found = || ApiError::NotFound(format!("no {rendition}/{file} in media {media_id}"));
+    if rendition == THUMBNAILS {
+        let item = request::media(state, media_id).await?;
+        return super::thumbnails::beside_renditions(state, &item, file, &token_query).await;
+    }
     let session = session_of(state, &grant, rendition).await?;
     let wait = *state.http.playlist_wait;
     if let Some(sub) = session.title.subtitle_index(rendition) {

@@ -161,8 +161,10 @@ pub async fn master_playlist(
     session.master_ready(*state.http.playlist_wait).await;
     let player = session.join()?;
     let token = player_token(state, session, player);
+    let thumbnails = state.sheets.layout(&session.title.item).ok();
     Ok(responses::playlist(session.master_playlist(
         |name, file| format!("{prefix}{name}/{file}?token={token}"),
+        thumbnails,
     )))
 }
 

@@ -15,7 +15,9 @@ mod session;
 mod sessions;
 
 pub use open::{hls_playback, OpenAs, OpenError, PlayRequest, MAX_START_S};
-pub use playlists::{PlaylistError, IFRAME_PLAYLIST, MEDIA_PLAYLIST};
+pub use playlists::{
+    PlaylistError, IFRAME_PLAYLIST, IMAGE_PLAYLIST, MEDIA_PLAYLIST, THUMBNAILS, THUMBNAILS_VTT,
+};
 pub use registry::Registry;
 pub use session::{Opening, Session, SessionState, Status};
 pub use sessions::Sessions;

@@ -4,9 +4,10 @@
 //! module decides what is listed and when it can be.
 
 use super::session::Session;
-use crate::hls::{self, Listed, ListedSubtitles, PlaylistType, SegmentFormat};
+use crate::hls::{self, Listed, ListedImages, ListedSubtitles, PlaylistType, SegmentFormat};
 use crate::rendition::Plan;
 use crate::supervisor::TimelineState;
+use crate::thumbnails::Layout;
 use std::time::Duration;
 
 /// Why a playlist cannot be given now.
@@ -25,6 +26,12 @@ pub enum PlaylistError {
 pub const MEDIA_PLAYLIST: &str = "playlist.m3u8";
 /// The file name of a video rendition's I-frame playlist.
 pub const IFRAME_PLAYLIST: &str = "iframes.m3u8";
+/// Where a title's thumbnails are, beside its renditions.
+pub const THUMBNAILS: &str = "thumbs";
+/// The file name of the thumbnail sheets' image playlist.
+pub const IMAGE_PLAYLIST: &str = "images.m3u8";
+/// The file name of the WebVTT thumbnails track.
+pub const THUMBNAILS_VTT: &str = "thumbnails.vtt";
 
 /// Segments a rendition must have made before its measured mean bit rate
 /// replaces the estimate in `AVERAGE-BANDWIDTH`.
@@ -82,9 +89,14 @@ impl Session {
     /// beside the original, only rungs that declare less than it),
     /// each video variant's I-frame playlist, the audio renditions and
     /// the WebVTT renditions, each playlist's URI `uri(rendition name,
-    /// playlist file name)`. `AVERAGE-BANDWIDTH` is a rendition's
-    /// measured mean once it has made a few segments.
-    pub fn master_playlist(&self, uri: impl Fn(&str, &str) -> String) -> String {
+    /// playlist file name)`; the image playlist of the title's
+    /// `thumbnails` sheets when there are some. `AVERAGE-BANDWIDTH` is a
+    /// rendition's measured mean once it has made a few segments.
+    pub fn master_playlist(
+        &self,
+        uri: impl Fn(&str, &str) -> String,
+        thumbnails: Option<Layout>,
+    ) -> String {
         let title = &self.title;
         let choice = self.choice;
         let mut rungs: Vec<usize> = (0..title.renditions.len())
@@ -168,7 +180,13 @@ impl Session {
                 default: choice.subtitle == Some(i),
             })
             .collect();
-        hls::master_playlist(&video, &audio, &subtitles)
+        let images_uri = uri(THUMBNAILS, IMAGE_PLAYLIST);
+        let images = thumbnails.map(|layout| ListedImages {
+            uri: &images_uri,
+            tile: layout.tile,
+            bandwidth_bps: layout.bandwidth_bps(),
+        });
+        hls::master_playlist(&video, &audio, &subtitles, images)
     }
 
     /// A media playlist of its title in `format`, every segment URI

@@ -189,3 +189,254 @@ fn probe_size(jpeg: &[u8]) -> (u32, u32) {
     let mut it = text.trim().split(',').map(|v| v.parse::<u32>().unwrap());
     (it.next().unwrap(), it.next().unwrap())
 }
+
+/// The mean colour (RGB) of the `w`×`h` rectangle at (`x`, `y`) of a JPEG.
+fn tile_rgb(jpeg: &[u8], (x, y, w, h): (u32, u32, u32, u32)) -> [u8; 3] {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sheet.jpg");
+    std::fs::write(&file, jpeg).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-vf", &format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area")])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
+        .output()
+        .unwrap();
+    out.stdout[..3].try_into().unwrap()
+}
+
+/// The mean colour (RGB) of `film`'s frame at `t` seconds: its mean
+/// Y'CbCr as ffmpeg decodes it, turned into R'G'B' here by BT.709's
+/// limited-range equations (ITU-R BT.709 §3), as the film is made.
+fn frame_rgb(film: &std::path::Path, t: f64) -> [u8; 3] {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
+        .arg(film)
+        .args(["-frames:v", "1", "-vf", "scale=1:1:flags=area"])
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv444p", "pipe:1"])
+        .output()
+        .unwrap();
+    let [y, cb, cr] = [0, 1, 2].map(|i| f64::from(out.stdout[i]));
+    let (y, cb, cr) = (
+        (y - 16.0) * 255.0 / 219.0,
+        (cb - 128.0) * 255.0 / 224.0,
+        (cr - 128.0) * 255.0 / 224.0,
+    );
+    let (kr, kb) = (0.2126, 0.0722);
+    let r = y + 2.0 * (1.0 - kr) * cr;
+    let b = y + 2.0 * (1.0 - kb) * cb;
+    let g = (y - kr * r - kb * b) / (1.0 - kr - kb);
+    [r, g, b].map(|v| v.round().clamp(0.0, 255.0) as u8)
+}
+
+/// The key frames of `film`, seconds.
+fn key_frames(film: &std::path::Path) -> Vec<f64> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+        ])
+        .args(["-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .arg(film)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// A sheet, retried while it is being made (503).
+async fn fetch_sheet(server: &TestServer, path: &str, token: &str) -> bytes::Bytes {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let r = server.get(path, token).await;
+        match r.status().as_u16() {
+            200 => {
+                assert_eq!(r.headers()["content-type"], "image/jpeg");
+                return r.bytes().await.unwrap();
+            }
+            503 if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await
+            }
+            s => panic!("{path}: {s} {}", r.text().await.unwrap()),
+        }
+    }
+}
+
+/// Thumbnail sheets over a 2-minute 1080p film made by the test whose hue
+/// steps every 10 s, with a key frame every 3 s (so the key frame nearest
+/// 10 s is at 9 s, still the first hue): each tile shows the film's key
+/// frame nearest its time; the WebVTT cues cover the film; the sheet is
+/// 3200 px wide with 320×180 tiles; the master lists the image playlist;
+/// the sheet is made once across two users and a restart, and
+/// `--no-thumbnails` turns it all off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbnail_sheets_show_the_key_frame_nearest_each_ten_seconds() {
+    let media = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let film = media.path().join("hues.mkv");
+    ffmpeg_make(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xd02020:s=1920x1080:r=10:d=120,hue=h='36*floor(t/10)',\
+         scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-colorspace",
+        "bt709",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-x264-params",
+        "keyint=30:min-keyint=30:scenecut=0",
+        film.to_str().unwrap(),
+    ]);
+    let keys = key_frames(&film);
+    assert!(keys.len() >= 40, "{keys:?}");
+    let with_data = |no_thumbnails: bool| {
+        let data = data.path().to_path_buf();
+        move |c: &mut hlsd::config::Config| {
+            c.http.admins = vec!["alice".into()];
+            c.library.data_dir = data;
+            c.library.no_thumbnails = no_thumbnails;
+        }
+    };
+    let server = start_server_with(media.path(), with_data(false)).await;
+    let id = server.media_id("hues.mkv").await;
+
+    // The WebVTT track: 12 cues from 0 to the end, no gap, on one sheet.
+    let r = server
+        .get(&format!("/api/v1/media/{id}/thumbnails.vtt"), ALICE)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/vtt"));
+    let vtt = r.text().await.unwrap();
+    assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
+    let cues: Vec<(f64, f64, String)> = vtt
+        .split("\n\n")
+        .skip(1)
+        .map(|cue| {
+            let (times, text) = cue.trim().split_once('\n').unwrap();
+            let (a, b) = times.split_once(" --> ").unwrap();
+            let secs = |t: &str| {
+                let p: Vec<f64> = t.split(':').map(|v| v.parse().unwrap()).collect();
+                p[0] * 3600.0 + p[1] * 60.0 + p[2]
+            };
+            (secs(a), secs(b), text.to_string())
+        })
+        .collect();
+    assert_eq!(cues.len(), 12, "{vtt}");
+    assert_eq!(cues[0].0, 0.0);
+    assert!(cues.windows(2).all(|w| w[0].1 == w[1].0), "no gap: {vtt}");
+    assert!((cues[11].1 - 120.0).abs() < 0.2, "{vtt}");
+
+    // The sheet: 3200 px wide, two rows of 320×180 tiles.
+    let sheet_path = format!("/api/v1/media/{id}/thumbnails/sheet_00000.jpg");
+    let sheet = fetch_sheet(&server, &sheet_path, ALICE).await;
+    assert!(sheet.starts_with(&[0xFF, 0xD8]), "a JPEG");
+    assert_eq!(probe_size(&sheet), (3200, 360));
+    for (i, (start, _, text)) in cues.iter().enumerate() {
+        let xywh: Vec<u32> = text
+            .strip_prefix("thumbnails/sheet_00000.jpg#xywh=")
+            .unwrap_or_else(|| panic!("{text}"))
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(&xywh[2..], &[320, 180]);
+        let key = keys
+            .iter()
+            .copied()
+            .min_by(|a, b| (a - start).abs().total_cmp(&(b - start).abs()))
+            .unwrap();
+        let (got, want) = (
+            tile_rgb(&sheet, (xywh[0], xywh[1], 320, 180)),
+            frame_rgb(&film, key),
+        );
+        println!("tile {i} at {start} s: key frame {key} s, {got:?} against {want:?}");
+        let off = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| a.abs_diff(b))
+            .max()
+            .unwrap();
+        assert!(
+            off <= 12,
+            "tile {i}: {got:?}, the key frame at {key} s is {want:?}"
+        );
+    }
+
+    // Beside the renditions of a playback URL: the image playlist in the
+    // master, its sheets with the playback token.
+    let r = server.get(&format!("/api/v1/stream/{id}"), BOB).await;
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let master = server.get(&location, BOB).await.text().await.unwrap();
+    let images = master
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-IMAGE-STREAM-INF:"))
+        .unwrap_or_else(|| panic!("no image playlist: {master}"));
+    assert!(
+        images.contains(",RESOLUTION=320x180,CODECS=\"jpeg\",URI=\"thumbs/images.m3u8?token="),
+        "{images}"
+    );
+    let uri = images.split("URI=\"").nth(1).unwrap().trim_end_matches('"');
+    let playlist_url = resolve(&location, uri);
+    let playlist = server.get(&playlist_url, BOB).await.text().await.unwrap();
+    assert!(playlist.contains("#EXT-X-IMAGES-ONLY\n"), "{playlist}");
+    assert!(playlist.contains("#EXTINF:120.000,\n#EXT-X-TILES:RESOLUTION=320x180,LAYOUT=10x2,DURATION=10.000\nsheet_00000.jpg?token="), "{playlist}");
+    let sheet_uri = playlist.lines().find(|l| l.starts_with("sheet_")).unwrap();
+    let by_token = fetch_sheet(&server, &resolve(&playlist_url, sheet_uri), BOB).await;
+    assert_eq!(by_token, sheet, "one sheet for every user");
+    let vtt_url = playlist_url.replace("images.m3u8", "thumbnails.vtt");
+    let token_vtt = server.get(&vtt_url, BOB).await.text().await.unwrap();
+    assert!(
+        token_vtt.contains("\nsheet_00000.jpg?token="),
+        "{token_vtt}"
+    );
+    let made = crate::common::library::metric(&server, "hlsd_thumbnail_sheets_made_total").await;
+    assert_eq!(made, 1.0, "made once for two users");
+    let bad = format!("/api/v1/media/{id}/thumbnails/sheet_00001.jpg");
+    assert_eq!(server.get(&bad, ALICE).await.status(), 404);
+    server.stop().await;
+
+    // After a restart: kept, not made again.
+    let server = start_server_with(media.path(), with_data(false)).await;
+    let again = fetch_sheet(&server, &sheet_path, BOB).await;
+    assert_eq!(again, sheet);
+    let made = crate::common::library::metric(&server, "hlsd_thumbnail_sheets_made_total").await;
+    assert_eq!(made, 0.0, "kept across the restart");
+    server.stop().await;
+
+    // --no-thumbnails: none, and none listed.
+    let server = start_server_with(media.path(), with_data(true)).await;
+    for path in [
+        sheet_path.clone(),
+        format!("/api/v1/media/{id}/thumbnails.vtt"),
+        format!("/api/v1/media/{id}/thumbnail"),
+    ] {
+        let r = server.get(&path, ALICE).await;
+        assert_eq!(r.status(), 404, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--no-thumbnails"));
+    }
+    let r = server.get(&format!("/api/v1/stream/{id}"), BOB).await;
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let master = server.get(&location, BOB).await.text().await.unwrap();
+    assert!(!master.contains("IMAGE-STREAM"), "{master}");
+    server.stop().await;
+}

@@ -7,7 +7,8 @@
 //!   container has no usable index;
 //! - [`open_gop`]: whether a container's key frames are IDR frames;
 //! - [`stream_data`]: which declared streams carry data (in the prober);
-//! - [`still`]: one key frame decoded to a JPEG (a poster frame), the one
+//! - [`still`]: key frames decoded alone, to a JPEG (a poster frame) or
+//!   to raw pictures (a thumbnail sheet's tiles), and a JPEG encoder; the one
 //!   pass that decodes;
 //! - [`source_fix`]: the container patches (MP4 header, MPEG-TS tables,
 //!   ASF header) on a source element;

@@ -1,4 +1,4 @@
-//! Pictures of a title for a library page: its poster frame, the key
+//! Poster frames: a picture of a title for a library page, the key
 //! frame nearest a time, decoded alone ([`crate::library::passes::still`])
 //! and kept in memory for every user.
 //!
@@ -32,6 +32,9 @@ const DEFAULT_AT_MOST: Duration = Duration::from_secs(300);
 /// Why no picture was given.
 #[derive(Debug, thiserror::Error)]
 pub enum PictureError {
+    /// `--no-thumbnails`.
+    #[error("thumbnails are turned off on this server (--no-thumbnails)")]
+    Off,
     /// The item has no video.
     #[error("{0} has no video to take a picture of")]
     NoVideo(String),
@@ -80,6 +83,7 @@ pub fn seek_for(keys: &[Duration], at: Duration) -> Seek {
 
 /// Poster frames: made on demand, kept, bounded.
 pub struct Thumbnails {
+    enabled: bool,
     stats: Arc<crate::stats::Stats>,
     makers: Arc<tokio::sync::Semaphore>,
     waiting: Arc<tokio::sync::Semaphore>,
@@ -89,9 +93,11 @@ pub struct Thumbnails {
 
 impl Thumbnails {
     /// None made yet; each one made is counted in `stats`
-    /// (`hlsd_thumbnails_made_total`, `hlsd_thumbnail_seconds_total`).
-    pub fn new(stats: Arc<crate::stats::Stats>) -> Self {
+    /// (`hlsd_thumbnails_made_total`, `hlsd_thumbnail_seconds_total`);
+    /// none at all unless `enabled`.
+    pub fn new(stats: Arc<crate::stats::Stats>, enabled: bool) -> Self {
         Thumbnails {
+            enabled,
             stats,
             makers: Arc::new(tokio::sync::Semaphore::new(MAKERS)),
             waiting: Arc::new(tokio::sync::Semaphore::new(WAITING)),
@@ -115,10 +121,14 @@ impl Thumbnails {
     /// pixels wide, as a JPEG: kept from an earlier request, or made.
     ///
     /// # Errors
+    /// [`PictureError::Off`] with `--no-thumbnails`,
     /// [`PictureError::NoVideo`] for an item without video,
     /// [`PictureError::Busy`] when [`WAITING`] requests already wait,
     /// [`PictureError::Failed`] when the file gives none.
     pub async fn poster(&self, item: &MediaItem, at: Duration) -> Result<Picture, PictureError> {
+        if !self.enabled {
+            return Err(PictureError::Off);
+        }
         if item.video.is_none() {
             return Err(PictureError::NoVideo(item.path.clone()));
         }
