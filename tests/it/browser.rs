@@ -79,7 +79,7 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
 
     let out = repo().join("web/test-results");
     std::fs::create_dir_all(&out).unwrap();
-    for f in ["library.png", "playing.png"] {
+    for f in ["library.png", "playing.png", "scrubbing.png"] {
         let _ = std::fs::remove_file(out.join(f));
     }
     let stdout = run_page_script(
@@ -105,6 +105,8 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
         "remux (fMP4)",
         "offers \"Resume from",
         "resumed at",
+        "thumbnail above the seek bar: thumbnails/sheet_00000.jpg",
+        "seek bar click went to",
     ] {
         assert!(stdout.contains(line), "{stdout}");
     }
@@ -139,7 +141,7 @@ async fn the_page_plays_direct_remux_and_transcode_and_seeks_in_chromium() {
             .any(|s| s["media_id"] == flac.as_str()),
         "{sessions:#}"
     );
-    for f in ["library.png", "playing.png"] {
+    for f in ["library.png", "playing.png", "scrubbing.png"] {
         let colours = distinct_colours(&out.join(f));
         println!("{f}: {colours} colours");
         assert!(colours > 20, "{f} looks blank ({colours} colours)");

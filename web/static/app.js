@@ -163,6 +163,7 @@ async function openDetail(item) {
     current.item = item;
   } catch (_) {}
   $("title").textContent = item.path;
+  Scrub.load(item.video && item.duration_s ? item.id : null, token);
   const packaging = item.packaging === "fmp4" && item.playback !== "direct_play" ? " (fMP4)" : "";
   $("facts").textContent = `${fmtDuration(item.duration_s)} · ${codecs(item)} · ${item.playback || "unplayable"}${packaging}`;
   $("status").textContent = "";
@@ -201,6 +202,7 @@ async function leaveDetail() {
   if (!current) return;
   const c = current;
   current = null;
+  Scrub.load(null);
   if (c.poll) clearInterval(c.poll);
   if (c.played) saveProgress(c, true);
   if (c.hls) c.hls.destroy();

@@ -86,6 +86,30 @@ try {
       console.log(`${kind} ${name}: seek to ${target.toFixed(1)} s of ${duration.toFixed(1)} s resumed after ${Date.now() - t1} ms`);
       if (kind === "transcode") await page.screenshot({ path: `${outDir}/playing.png` });
     }
+    if (kind === "transcode") {
+      // Hovering the seek bar shows the thumbnail of that place above it
+      // (its sheet made on the first hover), and a click seeks there.
+      const box = await page.locator("#seekbar").boundingBox();
+      await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+      await page.waitForSelector("#preview.loaded", { timeout: 60000 });
+      const shown = await page.evaluate(async () => {
+        const p = document.getElementById("preview");
+        const url = getComputedStyle(p).backgroundImage.slice(5, -2);
+        const img = new Image();
+        img.src = url;
+        await img.decode();
+        const r = p.getBoundingClientRect();
+        const bar = document.getElementById("seekbar").getBoundingClientRect();
+        return { sheet: p.dataset.sheet, start: p.dataset.start, w: r.width, h: r.height, above: r.bottom <= bar.top, sheetWidth: img.naturalWidth };
+      });
+      if (!shown.above || shown.sheetWidth !== 3200) throw new Error(`thumbnail not shown: ${JSON.stringify(shown)}`);
+      await page.screenshot({ path: `${outDir}/scrubbing.png` });
+      console.log(`thumbnail above the seek bar: ${shown.sheet} from ${shown.start} s, ${Math.round(shown.w)}x${Math.round(shown.h)} of a ${shown.sheetWidth} px sheet`);
+      const duration = await page.evaluate(() => document.getElementById("video").duration);
+      await page.mouse.click(box.x + box.width * 0.25, box.y + box.height / 2);
+      await page.waitForFunction((t) => Math.abs(document.getElementById("video").currentTime - t) < 2, duration * 0.25, { timeout: 30000 });
+      console.log(`seek bar click went to ${(await page.evaluate(() => document.getElementById("video").currentTime)).toFixed(1)} s of ${duration.toFixed(1)} s`);
+    }
     await page.click("#back");
     await page.waitForSelector("#library:not(.hidden)");
   }
