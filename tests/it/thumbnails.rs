@@ -440,3 +440,54 @@ async fn thumbnail_sheets_show_the_key_frame_nearest_each_ten_seconds() {
     assert!(!master.contains("IMAGE-STREAM"), "{master}");
     server.stop().await;
 }
+
+/// Shaka Player, a second HLS client, finds the image track the master
+/// playlist lists (`EXT-X-IMAGE-STREAM-INF`) and gets each thumbnail's
+/// sheet and place from the image playlist's `EXT-X-TILES`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shaka_player_lists_the_image_track_and_its_thumbnails() {
+    let Some(chromium) = chromium() else { return };
+    let media = tempfile::tempdir().unwrap();
+    let film = media.path().join("film.mkv");
+    ffmpeg_make(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=640x360:r=10:d=150",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-x264-params",
+        "keyint=30:min-keyint=30:scenecut=0",
+        film.to_str().unwrap(),
+    ]);
+    let server = start_server(media.path(), std::time::Duration::from_secs(60)).await;
+    let id = server.media_id("film.mkv").await;
+    let r = server.get(&format!("/api/v1/stream/{id}"), ALICE).await;
+    assert_eq!(r.status(), 302);
+    let master = r.headers()["location"].to_str().unwrap().to_string();
+    let stdout = run_page_script(
+        "shaka.mjs",
+        &chromium,
+        &[
+            server.base.clone().into(),
+            master.into(),
+            "0".into(),
+            "35".into(),
+            "149".into(),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
+    for line in [
+        // One track: Shaka gives its size as a whole sheet's (10 × 2 tiles).
+        "image tracks: 3200x360 image/jpeg tiles null\n",
+        "thumbnail at 0 s: sheet_00000.jpg?token=… xywh=0,0,320,180 from 0 s",
+        "thumbnail at 35 s: sheet_00000.jpg?token=… xywh=960,0,320,180 from 30 s",
+        "thumbnail at 149 s: sheet_00000.jpg?token=… xywh=1280,180,320,180 from 140 s",
+    ] {
+        assert!(stdout.contains(line), "{line}:\n{stdout}");
+    }
+    server.stop().await;
+}

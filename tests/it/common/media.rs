@@ -110,10 +110,11 @@ pub fn chromium() -> Option<String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = Path::new(&chromium).is_file()
         && repo.join("web/node_modules/playwright-core").is_dir()
+        && repo.join("web/node_modules/shaka-player").is_dir()
         && repo.join("web/static/vendor/hls.min.js").is_file();
     if !ready {
         skip(
-            "chromium, playwright-core or hls.js is not installed (scripts/setup.sh installs them)",
+            "chromium, playwright-core, Shaka Player or hls.js is not installed (scripts/setup.sh installs them)",
         );
         return None;
     }
