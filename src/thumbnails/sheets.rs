@@ -13,7 +13,7 @@
 
 use super::layout::{sheet_name, Layout, Tile, TILE_WIDTH};
 use super::posters::seek_for;
-use crate::library::passes::still::{i420_jpeg, key_frame_pictures, Seek};
+use crate::library::passes::still::{i420_jpeg, key_frame_pictures, RawPicture, Seek};
 use crate::library::MediaItem;
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap};
@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 /// Sheets made at once, server wide: a sheet decodes 100 key frames, on
 /// a core, beside the producers.
 const MAKING: usize = 1;
+/// Pipelines that decode one sheet's tiles at once, each a contiguous
+/// part of them (at most one per core): a sheet at the viewer's place
+/// comes in half the time on two cores.
+const PIPELINES_PER_SHEET: usize = 2;
 /// How long one tile's key frame may take to decode.
 const TILE_LIMIT: Duration = Duration::from_secs(20);
 
@@ -395,11 +399,37 @@ fn make_sheet(
             keys.map_or(Seek::Nearest(at), |k| seek_for(k, at))
         })
         .collect();
-    let mut pictures = vec![None; tiles.len()];
-    key_frame_pictures(&job.file, &seeks, TILE_WIDTH, TILE_LIMIT, |i, picture| {
-        pictures[i] = Some(picture);
-        !closing.load(Ordering::SeqCst)
-    })?;
+    // The tiles in contiguous parts, one pipeline (and thread) each.
+    let parts = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(PIPELINES_PER_SHEET);
+    let per_part = seeks.len().div_ceil(parts).max(1);
+    let made: Vec<Result<Vec<Option<RawPicture>>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = seeks
+            .chunks(per_part)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut pictures = vec![None; part.len()];
+                    key_frame_pictures(&job.file, part, TILE_WIDTH, TILE_LIMIT, |i, picture| {
+                        pictures[i] = Some(picture);
+                        !closing.load(Ordering::SeqCst)
+                    })
+                    .map(|()| pictures)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a tile decoder panicked".into()))
+            })
+            .collect()
+    });
+    let mut pictures = Vec::with_capacity(seeks.len());
+    for part in made {
+        pictures.extend(part?);
+    }
     if closing.load(Ordering::SeqCst) {
         return Err("the server is shutting down".into());
     }

@@ -262,17 +262,54 @@ fn picture_pipeline(
         .map_err(|e| format!("pipeline setup failed: {e}"))?;
     gst::Element::link_many(chain[2..].iter().chain([sink.upcast_ref()]))
         .map_err(|e| format!("pipeline setup failed: {e}"))?;
-    // Frames between key frames never reach the decoder.
+    // One key frame per seek reaches the decoder, then the end of the
+    // stream, so that the decoder gives it out at once (a decoder with
+    // frame threads or a frame delay holds it until more input comes);
+    // nothing else is decoded. The next flushing seek starts again.
     if let Some(out) = chain[0].static_pad("src") {
-        crate::guard::probe(&out, gst::PadProbeType::BUFFER, |_, info| {
-            match info.buffer() {
-                Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                    gst::PadProbeReturn::Drop
+        let passed = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+        crate::guard::probe(
+            &out,
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
+            move |pad, info| {
+                use std::sync::atomic::Ordering::SeqCst;
+                if let Some(gst::PadProbeData::Event(e)) = &info.data {
+                    if e.type_() == gst::EventType::FlushStop {
+                        passed.store(0, SeqCst);
+                    }
+                    return gst::PadProbeReturn::Ok;
                 }
-                _ => gst::PadProbeReturn::Ok,
-            }
-        });
+                let key = info
+                    .buffer()
+                    .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                match passed.load(SeqCst) {
+                    0 if key => {
+                        passed.store(1, SeqCst);
+                        gst::PadProbeReturn::Ok
+                    }
+                    0 => gst::PadProbeReturn::Drop,
+                    1 => {
+                        passed.store(2, SeqCst);
+                        let _ = pad.push_event(gst::event::Eos::new());
+                        gst::PadProbeReturn::Drop
+                    }
+                    _ => gst::PadProbeReturn::Drop,
+                }
+            },
+        );
     }
+    // A libav decoder decodes each picture as it comes (slice threads):
+    // with frame threads it holds one back per thread until more input
+    // comes, here the next key frame, decoded for nothing.
+    chain[1].connect("deep-element-added", false, |args| {
+        let element = args.get(2).and_then(|v| v.get::<gst::Element>().ok());
+        if let Some(e) =
+            element.filter(|e| e.factory().is_some_and(|f| f.name().starts_with("avdec_")))
+        {
+            e.set_property_from_str("thread-type", "slice");
+        }
+        None
+    });
     // The queue gives the video a thread of its own: decodebin holds its
     // first picture until it knows the stream, which would block the
     // demuxer's one thread.
