@@ -8,6 +8,7 @@
 
 use super::error::ApiError;
 use super::filters::{raw_query, respond, with_state, Route};
+use super::range::RangeOutcome;
 use super::request;
 use super::responses::{self, FMP4_TYPE, SEGMENT_TYPE};
 use super::sessions::master_playlist;
@@ -55,14 +56,23 @@ pub fn rendition_file(state: Arc<AppState>) -> Route {
     warp::path!("api" / "v1" / "hls" / "media" / String / String / String)
         .and(warp::get())
         .and(raw_query())
+        .and(warp::header::optional::<String>("range"))
         .and(with_state(state))
         .then(
             |media_id: String,
              rendition: String,
              file: String,
              query: String,
+             range: Option<String>,
              state: Arc<AppState>| async move {
-                respond(rendition_handler(&state, &media_id, &rendition, &file, &query).await)
+                let asked = Asked {
+                    media_id: &media_id,
+                    rendition: &rendition,
+                    file: &file,
+                    query: &query,
+                    range: range.as_deref(),
+                };
+                respond(rendition_handler(&state, asked).await)
             },
         )
         .boxed()
@@ -202,13 +212,24 @@ async fn session_of(
         .for_token(grant.session_id, item, &grant.user, rendition)?)
 }
 
-async fn rendition_handler(
-    state: &AppState,
-    media_id: &str,
-    rendition: &str,
-    file: &str,
-    query: &str,
-) -> Result<Response, ApiError> {
+/// What a rendition request asks for: its path's parts, its query and
+/// its `Range` header.
+struct Asked<'a> {
+    media_id: &'a str,
+    rendition: &'a str,
+    file: &'a str,
+    query: &'a str,
+    range: Option<&'a str>,
+}
+
+async fn rendition_handler(state: &AppState, asked: Asked<'_>) -> Result<Response, ApiError> {
+    let Asked {
+        media_id,
+        rendition,
+        file,
+        query,
+        range,
+    } = asked;
     let grant = grant_for(state, media_id, query)?;
     let token_query = format!(
         "?token={}",
@@ -269,29 +290,64 @@ async fn rendition_handler(
         Packaging::Ts => SEGMENT_TYPE,
         Packaging::Fmp4 => FMP4_TYPE,
     };
-    segment_body(&session, path, n, content_type).await
+    segment_body(&session, path, n, content_type, range).await
 }
 
 /// The segment at `path` as a body: from the store's memory, else read
 /// from its file. Evicted between the look-up and the read: the player
 /// retries. A segment too large for the memory cache streams from its
 /// file; once open, eviction unlinks the name only and it is sent whole.
+/// With one byte range in `range` (RFC 9110 §14), those bytes (206).
+///
+/// # Errors
+/// 503 when it was evicted meanwhile; 416 for a range outside it.
 async fn segment_body(
     session: &Session,
     path: PathBuf,
     n: usize,
     content_type: &'static str,
+    range: Option<&str>,
 ) -> Result<Response, ApiError> {
     let again = || ApiError::not_ready(format!("segment {n} is being made again"));
-    match session
+    let body = session
         .title
         .store()
         .read(&path)
         .await
-        .map_err(|_| again())?
-    {
-        SegmentBytes::Memory(bytes) => Ok(responses::immutable_bytes(bytes, content_type)),
-        SegmentBytes::File(file, len) => Ok(responses::immutable_file(file, len, content_type)),
+        .map_err(|_| again())?;
+    let len = match &body {
+        SegmentBytes::Memory(bytes) => bytes.len() as u64,
+        SegmentBytes::File(_, len) => *len,
+    };
+    // A segment's bytes never change for its URL: no validator to match.
+    let part = match super::range::evaluate(range, None, "", "", len) {
+        RangeOutcome::Full => None,
+        RangeOutcome::Partial(r) => Some(r),
+        RangeOutcome::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
+    };
+    match (body, part) {
+        (SegmentBytes::Memory(bytes), None) => Ok(responses::immutable_bytes(bytes, content_type)),
+        (SegmentBytes::File(file, len), None) => {
+            Ok(responses::immutable_file(file, len, content_type))
+        }
+        (SegmentBytes::Memory(bytes), Some(r)) => {
+            let slice = bytes.slice(*r.start() as usize..=*r.end() as usize);
+            Ok(responses::immutable_part(slice, r, len, content_type))
+        }
+        (SegmentBytes::File(mut file, _), Some(r)) => {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let mut slice = vec![0u8; (r.end() - r.start() + 1) as usize];
+            file.seek(std::io::SeekFrom::Start(*r.start()))
+                .await
+                .map_err(|_| again())?;
+            file.read_exact(&mut slice).await.map_err(|_| again())?;
+            Ok(responses::immutable_part(
+                slice.into(),
+                r,
+                len,
+                content_type,
+            ))
+        }
     }
 }
 

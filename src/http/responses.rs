@@ -58,6 +58,7 @@ pub fn immutable_bytes(bytes: bytes::Bytes, content_type: &'static str) -> Respo
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     res
 }
 
@@ -70,6 +71,25 @@ pub fn immutable_file(file: tokio::fs::File, len: u64, content_type: &'static st
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    res
+}
+
+/// 206 with `bytes`, the `range` (inclusive) of a segment of
+/// `total_bytes` and `content_type`, cacheable for good: for a player
+/// that fetches a byte range of a segment (`EXT-X-BYTERANGE`).
+pub fn immutable_part(
+    bytes: bytes::Bytes,
+    range: std::ops::RangeInclusive<u64>,
+    total_bytes: u64,
+    content_type: &'static str,
+) -> Response {
+    let mut res = immutable_bytes(bytes, content_type);
+    *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+    let value = format!("bytes {}-{}/{total_bytes}", range.start(), range.end());
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
     res
 }
 

@@ -151,6 +151,33 @@ async fn check_iframes(server: &TestServer, location: &str, hevc_copy: bool) -> 
                 cut.len() < whole.len(),
                 "I-frame {n} is a part of its segment"
             );
+            if n == 0 {
+                // A byte range of a stored segment: 206 with those bytes.
+                let segment_bytes = &whole[init.len()..];
+                let url = server.url(&resolve(&variant.url, &segment.uri));
+                let r = server
+                    .client
+                    .get(&url)
+                    .header("range", "bytes=188-563")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 206);
+                let total = segment_bytes.len();
+                assert_eq!(
+                    r.headers()["content-range"],
+                    format!("bytes 188-563/{total}").as_str()
+                );
+                assert_eq!(r.bytes().await.unwrap(), &segment_bytes[188..564]);
+                let r = server
+                    .client
+                    .get(&url)
+                    .header("range", format!("bytes={total}-"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 416);
+            }
             let got = pictures(&cut);
             assert_eq!(got.len(), 1, "I-frame {n} of {}: {got:?}", variant.url);
             let (kind, key, pts) = &got[0];
