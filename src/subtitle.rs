@@ -116,8 +116,8 @@ impl CueTrack {
     }
 }
 
-/// `HH:MM:SS.mmm`.
-fn timestamp(d: Duration) -> String {
+/// A WebVTT timestamp (W3C WebVTT §4.1): `HH:MM:SS.mmm`.
+pub fn timestamp(d: Duration) -> String {
     let ms = d.as_millis();
     format!(
         "{:02}:{:02}:{:02}.{:03}",

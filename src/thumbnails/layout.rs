@@ -9,6 +9,7 @@
 //! The figures are Jellyfin's trickplay defaults: 320-pixel tiles, one
 //! per 10 s, 10 × 10 to a sheet.
 
+use crate::subtitle::timestamp;
 use std::fmt::Write;
 use std::ops::Range;
 use std::time::Duration;
@@ -130,8 +131,8 @@ impl Layout {
             let _ = write!(
                 out,
                 "\n{} --> {}\n{}#xywh={x},{y},{},{}\n",
-                vtt_time(start),
-                vtt_time(end),
+                timestamp(start),
+                timestamp(end),
                 uri(sheet),
                 self.tile.0,
                 self.tile.1
@@ -216,18 +217,6 @@ pub struct Tile<'a> {
     pub size: (u32, u32),
     /// The Y, U and V planes.
     pub planes: [&'a [u8]; 3],
-}
-
-/// A WebVTT timestamp: `hh:mm:ss.ttt`.
-fn vtt_time(t: Duration) -> String {
-    let ms = t.as_millis();
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
 }
 
 #[cfg(test)]
