@@ -297,7 +297,8 @@ async fn rendition_handler(state: &AppState, asked: Asked<'_>) -> Result<Respons
 /// from its file. Evicted between the look-up and the read: the player
 /// retries. A segment too large for the memory cache streams from its
 /// file; once open, eviction unlinks the name only and it is sent whole.
-/// With one byte range in `range` (RFC 9110 §14), those bytes (206).
+/// With one byte range in `range` (RFC 9110 §14) that is not the whole
+/// segment, those bytes (206).
 ///
 /// # Errors
 /// 503 when it was evicted meanwhile; 416 for a range outside it.
@@ -320,8 +321,11 @@ async fn segment_body(
         SegmentBytes::File(_, len) => *len,
     };
     // A segment's bytes never change for its URL: no validator to match.
+    // A range of the whole segment (ffmpeg asks `bytes=0-` of every
+    // URL) is answered 200, as a cache in front stores it.
     let part = match super::range::evaluate(range, None, "", "", len) {
         RangeOutcome::Full => None,
+        RangeOutcome::Partial(r) if *r.start() == 0 && *r.end() + 1 == len => None,
         RangeOutcome::Partial(r) => Some(r),
         RangeOutcome::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
     };

@@ -58,7 +58,6 @@ pub fn immutable_bytes(bytes: bytes::Bytes, content_type: &'static str) -> Respo
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     res
 }
 
@@ -71,13 +70,14 @@ pub fn immutable_file(file: tokio::fs::File, len: u64, content_type: &'static st
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     res
 }
 
 /// 206 with `bytes`, the `range` (inclusive) of a segment of
 /// `total_bytes` and `content_type`, cacheable for good: for a player
-/// that fetches a byte range of a segment (`EXT-X-BYTERANGE`).
+/// that fetches a byte range of a segment (`EXT-X-BYTERANGE`). Segments
+/// do not send `Accept-Ranges`: with it, nginx answers ffmpeg's
+/// `Range: bytes=0-` of every segment with a 206 of its own.
 pub fn immutable_part(
     bytes: bytes::Bytes,
     range: std::ops::RangeInclusive<u64>,
