@@ -15,8 +15,13 @@
 //!   (hls.js); MP3, FLAC, Ogg and AAC files as they are. HEVC is left
 //!   out: Chromium decodes it only on some GPUs.
 //! - `safari`: Safari on macOS and iOS, Apple TV: also HEVC Main and
-//!   Main 10 (Apple's HLS authoring spec, 1.10), AC-3, E-AC-3 and FLAC,
-//!   and fMP4 HLS; MP3, FLAC and AAC files as they are.
+//!   Main 10 (Apple's HLS authoring spec, 1.10) with PQ and HLG HDR,
+//!   AC-3, E-AC-3 and FLAC, and fMP4 HLS; MP3, FLAC and AAC files as they
+//!   are.
+//!
+//! A video codec's `hdr` lists the HDR transfers the client shows (`pq`,
+//! `hlg`): a stream in another is not copied to it
+//! (`hdr_unsupported:pq`). `chromium` takes PQ and HLG in VP9 and AV1.
 //!
 //! A client may send its own profile as JSON (`?profile={...}`, the
 //! `X-Hlsd-Profile` header, or the `profile` field of
@@ -47,6 +52,10 @@ pub struct VideoCapability {
     /// The chroma formats it plays (default `["4:2:0"]`).
     #[serde(default = "yuv420")]
     pub chroma: Vec<String>,
+    /// The HDR transfers it shows as HDR (`pq`, `hlg`; default none: a
+    /// stream coded in another is not copied to it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hdr: Vec<String>,
 }
 
 fn eight() -> u32 {
@@ -140,6 +149,8 @@ pub struct VideoTraits<'a> {
     pub bit_depth: Option<u32>,
     /// Chroma format (`4:2:0`), when known.
     pub chroma: Option<&'a str>,
+    /// Its HDR transfer (`pq`, `hlg`); `None` for SDR.
+    pub hdr: Option<&'a str>,
 }
 
 /// The H.264 profiles every browser decodes.
@@ -152,6 +163,7 @@ fn h264(max_level: Option<f64>) -> VideoCapability {
         max_level,
         max_bit_depth: 8,
         chroma: yuv420(),
+        hdr: Vec::new(),
     }
 }
 
@@ -162,6 +174,7 @@ fn video(codec: &str, max_bit_depth: u32) -> VideoCapability {
         max_level: None,
         max_bit_depth,
         chroma: yuv420(),
+        hdr: Vec::new(),
     }
 }
 
@@ -214,8 +227,16 @@ impl ClientProfile {
             video: vec![
                 h264(None),
                 video("vp8", 8),
-                video("vp9", 10),
-                video("av1", 10),
+                // Chromium shows PQ and HLG VP9 and AV1 (tone-mapped on
+                // a display without HDR).
+                VideoCapability {
+                    hdr: strings(&["pq", "hlg"]),
+                    ..video("vp9", 10)
+                },
+                VideoCapability {
+                    hdr: strings(&["pq", "hlg"]),
+                    ..video("av1", 10)
+                },
             ],
             audio: audio(&["aac", "mp3", "opus", "vorbis", "flac"]),
             fmp4: true,
@@ -232,8 +253,10 @@ impl ClientProfile {
             containers: strings(&["mp4", "mov", "mp3", "flac", "aac"]),
             video: vec![
                 h264(None),
+                // HDR10 and HLG HEVC (Apple's HLS authoring spec 1.6).
                 VideoCapability {
                     profiles: Some(strings(&["main", "main-10"])),
+                    hdr: strings(&["pq", "hlg"]),
                     ..video("hevc", 10)
                 },
             ],
@@ -370,6 +393,9 @@ impl ClientProfile {
                 problems.push(format!("level_unsupported:{level}"));
             }
         }
+        if let Some(hdr) = v.hdr.filter(|h| !cap.hdr.iter().any(|x| x == h)) {
+            problems.push(format!("hdr_unsupported:{hdr}"));
+        }
         problems
     }
 
@@ -396,6 +422,7 @@ mod tests {
             level: Some("4.1"),
             bit_depth: Some(depth),
             chroma: Some("4:2:0"),
+            hdr: None,
         }
     }
 
@@ -442,6 +469,25 @@ mod tests {
         assert!(generic.plays_container("mp4") && !generic.plays_container("webm"));
         assert!(chromium.plays_container("webm"));
         assert!(!generic.fmp4 && chromium.fmp4 && safari.fmp4);
+    }
+
+    #[test]
+    fn hdr_is_copied_only_to_a_codec_that_lists_its_transfer() {
+        let pq = VideoTraits {
+            hdr: Some("pq"),
+            ..traits("hevc", "main-10", 10)
+        };
+        assert!(ClientProfile::safari().video_problems(&pq).is_empty());
+        let hlg = VideoTraits {
+            hdr: Some("hlg"),
+            ..traits("vp9", "0", 10)
+        };
+        assert!(ClientProfile::chromium().video_problems(&hlg).is_empty());
+        let tv = ClientProfile::parse(
+            r#"{"name":"tv","containers":[],"video":[{"codec":"hevc","max_bit_depth":10}],"audio":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(tv.video_problems(&pq), ["hdr_unsupported:pq"]);
     }
 
     #[test]

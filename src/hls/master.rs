@@ -31,6 +31,9 @@ pub struct Listed<'a> {
     /// A video rendition's I-frame playlist URI, relative to the master
     /// playlist: listed as its `EXT-X-I-FRAME-STREAM-INF`.
     pub iframes_uri: Option<&'a str>,
+    /// A video rendition's `VIDEO-RANGE` (`SDR`, `PQ`, `HLG`; Apple's HLS
+    /// authoring spec 9.16), when it is said.
+    pub video_range: Option<&'static str>,
 }
 
 /// Thumbnail sheets and the URI of their image playlist (Roku's HLS image
@@ -218,6 +221,9 @@ fn write_variants(out: &mut String, video: &[Listed<'_>], audio: &[Listed<'_>], 
             let _ = write!(out, ",RESOLUTION={w}x{h}");
         }
         let _ = write!(out, ",CODECS=\"{codecs}\"");
+        if let Some(range) = listed.video_range {
+            let _ = write!(out, ",VIDEO-RANGE={range}");
+        }
         if !audio.is_empty() {
             let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
         }
@@ -250,7 +256,11 @@ fn write_iframe_variants(out: &mut String, video: &[Listed<'_>]) {
         if let Some((w, h)) = v.resolution {
             let _ = write!(out, ",RESOLUTION={w}x{h}");
         }
-        let _ = writeln!(out, ",CODECS=\"{}\",URI=\"{uri}\"", v.codecs);
+        let _ = write!(out, ",CODECS=\"{}\"", v.codecs);
+        if let Some(range) = listed.video_range {
+            let _ = write!(out, ",VIDEO-RANGE={range}");
+        }
+        let _ = writeln!(out, ",URI=\"{uri}\"");
     }
 }
 
@@ -312,6 +322,7 @@ mod tests {
                     average_bps: v.average_bps,
                     bandwidth_bps: v.bandwidth_bps,
                     iframes_uri: Some("v/iframes.m3u8?token=t"),
+                    video_range: None,
                 },
                 Listed {
                     rendition: &low,
@@ -320,6 +331,7 @@ mod tests {
                     average_bps: low.average_bps,
                     bandwidth_bps: low.bandwidth_bps,
                     iframes_uri: None,
+                    video_range: None,
                 },
             ],
             &[
@@ -330,6 +342,7 @@ mod tests {
                     average_bps: a.average_bps,
                     bandwidth_bps: a.bandwidth_bps,
                     iframes_uri: None,
+                    video_range: None,
                 },
                 Listed {
                     rendition: &b,
@@ -338,6 +351,7 @@ mod tests {
                     average_bps: b.average_bps,
                     bandwidth_bps: b.bandwidth_bps,
                     iframes_uri: None,
+                    video_range: None,
                 },
             ],
             &[ListedSubtitles {
@@ -388,6 +402,7 @@ mod tests {
                 average_bps: a.average_bps,
                 bandwidth_bps: a.bandwidth_bps,
                 iframes_uri: None,
+                video_range: None,
             }],
             &[],
             None,

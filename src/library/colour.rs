@@ -32,6 +32,24 @@ pub enum HdrTransfer {
     Hlg,
 }
 
+impl HdrTransfer {
+    /// Its name in profiles and reasons: `pq`, `hlg`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HdrTransfer::Pq => "pq",
+            HdrTransfer::Hlg => "hlg",
+        }
+    }
+
+    /// Its HLS `VIDEO-RANGE` (RFC 8216bis §4.4.6.2): `PQ`, `HLG`.
+    pub fn video_range(self) -> &'static str {
+        match self {
+            HdrTransfer::Pq => "PQ",
+            HdrTransfer::Hlg => "HLG",
+        }
+    }
+}
+
 /// An HDR video's description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hdr {

@@ -158,10 +158,27 @@ impl Session {
                 average_bps: average(*i),
                 bandwidth_bps: estimate(*i).0,
                 iframes_uri: None,
+                video_range: None,
             })
             .collect();
+        // An HDR source copied to a client that shows it: every video
+        // variant says its range, the rungs the source's too (they keep
+        // its transfer: hlsd does not tone-map yet). Without a copy, the
+        // range is not said (hls.js leaves out PQ variants on a display
+        // without HDR).
+        let copied = rungs
+            .iter()
+            .any(|i| title.renditions[*i].plan == Plan::VideoCopy);
+        let range = title
+            .item
+            .video
+            .as_ref()
+            .and_then(|v| v.hdr.as_ref())
+            .filter(|_| copied)
+            .map(|h| h.transfer.video_range());
         for (listed, u) in video.iter_mut().zip(&iframe_uris) {
             listed.iframes_uri = Some(u);
+            listed.video_range = range;
         }
         let audio = video.split_off(rungs.len());
         let subtitle_uris: Vec<String> = title

@@ -7,6 +7,7 @@
 //! SMPTE ST 2086 and CTA-861.3 metadata (1000 nits, MaxCLL 1000, MaxFALL
 //! 400) in MP4 and in Matroska, HLG in MP4, and an SDR BT.709 H.264.
 
+use crate::common::library::form_urlencode;
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,5 +109,91 @@ async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
     assert_eq!(v["colour"]["primaries"], "bt709", "{v}");
     assert_eq!(v["colour"]["transfer"], "bt709", "{v}");
     assert!(v.get("hdr").is_none(), "SDR has no hdr: {v}");
+    hdr10_passes_through_to_a_client_that_shows_it(&server).await;
     server.stop().await;
+}
+
+/// `safari` takes PQ HEVC: the HDR10 Matroska file is copied into fMP4,
+/// its variants say `VIDEO-RANGE=PQ`, and its init segment carries the
+/// stream's colour (`colr` nclx 9/16/9), mastering display (`mdcv`) and
+/// light levels (`clli`). A profile whose HEVC lists no HDR is not given
+/// the copy (`hdr_unsupported:pq`), nor is `generic`, whose master says
+/// no range.
+async fn hdr10_passes_through_to_a_client_that_shows_it(server: &TestServer) {
+    use crate::common::fmp4_check::check_rendition;
+    let id = server.media_id("hdr10.mkv").await;
+    let r = server
+        .get(&format!("/api/v1/stream/{id}?profile=safari"), ALICE)
+        .await;
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let master = fetch_master(server, &location, ALICE).await;
+    let variants: Vec<&str> = master
+        .text
+        .lines()
+        .filter(|l| {
+            l.starts_with("#EXT-X-STREAM-INF") || l.starts_with("#EXT-X-I-FRAME-STREAM-INF")
+        })
+        .collect();
+    assert!(
+        master.variants[0].url.contains("/video-copy"),
+        "{}",
+        master.text
+    );
+    assert!(
+        variants[0].contains("CODECS=\"hvc1.2.4."),
+        "Main 10: {}",
+        master.text
+    );
+    assert!(
+        variants.iter().all(|v| v.contains(",VIDEO-RANGE=PQ")),
+        "{}",
+        master.text
+    );
+    let playlist = complete_playlist(server, &master.variants[0].url, ALICE).await;
+    let map = playlist.segments[0].map.as_ref().expect("EXT-X-MAP");
+    let init = get_segment(server, &resolve(&master.variants[0].url, &map.uri), ALICE)
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let first = get_segment(
+        server,
+        &resolve(&master.variants[0].url, &playlist.segments[0].uri),
+        ALICE,
+    )
+    .await
+    .bytes()
+    .await
+    .unwrap()
+    .to_vec();
+    let report = check_rendition(&init, &[first], true);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(report.init.colour, Some((9, 16, 9, false)), "colr");
+    // G(13250,34500) B(7500,3000) R(34000,16000) WP(15635,16450),
+    // L(10000000,1): as x265 was told.
+    let mut mdcv = Vec::new();
+    for v in [13250u16, 34500, 7500, 3000, 34000, 16000, 15635, 16450] {
+        mdcv.extend_from_slice(&v.to_be_bytes());
+    }
+    mdcv.extend_from_slice(&10_000_000u32.to_be_bytes());
+    mdcv.extend_from_slice(&1u32.to_be_bytes());
+    assert_eq!(report.init.mastering, Some(mdcv), "mdcv");
+    assert_eq!(report.init.light_level, Some((1000, 400)), "clli");
+
+    // A client whose HEVC shows no HDR is not given the copy.
+    let tv = form_urlencode(
+        r#"{"name":"tv","containers":[],"video":[{"codec":"hevc","max_bit_depth":10}],"audio":[{"codec":"aac"}],"fmp4":true}"#,
+    );
+    let item = server
+        .get_json(&format!("/api/v1/media/{id}?profile={tv}"), ALICE, 200)
+        .await;
+    assert_eq!(item["playback"], "transcode", "{item}");
+    let reasons = item["reasons"].to_string();
+    assert!(reasons.contains("hdr_unsupported:pq"), "{reasons}");
+    let r = server.get(&format!("/api/v1/stream/{id}"), ALICE).await;
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let master = fetch_master(server, &location, ALICE).await;
+    assert!(!master.text.contains("VIDEO-RANGE"), "{}", master.text);
 }

@@ -156,6 +156,7 @@ pub fn video_traits(v: &VideoStream) -> VideoTraits<'_> {
         level: v.level.as_deref(),
         bit_depth: v.bit_depth,
         chroma: v.chroma_format.as_deref(),
+        hdr: v.hdr.as_ref().map(|h| h.transfer.as_str()),
     }
 }
 

@@ -5,7 +5,7 @@
 //! AAC stream's ADTS header, an AC-3 or E-AC-3 sync frame's bit stream
 //! information (`dac3`, `dec3`: [`super::dolby`]).
 
-use super::boxes::{vpcc_payload, SampleEntry, Track};
+use super::boxes::{vpcc_payload, Colour, SampleEntry, Track};
 
 /// The 90 kHz timescale of video tracks (as MPEG-TS, so that both
 /// packagings give the same ticks).
@@ -26,6 +26,55 @@ fn stream_headers(s: &gst::StructureRef) -> Vec<Vec<u8>> {
         .filter_map(|v| v.get::<gst::Buffer>().ok())
         .filter_map(|b| b.map_readable().ok().map(|m| m.to_vec()))
         .collect()
+}
+
+/// What video caps say of the stream's colour: its colorimetry as
+/// H.273 codes, and the mastering display and content light levels that
+/// the parsers read from the stream's SEI or the container
+/// (`mastering-display-info`, `content-light-level`). `None` without a
+/// colorimetry, or one whose codes are all unspecified.
+fn colour_of(caps: &gst::CapsRef, s: &gst::StructureRef) -> Option<Colour> {
+    let c: gst_video::VideoColorimetry = s.get::<&str>("colorimetry").ok()?.parse().ok()?;
+    let code = |iso: u32| u16::try_from(iso).unwrap_or(2);
+    let (primaries, transfer, matrix) = (
+        code(c.primaries().to_iso()),
+        code(c.transfer().to_iso()),
+        code(c.matrix().to_iso()),
+    );
+    if (primaries, transfer, matrix) == (2, 2, 2) {
+        return None;
+    }
+    let mastering = gst_video::VideoMasteringDisplayInfo::from_caps(caps)
+        .ok()
+        .map(|m| {
+            let mut out = [0u8; 24];
+            let p = m.display_primaries();
+            // GStreamer lists red, green, blue; the box green, blue, red.
+            let points = [p[1], p[2], p[0], m.white_point()];
+            for (i, xy) in points.iter().enumerate() {
+                out[i * 4..i * 4 + 2].copy_from_slice(&xy.x.to_be_bytes());
+                out[i * 4 + 2..i * 4 + 4].copy_from_slice(&xy.y.to_be_bytes());
+            }
+            out[16..20].copy_from_slice(&m.max_display_mastering_luminance().to_be_bytes());
+            out[20..24].copy_from_slice(&m.min_display_mastering_luminance().to_be_bytes());
+            out
+        });
+    let light_level = gst_video::VideoContentLightLevel::from_caps(caps)
+        .ok()
+        .map(|l| {
+            (
+                l.max_content_light_level(),
+                l.max_frame_average_light_level(),
+            )
+        });
+    Some(Colour {
+        primaries,
+        transfer,
+        matrix,
+        full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+        mastering,
+        light_level,
+    })
 }
 
 fn int(s: &gst::StructureRef, field: &str) -> Option<u32> {
@@ -54,6 +103,7 @@ pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, 
                 config_kind: *config_kind,
                 config,
                 rotation,
+                colour: colour_of(caps, s),
             },
         }
     };

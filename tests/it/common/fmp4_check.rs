@@ -14,6 +14,13 @@ pub struct Init {
     pub format: String,
     /// Its handler (`vide`, `soun`).
     pub handler: String,
+    /// A video entry's `colr` of type `nclx`: H.273 primaries, transfer,
+    /// matrix and the full-range flag.
+    pub colour: Option<(u16, u16, u16, bool)>,
+    /// A video entry's `mdcv` payload (24 bytes).
+    pub mastering: Option<Vec<u8>>,
+    /// A video entry's `clli`: MaxCLL and MaxFALL.
+    pub light_level: Option<(u16, u16)>,
 }
 
 /// What one segment (fragment) holds.
@@ -148,6 +155,9 @@ fn check_init(bytes: &[u8], v: &mut Vec<String>) -> Init {
             match child(stbl, &["stsd"]) {
                 Ok(stsd) if u32_at(stsd, 4) == 1 && stsd.len() >= 16 => {
                     init.format = String::from_utf8_lossy(&stsd[12..16]).to_string();
+                    if init.handler == "vide" {
+                        video_entry_boxes(stsd, &mut init, v);
+                    }
                 }
                 Ok(_) => v.push("init: stsd without exactly one entry".into()),
                 Err(e) => v.push(format!("init: {e}")),
@@ -156,6 +166,35 @@ fn check_init(bytes: &[u8], v: &mut Vec<String>) -> Init {
         Err(e) => v.push(format!("init: {e}")),
     }
     init
+}
+
+/// The boxes of a visual sample entry (after its 78 bytes of fields,
+/// ISO/IEC 14496-12 §12.1.3): `colr` (`nclx`, 11 bytes), `mdcv` (24
+/// bytes), `clli` (4 bytes), each checked for its size.
+fn video_entry_boxes(stsd: &[u8], init: &mut Init, v: &mut Vec<String>) {
+    let Some(rest) = stsd.get(8 + 8 + 78..) else {
+        v.push("init: a video sample entry shorter than its fields".into());
+        return;
+    };
+    let Ok(kids) = boxes(rest) else {
+        v.push("init: malformed boxes in the video sample entry".into());
+        return;
+    };
+    let u16_at = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    for (kind, b) in kids {
+        match kind.as_str() {
+            "colr" if b.starts_with(b"nclx") && b.len() == 11 => {
+                init.colour = Some((u16_at(b, 4), u16_at(b, 6), u16_at(b, 8), b[10] & 0x80 != 0));
+            }
+            "colr" if b.starts_with(b"nclx") => {
+                v.push(format!("init: nclx colr of {} bytes", b.len()))
+            }
+            "mdcv" if b.len() == 24 => init.mastering = Some(b.to_vec()),
+            "clli" if b.len() == 4 => init.light_level = Some((u16_at(b, 0), u16_at(b, 2))),
+            "mdcv" | "clli" => v.push(format!("init: {kind} of {} bytes", b.len())),
+            _ => {}
+        }
+    }
 }
 
 /// Checks one media segment: `moof` then `mdat` (an `styp` may lead),
