@@ -64,6 +64,7 @@ impl AppState {
         } = config;
         let (secret_given, data_dir) = (http.secret.is_some(), library.data_dir.clone());
         let sheets_dir = (!library.no_thumbnails).then(|| data_dir.join("thumbnails"));
+        let sheets_budget = library.thumbnail_budget_bytes;
         let (store, library, kept_secret) = tokio::task::spawn_blocking(move || {
             let dir = &store.transcode_dir;
             std::fs::create_dir_all(dir)
@@ -112,7 +113,7 @@ impl AppState {
             None => Signer::new(&kept_secret),
         };
         let thumbnails = crate::thumbnails::Thumbnails::new(stats.clone(), sheets_dir.is_some());
-        let sheets = crate::thumbnails::Sheets::new(sheets_dir, stats.clone());
+        let sheets = crate::thumbnails::Sheets::new(sheets_dir, sheets_budget, stats.clone());
         Ok(Arc::new(AppState {
             segment_waiters: Arc::new(tokio::sync::Semaphore::new(
                 http.max_waiting_requests.max(1),

@@ -59,6 +59,9 @@ pub const MAX_WAITING_REQUESTS: usize = 256;
 /// Default `--memory-cache`: 64 MiB, about 50 segments of a 1080p
 /// transcode, or every segment of a few minutes of one title.
 pub const MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default `--thumbnail-budget`: 2 GiB, the sheets of about 700 two-hour
+/// films (8 sheets of 300–400 KB each).
+pub const THUMBNAIL_BUDGET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// `--token-ttl`: 6 h beyond twice the item's duration: a VOD playlist is
 /// loaded once, so its segment URLs must outlast the film and a long
 /// pause; a leaked URL opens that one item for no longer.
@@ -104,6 +107,11 @@ pub struct LibrarySettings {
     /// DATA_DIR/thumbnails).
     #[arg(long, env = "HLSD_NO_THUMBNAILS")]
     pub no_thumbnails: bool,
+    /// Bytes the thumbnail sheets of every file may hold in
+    /// DATA_DIR/thumbnails; past it, the sheets of the files whose sheets
+    /// were made longest ago are deleted (made again when asked for).
+    #[arg(long = "thumbnail-budget", env = "HLSD_THUMBNAIL_BUDGET", default_value_t = THUMBNAIL_BUDGET_BYTES)]
+    pub thumbnail_budget_bytes: u64,
     /// Seconds between listings of the folders whose mtime changed: when
     /// the media dir cannot be watched (network file systems, the inotify
     /// limit), and ten times less often as a safety net when it can.

@@ -7,8 +7,10 @@
 //!   (pure);
 //! - `posters.rs`: poster frames ([`Thumbnails`]);
 //! - `sheets.rs`: sheets made in the background, shared and kept
-//!   ([`Sheets`]).
+//!   ([`Sheets`]);
+//! - `budget.rs`: which files' sheets go past the disk budget (pure).
 
+mod budget;
 mod layout;
 mod posters;
 mod sheets;

@@ -11,6 +11,7 @@
 //! wide; a request waits for its sheet at most the wait it is given,
 //! then is told to come back.
 
+use super::budget::{to_evict, Folder};
 use super::layout::{sheet_name, Layout, Tile, TILE_WIDTH};
 use super::posters::seek_for;
 use crate::library::passes::still::{i420_jpeg, key_frame_pictures, RawPicture, Seek};
@@ -63,6 +64,8 @@ pub enum SheetError {
 pub struct Sheets {
     /// `DATA_DIR/thumbnails`; `None` with `--no-thumbnails`.
     dir: Option<PathBuf>,
+    /// Bytes every file's sheets may hold (`--thumbnail-budget`).
+    budget_bytes: u64,
     stats: Arc<crate::stats::Stats>,
     making: Arc<tokio::sync::Semaphore>,
     /// Title key → its job while one runs.
@@ -88,12 +91,14 @@ struct Job {
 }
 
 impl Sheets {
-    /// Sheets kept under `dir` (`None`: turned off), counted in `stats`
-    /// (`hlsd_thumbnail_sheets_made_total`,
+    /// Sheets kept under `dir` (`None`: turned off), at most
+    /// `budget_bytes` of them (the least recently made files' go first),
+    /// counted in `stats` (`hlsd_thumbnail_sheets_made_total`,
     /// `hlsd_thumbnail_sheet_seconds_total`).
-    pub fn new(dir: Option<PathBuf>, stats: Arc<crate::stats::Stats>) -> Self {
+    pub fn new(dir: Option<PathBuf>, budget_bytes: u64, stats: Arc<crate::stats::Stats>) -> Self {
         Sheets {
             dir,
+            budget_bytes,
             stats,
             making: Arc::new(tokio::sync::Semaphore::new(MAKING)),
             jobs: Arc::new(Mutex::new(HashMap::new())),
@@ -226,6 +231,7 @@ impl Sheets {
             making: self.making.clone(),
             closing: self.closing.clone(),
             jobs: self.jobs.clone(),
+            budget_bytes: self.budget_bytes,
         };
         tokio::spawn(run.run());
         job
@@ -288,6 +294,7 @@ struct JobRun {
     making: Arc<tokio::sync::Semaphore>,
     closing: Arc<AtomicBool>,
     jobs: Jobs,
+    budget_bytes: u64,
 }
 
 impl JobRun {
@@ -333,22 +340,76 @@ impl JobRun {
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r);
-            let mut done = self.job.done.lock().expect("done sheets");
-            match made {
-                Ok(()) => {
-                    self.stats.sheet_made(started.elapsed());
-                    done.0.insert(sheet);
-                }
-                Err(reason) => {
-                    tracing::warn!(path = %self.job.path, sheet, %reason, "no thumbnail sheet");
-                    done.1.insert(sheet, reason);
+            {
+                let mut done = self.job.done.lock().expect("done sheets");
+                match made {
+                    Ok(()) => {
+                        self.stats.sheet_made(started.elapsed());
+                        done.0.insert(sheet);
+                    }
+                    Err(reason) => {
+                        tracing::warn!(path = %self.job.path, sheet, %reason, "no thumbnail sheet");
+                        done.1.insert(sheet, reason);
+                    }
                 }
             }
-            drop(done);
             self.job.changed.send_modify(|n| *n += 1);
+            self.keep_to_budget().await;
         }
         self.jobs.lock().expect("sheet jobs").remove(&self.key);
     }
+}
+
+impl JobRun {
+    /// Deletes the sheets of the files made longest ago while every
+    /// file's sheets hold more than the budget; never those of a file
+    /// whose sheets are being made.
+    async fn keep_to_budget(&self) {
+        let keep: Vec<String> = self
+            .jobs
+            .lock()
+            .expect("sheet jobs")
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        let (root, budget) = (self.root.clone(), self.budget_bytes);
+        let _ = tokio::task::spawn_blocking(move || {
+            let folders = folders(&root);
+            let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+            for name in to_evict(&folders, budget, &keep) {
+                tracing::info!(folder = %name, "thumbnail sheets deleted past --thumbnail-budget");
+                let _ = std::fs::remove_dir_all(root.join(name));
+            }
+        })
+        .await;
+    }
+}
+
+/// Every file's sheets under `root`: each folder's bytes and when its
+/// last sheet was made. Blocking.
+fn folders(root: &Path) -> Vec<Folder> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let mut folder = Folder {
+                name,
+                bytes: 0,
+                made: std::time::UNIX_EPOCH,
+            };
+            for sheet in std::fs::read_dir(e.path()).ok()?.flatten() {
+                let Ok(meta) = sheet.metadata() else { continue };
+                folder.bytes += meta.len();
+                if let Ok(t) = meta.modified() {
+                    folder.made = folder.made.max(t);
+                }
+            }
+            Some(folder)
+        })
+        .collect()
 }
 
 /// The sheets in `dir` (`sheet_N.jpg`). Blocking.

@@ -302,15 +302,28 @@ async fn thumbnail_sheets_show_the_key_frame_nearest_each_ten_seconds() {
     ]);
     let keys = key_frames(&film);
     assert!(keys.len() >= 40, "{keys:?}");
-    let with_data = |no_thumbnails: bool| {
+    // A second film, for the disk budget.
+    ffmpeg_make(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=640x360:r=10:d=20",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        media.path().join("bars.mkv").to_str().unwrap(),
+    ]);
+    let with_data = |no_thumbnails: bool, budget: u64| {
         let data = data.path().to_path_buf();
         move |c: &mut hlsd::config::Config| {
             c.http.admins = vec!["alice".into()];
             c.library.data_dir = data;
             c.library.no_thumbnails = no_thumbnails;
+            c.library.thumbnail_budget_bytes = budget;
         }
     };
-    let server = start_server_with(media.path(), with_data(false)).await;
+    let server = start_server_with(media.path(), with_data(false, 1 << 30)).await;
     let id = server.media_id("hues.mkv").await;
 
     // The WebVTT track: 12 cues from 0 to the end, no gap, on one sheet.
@@ -412,15 +425,44 @@ async fn thumbnail_sheets_show_the_key_frame_nearest_each_ten_seconds() {
     server.stop().await;
 
     // After a restart: kept, not made again.
-    let server = start_server_with(media.path(), with_data(false)).await;
+    let server = start_server_with(media.path(), with_data(false, 1 << 30)).await;
     let again = fetch_sheet(&server, &sheet_path, BOB).await;
     assert_eq!(again, sheet);
     let made = crate::common::library::metric(&server, "hlsd_thumbnail_sheets_made_total").await;
     assert_eq!(made, 0.0, "kept across the restart");
     server.stop().await;
 
+    // Past --thumbnail-budget, the sheets made longest ago go: the
+    // second film's sheet is made, and the first film's are deleted.
+    let server = start_server_with(media.path(), with_data(false, 1)).await;
+    let bars = server.media_id("bars.mkv").await;
+    let folders = || {
+        let mut names: Vec<String> = std::fs::read_dir(data.path().join("thumbnails"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(folders().len(), 1, "{:?}", folders());
+    let bars_sheet = format!("/api/v1/media/{bars}/thumbnails/sheet_00000.jpg");
+    fetch_sheet(&server, &bars_sheet, ALICE).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while folders().len() > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let left = folders();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].starts_with(&bars.replace('-', "")),
+        "{left:?} for {bars}"
+    );
+    // The deleted ones are made again when asked for.
+    assert_eq!(fetch_sheet(&server, &sheet_path, ALICE).await, sheet);
+    server.stop().await;
+
     // --no-thumbnails: none, and none listed.
-    let server = start_server_with(media.path(), with_data(true)).await;
+    let server = start_server_with(media.path(), with_data(true, 1 << 30)).await;
     for path in [
         sheet_path.clone(),
         format!("/api/v1/media/{id}/thumbnails.vtt"),
