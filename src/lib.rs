@@ -87,6 +87,8 @@
 //! - [`profile`], [`ladder`], [`packaging`]: client profiles, the quality
 //!   ladder, and which codecs MPEG-TS and fMP4 carry.
 //! - [`continuity`]: timestamps that jump back made to continue.
+//! - [`tonemap`]: HDR (PQ, HLG) to SDR BT.709 per pixel: the curves
+//!   (BT.2390, Hable, Möbius, Reinhard), linearisation and gamut map.
 //! - [`token`]: signed playback tokens; [`secret`]: the signing secret a
 //!   node keeps in its data dir.
 //!
@@ -128,6 +130,7 @@ pub mod supervisor;
 pub mod thumbnails;
 pub mod timeline;
 pub mod token;
+pub mod tonemap;
 
 pub use app::AppState;
 

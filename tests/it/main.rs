@@ -38,5 +38,6 @@ mod seek;
 mod sessions;
 mod sharing;
 mod thumbnails;
+mod tonemap;
 mod tracks;
 mod watching;
