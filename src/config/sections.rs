@@ -159,6 +159,11 @@ pub struct SupervisorSettings {
     /// (1080, 720, 480, 360).
     #[arg(long, env = "HLSD_MAX_HEIGHT", default_value_t = crate::ladder::DEFAULT_MAX_HEIGHT, value_parser = clap::value_parser!(u32).range(144..=4320))]
     pub max_height: u32,
+    /// The curve an HDR (PQ, HLG) source's encoded rungs are tone-mapped
+    /// to SDR BT.709 with: ITU-R BT.2390's EETF (Jellyfin's default), or
+    /// ffmpeg's hable, mobius or reinhard.
+    #[arg(long, env = "HLSD_TONEMAP", value_enum, default_value_t = crate::tonemap::Curve::Bt2390)]
+    pub tonemap: crate::tonemap::Curve,
     /// A requested segment more than this many segments ahead of every
     /// producer starts a producer there.
     #[arg(long, env = "HLSD_RELOCATE_AHEAD", default_value_t = RELOCATE_AHEAD)]

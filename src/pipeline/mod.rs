@@ -34,13 +34,14 @@ pub mod scale;
 pub mod segmenter;
 mod spec;
 mod throttle;
+pub mod tonemap;
 mod transcode;
 pub mod ts;
 pub mod x264;
 
 /// Registers hlsd's own elements with GStreamer (`hlsdx264enc`,
-/// [`x264`]; `hlsdvideoscale`, [`scale`]), which the built-in pipeline
-/// descriptions name. Later calls do nothing.
+/// [`x264`]; `hlsdvideoscale`, [`scale`]; `hlsdtonemap`, [`tonemap`]),
+/// which the built-in pipeline descriptions name. Later calls do nothing.
 ///
 /// # Errors
 /// Names the element that cannot be registered (GStreamer not initialised).
@@ -48,6 +49,7 @@ pub fn register_elements() -> anyhow::Result<()> {
     use anyhow::Context;
     x264::register().context("registering hlsdx264enc")?;
     scale::register().context("registering hlsdvideoscale")?;
+    tonemap::register().context("registering hlsdtonemap")?;
     Ok(())
 }
 

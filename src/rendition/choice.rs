@@ -292,6 +292,7 @@ mod tests {
             deinterlace: false,
             rotate: false,
             burn: Some(3),
+            tonemap: None,
         };
         (
             vec![
@@ -407,6 +408,7 @@ mod tests {
             deinterlace: false,
             rotate: false,
             burn,
+            tonemap: None,
         };
         Rendition {
             resolution: Some((height * 16 / 9, height)),

@@ -153,6 +153,7 @@ mod tests {
                 deinterlace: false,
                 rotate: false,
                 burn: None,
+                tonemap: None,
             },
             1_320_000,
         );
@@ -192,6 +193,7 @@ mod tests {
                     deinterlace: false,
                     rotate: false,
                     burn: None,
+                    tonemap: None,
                 },
                 bw,
             )

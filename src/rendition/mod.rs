@@ -64,6 +64,8 @@ pub enum Plan {
         /// The image subtitle track (index into [`MediaItem::subtitles`])
         /// burned into the picture, if any.
         burn: Option<usize>,
+        /// HDR made SDR BT.709 on the way (an HDR source), if any.
+        tonemap: Option<ToneMapping>,
     },
     /// Audio track `track` (index into the item's audio list), AAC copied.
     AudioCopy {
@@ -87,6 +89,18 @@ impl Plan {
     pub fn is_copy(&self) -> bool {
         matches!(self, Plan::VideoCopy | Plan::AudioCopy { .. })
     }
+}
+
+/// How an HDR source's picture is made SDR for an encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ToneMapping {
+    /// The source's transfer.
+    pub transfer: crate::tonemap::Transfer,
+    /// The curve (`--tonemap`).
+    pub curve: crate::tonemap::Curve,
+    /// The source's brightest light, cd/m²: its mastering peak (or
+    /// MaxCLL), else 1000.
+    pub peak_nits: u32,
 }
 
 /// One rendition of a media item.
@@ -225,6 +239,8 @@ pub struct KeyInputs<'a> {
     pub first_segment_ms: u128,
     /// The tallest rung of a ladder, in lines (`--max-height`).
     pub max_height: u32,
+    /// The curve HDR sources are tone-mapped with (`--tonemap`).
+    pub tonemap: crate::tonemap::Curve,
 }
 
 /// The key of `plan` in `packaging`: a copy depends on no encode branch,

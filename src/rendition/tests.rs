@@ -38,6 +38,7 @@ const INPUTS: KeyInputs<'static> = KeyInputs {
     audio_template: "avenc_aac",
     first_segment_ms: 6000,
     max_height: 1080,
+    tonemap: crate::tonemap::Curve::Bt2390,
 };
 
 #[test]

@@ -9,16 +9,21 @@
 //! offered on the fixed grid.
 
 use super::codecs::{avc1_codec, h264_level_idc, video_copy_codecs};
-use super::{key_of, with_headroom, KeyInputs, Plan, Presentation, Rendition, MAX_BURN_RENDITIONS};
+use super::{
+    key_of, with_headroom, KeyInputs, Plan, Presentation, Rendition, ToneMapping,
+    MAX_BURN_RENDITIONS,
+};
 use crate::ladder::{ladder, Rung};
+use crate::library::colour::HdrTransfer;
 use crate::library::decision::display_size;
 use crate::library::{MediaItem, SubtitleKind, VideoStream};
 use crate::timeline::SEGMENT_SECONDS;
+use crate::tonemap::{Curve, Transfer};
 use std::time::Duration;
 
 /// The plan of `v` encoded at `rung`, with image subtitle track `burn`
-/// burned in.
-fn encode_plan(v: &VideoStream, rung: Rung, burn: Option<usize>) -> Plan {
+/// burned in; an HDR `v` tone-mapped with `curve` to SDR BT.709.
+fn encode_plan(v: &VideoStream, rung: Rung, burn: Option<usize>, curve: Curve) -> Plan {
     Plan::VideoEncode {
         width: rung.width,
         height: rung.height,
@@ -26,8 +31,25 @@ fn encode_plan(v: &VideoStream, rung: Rung, burn: Option<usize>) -> Plan {
         deinterlace: v.interlaced,
         rotate: v.rotation != 0,
         burn,
+        tonemap: v.hdr.as_ref().map(|h| ToneMapping {
+            transfer: match h.transfer {
+                HdrTransfer::Pq => Transfer::Pq,
+                HdrTransfer::Hlg => Transfer::Hlg,
+            },
+            curve,
+            peak_nits: h
+                .mastering_max_nits
+                .map(|n| n.round() as u32)
+                .or(h.max_cll_nits)
+                .filter(|n| *n >= 100)
+                .unwrap_or(DEFAULT_PEAK_NITS),
+        }),
     }
 }
+
+/// The peak assumed of an HDR source that does not say its own, cd/m²
+/// (ffmpeg's `tonemap` assumes the same of HLG; Jellyfin of both).
+const DEFAULT_PEAK_NITS: u32 = 1000;
 
 /// The frame rate assumed for `item`'s video: its own, at most 60, else 30.
 fn fps_of(item: &MediaItem) -> f64 {
@@ -155,7 +177,7 @@ fn encoded_rungs(
         .into_iter()
         .enumerate()
         .map(|(i, rung)| {
-            let plan = encode_plan(v, rung, None);
+            let plan = encode_plan(v, rung, None, inputs.tonemap);
             encoded_video(item, plan, presentation, lowered && i == last, inputs)
         })
         .collect()
@@ -206,7 +228,7 @@ pub(super) fn burn_renditions(
         .map(|s| {
             encoded_video(
                 item,
-                encode_plan(v, rung, Some(s.index)),
+                encode_plan(v, rung, Some(s.index), inputs.tonemap),
                 presentation,
                 false,
                 inputs,

@@ -161,24 +161,24 @@ impl Session {
                 video_range: None,
             })
             .collect();
-        // An HDR source copied to a client that shows it: every video
-        // variant says its range, the rungs the source's too (they keep
-        // its transfer: hlsd does not tone-map yet). Without a copy, the
-        // range is not said (hls.js leaves out PQ variants on a display
-        // without HDR).
-        let copied = rungs
-            .iter()
-            .any(|i| title.renditions[*i].plan == Plan::VideoCopy);
-        let range = title
+        // An HDR source: its copy says the source's range, its encodes
+        // SDR (they are tone-mapped); an SDR title says none.
+        let hdr = title
             .item
             .video
             .as_ref()
             .and_then(|v| v.hdr.as_ref())
-            .filter(|_| copied)
             .map(|h| h.transfer.video_range());
-        for (listed, u) in video.iter_mut().zip(&iframe_uris) {
+        let range_of = |i: usize| match title.renditions[i].plan {
+            Plan::VideoCopy => hdr,
+            Plan::VideoEncode {
+                tonemap: Some(_), ..
+            } => hdr.map(|_| "SDR"),
+            _ => None,
+        };
+        for ((listed, u), i) in video.iter_mut().zip(&iframe_uris).zip(&rungs) {
             listed.iframes_uri = Some(u);
-            listed.video_range = range;
+            listed.video_range = range_of(*i);
         }
         let audio = video.split_off(rungs.len());
         let subtitle_uris: Vec<String> = title

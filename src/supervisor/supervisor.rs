@@ -144,6 +144,7 @@ impl Supervisor {
             audio_template: &self.settings.templates.audio_transcode,
             first_segment_ms: self.settings.first_segment.as_millis(),
             max_height: self.settings.max_height,
+            tonemap: self.settings.tonemap,
         };
         let renditions = renditions_of(&item, presentation, &inputs);
         let subtitles = subtitle_renditions(&item);
