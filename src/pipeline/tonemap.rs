@@ -9,7 +9,10 @@
 //! those bars, `tests/it/tonemap.rs`), with lookup tables
 //! ([`crate::tonemap::Mapper`]) so that it costs little next to the
 //! decode. It runs after the picture is scaled to its rung, never at the
-//! source's 4K. Its output caps say BT.709, so the encoder's VUI does.
+//! source's 4K, each picture in two halves on two threads. Its output
+//! caps say BT.709, so the encoder's VUI does. Measured (bench/hdr.py):
+//! a 4K HDR10 film's 1080p rung at 0.50× the speed of ffmpeg's vectorised
+//! `zscale`/`tonemap`, about 75 ms of CPU per 1080p frame here.
 //!
 //! Properties: `transfer` (`pq`, `hlg`), `curve` (`bt2390`, `hable`,
 //! `mobius`, `reinhard`), `peak` (the source's brightest light in units
@@ -275,13 +278,34 @@ mod imp {
                 let (pw, ph) = dims(p);
                 vec![0u8; pw * ph]
             });
+            // Two halves at once (an even number of rows above the cut),
+            // each on a thread: a stage of its own in the pipeline, it
+            // would otherwise cap a 1080p transcode at about 13 frames a
+            // second on this machine.
+            let (cw, ch) = dims(1);
+            let top = ch.div_ceil(2) * 2;
             let [y, cb, cr] = &mut output;
-            mapper.picture(
-                (w, h),
-                transfer,
-                [&input[0], &input[1], &input[2]],
-                [y, cb, cr],
-            );
+            if top >= h {
+                mapper.picture(
+                    (w, h),
+                    transfer,
+                    [&input[0], &input[1], &input[2]],
+                    [y, cb, cr],
+                );
+            } else {
+                let (y0, y1) = y.split_at_mut(top * w);
+                let (cb0, cb1) = cb.split_at_mut(top / 2 * cw);
+                let (cr0, cr1) = cr.split_at_mut(top / 2 * cw);
+                let (i0, i1) = input[0].split_at(top * w);
+                let (ib0, ib1) = input[1].split_at(top / 2 * cw);
+                let (ir0, ir1) = input[2].split_at(top / 2 * cw);
+                std::thread::scope(|scope| {
+                    scope.spawn(|| {
+                        mapper.picture((w, top), transfer, [i0, ib0, ir0], [y0, cb0, cr0])
+                    });
+                    mapper.picture((w, h - top), transfer, [i1, ib1, ir1], [y1, cb1, cr1]);
+                });
+            }
             for (p, plane) in output.iter().enumerate() {
                 let (pw, ph) = dims(p);
                 let stride = outframe.plane_stride()[p] as usize;

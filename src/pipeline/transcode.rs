@@ -134,7 +134,7 @@ fn branch_description(
                     crate::tonemap::Transfer::Hlg => "hlg",
                 };
                 d.push_str(&format!(
-                    " ! videoconvert ! videoscale \
+                    " ! videoconvert n-threads=2 ! videoscale n-threads=2 \
                      ! video/x-raw,format=I420_10LE,width={width},height={height},pixel-aspect-ratio=1/1 \
                      ! hlsdtonemap transfer={transfer} curve={} peak={} \
                      ! video/x-raw,format=I420,colorimetry=bt709",
