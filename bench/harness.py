@@ -184,3 +184,13 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def med(xs):
     return statistics.median(xs)
+
+
+def release_binary(argv):
+    """The hlsd binary a standalone benchmark runs: argv[1], else a release
+    build of this checkout."""
+    if len(argv) > 1:
+        return argv[1]
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    return os.path.join(target, "release", "hlsd")

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Hlsd, cpu_s, fetch_segment, http, segment_urls  # noqa: E402
+from harness import ROOT, Hlsd, cpu_s, fetch_segment, http, release_binary, segment_urls  # noqa: E402
 
 FILM = os.path.join(ROOT, "bench-media", "hdr10_4k_30s.mkv")
 SECONDS = 30
@@ -102,11 +102,6 @@ def run(binary):
 
 
 if __name__ == "__main__":
-    binary = sys.argv[1] if len(sys.argv) > 1 else None
-    if binary is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-        binary = os.path.join(target, "release", "hlsd")
-    _, rows = run(binary)
+    _, rows = run(release_binary(sys.argv))
     for name, ours, peer, r in rows:
         print(f"| {name} | {ours} | {peer} | {r} |")

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, TOKEN, Hlsd, cpu_s, http  # noqa: E402
+from harness import ROOT, Hlsd, cpu_s, http, release_binary  # noqa: E402
 
 FILM = os.path.join(ROOT, "bench-media", "long", "film_2h.mkv")
 SOURCE = os.path.join(ROOT, "bench-media", "bench_h264_aac_1080p_120s.mkv")
@@ -115,11 +115,6 @@ def run(binary):
 
 
 if __name__ == "__main__":
-    binary = sys.argv[1] if len(sys.argv) > 1 else None
-    if binary is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-        binary = os.path.join(target, "release", "hlsd")
-    _, rows = run(binary)
+    _, rows = run(release_binary(sys.argv))
     for name, ours, peer, r in rows:
         print(f"| {name} | {ours} | {peer} | {r} |")

@@ -13,19 +13,6 @@ use hlsd::tonemap::{map_picture, Curve, Transfer};
 const W: usize = 640;
 const H: usize = 360;
 
-fn ffmpeg(args: &[&str]) {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// PSNR of two 8-bit planes, dB.
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
     let mse = a
@@ -67,7 +54,7 @@ fn tone_mapping_matches_ffmpeg_and_bt2390_keeps_white_bright_and_colours() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let size = format!("{W}x{H}");
-    ffmpeg(&[
+    ffmpeg_make(&[
         "-f",
         "lavfi",
         "-i",
@@ -81,7 +68,7 @@ fn tone_mapping_matches_ffmpeg_and_bt2390_keeps_white_bright_and_colours() {
         "rawvideo",
         &path("pq.yuv"),
     ]);
-    ffmpeg(&[
+    ffmpeg_make(&[
         "-f",
         "lavfi",
         "-i",
@@ -113,7 +100,7 @@ fn tone_mapping_matches_ffmpeg_and_bt2390_keeps_white_bright_and_colours() {
         (Curve::Reinhard, "reinhard"),
     ] {
         let out = path(&format!("{name}.yuv"));
-        ffmpeg(&[
+        ffmpeg_make(&[
             "-f",
             "rawvideo",
             "-pix_fmt",
