@@ -54,7 +54,8 @@
 //!   Matroska lead-in restored (`lead_in.rs`),
 //!   the appsink and segment writer (`appsink.rs`, `segmenter.rs`), the
 //!   packager with the TS packetizer (`ts/`, its layout in `packet.rs`) and the fMP4 (CMAF) writer
-//!   (`fmp4/`), decode times for video without them, the throttle, cues,
+//!   (`fmp4/`, its colour boxes in `colour.rs`), the tone mapper
+//!   (`tonemap.rs`), decode times for video without them, the throttle, cues,
 //!   and hlsd's own elements over C libraries: x264 (`x264/`) and the
 //!   swscale downscaler (`scale/`), the two `ffi.rs` with `unsafe`.
 //! - [`store`]: the segment store, its disk budget and eviction.

@@ -27,6 +27,25 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 use std::sync::{Mutex, OnceLock};
 
+/// The gst-launch description of a rung's tone mapping `t`: the picture
+/// scaled to `width` × `height` in 10 bits (two threads each for the
+/// convert and the scale), then `hlsdtonemap`, giving I420 BT.709; the
+/// template's scaler that follows passes it through.
+pub fn description(t: &crate::rendition::ToneMapping, width: u32, height: u32) -> String {
+    let transfer = match t.transfer {
+        Transfer::Pq => "pq",
+        Transfer::Hlg => "hlg",
+    };
+    format!(
+        "videoconvert n-threads=2 ! videoscale n-threads=2 \
+         ! video/x-raw,format=I420_10LE,width={width},height={height},pixel-aspect-ratio=1/1 \
+         ! hlsdtonemap transfer={transfer} curve={} peak={} \
+         ! video/x-raw,format=I420,colorimetry=bt709",
+        t.curve.as_str(),
+        f64::from(t.peak_nits) / 100.0
+    )
+}
+
 /// Registers `hlsdtonemap` with GStreamer (once per process).
 ///
 /// # Errors

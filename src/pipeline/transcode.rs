@@ -127,20 +127,8 @@ fn branch_description(
                 d.push_str(" ! videoflip video-direction=auto");
             }
             if let Some(t) = tonemap {
-                // Scaled to the rung in 10 bits, then tone-mapped at that
-                // size; the template's scaler passes it through.
-                let transfer = match t.transfer {
-                    crate::tonemap::Transfer::Pq => "pq",
-                    crate::tonemap::Transfer::Hlg => "hlg",
-                };
-                d.push_str(&format!(
-                    " ! videoconvert n-threads=2 ! videoscale n-threads=2 \
-                     ! video/x-raw,format=I420_10LE,width={width},height={height},pixel-aspect-ratio=1/1 \
-                     ! hlsdtonemap transfer={transfer} curve={} peak={} \
-                     ! video/x-raw,format=I420,colorimetry=bt709",
-                    t.curve.as_str(),
-                    f64::from(t.peak_nits) / 100.0
-                ));
+                d.push_str(" ! ");
+                d.push_str(&super::tonemap::description(&t, width, height));
             }
             d.push_str(" ! ");
             let rung = crate::ladder::Rung {

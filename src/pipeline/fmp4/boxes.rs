@@ -3,6 +3,7 @@
 //! one fragment. Pure: bytes in, bytes out; the boxes are written with
 //! [`crate::container::isobmff`].
 
+pub use super::colour::Colour;
 use crate::container::isobmff::{begin, begin_full, end, leaf, u16be, u32be};
 
 /// The stream a track carries, and what its sample entry needs.
@@ -42,29 +43,6 @@ pub enum SampleEntry {
         /// The AudioSpecificConfig (`mp4a`) or configuration box payload.
         config: Vec<u8>,
     },
-}
-
-/// What a video sample entry says of its colour: `colr` of type `nclx`
-/// (ISO/IEC 14496-12 §12.1.5; codes of ITU-T H.273), and for HDR the
-/// mastering display (`mdcv`, SMPTE ST 2086 as ISO/IEC 23001-8 carries
-/// it) and the content light levels (`clli`, CTA-861.3), as Apple's HLS
-/// authoring spec asks of HDR10 (9.15).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Colour {
-    /// H.273 colour primaries (1 BT.709, 9 BT.2020).
-    pub primaries: u16,
-    /// H.273 transfer characteristics (1 BT.709, 16 PQ, 18 HLG).
-    pub transfer: u16,
-    /// H.273 matrix coefficients (1 BT.709, 9 BT.2020 non-constant).
-    pub matrix: u16,
-    /// Full range (0–255 for 8 bits) rather than limited.
-    pub full_range: bool,
-    /// The `mdcv` payload: display primaries in the order green, blue,
-    /// red, then the white point, each x and y in units of 0.00002, then
-    /// the most and least luminance in units of 0.0001 cd/m²: 24 bytes.
-    pub mastering: Option<[u8; 24]>,
-    /// The `clli` payload: MaxCLL and MaxFALL, cd/m².
-    pub light_level: Option<(u16, u16)>,
 }
 
 /// One track of an init segment.
@@ -293,7 +271,7 @@ fn sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {
                 leaf(out, config_kind, config);
             }
             if let Some(c) = colour {
-                write_colour(out, c);
+                super::colour::write(out, c);
             }
             end(out, b);
         }
@@ -332,26 +310,6 @@ fn sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {
             }
             end(out, b);
         }
-    }
-}
-
-/// `colr` (`nclx`), then `mdcv` and `clli` where known.
-fn write_colour(out: &mut Vec<u8>, c: &Colour) {
-    let b = begin(out, b"colr");
-    out.extend_from_slice(b"nclx");
-    u16be(out, c.primaries);
-    u16be(out, c.transfer);
-    u16be(out, c.matrix);
-    out.push(u8::from(c.full_range) << 7);
-    end(out, b);
-    if let Some(m) = &c.mastering {
-        leaf(out, b"mdcv", m);
-    }
-    if let Some((cll, fall)) = c.light_level {
-        let b = begin(out, b"clli");
-        u16be(out, cll);
-        u16be(out, fall);
-        end(out, b);
     }
 }
 
@@ -515,43 +473,6 @@ mod tests {
         let tkhd = find(&init, &[b"moov", b"trak", b"tkhd"]).expect("tkhd");
         // The matrix's first row is (0, 1, 0): a quarter turn.
         assert_eq!(&tkhd[40..48], &[0, 0, 0, 0, 0, 1, 0, 0]);
-    }
-
-    #[test]
-    fn an_hdr10_entry_says_its_colour_mastering_display_and_light_levels() {
-        let mut mastering = [0u8; 24];
-        mastering[20..24].copy_from_slice(&50u32.to_be_bytes());
-        let init = init_segment(&Track {
-            timescale: 90_000,
-            entry: SampleEntry::Video {
-                format: *b"hvc1",
-                width: 3840,
-                height: 2160,
-                config_kind: *b"hvcC",
-                config: vec![1],
-                rotation: 0,
-                colour: Some(Colour {
-                    primaries: 9,
-                    transfer: 16,
-                    matrix: 9,
-                    full_range: false,
-                    mastering: Some(mastering),
-                    light_level: Some((1000, 400)),
-                }),
-            },
-        });
-        let stsd = find(
-            &init,
-            &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"],
-        )
-        .expect("stsd");
-        // The entry's boxes after its 78 bytes of fields.
-        let boxes = children(&stsd[8 + 8 + 78..]).expect("entry boxes");
-        let kinds: Vec<&[u8; 4]> = boxes.iter().map(|(k, _)| k).collect();
-        assert_eq!(kinds, [b"hvcC", b"colr", b"mdcv", b"clli"]);
-        assert_eq!(boxes[1].1, b"nclx\0\x09\0\x10\0\x09\0");
-        assert_eq!(boxes[2].1, mastering);
-        assert_eq!(boxes[3].1, [0x03, 0xE8, 0x01, 0x90]);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!   units without temporal delimiters, AAC without ADTS headers.
 
 pub mod boxes;
+mod colour;
 mod config;
 mod dolby;
 
