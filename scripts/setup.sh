@@ -4,6 +4,8 @@
 # chromium driven by playwright-core; nginx-light, in front of several
 # nodes in the scale-out test), mkvtoolnix (test media muxed by
 # mkvmerge), stress-ng (loads the CPU where timing must change nothing),
+# postgresql (the cluster's shared catalogue; its tests start their own
+# server with initdb and pg_ctl, never the system's),
 # python3 (it makes the coverage
 # corpus, tests/media/make-coverage-media.sh), the web page's hls.js, then makes the
 # small fixture files in fixtures/. Safe to run again: it skips what is there.
@@ -19,6 +21,7 @@ pkgs=(
   chromium
   nginx-light
   mkvtoolnix stress-ng
+  postgresql
 )
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install Rust (1.92 or newer) with rustup first" >&2

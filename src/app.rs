@@ -55,13 +55,14 @@ impl AppState {
         config.validate()?;
         crate::pipeline::register_elements()?;
         let Config {
-            library,
+            mut library,
             supervisor,
             store,
             sessions,
             http,
             ..
         } = config;
+        library.node_name = http.node_name.clone();
         let (secret_given, data_dir) = (http.secret.is_some(), library.data_dir.clone());
         let sheets_dir = (!library.no_thumbnails).then(|| data_dir.join("thumbnails"));
         let sheets_budget = library.thumbnail_budget_bytes;
@@ -130,10 +131,56 @@ impl AppState {
     }
 
     /// Starts the background work in `tasks` until `stop` is cancelled:
-    /// the library's probing and watching, and the sessions' reaper.
-    pub fn start(&self, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
+    /// the library's probing and watching, the sessions' reaper and, with
+    /// a shared database, this node's heartbeat ([`crate::cluster`]).
+    pub fn start(self: &Arc<Self>, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
         self.library.start(stop.clone(), tasks);
         tasks.spawn(self.sessions.clone().reaper(stop.clone()));
+        let state = self.clone();
+        tasks.spawn(crate::cluster::heartbeat(
+            self.library.catalogue(),
+            self.http.node_name.clone(),
+            move || {
+                let sessions = state.sessions.views(None, &state.http.node_name);
+                let figures = serde_json::to_value(state.figures()).unwrap_or_default();
+                (sessions, figures)
+            },
+            stop.clone(),
+        ));
+    }
+
+    /// This node's figures: sessions, the store, producers and the
+    /// library (`/api/v1/admin/streaming-stats`); the gauges read from
+    /// live state are refreshed on the way.
+    pub fn figures(&self) -> NodeFigures {
+        let sessions = self.refresh_gauges();
+        let supervisor = self.sessions.supervisor();
+        NodeFigures {
+            node: self.http.node_name.clone(),
+            report: self.stats.report(&sessions),
+            store: supervisor.store().stats(),
+            producers: supervisor.counts().by_kind,
+            producer_list: supervisor.producers(),
+            library: self.library.figures(),
+        }
+    }
+
+    /// Refreshes the gauges that are read from live state; the `(mode,
+    /// state)` of every live session.
+    pub fn refresh_gauges(&self) -> Vec<(crate::library::Playback, &'static str)> {
+        let sessions = self.sessions.snapshot();
+        self.stats.set_active(&sessions);
+        let store = self.sessions.supervisor().store().stats();
+        self.stats.set_store(store.bytes, store.segments);
+        let counts = self.sessions.supervisor().counts();
+        let flat: Vec<(&str, &str, u64)> = counts
+            .by_kind
+            .iter()
+            .flat_map(|(k, phases)| phases.iter().map(move |(p, n)| (*k, *p, *n)))
+            .collect();
+        self.stats.set_producers(&flat);
+        self.stats.set_library(&self.library.figures());
+        sessions
     }
 
     /// Whether `user` may read server-wide statistics.
@@ -154,6 +201,27 @@ impl AppState {
         }
         found
     }
+}
+
+/// One node's figures (`/api/v1/admin/streaming-stats`): the session
+/// statistics, the segment store, the producers and the library.
+#[derive(Debug, serde::Serialize)]
+pub struct NodeFigures {
+    /// Its `--node-name`.
+    pub node: String,
+    /// Sessions, first-segment times, errors.
+    #[serde(flatten)]
+    pub report: crate::stats::StatsReport,
+    /// Segments, bytes, budget and evictions of the segment store.
+    pub store: crate::store::StoreStats,
+    /// Producer pipelines: `{kind: {phase: n}}`.
+    pub producers:
+        std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
+    /// Every producer: its item, renditions (the rungs being encoded) and
+    /// place.
+    pub producer_list: Vec<crate::supervisor::ProducerInfo>,
+    /// Items, probes by outcome, scans, and how changes are noticed.
+    pub library: crate::library::LibraryFigures,
 }
 
 /// Deletes session folders (named by UUID) that hlsd versions before the

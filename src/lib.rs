@@ -39,7 +39,9 @@
 //!   of text subtitles (`cues.rs`, `subtitles.rs`).
 //! - [`library`]: the media files: what a file holds (`streams.rs`) and
 //!   the item it is listed as (`item.rs`), stable ids of byte names (`id.rs`),
-//!   the SQLite catalogue and its writer thread (`catalogue.rs`), listing,
+//!   the catalogue and its writer thread (`catalogue/`: SQLite for one
+//!   node, PostgreSQL shared by a cluster, one schema migrated from
+//!   `migrations/`), probing each file once per cluster (`cluster.rs`), listing,
 //!   watching and settling (`scan.rs`, `watch.rs`, `reconcile.rs`,
 //!   `live.rs`, `tasks.rs`), probing in child processes (`prober.rs`,
 //!   `probe.rs`), the playback decision per client profile (`decision/`,
@@ -109,6 +111,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod container;
 pub mod continuity;

@@ -78,6 +78,12 @@ pub const SETTLE_MS: u64 = 1000;
 pub const PROBE_TIMEOUT: Seconds = Seconds::from_secs(10);
 /// `--probe-concurrency`: 2 (the machine's cores).
 pub const PROBE_CONCURRENCY: usize = 2;
+/// `--database-pool`: 8 connections per node, so three nodes hold 24 of
+/// PostgreSQL's default `max_connections` of 100.
+pub const DATABASE_POOL: u32 = 8;
+/// `--probe-claim-timeout`: 60 s, six times the default `--probe-timeout`:
+/// a claim older than this belongs to a node that died while probing.
+pub const PROBE_CLAIM_TIMEOUT: Seconds = Seconds::from_secs(60);
 
 /// How log lines on stderr are written (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,6 +104,23 @@ pub struct LibrarySettings {
     /// the media dir [default: $XDG_DATA_HOME/hlsd or ~/.local/share/hlsd].
     #[arg(long, env = "HLSD_DATA_DIR", default_value_os_t = default_data_dir(), hide_default_value = true)]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (postgres://USER:PASSWORD@HOST:PORT/DBNAME)
+    /// that keeps the catalogue, key frames and users' positions for every
+    /// node of a cluster; without it, catalogue.sqlite3 in the data dir
+    /// (one node).
+    #[arg(long = "database", env = "HLSD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Connections this node holds open to --database at most.
+    #[arg(long, env = "HLSD_DATABASE_POOL", default_value_t = DATABASE_POOL, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub database_pool: u32,
+    /// Seconds after which another node's claim on probing a file is
+    /// taken over (with --database; that node died mid-probe).
+    #[arg(long, env = "HLSD_PROBE_CLAIM_TIMEOUT", default_value_t = PROBE_CLAIM_TIMEOUT, value_parser = positive_seconds)]
+    pub probe_claim_timeout: Seconds,
+    /// This node's name in probe claims: `--node-name`, set by the
+    /// configuration.
+    #[arg(skip)]
+    pub node_name: String,
     /// Do not watch the media dir (inotify); poll it every
     /// --rescan-interval instead.
     #[arg(long, env = "HLSD_NO_WATCH")]
@@ -139,6 +162,18 @@ impl LibrarySettings {
     /// Whether the media dir is watched (inotify) rather than only polled.
     pub fn watch(&self) -> bool {
         !self.no_watch
+    }
+
+    /// Where the catalogue is kept.
+    pub fn database(&self) -> crate::library::catalogue::Database {
+        use crate::library::catalogue::Database;
+        match &self.database_url {
+            Some(url) => Database::Postgres {
+                url: url.clone(),
+                pool_size: self.database_pool,
+            },
+            None => Database::Sqlite,
+        }
     }
 
     /// How long a new or changed file must hold still before it is probed.

@@ -22,39 +22,19 @@ fn require_admin(state: &AppState, p: &Principal) -> Result<(), ApiError> {
     }
 }
 
-/// What `/api/v1/admin/streaming-stats` returns: the session statistics,
-/// the segment store and the producers.
+/// What `/api/v1/admin/streaming-stats` returns: this node's figures
+/// and, with a shared database, every other live node's.
 #[derive(Serialize)]
 struct AdminStats {
     #[serde(flatten)]
-    report: crate::stats::StatsReport,
-    /// Segments, bytes, budget and evictions of the segment store.
-    store: crate::store::StoreStats,
-    /// Producer pipelines: `{kind: {phase: n}}`.
-    producers:
-        std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
-    /// Every producer: its item, renditions (the rungs being encoded) and
-    /// place.
-    producer_list: Vec<crate::supervisor::ProducerInfo>,
-    /// Items, probes by outcome, scans, and how changes are noticed.
-    library: crate::library::LibraryFigures,
-}
-
-/// Refreshes the gauges that are read from live state.
-fn refresh_gauges(state: &AppState) -> Vec<(crate::library::Playback, &'static str)> {
-    let sessions = state.sessions.snapshot();
-    state.stats.set_active(&sessions);
-    let store = state.sessions.supervisor().store().stats();
-    state.stats.set_store(store.bytes, store.segments);
-    let counts = state.sessions.supervisor().counts();
-    let flat: Vec<(&str, &str, u64)> = counts
-        .by_kind
-        .iter()
-        .flat_map(|(k, phases)| phases.iter().map(move |(p, n)| (*k, *p, *n)))
-        .collect();
-    state.stats.set_producers(&flat);
-    state.stats.set_library(&state.library.figures());
-    sessions
+    node: crate::app::NodeFigures,
+    /// The other live nodes of the cluster, as they published themselves
+    /// within the last 15 s (absent without a shared database).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<Vec<crate::cluster::NodeReport>>,
+    /// Why the other nodes are not listed: the database did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_error: Option<String>,
 }
 
 /// `GET /api/v1/admin/streaming-stats` (admins): sessions, the store,
@@ -67,18 +47,24 @@ pub fn streaming_stats(
         .and(warp::get())
         .and(auth)
         .and(with_state(state))
-        .map(|p: Principal, state: Arc<AppState>| {
-            respond(require_admin(&state, &p).map(|_| {
-                let sessions = refresh_gauges(&state);
-                warp::reply::json(&AdminStats {
-                    report: state.stats.report(&sessions),
-                    store: state.sessions.supervisor().store().stats(),
-                    producers: state.sessions.supervisor().counts().by_kind,
-                    producer_list: state.sessions.supervisor().producers(),
-                    library: state.library.figures(),
-                })
-                .into_response()
-            }))
+        .then(|p: Principal, state: Arc<AppState>| async move {
+            if let Err(e) = require_admin(&state, &p) {
+                return respond(Err(e));
+            }
+            let catalogue = state.library.catalogue();
+            let (mut cluster, mut cluster_error) = (None, None);
+            if catalogue.is_shared() {
+                match crate::cluster::nodes_elsewhere(&catalogue, &state.http.node_name).await {
+                    Ok(nodes) => cluster = Some(nodes),
+                    Err(e) => cluster_error = Some(e.to_string()),
+                }
+            }
+            let stats = AdminStats {
+                node: state.figures(),
+                cluster,
+                cluster_error,
+            };
+            respond(Ok(warp::reply::json(&stats).into_response()))
         })
         .boxed()
 }
@@ -110,7 +96,7 @@ pub fn metrics(
                 Some(p) => require_admin(&state, p),
             };
             respond(allowed.map(|_| {
-                refresh_gauges(&state);
+                state.refresh_gauges();
                 let mut res = Response::new(state.stats.prometheus_text().into());
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,

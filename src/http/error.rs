@@ -11,6 +11,10 @@ use warp::{Rejection, Reply};
 /// a segment's worth, after which a session may have ended.
 const CAPACITY_RETRY_AFTER_S: u32 = 10;
 
+/// Seconds a client is told to wait when the catalogue database does not
+/// answer: a restarted PostgreSQL accepts connections within seconds.
+const DATABASE_RETRY_AFTER_S: u32 = 5;
+
 /// Seconds a client is told to wait when a playlist or segment is not ready.
 pub const RETRY_AFTER_S: u32 = 2;
 
@@ -61,6 +65,10 @@ pub enum ApiError {
     /// 403: a playback token that is invalid or expired.
     #[error("{0}")]
     Token(crate::token::TokenError),
+    /// 503: the catalogue database (PostgreSQL, or a locked SQLite file)
+    /// did not answer a read or write this request needs.
+    #[error("{0}")]
+    DatabaseUnavailable(String),
     /// 500: anything unexpected (details in the logs only).
     #[error("internal error")]
     Internal,
@@ -79,7 +87,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Unplayable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::NotReady { .. } | ApiError::AtCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady { .. }
+            | ApiError::AtCapacity(_)
+            | ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::SessionFailed(_) | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,6 +113,7 @@ impl ApiError {
             ApiError::MediaGone(_) => "media_gone",
             ApiError::Token(crate::token::TokenError::Invalid) => "token_invalid",
             ApiError::Token(crate::token::TokenError::Expired) => "token_expired",
+            ApiError::DatabaseUnavailable(_) => "database_unavailable",
             ApiError::Internal => "internal",
         }
     }
@@ -194,6 +205,15 @@ impl From<crate::thumbnails::SheetError> for ApiError {
     }
 }
 
+impl From<crate::library::catalogue::Unavailable> for ApiError {
+    fn from(e: crate::library::catalogue::Unavailable) -> Self {
+        tracing::warn!(error = %e, "a request needed the catalogue database");
+        ApiError::DatabaseUnavailable(
+            "the catalogue database is unavailable; try again shortly".into(),
+        )
+    }
+}
+
 impl From<crate::library::Unavailable> for ApiError {
     fn from(e: crate::library::Unavailable) -> Self {
         match e {
@@ -218,6 +238,9 @@ impl Reply for ApiError {
             }
             ApiError::AtCapacity(_) => {
                 headers.insert(header::RETRY_AFTER, CAPACITY_RETRY_AFTER_S.into());
+            }
+            ApiError::DatabaseUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, DATABASE_RETRY_AFTER_S.into());
             }
             ApiError::RangeNotSatisfiable(size) => {
                 if let Ok(v) = format!("bytes */{size}").parse() {

@@ -6,15 +6,28 @@ use std::sync::Arc;
 use warp::{Filter, Reply};
 
 /// `GET /healthz`: up, and how far the library is (items, pending probes,
-/// files settling, whether the disk was compared, how changes are seen).
+/// files settling, whether the disk was compared, how changes are seen),
+/// and whether the catalogue database answers. Always 200 while the
+/// process serves: without the database, known items still play; then
+/// `status` is `degraded` and `database.reachable` false.
 pub fn healthz(state: Arc<AppState>) -> Route {
     warp::path!("healthz")
         .and(warp::get())
         .and(with_state(state))
-        .map(|state: Arc<AppState>| {
+        .then(|state: Arc<AppState>| async move {
             let f = state.library.figures();
+            let catalogue = state.library.catalogue();
+            let kind = if catalogue.is_shared() {
+                "postgres"
+            } else {
+                "sqlite"
+            };
+            let reachable = tokio::task::spawn_blocking(move || catalogue.ping().is_ok())
+                .await
+                .unwrap_or(false);
             warp::reply::json(&serde_json::json!({
-                "status": "ok",
+                "status": if reachable { "ok" } else { "degraded" },
+                "database": { "kind": kind, "reachable": reachable },
                 "library": {
                     "items": f.items,
                     "pending": f.pending,

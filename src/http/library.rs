@@ -50,7 +50,8 @@ pub fn list(
 
 /// `POST /api/v1/library/scan` (admins; body `{"path": "sub/dir"}` or
 /// `?path=`, optional): lists that folder (or all) now and probes what is
-/// new or changed: 202 with what it found.
+/// new or changed: 202 with what it found; 503 `database_unavailable`
+/// while the catalogue's database does not answer.
 pub fn scan(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
@@ -149,6 +150,12 @@ async fn scan_handler(
         })?
     };
     let path = parsed.path.or_else(|| query_value(query, "path"));
+    // A scan writes what it finds to the catalogue: not while its
+    // database does not answer.
+    let catalogue = state.library.catalogue();
+    tokio::task::spawn_blocking(move || catalogue.ping())
+        .await
+        .map_err(|_| ApiError::Internal)??;
     let started = std::time::Instant::now();
     let report = state
         .library

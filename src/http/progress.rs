@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::filters::{respond, with_state, Principal, Route};
 use super::request;
 use crate::app::AppState;
+use crate::library::catalogue::Unavailable;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -60,7 +61,8 @@ pub fn get(
 ///
 /// # Errors
 /// 400 for bad JSON or a position that is negative, not a number, or past
-/// the item's end; 404 for an unknown item; 500 when the database fails.
+/// the item's end; 404 for an unknown item; 503 `database_unavailable`
+/// when the database does not answer.
 async fn put_progress(
     state: &AppState,
     p: &Principal,
@@ -85,18 +87,15 @@ async fn put_progress(
     })
     .await
     .map_err(|_| ApiError::Internal)?
-    .map_err(|e| {
-        tracing::error!(error = %e, "cannot store a playback position");
-        ApiError::Internal
-    })?;
+    .map_err(Unavailable::from)?;
     Ok(super::responses::no_content())
 }
 
 /// The caller's position: 200 `{media_id, position_s, updated_unix_s}`.
 ///
 /// # Errors
-/// 404 for an unknown item or no stored position; 500 when the database
-/// fails.
+/// 404 for an unknown item or no stored position; 503
+/// `database_unavailable` when the database does not answer.
 async fn get_progress(state: &AppState, p: &Principal, id: &str) -> Result<Response, ApiError> {
     let item = request::media(state, id).await?;
     let catalogue = state.library.catalogue();
@@ -104,7 +103,7 @@ async fn get_progress(state: &AppState, p: &Principal, id: &str) -> Result<Respo
     let found = tokio::task::spawn_blocking(move || catalogue.progress(&user, &item.id))
         .await
         .map_err(|_| ApiError::Internal)?
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(Unavailable::from)?;
     let progress =
         found.ok_or_else(|| ApiError::NotFound(format!("no position stored for {id}")))?;
     Ok(warp::reply::json(&progress).into_response())

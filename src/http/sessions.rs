@@ -12,7 +12,7 @@ use super::urls::{master_url, player_token};
 use crate::app::AppState;
 use crate::library::Playback;
 use crate::profile::ClientProfile;
-use crate::session::{hls_playback, OpenAs, PlayRequest, Session, SessionState};
+use crate::session::{hls_playback, OpenAs, PlayRequest, Session, SessionView};
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
@@ -105,7 +105,10 @@ pub fn stop(
         .boxed()
 }
 
-/// `GET /api/v1/sessions`: the caller's sessions and how far each is.
+/// `GET /api/v1/sessions`: the caller's sessions and how far each is,
+/// each naming the node that holds it; with a shared database, those
+/// other live nodes hold too ([`crate::cluster`]; this node's alone while
+/// the database does not answer).
 pub fn list(
     state: Arc<AppState>,
     auth: impl Filter<Extract = (Principal,), Error = Rejection> + Clone + Send + Sync + 'static,
@@ -114,14 +117,21 @@ pub fn list(
         .and(warp::get())
         .and(auth)
         .and(with_state(state))
-        .map(|p: Principal, state: Arc<AppState>| {
-            let ahead = state.sessions.supervisor().relocate_ahead();
-            let list: Vec<SessionView> = state
+        .then(|p: Principal, state: Arc<AppState>| async move {
+            let node = &state.http.node_name;
+            let mut list: Vec<SessionView> = state
                 .sessions
-                .for_user(&p.user)
-                .iter()
-                .map(|s| SessionView::of(&state, s, ahead))
+                .views(Some(&p.user), node)
+                .into_iter()
+                .map(|(_, view)| view)
                 .collect();
+            let catalogue = state.library.catalogue();
+            if catalogue.is_shared() {
+                match crate::cluster::sessions_elsewhere(&catalogue, node, &p.user).await {
+                    Ok(more) => list.extend(more),
+                    Err(e) => tracing::warn!(error = %e, "other nodes' sessions are not known"),
+                }
+            }
             warp::reply::json(&list).into_response()
         })
         .boxed()
@@ -263,54 +273,4 @@ async fn preload_handler(
         .await?;
     let body = serde_json::json!({"status": "warming", "session_id": session.id});
     Ok(responses::json(StatusCode::ACCEPTED, &body))
-}
-
-/// A session as `GET /api/v1/sessions` lists it.
-#[derive(Debug, Serialize)]
-struct SessionView {
-    session_id: Uuid,
-    media_id: Uuid,
-    mode: Playback,
-    state: SessionState,
-    /// Media seconds reached by the producer serving its players.
-    position_s: f64,
-    /// Source duration in seconds, if known.
-    duration_s: Option<f64>,
-    /// 0–100, if the number of segments is known: of the segments made.
-    percent: Option<f64>,
-    /// Started by a preload and not played yet.
-    preload: bool,
-    /// Whether the media playlist is a complete VOD playlist (seek
-    /// anywhere; segments are made on request) rather than a growing one.
-    seekable: bool,
-    /// Media seconds per wall-clock second.
-    speed: f64,
-    /// Segments of every one of its renditions in the store.
-    segments_ready: usize,
-    /// Players (master playlist fetches) it has handed out.
-    players: usize,
-    error: Option<String>,
-}
-
-impl SessionView {
-    fn of(state: &AppState, s: &Session, ahead: usize) -> Self {
-        let status = s.status(ahead);
-        state.sessions.observe(s, status.state);
-        let round = |x: f64| (x * 100.0).round() / 100.0;
-        SessionView {
-            session_id: s.id,
-            media_id: s.media_id,
-            mode: s.mode,
-            state: status.state,
-            position_s: round(status.position.as_secs_f64()),
-            duration_s: s.duration().map(|d| round(d.as_secs_f64())),
-            percent: s.percent(&status).map(round),
-            seekable: s.title.timeline().is_some_and(|t| t.is_closed()),
-            preload: s.is_preload(),
-            speed: status.speed,
-            segments_ready: status.segments_ready,
-            players: s.title.playheads(s.id).len(),
-            error: status.error.clone(),
-        }
-    }
 }

@@ -32,6 +32,23 @@ use uuid::Uuid;
 /// those calls for minutes.
 pub(super) const FS_WAIT: Duration = Duration::from_secs(5);
 
+/// Another node is probing a file: the background queue looks at it
+/// again later ([`Library::probe_or_defer`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Deferred;
+
+/// What a node does about a file it is about to probe (decided by
+/// [`Library::turn`], `cluster.rs`).
+pub(super) enum Turn {
+    /// Another node's result for this content: listed, nothing probed.
+    Taken(Arc<MediaItem>),
+    /// This node holds the claim: probe it.
+    Probe,
+    /// Another node holds the claim (a background probe): look again
+    /// later.
+    Deferred,
+}
+
 /// Why an item cannot be served.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Unavailable {
@@ -67,6 +84,10 @@ pub struct Library {
     /// Serialises probes a viewer waits for, so two requests for one
     /// pending item probe it once.
     pub(super) urgent: tokio::sync::Mutex<()>,
+    /// This node's name in probe claims (`--node-name`).
+    pub(super) node: String,
+    /// After how long another node's probe claim is taken over.
+    pub(super) claim_timeout: Duration,
 }
 
 impl std::fmt::Debug for Library {
@@ -97,7 +118,7 @@ impl Library {
                 root.display()
             );
         }
-        let catalogue = Arc::new(Catalogue::open(&data_dir, &root)?);
+        let catalogue = Arc::new(Catalogue::open(&config.database(), &data_dir, &root)?);
         let rows = catalogue.load()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let library = Library {
@@ -121,6 +142,8 @@ impl Library {
             unsettled: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             urgent: tokio::sync::Mutex::new(()),
+            node: config.node_name.clone(),
+            claim_timeout: *config.probe_claim_timeout,
         };
         let mut stale = Vec::new();
         {
@@ -143,7 +166,7 @@ impl Library {
             library.enqueue(abs, stamp);
         }
         tracing::info!(
-            catalogue = %library.catalogue.path().display(),
+            catalogue = %library.catalogue.describe(),
             items = rows.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "library loaded from the catalogue"
@@ -244,13 +267,33 @@ impl Library {
 
     /// Probes the file at `abs`, stores the result in the catalogue and
     /// lists it; `None` (and the item forgotten) when the file is gone.
+    /// With a shared catalogue, another node's result is taken instead,
+    /// or waited for ([`Library::turn`]).
     pub(super) async fn probe_path(&self, abs: &Path, urgent: bool) -> Option<Arc<MediaItem>> {
+        match self.probe_or_defer(abs, urgent).await {
+            Ok(found) => found,
+            Err(Deferred) => self
+                .items
+                .read()
+                .expect("library lock")
+                .at(&self.relative(abs))
+                .cloned(),
+        }
+    }
+
+    /// [`Self::probe_path`] for the background queue: `Err(Deferred)` when
+    /// another node is probing the file.
+    pub(super) async fn probe_or_defer(
+        &self,
+        abs: &Path,
+        urgent: bool,
+    ) -> Result<Option<Arc<MediaItem>>, Deferred> {
         let rel = self.relative(abs);
         let meta = match tokio::fs::metadata(abs).await {
             Ok(m) if m.is_file() => m,
             _ => {
                 self.forget(&rel);
-                return None;
+                return Ok(None);
             }
         };
         let stamp = FileStamp::of(&meta);
@@ -258,14 +301,20 @@ impl Library {
         // raced): probed once.
         let known = self.items.read().expect("library lock").at(&rel).cloned();
         if let Some(item) = known.as_ref().filter(|i| i.probed && i.stamp == stamp) {
-            return Some(item.clone());
+            return Ok(Some(item.clone()));
+        }
+        match self.turn(&rel, abs, stamp, urgent).await {
+            Turn::Taken(item) => return Ok(Some(item)),
+            Turn::Deferred => return Err(Deferred),
+            Turn::Probe => {}
         }
         let (mut info, outcome) = self.prober.probe(abs, urgent).await;
         self.figures.probe(outcome);
         if outcome == Outcome::Unavailable {
             // Not the file's fault: not recorded; the next listing or
-            // request tries again.
-            return known;
+            // request tries again (and another node may take it over).
+            self.catalogue.release(&rel, &self.node);
+            return Ok(known);
         }
         let embedded = info.subtitles.len();
         let beside = abs.to_path_buf();
@@ -290,7 +339,7 @@ impl Library {
             .write()
             .expect("library lock")
             .insert(item.clone());
-        Some(item)
+        Ok(Some(item))
     }
 
     /// Removes the item at `rel` from the library and the catalogue;

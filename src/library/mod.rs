@@ -1,14 +1,16 @@
 //! The media library: the media files of a folder, each with a stable id,
 //! probed with GStreamer's Discoverer in child processes, remembered in a
-//! SQLite catalogue, kept in step with the disk by watching it, with the
+//! catalogue database, kept in step with the disk by watching it, with the
 //! playback decision and the key frames of video that is copied.
 //!
 //! * [`live`]: the library as served (load from the catalogue, probe on
 //!   demand, forget what is gone).
 //! * [`reconcile`]: keeping it in step with the disk (listings, watcher
 //!   paths, the settle wait, the probe queue, sidecars).
-//! * [`catalogue`]: the SQLite database of probe results and key frames
-//!   (their columns: `keyframe_columns.rs`, pure).
+//! * [`catalogue`]: the database of probe results and key frames, SQLite
+//!   for one node or PostgreSQL shared by a cluster (their columns:
+//!   `keyframe_columns.rs`, pure); `cluster.rs`: probing each file once
+//!   per cluster (claims).
 //! * [`progress`]: each user's playback position per item, in the same
 //!   database.
 //! * [`prober`]: the pool of prober children (`hlsd probe --worker`).
@@ -24,6 +26,7 @@
 //! ([`passes`]) is free of GStreamer.
 
 pub mod catalogue;
+mod cluster;
 pub mod colour;
 pub mod decision;
 mod figures;

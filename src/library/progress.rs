@@ -3,7 +3,6 @@
 //! after a restart (`PUT`/`GET /api/v1/progress/{media_id}`).
 
 use super::catalogue::Catalogue;
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -41,14 +40,7 @@ impl Catalogue {
     /// # Errors
     /// Fails when the database cannot be read.
     pub fn progress(&self, user: &str, media_id: &Uuid) -> anyhow::Result<Option<Progress>> {
-        let found = self
-            .conn()
-            .query_row(
-                "SELECT position_ms, updated_s FROM progress WHERE user = ?1 AND media_id = ?2",
-                params![user, media_id.to_string()],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()?;
+        let found = self.read_progress(user, &media_id.to_string())?;
         Ok(found.map(|(ms, updated)| Progress {
             media_id: *media_id,
             position_s: ms as f64 / 1000.0,
@@ -64,7 +56,7 @@ mod tests {
     #[test]
     fn a_position_is_kept_per_user_and_item_and_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Catalogue::open(dir.path(), dir.path()).unwrap();
+        let c = Catalogue::open_sqlite(dir.path(), dir.path()).unwrap();
         let film = Uuid::new_v4();
         assert_eq!(c.progress("alice", &film).unwrap(), None);
         c.put_progress("alice", &film, 95.0004, 10).unwrap();
@@ -79,7 +71,7 @@ mod tests {
         assert_eq!(c.progress("bob", &film).unwrap().unwrap().position_s, 12.5);
         // Kept across a reopen.
         drop(c);
-        let c = Catalogue::open(dir.path(), dir.path()).unwrap();
+        let c = Catalogue::open_sqlite(dir.path(), dir.path()).unwrap();
         assert_eq!(
             c.progress("alice", &film).unwrap().unwrap().position_s,
             120.25

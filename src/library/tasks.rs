@@ -27,7 +27,19 @@ impl Library {
                             p = async { rx.lock().await.recv().await } => p,
                         };
                         let Some(path) = next else { return };
-                        lib.probe_path(&path, false).await;
+                        if lib.probe_or_defer(&path, false).await.is_err() {
+                            // Another node is probing it: back of the queue.
+                            let (queue, stop) = (lib.queue.clone(), stop.clone());
+                            tokio::spawn(async move {
+                                tokio::select! {
+                                    _ = stop.cancelled() => {}
+                                    _ = tokio::time::sleep(super::cluster::REQUEUE_AFTER) => {
+                                        let _ = queue.send(path);
+                                    }
+                                }
+                            });
+                            continue;
+                        }
                         lib.queued.lock().expect("queued").remove(&path);
                     }
                 });

@@ -13,6 +13,7 @@ mod registry;
 #[allow(clippy::module_inception)]
 mod session;
 mod sessions;
+mod view;
 
 pub use open::{hls_playback, OpenAs, OpenError, PlayRequest, MAX_START_S};
 pub use playlists::{
@@ -21,3 +22,4 @@ pub use playlists::{
 pub use registry::Registry;
 pub use session::{Opening, Session, SessionState, Status};
 pub use sessions::Sessions;
+pub use view::SessionView;

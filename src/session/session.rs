@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 /// Where a session's playback stands, derived from its title's producers
 /// and the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// Nothing made yet: the key frames are being read or the first

@@ -76,6 +76,11 @@ impl Sessions {
         self.registry().for_user(user)
     }
 
+    /// Every live session.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.registry().all().cloned().collect()
+    }
+
     /// `(mode, state)` of every live session, for the statistics.
     pub fn snapshot(&self) -> Vec<(Playback, &'static str)> {
         let ahead = self.supervisor.relocate_ahead();

@@ -225,6 +225,10 @@ impl Supervisor {
                 if !timeline.contains(start) || title.has_segment(first, start) {
                     return;
                 }
+                if me.made_in_cluster(&title, first, start).await {
+                    tracing::debug!(media_id = %title.item.id, segment = start, "another node made the first segment: not started ahead");
+                    return;
+                }
                 if let Err(SegmentOutcome::AtCapacity(e)) =
                     me.ensure(&title, &player, first, start, &timeline)
                 {
@@ -233,5 +237,18 @@ impl Supervisor {
             });
         }
         Ok(())
+    }
+
+    /// Whether another node of the cluster made segment `n` of
+    /// `rendition` of `title` (a shared catalogue): the load balancer's
+    /// cache serves it, so it is not made ahead of a request here.
+    async fn made_in_cluster(&self, title: &Title, rendition: usize, n: usize) -> bool {
+        let Some(cluster) = self.catalogue.clone().filter(|c| c.is_shared()) else {
+            return false;
+        };
+        let key = title.segment_key(rendition, n);
+        tokio::task::spawn_blocking(move || cluster.made_in_cluster(&key.title, &key.rendition, n))
+            .await
+            .unwrap_or(false)
     }
 }

@@ -10,6 +10,7 @@ use super::producer::Producer;
 use super::spec::spec_for;
 use super::title::Title;
 use crate::config::PipelineTemplates;
+use crate::library::catalogue::Catalogue;
 use crate::pipeline::{self, PipelineEvent, ProducerSpec};
 use crate::stats::Stats;
 use crate::timeline::Timeline;
@@ -40,6 +41,9 @@ pub struct RunContext {
     pub templates: PipelineTemplates,
     /// Where its figures are counted.
     pub stats: Arc<Stats>,
+    /// A catalogue other nodes share, told of every segment made
+    /// ([`Catalogue::note_made`]); `None` or SQLite: nobody to tell.
+    pub cluster: Option<Arc<Catalogue>>,
 }
 
 /// How a producer's pipeline ended.
@@ -61,6 +65,7 @@ pub async fn run(ctx: RunContext) {
         timeline,
         templates,
         stats,
+        cluster,
     } = ctx;
     let keys = title.rendition_keys(producer.renditions);
     let names: Vec<&str> = producer
@@ -84,6 +89,7 @@ pub async fn run(ctx: RunContext) {
         timeline.clone(),
         templates,
         stats.clone(),
+        cluster,
     )
     .await;
     let (store, key, id) = (title.store().clone(), title.key.clone(), producer.id);
@@ -128,12 +134,13 @@ async fn produce(
     timeline: Timeline,
     templates: PipelineTemplates,
     stats: Arc<Stats>,
+    cluster: Option<Arc<Catalogue>>,
 ) -> End {
     if let Err(end) = prepare(title, producer).await {
         return end;
     }
     let start_time = timeline.start(producer.start);
-    let spec = spec_for(title, producer, timeline, templates, stats);
+    let spec = spec_for(title, producer, timeline, templates, stats, cluster);
     let built = match start(spec).await {
         Ok(built) => built,
         Err(end) => return end,

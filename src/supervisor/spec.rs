@@ -6,6 +6,7 @@
 use super::producer::Producer;
 use super::title::Title;
 use crate::config::PipelineTemplates;
+use crate::library::catalogue::Catalogue;
 use crate::pipeline::{self, Output, ProducerSpec, SegmentOutput};
 use crate::rendition::Plan;
 use crate::stats::Stats;
@@ -24,6 +25,7 @@ pub fn spec_for(
     timeline: Timeline,
     templates: PipelineTemplates,
     stats: Arc<Stats>,
+    cluster: Option<Arc<Catalogue>>,
 ) -> ProducerSpec {
     let text_tracks = text_tracks(title);
     let collecting: Arc<[(usize, Arc<AtomicBool>)]> = text_tracks
@@ -48,6 +50,7 @@ pub fn spec_for(
                 rendition: i,
                 stats: stats.clone(),
                 collecting: collecting.clone(),
+                cluster: cluster.clone(),
             }) as Arc<dyn SegmentOutput>,
         })
         .collect();
@@ -108,6 +111,8 @@ struct RenditionOutput {
     /// The subtitle renditions whose cues the pipeline collects, and
     /// whether each one's pad got linked.
     collecting: Arc<[(usize, Arc<AtomicBool>)]>,
+    /// The catalogue other nodes share, told of each segment made.
+    cluster: Option<Arc<Catalogue>>,
 }
 
 impl RenditionOutput {
@@ -179,9 +184,11 @@ impl SegmentOutput for RenditionOutput {
     }
 
     fn finished(&self, n: usize, part: &Path, duration: Duration) -> std::io::Result<()> {
-        self.title
-            .store()
-            .insert(self.title.segment_key(self.rendition, n), part, duration)?;
+        let key = self.title.segment_key(self.rendition, n);
+        self.title.store().insert(key.clone(), part, duration)?;
+        if let Some(cluster) = &self.cluster {
+            cluster.note_made(&key.title, &key.rendition, n);
+        }
         if self.rendition == 0 {
             self.title.note_made(n, duration);
         }

@@ -368,6 +368,7 @@ impl Supervisor {
             timeline: timeline.clone(),
             templates: self.settings.templates.clone(),
             stats: self.stats.clone(),
+            cluster: self.catalogue.clone().filter(|c| c.is_shared()),
         }));
     }
 

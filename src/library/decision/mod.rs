@@ -24,7 +24,7 @@ use serde::Serialize;
 pub const MAX_TRANSCODE_HEIGHT: u32 = crate::ladder::DEFAULT_MAX_HEIGHT;
 
 /// How a file reaches the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Playback {
     /// The original bytes over HTTP with Range.
