@@ -92,7 +92,7 @@ async fn a_restart_serves_the_catalogue_without_probing() {
     plays(&server, remux["id"].as_str().unwrap()).await;
     server.stop().await;
     let remux_path = remux["path"].as_str().unwrap();
-    let catalogue = hlsd::library::catalogue::Catalogue::open(
+    let catalogue = hlsd::library::catalogue::Catalogue::open_sqlite(
         data.path(),
         &media.path().canonicalize().unwrap(),
     )

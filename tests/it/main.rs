@@ -16,6 +16,7 @@ mod burn_in;
 mod conformance;
 mod corrupt_media;
 mod coverage;
+mod database;
 mod direct_play;
 mod faults;
 mod hdr;

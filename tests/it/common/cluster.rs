@@ -45,6 +45,8 @@ pub struct Node {
     starts: u32,
     /// Whether it is given the shared `--secret` (else it keeps its own).
     shared_secret: bool,
+    /// Further arguments (`--database URL`).
+    extra: Vec<String>,
 }
 
 impl Node {
@@ -52,6 +54,15 @@ impl Node {
     /// dirs and logs under `dir`; waits until its library is ready.
     pub async fn start(name: &str, port: u16, media: &Path, dir: &Path) -> Node {
         Node::start_with(name, port, media, dir, true).await
+    }
+
+    /// Launches node `name` as [`Self::start`] does, with `extra`
+    /// arguments, without waiting: [`Self::ready`] waits.
+    pub fn launch(name: &str, port: u16, media: &Path, dir: &Path, extra: &[&str]) -> Node {
+        let mut node = Node::new(name, port, media, dir, true);
+        node.extra = extra.iter().map(|a| a.to_string()).collect();
+        node.spawn_child();
+        node
     }
 
     /// [`Self::start`] without `--secret`: the node signs with the secret
@@ -67,7 +78,13 @@ impl Node {
         dir: &Path,
         shared_secret: bool,
     ) -> Node {
-        let mut node = Node {
+        let mut node = Node::new(name, port, media, dir, shared_secret);
+        node.spawn().await;
+        node
+    }
+
+    fn new(name: &str, port: u16, media: &Path, dir: &Path, shared_secret: bool) -> Node {
+        Node {
             name: name.to_string(),
             port,
             media: media.to_path_buf(),
@@ -75,9 +92,8 @@ impl Node {
             child: None,
             starts: 0,
             shared_secret,
-        };
-        node.spawn().await;
-        node
+            extra: Vec::new(),
+        }
     }
 
     /// Its data dir.
@@ -91,6 +107,16 @@ impl Node {
     }
 
     async fn spawn(&mut self) {
+        self.spawn_child();
+        self.ready().await;
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join(format!("log-{}.txt", self.starts))
+    }
+
+    /// Starts the process.
+    fn spawn_child(&mut self) {
         std::fs::create_dir_all(&self.dir).unwrap();
         self.starts += 1;
         let log = self.dir.join(format!("log-{}.txt", self.starts));
@@ -111,6 +137,7 @@ impl Node {
             .arg(self.dir.join("transcode"))
             .arg("--data-dir")
             .arg(self.data_dir())
+            .args(&self.extra)
             .env("RUST_LOG", "hlsd=info")
             .env("NO_COLOR", "1")
             .current_dir(&self.dir)
@@ -119,6 +146,11 @@ impl Node {
             .spawn()
             .expect("hlsd starts");
         self.child = Some(child);
+    }
+
+    /// Waits until its library is ready (listed and probed).
+    pub async fn ready(&mut self) {
+        let log = self.log();
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -155,6 +187,31 @@ impl Node {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Replaces its further arguments for its next start.
+    pub fn set_args(&mut self, extra: &[&str]) {
+        self.extra = extra.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// Waits up to `within` for the process to exit by itself: its exit
+    /// code and its log, or `None` when it still runs.
+    pub fn exited_within(&mut self, within: Duration) -> Option<(Option<i32>, String)> {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some((
+                    status.code(),
+                    std::fs::read_to_string(self.log()).unwrap_or_default(),
+                ));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

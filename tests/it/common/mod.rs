@@ -19,6 +19,7 @@ pub mod fmp4_check;
 pub mod library;
 mod media;
 mod player;
+pub mod postgres;
 pub mod ts_check;
 
 pub use decode::*;
