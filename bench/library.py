@@ -41,15 +41,15 @@ def make_library(root, n):
 
 
 class Server:
-    def __init__(self, binary, media, data, tmp):
+    def __init__(self, binary, media, data, tmp, extra=()):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(tmp, f"hlsd-{self.port}.log"), "w")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [binary, "--media-dir", media, "--addr", f"127.0.0.1:{self.port}",
-             "--transcode-dir", os.path.join(tmp, "sessions"), "--data-dir", data,
-             f"--token=bench:{TOKEN}", "--admin", "bench"],
+             "--transcode-dir", os.path.join(tmp, f"sessions-{self.port}"), "--data-dir", data,
+             f"--token=bench:{TOKEN}", "--admin", "bench", *extra],
             stdout=subprocess.DEVNULL, stderr=self.log,
             env={**os.environ, "NO_COLOR": "1", "RUST_LOG": os.environ.get("BENCH_RUST_LOG", "hlsd=warn")})
 
