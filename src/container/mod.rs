@@ -18,7 +18,8 @@
 //! - [`matroska_tracks`]: the track flags Matroska keeps and the
 //!   Discoverer does not report;
 //! - [`mp4_chunks`]: where each sample of an MP4 track lies (its
-//!   chunk tables);
+//!   chunk tables); [`mp4_weights`]: what lies between two key frames of
+//!   an MP4 whose tracks are not interleaved (sample sizes by time);
 //! - [`mp4_header`]: an MP4 movie header that claims far more than its
 //!   tracks hold, and the bytes that correct it;
 //! - [`iframe`]: a video segment's first picture as an I-frame
@@ -44,6 +45,7 @@ pub mod matroska_tracks;
 pub mod mp4;
 pub mod mp4_chunks;
 pub mod mp4_header;
+pub mod mp4_weights;
 pub mod patch;
 #[cfg(test)]
 mod properties;

@@ -30,6 +30,7 @@ use super::input::bytes::{be16, be32, be64};
 use super::input::Input;
 use super::isobmff::{children, find, path, read_moov, top_box_around};
 use super::mp4_chunks::{Chunks, Samples};
+use super::mp4_weights::{weights, Timed};
 
 /// Nanoseconds per second.
 const SECOND: u64 = 1_000_000_000;
@@ -59,8 +60,11 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
                 let others = boxes
                     .iter()
                     .filter(|(k, t)| k == b"trak" && !std::ptr::eq(t.as_ptr(), trak.as_ptr()));
-                if interleaved(&placed, others.map(|(_, t)| *t)) {
+                let others: Vec<&[u8]> = others.map(|(_, t)| *t).collect();
+                if interleaved(&placed, others.iter().copied()) {
                     place(&mut index, placed, r);
+                } else {
+                    weigh(&mut index, placed, &others);
                 }
                 return Some(index);
             }
@@ -70,10 +74,14 @@ pub fn index(r: &mut Input) -> Option<KeyframeIndex> {
 }
 
 /// Where the key frames of a track lie: (running time, byte offset) of
-/// each key frame in decode order, and the end of its last sample.
+/// each key frame in decode order, and the end of its last sample; and
+/// (running time, bytes of the track's samples before it) of each, and
+/// the track's bytes in all.
 struct Placed {
     keys: Vec<(u64, u64)>,
     end: u64,
+    weights: Vec<(u64, u64)>,
+    bytes: u64,
 }
 
 /// Whether every audio track's chunks lie among the video's, so that the
@@ -106,6 +114,27 @@ fn place(index: &mut KeyframeIndex, mut placed: Placed, r: &mut Input) {
         return;
     };
     if start <= offsets[0] && placed.end <= end {
+        index.offsets = offsets;
+        index.data_end = Some(end);
+    }
+}
+
+/// Gives `index` stand-ins for its key frames' offsets when the audio
+/// does not lie among the video ([`super::mp4_weights`]): the bytes of
+/// every track decoded before each key frame.
+fn weigh(index: &mut KeyframeIndex, mut placed: Placed, others: &[&[u8]]) {
+    let audio = others
+        .iter()
+        .filter(|t| path(t, &[b"mdia", b"hdlr"]).and_then(|h| h.get(8..12)) == Some(b"soun"));
+    let Some(timed) = audio.map(|t| Timed::of_trak(t)).collect::<Option<Vec<_>>>() else {
+        return;
+    };
+    placed.weights.sort_unstable();
+    placed.weights.dedup_by_key(|k| k.0);
+    if placed.weights.len() != index.keyframes.len() {
+        return;
+    }
+    if let Some((offsets, end)) = weights(&placed.weights, placed.bytes, &timed) {
         index.offsets = offsets;
         index.data_end = Some(end);
     }
@@ -395,11 +424,17 @@ impl Track<'_> {
         let mut placed = Placed {
             keys: Vec::new(),
             end: 0,
+            weights: Vec::new(),
+            bytes: 0,
         };
         for n in 1..=self.samples {
             let place = places.as_mut().and_then(Iterator::next);
+            let before = placed.bytes;
             match place {
-                Some((at, size)) => placed.end = placed.end.max(at.saturating_add(u64::from(size))),
+                Some((at, size)) => {
+                    placed.end = placed.end.max(at.saturating_add(u64::from(size)));
+                    placed.bytes = placed.bytes.saturating_add(u64::from(size));
+                }
                 None => places = None,
             }
             let delta = u64::from(stts.next_value()?);
@@ -429,6 +464,7 @@ impl Track<'_> {
                 if is_key {
                     keys.push(rt);
                     placed.keys.extend(place.map(|(at, _)| (rt, at)));
+                    placed.weights.push((rt, before));
                 }
                 if last.is_none_or(|(t, _)| rt >= t) {
                     last = Some((rt, dur_ns));
@@ -438,6 +474,7 @@ impl Track<'_> {
         }
         if places.is_none() {
             placed.keys.clear();
+            placed.weights.clear();
         }
         let index = finish(keys, last.and_then(|(t, d)| t.checked_add(d)), Source::Mp4)?;
         Some((index, placed))

@@ -186,21 +186,31 @@ async fn original_declares_what_it_makes(server: &TestServer, master: &Master) -
 
 /// MP4 and AVI originals declare their bit rates from their own indexes
 /// (the MP4 sample tables' chunk offsets, the AVI index's chunk
-/// positions), as a Matroska film does from its Cues. The MP4's second
-/// half carries several times the bits of its first: the file's mean bit
-/// rate plus a margin, what it declared before, is below the peak of its
+/// positions), as a Matroska film does from its Cues, and a file without
+/// an index from where its key frames were read in the demux pass (the
+/// same MP4 in a Matroska file without Cues), and an MP4 whose audio lies
+/// after its video from each track's sample sizes by time. The MP4's second half
+/// carries several times the bits of its first: the file's mean bit rate
+/// plus a margin, what it declared before, is below the peak of its
 /// segments. The AVI is a real screen recording.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mp4_and_avi_originals_declare_their_bit_rates_from_their_indexes() {
     const UNEVEN: &str = "h264_uneven_1080p_20s.mp4";
+    const NO_CUES: &str = "h264_uneven_1080p_20s_nocues.mkv";
+    const APART: &str = "h264_uneven_1080p_20s_apart.mp4";
     const AVI: &str = "h264_aac_screencast_1024x576.avi";
     let (Some(made), Some(shared)) = (adapt_media(), shared_media()) else {
         return;
     };
-    let media = media_subset(&[made.join(UNEVEN), shared.join(AVI)]);
+    let media = media_subset(&[
+        made.join(UNEVEN),
+        made.join(NO_CUES),
+        made.join(APART),
+        shared.join(AVI),
+    ]);
     let server = start_server_with(media.path(), |_| {}).await;
     server.wait_library(Duration::from_secs(60)).await;
-    for file in [UNEVEN, AVI] {
+    for file in [UNEVEN, NO_CUES, APART, AVI] {
         let id = server.media_id(file).await;
         let r = server
             .get(&format!("/api/v1/stream/{id}?mode=hls"), ALICE)

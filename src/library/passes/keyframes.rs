@@ -31,6 +31,10 @@ struct Collected {
     /// Running times made to continue where the demuxer re-based them,
     /// as the segment writer does.
     continuity: crate::continuity::Continuity,
+    /// (running time, bytes the demuxer had given out on every stream)
+    /// at each key frame: what the file holds between two key frames,
+    /// every track's, as a container's index gives it with its offsets.
+    places: Vec<(u64, u64)>,
 }
 
 /// How long the source may sit idle, after reading something, with no stream
@@ -47,6 +51,8 @@ struct Progress {
     last_read_ms: AtomicU64,
     /// Whether `parsebin` exposed any stream.
     exposed: AtomicBool,
+    /// Bytes the demuxer has given out on all its streams so far.
+    emitted: AtomicU64,
 }
 
 impl Progress {
@@ -75,6 +81,7 @@ fn run(
         start: Instant::now(),
         last_read_ms: AtomicU64::new(0),
         exposed: AtomicBool::new(false),
+        emitted: AtomicU64::new(0),
     });
     if let Some(pad) = src.static_pad("src") {
         let p = Arc::clone(&progress);
@@ -90,10 +97,19 @@ fn run(
     let p = Arc::clone(&progress);
     crate::guard::on_pad_added(&parsebin, move |_, pad| {
         p.exposed.store(true, Ordering::Relaxed);
+        let counted = Arc::clone(&p);
+        crate::guard::probe(pad, gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                counted
+                    .emitted
+                    .fetch_add(b.size() as u64, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
         if let Some(pipeline) = weak.upgrade() {
             // A failure here leaves the pad unlinked: the demuxer then stops with
             // not-linked and the error surfaces on the bus.
-            let _ = link_pad(&pipeline, pad, &state);
+            let _ = link_pad(&pipeline, pad, &state, &p);
         }
     });
 
@@ -122,13 +138,35 @@ fn run(
     let end = c
         .last
         .and_then(|(t, d)| d.map(|d| Duration::from_nanos(t.saturating_add(d))));
+    let data_end = progress.emitted.load(Ordering::Relaxed);
+    let offsets = key_offsets(c.places, &keys, data_end);
     Ok(KeyframeIndex {
         keyframes: keys.into_iter().map(Duration::from_nanos).collect(),
         end,
         source: Source::DemuxPass,
-        offsets: Vec::new(),
-        data_end: None,
+        data_end: (!offsets.is_empty()).then_some(data_end),
+        offsets,
     })
+}
+
+/// A stand-in for the byte offset of each key frame in `keys` (running
+/// times, sorted, deduplicated): the bytes the demuxer had given out, on
+/// every stream, when it arrived (`places`), ahead of the key frame by
+/// the access unit `h264parse` holds (about the same at every key
+/// frame). Empty unless every key frame has one, each past the one
+/// before, all below `data_end` (every stream's bytes).
+fn key_offsets(mut places: Vec<(u64, u64)>, keys: &[u64], data_end: u64) -> Vec<u64> {
+    places.sort_unstable();
+    places.dedup_by_key(|p| p.0);
+    let offsets: Vec<u64> = places.iter().map(|p| p.1).collect();
+    let fits = places.len() == keys.len()
+        && offsets.windows(2).all(|w| w[0] < w[1])
+        && offsets.last().is_some_and(|o| *o < data_end);
+    if fits {
+        offsets
+    } else {
+        Vec::new()
+    }
 }
 
 /// Links a new parsebin pad: first video pad to the recording appsink, the rest to fakesinks.
@@ -136,6 +174,7 @@ fn link_pad(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     state: &Arc<Mutex<Collected>>,
+    progress: &Arc<Progress>,
 ) -> Result<(), String> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let name = caps
@@ -161,7 +200,12 @@ fn link_pad(
             chain.push(parse);
             chain.push(filter);
         }
-        chain.push(recording_sink(Arc::clone(state), name == "video/x-h264").upcast());
+        let sink = recording_sink(
+            Arc::clone(state),
+            Arc::clone(progress),
+            name == "video/x-h264",
+        );
+        chain.push(sink.upcast());
     } else {
         chain.push(discard_sink()?);
     }
@@ -186,7 +230,11 @@ fn link_pad(
 /// with a recovery point), whose leading pictures refer to the GOP
 /// before, so a segment starting there would not be independent (RFC
 /// 8216, `EXT-X-INDEPENDENT-SEGMENTS`).
-fn recording_sink(state: Arc<Mutex<Collected>>, h264: bool) -> gst_app::AppSink {
+fn recording_sink(
+    state: Arc<Mutex<Collected>>,
+    progress: Arc<Progress>,
+    h264: bool,
+) -> gst_app::AppSink {
     let callbacks = gst_app::AppSinkCallbacks::builder()
         .new_sample(move |sink| {
             let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
@@ -211,6 +259,8 @@ fn recording_sink(state: Arc<Mutex<Collected>>, h264: bool) -> gst_app::AppSink 
                 && (!h264 || buffer.map_readable().is_ok_and(|m| has_idr_slice(&m)));
             if key {
                 s.keys.push(rt);
+                let emitted = progress.emitted.load(Ordering::Relaxed);
+                s.places.push((rt, emitted));
             }
             if s.last.is_none_or(|(t, _)| rt >= t) {
                 s.last = Some((rt, buffer.duration().map(gst::ClockTime::nseconds)));

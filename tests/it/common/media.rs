@@ -90,10 +90,10 @@ pub fn ladder_media() -> Option<PathBuf> {
 /// The media `tests/media/make-adapt-media.sh` makes (a 60 s 1080p H.264
 /// film at 12 Mb/s with irregular key frames and one 11 s GOP, and MP4s
 /// and HEVC beside it), made once
-/// into `target/adapt-media-2`; `None`, with a notice, when it cannot be
+/// into `target/adapt-media-3`; `None`, with a notice, when it cannot be
 /// made.
 pub fn adapt_media() -> Option<PathBuf> {
-    made_media("make-adapt-media.sh", "adapt-media-2", "adaptation media")
+    made_media("make-adapt-media.sh", "adapt-media-3", "adaptation media")
 }
 
 /// The media `tests/media/make-identity-media.sh` makes (30 s files with
