@@ -19,6 +19,12 @@ const FLAGFORCED: u32 = 0x55AA;
 const NAME: u32 = 0x536E;
 const LANGUAGE: u32 = 0x22_B59C;
 const LANGUAGE_IETF: u32 = 0x22_B59D;
+const BLOCK_ADDITION_MAPPING: u32 = 0x41E4;
+const BLOCK_ADD_ID_TYPE: u32 = 0x41E7;
+const BLOCK_ADD_ID_EXTRA_DATA: u32 = 0x41ED;
+/// `BlockAddIDType`s of a Dolby Vision configuration record: `dvcC`,
+/// `dvvC` as big-endian integers (Matroska codec mappings).
+const DOLBY_VISION_TYPES: [u64; 2] = [0x6476_6343, 0x6476_7643];
 
 /// Top-level elements looked at before giving up on finding `Tracks`.
 const MAX_TOP_ELEMENTS: usize = 64;
@@ -51,6 +57,8 @@ pub struct TrackHeader {
     pub language: Option<String>,
     /// `Name`, if any.
     pub name: Option<String>,
+    /// Its Dolby Vision record, from a `BlockAdditionMapping`, if any.
+    pub dolby_vision: Option<super::dolby_vision::DolbyVision>,
 }
 
 fn text(b: &[u8]) -> Option<String> {
@@ -58,6 +66,17 @@ fn text(b: &[u8]) -> Option<String> {
         .trim()
         .to_string();
     (!s.is_empty()).then_some(s)
+}
+
+/// The Dolby Vision record a `BlockAdditionMapping` payload carries.
+fn dolby_vision(mapping: &[u8]) -> Option<super::dolby_vision::DolbyVision> {
+    let kids = kids(mapping)?;
+    let kind = kids.iter().find(|(id, _)| *id == BLOCK_ADD_ID_TYPE)?;
+    if !DOLBY_VISION_TYPES.contains(&uint(kind.1)?) {
+        return None;
+    }
+    let (_, record) = kids.iter().find(|(id, _)| *id == BLOCK_ADD_ID_EXTRA_DATA)?;
+    super::dolby_vision::DolbyVision::parse(record)
 }
 
 /// Parses the payload of a `Tracks` element.
@@ -73,6 +92,7 @@ fn parse(tracks: &[u8]) -> Option<Vec<TrackHeader>> {
             forced: false,
             language: None,
             name: None,
+            dolby_vision: None,
         };
         let mut ietf = None;
         for (id, v) in kids(entry)? {
@@ -90,6 +110,7 @@ fn parse(tracks: &[u8]) -> Option<Vec<TrackHeader>> {
                 NAME => t.name = text(v),
                 LANGUAGE => t.language = text(v),
                 LANGUAGE_IETF => ietf = text(v),
+                BLOCK_ADDITION_MAPPING => t.dolby_vision = t.dolby_vision.or(dolby_vision(v)),
                 _ => {}
             }
         }
@@ -162,12 +183,28 @@ mod tests {
                 forced: false,
                 language: Some("fre".into()),
                 name: Some("Commentary".into()),
+                dolby_vision: None,
             }
         );
         assert_eq!(
             (parsed[1].kind, parsed[1].default, parsed[1].forced),
             (Kind::Subtitle, true, true)
         );
+    }
+
+    #[test]
+    fn a_dolby_vision_mapping_is_read() {
+        let mut record = vec![1, 0, 8 << 1, 6 << 3, 1 << 4];
+        record.resize(24, 0);
+        let mapping = [
+            el(&[0x41, 0xE7], &[0x64, 0x76, 0x76, 0x43]),
+            el(&[0x41, 0xED], &record),
+        ]
+        .concat();
+        let video = [el(&[0x83], &[1]), el(&[0x41, 0xE4], &mapping)].concat();
+        let parsed = parse(&el(&[0xAE], &video)).expect("parsed");
+        let dv = parsed[0].dolby_vision.expect("a record");
+        assert_eq!((dv.profile, dv.level, dv.compatibility_id), (8, 6, 1));
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! - [`mp4`], [`matroska`], [`avi`]: each container's index (sample
 //!   tables, `Cues`, `idx1`/OpenDML);
 //! - [`matroska_tracks`]: the track flags Matroska keeps and the
-//!   Discoverer does not report;
+//!   Discoverer does not report; [`dolby_vision`]: a stream's Dolby
+//!   Vision profile and base layer (MP4 `dvcC`, Matroska block additions);
 //! - [`mp4_chunks`]: where each sample of an MP4 track lies (its
 //!   chunk tables); [`mp4_weights`]: what lies between two key frames of
 //!   an MP4 whose tracks are not interleaved (sample sizes by time);
@@ -32,6 +33,7 @@
 
 pub mod asf;
 pub mod avi;
+pub mod dolby_vision;
 pub mod ebml;
 pub mod fixes;
 pub mod h264;

@@ -67,6 +67,11 @@ pub struct Hdr {
     /// Maximum frame-average light level (MaxFALL), nits, if said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_fall_nits: Option<u32>,
+    /// Dolby Vision's profile, level and base layer, when the stream has
+    /// it; `transfer` is then its base layer's (PQ for profile 8.1 and
+    /// for profile 5's IPT-PQ-c2, HLG for 8.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dolby_vision: Option<crate::container::dolby_vision::DolbyVision>,
 }
 
 /// The name of H.273 colour primaries code `code`.
@@ -135,13 +140,37 @@ pub fn hdr_transfer(code: u32) -> Option<HdrTransfer> {
 }
 
 impl Hdr {
+    /// What a client must show to take this stream as it is (its
+    /// profile's `hdr` list): `dolby_vision` when no other decoder shows
+    /// it right (no compatible base layer, as profile 5), else the base
+    /// layer's transfer, `pq` or `hlg`.
+    pub fn capability(&self) -> &'static str {
+        match self.dolby_vision {
+            Some(dv) if !dv.has_compatible_base_layer() => "dolby_vision",
+            _ => self.transfer.as_str(),
+        }
+    }
+
     /// A short description for people: `HDR10 (PQ), mastered at 1000 nits,
-    /// MaxCLL 1000, MaxFALL 400`, `HLG`.
+    /// MaxCLL 1000, MaxFALL 400`, `HLG`, `Dolby Vision 8.1 (HDR10 base
+    /// layer)`.
     pub fn describe(&self) -> String {
         let mut s = match self.transfer {
             HdrTransfer::Pq => "HDR10 (PQ)".to_string(),
             HdrTransfer::Hlg => "HLG".to_string(),
         };
+        if let Some(dv) = self.dolby_vision {
+            s = match dv.has_compatible_base_layer() {
+                true => format!(
+                    "Dolby Vision {}.{} ({s} base layer)",
+                    dv.profile, dv.compatibility_id
+                ),
+                false => format!(
+                    "Dolby Vision {} (no base layer other players show)",
+                    dv.profile
+                ),
+            };
+        }
         if let Some(max) = self.mastering_max_nits {
             s.push_str(&format!(", mastered at {max:.0} nits"));
         }
@@ -184,6 +213,7 @@ mod tests {
             mastering_min_nits: Some(0.0001),
             max_cll_nits: Some(1000),
             max_fall_nits: Some(400),
+            dolby_vision: None,
         };
         assert_eq!(
             hdr.describe(),
@@ -197,6 +227,7 @@ mod tests {
             mastering_min_nits: None,
             max_cll_nits: None,
             max_fall_nits: None,
+            dolby_vision: None,
         };
         assert_eq!(hlg.describe(), "HLG");
         assert_eq!(

@@ -239,6 +239,7 @@ fn hdr_of(s: &gst::StructureRef) -> Option<Hdr> {
         mastering_min_nits: mastering.map(|m| nits(m.min_display_mastering_luminance())),
         max_cll_nits: light.map(|l| u32::from(l.max_content_light_level())),
         max_fall_nits: light.map(|l| u32::from(l.max_frame_average_light_level())),
+        dolby_vision: None,
     })
 }
 
@@ -370,6 +371,48 @@ pub fn add_container_flags(info: &mut MediaInfo, path: &Path) {
                 .take()
                 .or_else(|| h.language.as_deref().and_then(language::normalize));
         }
+    }
+}
+
+/// Dolby Vision, which GStreamer 1.22 does not report, from the
+/// container's record ([`crate::container::dolby_vision`]): MP4 and
+/// QuickTime `dvcC`/`dvvC`/`dvwC`, Matroska's block addition mapping.
+/// Where the stream's own colour description does not say HDR, the
+/// record's base layer does: HLG for compatibility id 4, PQ for 1 and 6
+/// and for profile 5's IPT-PQ-c2; an SDR base layer (2) plays as SDR.
+pub fn add_dolby_vision(info: &mut MediaInfo, path: &Path) {
+    use crate::container::dolby_vision;
+    let record = match info.container.as_deref() {
+        Some("matroska" | "webm") => matroska_tracks::read(path).and_then(|tracks| {
+            tracks
+                .iter()
+                .find(|t| t.kind == matroska_tracks::Kind::Video)?
+                .dolby_vision
+        }),
+        Some("mp4" | "mov") => dolby_vision::in_mp4_file(path),
+        _ => None,
+    };
+    let (Some(video), Some(dv)) = (info.video.as_mut(), record) else {
+        return;
+    };
+    let base = match dv.compatibility_id {
+        2 => None,
+        4 => Some(colour::HdrTransfer::Hlg),
+        _ => Some(colour::HdrTransfer::Pq),
+    };
+    match (video.hdr.as_mut(), base) {
+        (Some(hdr), _) => hdr.dolby_vision = Some(dv),
+        (None, Some(transfer)) => {
+            video.hdr = Some(Hdr {
+                transfer,
+                mastering_max_nits: None,
+                mastering_min_nits: None,
+                max_cll_nits: None,
+                max_fall_nits: None,
+                dolby_vision: Some(dv),
+            })
+        }
+        (None, None) => {}
     }
 }
 

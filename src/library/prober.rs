@@ -274,6 +274,7 @@ fn describe_exit(status: &std::process::ExitStatus) -> String {
 fn probe_one(path: &Path, timeout: Duration) -> MediaInfo {
     let mut info = super::probe::probe_file(path, timeout);
     super::probe::add_container_flags(&mut info, path);
+    super::probe::add_dolby_vision(&mut info, path);
     info
 }
 

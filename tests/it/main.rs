@@ -18,6 +18,7 @@ mod corrupt_media;
 mod coverage;
 mod database;
 mod direct_play;
+mod dolby_vision;
 mod faults;
 mod hdr;
 mod hls;

@@ -81,10 +81,13 @@ function fmtDuration(s) {
   return `${m}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
 }
 
-// "HDR10 (PQ) 1000 nits" or "HLG" for HDR video, else "".
+// "HDR10 (PQ) 1000 nits", "HLG" or "Dolby Vision 8.1" for HDR video,
+// else "".
 function hdrLabel(video) {
   const h = video && video.hdr;
   if (!h) return "";
+  const dv = h.dolby_vision;
+  if (dv) return `Dolby Vision ${dv.profile}.${dv.compatibility_id}`;
   const name = h.transfer === "pq" ? "HDR10 (PQ)" : "HLG";
   return h.mastering_max_nits ? `${name} ${Math.round(h.mastering_max_nits)} nits` : name;
 }

@@ -36,7 +36,8 @@ use writer::{write_loop, Job};
 /// 3: an MP3 with an ID3 tag is container `mp3`, not `id3`.
 /// 4: video colour (primaries, transfer, matrix) and HDR (PQ, HLG,
 /// mastering display, light levels).
-pub const PROBE_VERSION: i64 = 4;
+/// 5: Dolby Vision's profile and base layer.
+pub const PROBE_VERSION: i64 = 5;
 
 /// The SQLite database's file name in the data dir.
 pub const FILE_NAME: &str = sqlite::FILE_NAME;

@@ -156,7 +156,7 @@ pub fn video_traits(v: &VideoStream) -> VideoTraits<'_> {
         level: v.level.as_deref(),
         bit_depth: v.bit_depth,
         chroma: v.chroma_format.as_deref(),
-        hdr: v.hdr.as_ref().map(|h| h.transfer.as_str()),
+        hdr: v.hdr.as_ref().map(|h| h.capability()),
     }
 }
 
@@ -230,6 +230,20 @@ pub fn decide_for(info: &MediaInfo, profile: &ClientProfile) -> Decision {
     }
     let video = info.video.as_ref();
     let video_problems = video.map(|v| video_hls_problems(profile, v));
+    // Dolby Vision without a base layer other decoders show (profile 5):
+    // decoded, its pictures come out green and purple; copied, only a
+    // Dolby Vision client shows them, from a `dvh1` sample entry that a
+    // copy does not write yet. Refused until that is done.
+    if let Some(dv) = video
+        .and_then(|v| v.hdr.as_ref()?.dolby_vision)
+        .filter(|dv| !dv.has_compatible_base_layer())
+    {
+        d.reasons.push(format!(
+            "dolby_vision_without_base_layer:profile_{}",
+            dv.profile
+        ));
+        return d;
+    }
     let audio_problem = chosen.and_then(|(_, a)| audio_hls_problem(profile, a));
     let container = info.container.as_deref().unwrap_or("unknown");
     d.packaging = hls_packaging(

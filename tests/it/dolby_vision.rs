@@ -1,0 +1,197 @@
+//! Dolby Vision is known and handled by its base layer: the probe reads
+//! the configuration record GStreamer 1.22 does not report (MP4 `dvcC`,
+//! Matroska's block addition mapping) and records its profile, level and
+//! base layer. Profile 8.1 (an HDR10 base layer) plays as HDR10: copied
+//! for `safari` with `VIDEO-RANGE=PQ`, tone-mapped for `generic`. Profile
+//! 5 (no base layer another decoder shows right) is refused with a
+//! reason.
+//!
+//! Over an HDR10 HEVC file made by the test with libx265, into whose
+//! sample entry the test writes a `dvcC` box (profile 8.1, then 5), as a
+//! Dolby Vision encoder's MP4 carries it; and the 8.1 file remuxed by
+//! ffmpeg into Matroska.
+
+use crate::common::*;
+
+/// A `DOVIDecoderConfigurationRecord`: version 1.0, `profile`, `level`,
+/// RPU and base layer present, base layer compatibility `compat`.
+fn record(profile: u8, level: u8, compat: u8) -> Vec<u8> {
+    let mut r = vec![
+        1,
+        0,
+        (profile << 1) | (level >> 5),
+        ((level & 31) << 3) | 0b101,
+        compat << 4,
+    ];
+    r.resize(24, 0);
+    r
+}
+
+fn size_at(b: &[u8], at: usize) -> usize {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize
+}
+
+/// The first box of `kind` among the boxes from `from` to `to`.
+fn child(b: &[u8], from: usize, to: usize, kind: &[u8; 4]) -> usize {
+    let mut at = from;
+    while at + 8 <= to {
+        if &b[at + 4..at + 8] == kind {
+            return at;
+        }
+        at += size_at(b, at).max(8);
+    }
+    panic!("no {} box", String::from_utf8_lossy(kind));
+}
+
+/// `mp4` (its `moov` after its `mdat`, one video track) with a `dvcC`
+/// box holding `record` at the end of its sample entry, and every box
+/// around it grown to hold it.
+fn with_dolby_vision(mp4: &[u8], record: &[u8]) -> Vec<u8> {
+    let moov = child(mp4, 0, mp4.len(), b"moov");
+    assert!(
+        child(mp4, 0, mp4.len(), b"mdat") < moov,
+        "moov after mdat: no offset moves"
+    );
+    let mut chain = vec![moov];
+    for (kind, skip) in [
+        (b"trak", 0),
+        (b"mdia", 0),
+        (b"minf", 0),
+        (b"stbl", 0),
+        (b"stsd", 0),
+        (b"hvc1", 8),
+    ] {
+        let parent = *chain.last().unwrap();
+        let from = parent + 8 + skip;
+        chain.push(child(mp4, from, parent + size_at(mp4, parent), kind));
+    }
+    let entry = *chain.last().unwrap();
+    let end = entry + size_at(mp4, entry);
+    let mut dvcc = ((record.len() + 8) as u32).to_be_bytes().to_vec();
+    dvcc.extend_from_slice(b"dvcC");
+    dvcc.extend_from_slice(record);
+    let mut out = mp4.to_vec();
+    for at in chain {
+        let grown = (size_at(mp4, at) + dvcc.len()) as u32;
+        out[at..at + 4].copy_from_slice(&grown.to_be_bytes());
+    }
+    out.splice(end..end, dvcc);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dolby_vision_plays_by_its_base_layer_and_profile_5_is_refused() {
+    let media = tempfile::tempdir().unwrap();
+    let dir = media.path();
+    let hdr10 = dir.join("made.hdr10");
+    ffmpeg_make(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=640x360:r=24:d=2",
+        "-vf",
+        "format=yuv420p10le",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=error:hdr10=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
+         master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):\
+         max-cll=1000,400",
+        "-tag:v",
+        "hvc1",
+        "-f",
+        "mp4",
+        hdr10.to_str().unwrap(),
+    ]);
+    let plain = std::fs::read(&hdr10).unwrap();
+    std::fs::remove_file(&hdr10).unwrap();
+    std::fs::write(
+        dir.join("dv81.mp4"),
+        with_dolby_vision(&plain, &record(8, 4, 1)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("dv5.mp4"),
+        with_dolby_vision(&plain, &record(5, 4, 0)),
+    )
+    .unwrap();
+    ffmpeg_make(&[
+        "-i",
+        dir.join("dv81.mp4").to_str().unwrap(),
+        "-c",
+        "copy",
+        "-strict",
+        "unofficial",
+        dir.join("dv81.mkv").to_str().unwrap(),
+    ]);
+    let server = start_server_with(dir, |_| {}).await;
+
+    for name in ["dv81.mp4", "dv81.mkv"] {
+        let id = server.media_id(name).await;
+        let item = server
+            .get_json(&format!("/api/v1/media/{id}"), ALICE, 200)
+            .await;
+        let hdr = &item["video"]["hdr"];
+        assert_eq!(hdr["transfer"], "pq", "{name}: {item}");
+        assert_eq!(
+            hdr["dolby_vision"],
+            serde_json::json!({"profile": 8, "level": 4, "compatibility_id": 1}),
+            "{name}: {item}"
+        );
+        assert_eq!(hdr["mastering_max_nits"], 1000.0, "{name}: {item}");
+        // Safari shows PQ HEVC: the base layer is copied, said to be PQ.
+        let safari = server
+            .get(
+                &format!("/api/v1/stream/{id}?profile=safari&mode=hls"),
+                ALICE,
+            )
+            .await;
+        assert_eq!(safari.status(), 302, "{name}");
+        let location = safari.headers()["location"].to_str().unwrap().to_string();
+        let master = fetch_master(&server, &location, ALICE).await;
+        let copy = master
+            .text
+            .lines()
+            .find(|l| l.starts_with("#EXT-X-STREAM-INF") && l.contains("hvc1"))
+            .unwrap_or_else(|| panic!("{name}: no HEVC copy: {}", master.text));
+        assert!(copy.contains("VIDEO-RANGE=PQ"), "{name}: {copy}");
+        // generic does not: every variant is tone-mapped to SDR.
+        let generic = server
+            .get(&format!("/api/v1/stream/{id}?mode=hls"), ALICE)
+            .await;
+        let location = generic.headers()["location"].to_str().unwrap().to_string();
+        let master = fetch_master(&server, &location, ALICE).await;
+        assert!(
+            !master.text.contains("VIDEO-RANGE=PQ"),
+            "{name}: {}",
+            master.text
+        );
+        assert!(!master.text.contains("hvc1"), "{name}: {}", master.text);
+    }
+
+    let id = server.media_id("dv5.mp4").await;
+    let item = server
+        .get_json(&format!("/api/v1/media/{id}"), ALICE, 200)
+        .await;
+    assert_eq!(item["video"]["hdr"]["dolby_vision"]["profile"], 5, "{item}");
+    assert_eq!(
+        item["video"]["hdr"]["dolby_vision"]["compatibility_id"], 0,
+        "{item}"
+    );
+    let reasons = item["reasons"].to_string();
+    assert!(
+        reasons.contains("dolby_vision_without_base_layer:profile_5"),
+        "{item}"
+    );
+    for profile in ["generic", "safari"] {
+        let r = server
+            .get(&format!("/api/v1/stream/{id}?profile={profile}"), ALICE)
+            .await;
+        assert_eq!(r.status(), 422, "{profile}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unplayable", "{profile}: {body}");
+    }
+    server.stop().await;
+}
