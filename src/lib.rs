@@ -29,7 +29,11 @@
 //!   state, renditions and players), `open.rs` opens one
 //!   (`Sessions::open`), `playlists.rs` answers its playlists,
 //!   `sessions.rs` keeps them and reaps the idle, `registry.rs` finds one
-//!   in O(1) by id and by (media, user).
+//!   in O(1) by id and by (media, user), `view.rs` is one as
+//!   `GET /api/v1/sessions` lists it.
+//! - [`cluster`]: what the nodes sharing a PostgreSQL catalogue tell each
+//!   other every heartbeat (live sessions, figures), so any node answers
+//!   for all.
 //! - [`supervisor`]: the supervisor (`supervisor.rs`) and what it answers
 //!   a request with (`outcome.rs`); titles (`title.rs`, one lock, one
 //!   change signal) and
@@ -73,8 +77,11 @@
 //! Pure logic (no GStreamer, no HTTP, unit-tested):
 //! - [`container`]: byte readers of containers: the input, the one
 //!   ISOBMFF box reader and writer, EBML and Matroska (cues, lead-in),
-//!   AVI, ASF, MPEG-TS tables, the MP4 header patch, key-frame indexes,
-//!   a segment's first picture as an I-frame (`iframe.rs`).
+//!   AVI, ASF, MPEG-TS tables, the MP4 header patch, key-frame indexes
+//!   with their byte offsets (or, in an MP4 whose audio lies after its
+//!   video, sample sizes by time: `mp4_weights.rs`), Dolby Vision's
+//!   configuration record (`dolby_vision.rs`), a segment's first picture
+//!   as an I-frame (`iframe.rs`).
 //! - [`policy`]: the supervisor's rules: throttling, relocation,
 //!   coalescing, stopping, eviction.
 //! - [`rendition`]: an item's renditions per presentation (`video.rs`:
@@ -98,13 +105,13 @@
 //! Around them: [`stats`] (JSON and Prometheus figures) and [`guard`]
 //! (callbacks whose panics fail their pipeline, not the process).
 //!
-//! Dependencies point one way: `http` → (`session`, `app`) →
+//! Dependencies point one way: `http` → (`session`, `app`, `cluster`) →
 //! `supervisor` → (`store`, `pipeline`, `policy`) → (`rendition`,
 //! `timeline`, `library`) → (`container`, `profile`, `packaging`,
 //! `ladder`); no two files import each other, directly or in a loop.
 //!
 //! GStreamer meets tokio at two seams only: blocking calls (the prober,
-//! building and stopping pipelines, file-system and SQLite work) run off
+//! building and stopping pipelines, file-system and database work) run off
 //! the async threads, and each producer's bus is read by one task that
 //! reports to its title.
 
