@@ -9,7 +9,6 @@
 //! With SQLite every claim is this node's: nothing changes.
 
 use super::catalogue::{Row, PROBE_VERSION};
-use super::decision::decide;
 use super::item::{FileStamp, MediaItem};
 use super::live::{Library, Turn};
 use std::sync::Arc;
@@ -45,7 +44,7 @@ impl Library {
         let deadline = Instant::now() + self.claim_timeout.min(URGENT_WAIT) + POLL;
         loop {
             if let Some(row) = self.stored_for(rel, stamp).await {
-                return Turn::Taken(self.list_row(abs, &row));
+                return Turn::Taken(self.list_taken(abs, &row));
             }
             let (catalogue, path, node) =
                 (self.catalogue.clone(), rel.to_string(), self.node.clone());
@@ -59,7 +58,7 @@ impl Library {
                 return match self.stored_for(rel, stamp).await {
                     Some(row) => {
                         self.catalogue.release(rel, &self.node);
-                        Turn::Taken(self.list_row(abs, &row))
+                        Turn::Taken(self.list_taken(abs, &row))
                     }
                     None => Turn::Probe,
                 };
@@ -85,20 +84,9 @@ impl Library {
         (row.stamp == stamp && row.probe_version == PROBE_VERSION).then_some(row)
     }
 
-    /// Lists the item `row` describes.
-    fn list_row(&self, abs: &std::path::Path, row: &Row) -> Arc<MediaItem> {
+    /// Lists the item of another node's probe result `row`.
+    fn list_taken(&self, abs: &std::path::Path, row: &Row) -> Arc<MediaItem> {
         tracing::debug!(path = %row.path, "probed by another node");
-        let item = Arc::new(MediaItem::from_probe(
-            &self.root,
-            abs,
-            row.stamp,
-            &row.info,
-            decide(&row.info),
-        ));
-        self.items
-            .write()
-            .expect("library lock")
-            .insert(item.clone());
-        item
+        self.list(abs, row)
     }
 }

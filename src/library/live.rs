@@ -327,19 +327,26 @@ impl Library {
             info,
         };
         self.catalogue.put(&row);
+        let item = self.list(abs, &row);
+        tracing::debug!(path = %item.path, ?outcome, playback = ?item.playback, reasons = ?item.reasons, "probed");
+        Ok(Some(item))
+    }
+
+    /// Lists the item the catalogue row `row` of the file at `abs`
+    /// describes, in place of any item of that path.
+    pub(super) fn list(&self, abs: &Path, row: &Row) -> Arc<MediaItem> {
         let item = Arc::new(MediaItem::from_probe(
             &self.root,
             abs,
-            stamp,
+            row.stamp,
             &row.info,
             decide(&row.info),
         ));
-        tracing::debug!(path = %item.path, ?outcome, playback = ?item.playback, reasons = ?item.reasons, "probed");
         self.items
             .write()
             .expect("library lock")
             .insert(item.clone());
-        Ok(Some(item))
+        item
     }
 
     /// Removes the item at `rel` from the library and the catalogue;

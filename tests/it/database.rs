@@ -273,12 +273,7 @@ async fn positions_outlive_a_dead_node_and_a_dead_database() {
     assert!(r.headers().contains_key("retry-after"));
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "database_unavailable", "{body}");
-    let health = reqwest::get(format!("{}/healthz", nodes[0].base()))
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let health = TestServer::remote(&nodes[0].base()).health().await.unwrap();
     assert_eq!(health["database"]["reachable"], false, "{health}");
     assert_eq!(health["status"], "degraded", "{health}");
     let decoded = tokio::task::spawn_blocking(move || player.join().unwrap())
@@ -305,12 +300,7 @@ async fn positions_outlive_a_dead_node_and_a_dead_database() {
     assert_eq!(position(&base, &id, BOB).await, 5.0);
     assert_eq!(put_progress(&base, &id, ALICE, 13.0).await.status(), 204);
     assert_eq!(position(&base, &id, ALICE).await, 13.0);
-    let health = reqwest::get(format!("{}/healthz", nodes[0].base()))
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let health = TestServer::remote(&nodes[0].base()).health().await.unwrap();
     assert_eq!(health["database"]["reachable"], true, "{health}");
 
     // A node of another media dir is refused by this database.

@@ -96,9 +96,7 @@ async fn dolby_vision_plays_by_its_base_layer_and_profile_5_is_refused() {
         "-preset",
         "ultrafast",
         "-x265-params",
-        "log-level=error:hdr10=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
-         master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):\
-         max-cll=1000,400",
+        X265_HDR10,
         "-tag:v",
         "hvc1",
         "-f",

@@ -17,7 +17,6 @@ async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
     let ff = ffmpeg_make;
     let src = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=24:d=1"];
     let x265 = |params: &str, out: &str| {
-        let params = format!("log-level=error:{params}");
         let out = dir.join(out);
         ff(&[
             &src[..],
@@ -31,7 +30,7 @@ async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
             ],
             &[
                 "-x265-params",
-                &params,
+                params,
                 "-tag:v",
                 "hvc1",
                 out.to_str().unwrap(),
@@ -39,12 +38,7 @@ async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
         ]
         .concat());
     };
-    x265(
-        "hdr10=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
-         master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):\
-         max-cll=1000,400",
-        "hdr10.mp4",
-    );
+    x265(X265_HDR10, "hdr10.mp4");
     ff(&[
         "-i",
         dir.join("hdr10.mp4").to_str().unwrap(),
@@ -53,7 +47,7 @@ async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
         dir.join("hdr10.mkv").to_str().unwrap(),
     ]);
     x265(
-        "colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc",
+        "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc",
         "hlg.mp4",
     );
     ff(&[
@@ -252,9 +246,7 @@ async fn an_hdr10_transcode_is_tone_mapped_to_sdr() {
         "-preset",
         "ultrafast",
         "-x265-params",
-        "log-level=error:hdr10=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
-         master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):\
-         max-cll=1000,400",
+        X265_HDR10,
         film.to_str().unwrap(),
     ]);
     let (w, h) = (640usize, 360usize);

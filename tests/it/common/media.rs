@@ -17,6 +17,12 @@ pub fn skip(why: impl std::fmt::Display) {
     eprintln!("NOTICE: {why}; skipping");
 }
 
+/// libx265's parameters for HDR10: BT.2020, PQ, a 1000-nit mastering
+/// display (SMPTE ST 2086) and MaxCLL 1000, MaxFALL 400 (CTA-861.3).
+pub const X265_HDR10: &str = "log-level=error:hdr10=1:colorprim=bt2020:transfer=smpte2084:\
+     colormatrix=bt2020nc:master-display=G(13250,34500)B(7500,3000)R(34000,16000)\
+     WP(15635,16450)L(10000000,1):max-cll=1000,400";
+
 /// The repository's fixtures (made by scripts/make-fixtures.sh).
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
