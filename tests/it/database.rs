@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 const REMUX: &str = "remux_h264_aac.mkv";
 const WEBM: &str = "transcode_vp8_vorbis_20s.webm";
+const DIRECT: &str = "direct_h264_aac.mp4";
 
 /// Launches nodes `names` on `media` with `--database url` (and `extra`),
 /// all at once, and waits until every one's library is ready.
@@ -145,7 +146,11 @@ async fn positions_outlive_a_dead_node_and_a_dead_database() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let media = media_subset(&[fixtures_dir().join(REMUX), fixtures_dir().join(WEBM)]);
+    let media = media_subset(&[
+        fixtures_dir().join(REMUX),
+        fixtures_dir().join(WEBM),
+        fixtures_dir().join(DIRECT),
+    ]);
     let url = pg.url();
     let admin = ["--admin", "alice"];
     let mut nodes = cluster(&["n1", "n2", "n3"], media.path(), tmp.path(), &url, &admin).await;
@@ -153,8 +158,8 @@ async fn positions_outlive_a_dead_node_and_a_dead_database() {
     let nginx = Nginx::start(&nginx_bin, &tmp.path().join("nginx"), &ports).await;
     let front = TestServer::remote(&nginx.base);
     let base = nginx.base.clone();
-    // Two files, three nodes: two probes in all.
-    assert_eq!(total(&nodes, "hlsd_library_probes_total").await, 2.0);
+    // Three files, three nodes: three probes in all.
+    assert_eq!(total(&nodes, "hlsd_library_probes_total").await, 3.0);
     let id = front.media_id(WEBM).await;
 
     // Alice's position outlives the node that stored it.
@@ -259,15 +264,38 @@ async fn positions_outlive_a_dead_node_and_a_dead_database() {
     .await;
     nodes[dead].restart().await;
 
-    // The database goes away; then ffmpeg plays the remux, never played
-    // before, through nginx: its key frames cannot be read from the
-    // database, nor whether another node made its segments.
+    // The database goes away while ffmpeg plays the remux, never played
+    // before, through nginx at its pace (`-re`); then a title never
+    // played is opened and played: its key frames cannot be read from
+    // the database, nor whether another node made its segments.
     let remux = front.media_id(REMUX).await;
-    pg.stop_immediately();
     let r = front.get(&format!("/api/v1/stream/{remux}"), ALICE).await;
     assert_eq!(r.status(), 302);
     let master = format!("{base}{}", r.headers()["location"].to_str().unwrap());
-    let player = std::thread::spawn(move || decoded_seconds(&master));
+    let paced = std::thread::spawn(move || {
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-nostdin", "-v", "error", "-re", "-i", &master, "-f", "null", "-",
+            ])
+            .args(["-progress", "pipe:1"])
+            .output()
+            .expect("ffmpeg runs")
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !nginx.access_log().iter().any(|a| a.is_segment_of(&remux)) {
+        assert!(
+            Instant::now() < deadline,
+            "ffmpeg never asked for a segment"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pg.stop_immediately();
+    let direct = front.media_id(DIRECT).await;
+    let decoded = play(&front, &base, &format!("{direct}?mode=hls"), BOB).await;
+    assert!(
+        decoded > 9.9,
+        "decoded {decoded:.2} s of 10 s, opened without the database"
+    );
     let r = put_progress(&base, &id, ALICE, 13.0).await;
     assert_eq!(r.status(), 503, "a write without the database");
     assert!(r.headers().contains_key("retry-after"));
@@ -276,11 +304,33 @@ async fn positions_outlive_a_dead_node_and_a_dead_database() {
     let health = TestServer::remote(&nodes[0].base()).health().await.unwrap();
     assert_eq!(health["database"]["reachable"], false, "{health}");
     assert_eq!(health["status"], "degraded", "{health}");
-    let decoded = tokio::task::spawn_blocking(move || player.join().unwrap())
+    let scan = reqwest::Client::new()
+        .post(format!("{}/api/v1/library/scan", nodes[0].base()))
+        .bearer_auth(ALICE)
+        .send()
         .await
-        .unwrap()
-        .expect("ffmpeg plays the title through the database's loss");
-    assert!(decoded > 9.9, "decoded {decoded:.2} s of 10 s");
+        .unwrap();
+    assert_eq!(scan.status(), 503, "a scan without the database");
+    let body: Value = scan.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "database_unavailable", "{body}");
+    let out = tokio::task::spawn_blocking(move || paced.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoded = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("out_time_us=")?.trim().parse::<f64>().ok())
+        .next_back()
+        .unwrap_or(0.0)
+        / 1e6;
+    assert!(
+        decoded > 9.9,
+        "decoded {decoded:.2} s of 10 s through the database's loss"
+    );
 
     // Back: the next write answers 204; every position answered 204
     // before the stop is there.
