@@ -97,3 +97,44 @@ fn another_media_dir_empties_it() {
     let c = Catalogue::open_sqlite(dir.path(), Path::new("/two")).expect("opens");
     assert!(c.load().expect("loads").is_empty());
 }
+
+#[test]
+fn a_catalogue_made_before_migrations_keeps_its_rows_and_positions() {
+    // The schema hlsd wrote before its migrations, without `device` and
+    // `keyframes_pos` (added later by hand), with a row and a position.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new("/srv/media");
+    {
+        let old = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("opens");
+        let info = serde_json::to_string(&row("a.mkv", 10).info).unwrap();
+        old.execute_batch(&format!(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE items (path TEXT PRIMARY KEY, size INTEGER NOT NULL,
+               mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+               probe_version INTEGER NOT NULL, info TEXT NOT NULL,
+               keyframes BLOB, keyframes_end INTEGER, keyframes_src TEXT);
+             CREATE TABLE progress (user TEXT NOT NULL, media_id TEXT NOT NULL,
+               position_ms INTEGER NOT NULL, updated_s INTEGER NOT NULL,
+               PRIMARY KEY (user, media_id));
+             INSERT INTO meta VALUES ('media_root', '/srv/media');
+             INSERT INTO items (path, size, mtime_ns, inode, probe_version, info)
+               VALUES ('a.mkv', 10, 1700000000123456789, 42, 4, '{info}');
+             INSERT INTO progress VALUES ('alice', 'x', 95000, 7);"
+        ))
+        .expect("the old schema");
+    }
+    let c = Catalogue::open_sqlite(dir.path(), root).expect("migrates");
+    let rows = c.load().expect("loads");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].path, "a.mkv");
+    // No device was kept: the row looks changed, and is probed again.
+    assert_eq!(rows[0].stamp.device, 0);
+    assert_eq!(
+        c.read_progress("alice", "x").expect("reads"),
+        Some((95_000, 7))
+    );
+    // The migrated catalogue takes new writes.
+    c.put(&row("b.mkv", 20));
+    c.flush();
+    assert_eq!(c.load().expect("loads").len(), 2);
+}
