@@ -1,6 +1,6 @@
 //! Compiles the C shim over libx264 (`src/pipeline/x264/shim.c`) and links
-//! libx264 and libswscale, found with pkg-config (Debian: `libx264-dev`,
-//! `libswscale-dev`).
+//! libx264, libswscale and libavutil, found with pkg-config (Debian:
+//! `libx264-dev`, `libswscale-dev`, which brings `libavutil-dev`).
 
 fn main() {
     let x264 = pkg_config::Config::new()
@@ -25,5 +25,9 @@ fn main() {
     pkg_config::Config::new()
         .probe("libswscale")
         .expect("libswscale not found: install libswscale-dev (scripts/setup.sh does)");
+    // libavutil, for the pixel format's number by name.
+    pkg_config::Config::new()
+        .probe("libavutil")
+        .expect("libavutil not found: install libavutil-dev (scripts/setup.sh does)");
     println!("cargo:rerun-if-changed=src/pipeline/x264/shim.c");
 }

@@ -97,8 +97,10 @@
 //! - [`profile`], [`ladder`], [`packaging`]: client profiles, the quality
 //!   ladder, and which codecs MPEG-TS and fMP4 carry.
 //! - [`continuity`]: timestamps that jump back made to continue.
-//! - [`tonemap`]: HDR (PQ, HLG) to SDR BT.709 per pixel: the curves
-//!   (BT.2390, Hable, Möbius, Reinhard), linearisation and gamut map.
+//! - [`tonemap`]: HDR (PQ, HLG) to SDR BT.709: the curves (BT.2390,
+//!   Hable, Möbius, Reinhard), linearisation and gamut map per pixel
+//!   (`mod.rs`), the same made fast for whole pictures (`mapper.rs`) and
+//!   its vectorisable arithmetic (`fastmath.rs`).
 //! - [`token`]: signed playback tokens; [`secret`]: the signing secret a
 //!   node keeps in its data dir.
 //!

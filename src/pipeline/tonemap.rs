@@ -10,9 +10,11 @@
 //! ([`crate::tonemap::Mapper`]) so that it costs little next to the
 //! decode. It runs after the picture is scaled to its rung, never at the
 //! source's 4K, each picture in two halves on two threads. Its output
-//! caps say BT.709, so the encoder's VUI does. Measured (bench/hdr.py):
-//! a 4K HDR10 film's 1080p rung at 0.50× the speed of ffmpeg's vectorised
-//! `zscale`/`tonemap`, about 75 ms of CPU per 1080p frame here.
+//! caps say BT.709, so the encoder's VUI does. The 10-bit downscale
+//! before it is swscale's (`hlsdvideoscale`), as in the peer's chain.
+//! Measured (bench/hdr.py): a 4K HDR10 film's 1080p rung at 1.23× the
+//! speed of ffmpeg's `zscale`/`tonemap` (0.84× its CPU), the mapping
+//! about 12.5 ms of CPU per 1080p frame here.
 //!
 //! Properties: `transfer` (`pq`, `hlg`), `curve` (`bt2390`, `hable`,
 //! `mobius`, `reinhard`), `peak` (the source's brightest light in units
@@ -28,16 +30,17 @@ use gst_video::subclass::prelude::*;
 use std::sync::{Mutex, OnceLock};
 
 /// The gst-launch description of a rung's tone mapping `t`: the picture
-/// scaled to `width` × `height` in 10 bits (two threads each for the
-/// convert and the scale), then `hlsdtonemap`, giving I420 BT.709; the
-/// template's scaler that follows passes it through.
+/// in 10 bits (a `videoconvert`, passing the decoder's I420_10LE
+/// through), scaled to `width` × `height` by swscale (`hlsdvideoscale`),
+/// then `hlsdtonemap`, giving I420 BT.709; the template's scaler that
+/// follows passes it through.
 pub fn description(t: &crate::rendition::ToneMapping, width: u32, height: u32) -> String {
     let transfer = match t.transfer {
         Transfer::Pq => "pq",
         Transfer::Hlg => "hlg",
     };
     format!(
-        "videoconvert n-threads=2 ! videoscale n-threads=2 \
+        "videoconvert n-threads=2 ! video/x-raw,format=I420_10LE ! hlsdvideoscale \
          ! video/x-raw,format=I420_10LE,width={width},height={height},pixel-aspect-ratio=1/1 \
          ! hlsdtonemap transfer={transfer} curve={} peak={} \
          ! video/x-raw,format=I420,colorimetry=bt709",
@@ -259,11 +262,6 @@ mod imp {
             inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
             outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
         ) -> Result<gst::FlowSuccess, gst::FlowError> {
-            let transfer = self
-                .settings
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .transfer;
             let mapper = self.mapper.lock().unwrap_or_else(|p| p.into_inner());
             let mapper = mapper.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
             let (w, h) = (inframe.width() as usize, inframe.height() as usize);
@@ -305,12 +303,7 @@ mod imp {
             let top = ch.div_ceil(2) * 2;
             let [y, cb, cr] = &mut output;
             if top >= h {
-                mapper.picture(
-                    (w, h),
-                    transfer,
-                    [&input[0], &input[1], &input[2]],
-                    [y, cb, cr],
-                );
+                mapper.picture((w, h), [&input[0], &input[1], &input[2]], [y, cb, cr]);
             } else {
                 let (y0, y1) = y.split_at_mut(top * w);
                 let (cb0, cb1) = cb.split_at_mut(top / 2 * cw);
@@ -319,10 +312,8 @@ mod imp {
                 let (ib0, ib1) = input[1].split_at(top / 2 * cw);
                 let (ir0, ir1) = input[2].split_at(top / 2 * cw);
                 std::thread::scope(|scope| {
-                    scope.spawn(|| {
-                        mapper.picture((w, top), transfer, [i0, ib0, ir0], [y0, cb0, cr0])
-                    });
-                    mapper.picture((w, h - top), transfer, [i1, ib1, ir1], [y1, cb1, cr1]);
+                    scope.spawn(|| mapper.picture((w, top), [i0, ib0, ir0], [y0, cb0, cr0]));
+                    mapper.picture((w, h - top), [i1, ib1, ir1], [y1, cb1, cr1]);
                 });
             }
             for (p, plane) in output.iter().enumerate() {

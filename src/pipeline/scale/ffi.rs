@@ -1,11 +1,12 @@
-//! A safe handle on libswscale: one context that scales 8-bit 4:2:0
-//! planar pictures (`AV_PIX_FMT_YUV420P`) from one size to another with
-//! swscale's bicubic filter, the one the ffmpeg command line uses by
-//! default (`sws_flags=bicubic`).
+//! A safe handle on libswscale: one context that scales 4:2:0 planar
+//! pictures, 8-bit (`AV_PIX_FMT_YUV420P`) or 10-bit little-endian
+//! (`AV_PIX_FMT_YUV420P10LE`), from one size to another in the same
+//! format, with swscale's bicubic filter, the one the ffmpeg command line
+//! uses by default (`sws_flags=bicubic`).
 
 use anyhow::bail;
 use gst_video::prelude::*;
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int};
 use std::ptr::NonNull;
 
 /// `AV_PIX_FMT_YUV420P`, the first value of `enum AVPixelFormat`
@@ -42,11 +43,31 @@ extern "C" {
         dst_stride: *const c_int,
     ) -> c_int;
     fn sws_freeContext(c: *mut SwsContext);
+    fn av_get_pix_fmt(name: *const c_char) -> c_int;
 }
 
-/// Scales I420 pictures of one size (`from`, pixels) to another (`to`).
+/// swscale's number for a GStreamer 4:2:0 planar format, and its bytes
+/// per sample; `None` for any other format.
+fn pixel_format(format: gst_video::VideoFormat) -> Option<(c_int, u32)> {
+    match format {
+        gst_video::VideoFormat::I420 => Some((AV_PIX_FMT_YUV420P, 1)),
+        gst_video::VideoFormat::I42010le => {
+            // Looked up by name: its place in `enum AVPixelFormat` has
+            // moved between libavutil versions.
+            // SAFETY: a NUL-terminated string; the call only reads it.
+            let id = unsafe { av_get_pix_fmt(c"yuv420p10le".as_ptr()) };
+            (id >= 0).then_some((id, 2))
+        }
+        _ => None,
+    }
+}
+
+/// Scales 4:2:0 pictures (I420 or I420_10LE) of one size (`from`,
+/// pixels) to another (`to`), in the same format.
 pub struct Scaler {
     raw: NonNull<SwsContext>,
+    format: gst_video::VideoFormat,
+    sample_bytes: u32,
     from: (u32, u32),
     to: (u32, u32),
 }
@@ -56,21 +77,30 @@ pub struct Scaler {
 unsafe impl Send for Scaler {}
 
 impl Scaler {
-    /// A bicubic scaler from `from` to `to` (width, height in pixels).
+    /// A bicubic scaler of `format` pictures from `from` to `to` (width,
+    /// height in pixels).
     ///
     /// # Errors
-    /// Fails when a size does not fit a C `int` or swscale refuses it.
-    pub fn new(from: (u32, u32), to: (u32, u32)) -> anyhow::Result<Scaler> {
+    /// Fails when the format is neither I420 nor I420_10LE, a size does
+    /// not fit a C `int` or swscale refuses it.
+    pub fn new(
+        format: gst_video::VideoFormat,
+        from: (u32, u32),
+        to: (u32, u32),
+    ) -> anyhow::Result<Scaler> {
         let int = |v: u32| c_int::try_from(v).map_err(|_| anyhow::anyhow!("picture size {v}"));
+        let Some((av_format, sample_bytes)) = pixel_format(format) else {
+            bail!("swscale scales I420 and I420_10LE here, not {format:?}");
+        };
         // SAFETY: plain values; null filters and params are allowed.
         let raw = unsafe {
             sws_getContext(
                 int(from.0)?,
                 int(from.1)?,
-                AV_PIX_FMT_YUV420P,
+                av_format,
                 int(to.0)?,
                 int(to.1)?,
-                AV_PIX_FMT_YUV420P,
+                av_format,
                 SWS_BICUBIC,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
@@ -78,33 +108,41 @@ impl Scaler {
             )
         };
         match NonNull::new(raw) {
-            Some(raw) => Ok(Scaler { raw, from, to }),
+            Some(raw) => Ok(Scaler {
+                raw,
+                format,
+                sample_bytes,
+                from,
+                to,
+            }),
             None => bail!("swscale cannot scale {from:?} to {to:?}"),
         }
     }
 
-    /// Scales `input` into `output`, both I420 of this scaler's sizes.
+    /// Scales `input` into `output`, both of this scaler's format and
+    /// sizes.
     ///
     /// # Errors
-    /// Fails when a frame is not I420 of the size the scaler was made for.
+    /// Fails when a frame is not of the format and size the scaler was
+    /// made for.
     pub fn scale(
         &mut self,
         input: &gst_video::VideoFrameRef<&gst::BufferRef>,
         output: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> anyhow::Result<()> {
-        use gst_video::VideoFormat::I420;
-        if input.format() != I420 || (input.width(), input.height()) != self.from {
+        let format = self.format;
+        if input.format() != format || (input.width(), input.height()) != self.from {
             bail!(
-                "scaler made for I420 {:?}, given {:?} {}x{}",
+                "scaler made for {format:?} {:?}, given {:?} {}x{}",
                 self.from,
                 input.format(),
                 input.width(),
                 input.height()
             );
         }
-        if output.format() != I420 || (output.width(), output.height()) != self.to {
+        if output.format() != format || (output.width(), output.height()) != self.to {
             bail!(
-                "scaler made for I420 {:?}, writing {:?} {}x{}",
+                "scaler made for {format:?} {:?}, writing {:?} {}x{}",
                 self.to,
                 output.format(),
                 output.width(),
@@ -112,13 +150,15 @@ impl Scaler {
             );
         }
         // swscale reads and writes whole rows: each plane's stride must
-        // cover its width (I420: chroma planes half as wide, rounded up).
+        // cover its width in bytes (chroma planes half as wide, rounded
+        // up).
         for (frame_strides, width) in [
             (input.plane_stride(), self.from.0),
             (output.plane_stride(), self.to.0),
         ] {
             for (plane, stride) in frame_strides.iter().take(3).enumerate() {
-                let plane_width = if plane == 0 { width } else { width.div_ceil(2) };
+                let samples = if plane == 0 { width } else { width.div_ceil(2) };
+                let plane_width = samples * self.sample_bytes;
                 if *stride < 0 || (*stride as u32) < plane_width {
                     bail!("plane {plane}: stride {stride} under its width {plane_width}");
                 }

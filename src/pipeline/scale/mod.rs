@@ -8,8 +8,11 @@
 //! should filter away, which x264 then spends ~11 % more bits and
 //! 0.3–0.5 s more on at the same CRF; its multi-tap filters filter right but
 //! cost ~1.5 s more. This element gives x264 the pictures ffmpeg gives it,
-//! at swscale's cost. It takes I420 only (a `videoconvert` before it
-//! converts anything else, and passes I420 through) and keeps every caps
+//! at swscale's cost. It takes I420, and I420_10LE for the tone mapper
+//! of an HDR source (`pipeline/tonemap.rs`: there GStreamer's 10-bit
+//! `videoscale` of a 4K picture cost a third of the transcode's CPU on
+//! bench/hdr.py; a `videoconvert` before it converts anything else, and
+//! passes those through). It keeps every caps
 //! field but the size and pixel aspect ratio; at one size it passes
 //! buffers through. Downstream caps must fix the width, the height and the
 //! pixel aspect ratio (the built-in description does): it does not pick a
@@ -52,8 +55,9 @@ pub fn register() -> Result<(), glib::BoolError> {
 }
 
 glib::wrapper! {
-    /// The `hlsdvideoscale` element: I420 in, I420 out at the size the
-    /// downstream caps ask for, scaled with swscale's bicubic filter.
+    /// The `hlsdvideoscale` element: I420 (or I420_10LE) in, the same
+    /// format out at the size the downstream caps ask for, scaled with
+    /// swscale's bicubic filter.
     pub struct VideoScale(ObjectSubclass<imp::VideoScale>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
 }
@@ -83,7 +87,7 @@ mod imp {
                 gst::subclass::ElementMetadata::new(
                     "hlsd video scaler",
                     "Filter/Converter/Video/Scaler",
-                    "Scales I420 video with libswscale's bicubic filter",
+                    "Scales I420 and I420_10LE video with libswscale's bicubic filter",
                     "hlsd",
                 )
             }))
@@ -93,7 +97,10 @@ mod imp {
             static TEMPLATES: OnceLock<Vec<gst::PadTemplate>> = OnceLock::new();
             TEMPLATES.get_or_init(|| {
                 let caps = gst_video::VideoCapsBuilder::new()
-                    .format(gst_video::VideoFormat::I420)
+                    .format_list([
+                        gst_video::VideoFormat::I420,
+                        gst_video::VideoFormat::I42010le,
+                    ])
                     .build();
                 [gst::PadDirection::Src, gst::PadDirection::Sink]
                     .into_iter()
@@ -158,7 +165,7 @@ mod imp {
             let scaler = match from == to {
                 true => None,
                 false => Some(
-                    Scaler::new(from, to)
+                    Scaler::new(in_info.format(), from, to)
                         .map_err(|e| gst::loggable_error!(gst::CAT_RUST, "{e:#}"))?,
                 ),
             };

@@ -1,5 +1,6 @@
 //! `hlsdvideoscale` against its reference: a 1080p zone plate (the
-//! pattern that shows a scaler's aliasing) scaled to 720p, and a DVD
+//! pattern that shows a scaler's aliasing) scaled to 720p, in 8 and in
+//! 10 bits, a 4K one to 1080p in 10 bits (an HDR film's rung), and a DVD
 //! frame with non-square pixels to square ones, are byte for byte what
 //! ffmpeg's `scale` filter writes with `flags=bicubic`; at one size the
 //! element passes the picture through.
@@ -30,19 +31,19 @@ fn first_buffer(description: &str) -> Vec<u8> {
     bytes
 }
 
-/// ffmpeg's `scale=W:H:flags=bicubic` of the I420 picture `input` of
-/// `from` pixels.
-fn ffmpeg_scale(input: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
+/// ffmpeg's `scale=W:H:flags=bicubic` of the `pix_fmt` (`yuv420p`,
+/// `yuv420p10le`) picture `input` of `from` pixels.
+fn ffmpeg_scale(input: &[u8], pix_fmt: &str, from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), input).unwrap();
     let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s"])
+        .args(["-v", "error", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s"])
         .arg(format!("{}x{}", from.0, from.1))
         .arg("-i")
         .arg(file.path())
         .arg("-vf")
         .arg(format!("scale={}:{}:flags=bicubic", to.0, to.1))
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
         .output()
         .expect("ffmpeg (scripts/setup.sh installs it)");
     assert!(
@@ -53,21 +54,31 @@ fn ffmpeg_scale(input: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
     out.stdout
 }
 
-/// The source, its raw picture and the element's picture at `to`.
+/// The source, its raw picture and the element's picture at `to`, in
+/// 8-bit I420.
 fn compare(source: &str, from: (u32, u32), par: &str, to: (u32, u32)) {
+    compare_in("I420", source, from, par, to);
+}
+
+/// [`compare`] in `format` (`I420` or `I420_10LE`).
+fn compare_in(format: &str, source: &str, from: (u32, u32), par: &str, to: (u32, u32)) {
+    let (pix_fmt, bytes) = match format {
+        "I420" => ("yuv420p", 1),
+        _ => ("yuv420p10le", 2),
+    };
     let caps = format!(
-        "video/x-raw,format=I420,width={},height={},pixel-aspect-ratio={par}",
+        "video/x-raw,format={format},width={},height={},pixel-aspect-ratio={par}",
         from.0, from.1
     );
     let input = first_buffer(&format!("{source} ! {caps} ! appsink name=out"));
-    assert_eq!(input.len() as u32, from.0 * from.1 * 3 / 2);
+    assert_eq!(input.len() as u32, from.0 * from.1 * 3 / 2 * bytes);
     let scaled = first_buffer(&format!(
         "{source} ! {caps} ! hlsdvideoscale ! \
          video/x-raw,width={},height={},pixel-aspect-ratio=1/1 ! appsink name=out",
         to.0, to.1
     ));
-    assert_eq!(scaled.len() as u32, to.0 * to.1 * 3 / 2);
-    let reference = ffmpeg_scale(&input, from, to);
+    assert_eq!(scaled.len() as u32, to.0 * to.1 * 3 / 2 * bytes);
+    let reference = ffmpeg_scale(&input, pix_fmt, from, to);
     let differing = scaled
         .iter()
         .zip(&reference)
@@ -89,6 +100,13 @@ fn a_1080p_zone_plate_to_720p_is_ffmpegs_bicubic_byte_for_byte() {
         "1/1",
         (1280, 720),
     );
+}
+
+#[test]
+fn ten_bit_zone_plates_are_ffmpegs_bicubic_byte_for_byte() {
+    let source = "videotestsrc num-buffers=1 pattern=zone-plate kx2=20 ky2=20 kt=1";
+    compare_in("I420_10LE", source, (1920, 1080), "1/1", (1280, 720));
+    compare_in("I420_10LE", source, (3840, 2160), "1/1", (1920, 1080));
 }
 
 #[test]

@@ -24,6 +24,11 @@
 //! mastering display's peak or MaxCLL when known, else 1000 cd/m²
 //! (`10.0`).
 
+mod fastmath;
+mod mapper;
+
+pub use mapper::Mapper;
+
 /// A tone-mapping curve (`--tonemap`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Curve {
@@ -58,7 +63,7 @@ const C2: f64 = 2413.0 / 4096.0 * 32.0;
 const C3: f64 = 2392.0 / 4096.0 * 32.0;
 
 /// Light in units of 100 cd/m² (ffmpeg's `REFERENCE_WHITE`).
-const REFERENCE_NITS: f64 = 100.0;
+pub(crate) const REFERENCE_NITS: f64 = 100.0;
 
 /// PQ EOTF: a signal in 0..=1 to cd/m² (0..=10,000).
 pub fn pq_to_nits(e: f64) -> f64 {
@@ -74,7 +79,7 @@ pub fn nits_to_pq(nits: f64) -> f64 {
 
 /// HLG inverse OETF (BT.2100 table 5): a signal in 0..=1 to scene light
 /// in 0..=1.
-fn hlg_to_scene(e: f64) -> f64 {
+pub(crate) fn hlg_to_scene(e: f64) -> f64 {
     const A: f64 = 0.178_832_77;
     const B: f64 = 0.284_668_92;
     const C: f64 = 0.559_910_73;
@@ -91,12 +96,12 @@ fn hlg_to_scene(e: f64) -> f64 {
 /// `zscale`) means this by `t=bt709` in its default display-referred
 /// mode: the 75 % white bar of the test came out at 151 with it, and at
 /// 137 with BT.709's camera OETF.
-fn bt1886_inverse(l: f64) -> f64 {
+pub(crate) fn bt1886_inverse(l: f64) -> f64 {
     l.clamp(0.0, 1.0).powf(1.0 / 2.4)
 }
 
 /// BT.2020 to BT.709 primaries, linear light (ITU-R BT.2087 §2).
-const BT2020_TO_BT709: [[f64; 3]; 3] = [
+pub(crate) const BT2020_TO_BT709: [[f64; 3]; 3] = [
     [1.6605, -0.5876, -0.0728],
     [-0.1246, 1.1329, -0.0083],
     [-0.0182, -0.1006, 1.1187],
@@ -247,153 +252,6 @@ pub fn map_picture(
     out
 }
 
-/// Entries of a [`Mapper`]'s table of the transfer (by signal).
-const LUT: usize = 4096;
-/// Entries of its tables of the curve's gain and the output gamma (by
-/// light: finely enough that the gamma's steep start stays within one
-/// 8-bit step).
-const FINE: usize = 65536;
-
-/// [`map_pixel`] made fast with lookup tables, for a pipeline: the
-/// transfer to linear light on R'G'B' (indexed by the signal), the
-/// curve's gain on the brightest component and the output gamma (both
-/// indexed by the light). It gives [`map_pixel`]'s values within a
-/// fraction of an 8-bit step (`tests`). A 1080p frame costs about 75 ms on
-/// one core here (720p about 33): it runs on the scaled picture.
-#[derive(Debug, Clone)]
-pub struct Mapper {
-    bits: u32,
-    to_linear: Vec<f32>,
-    gain: Vec<f32>,
-    gain_scale: f32,
-    gamma: Vec<f32>,
-}
-
-impl Mapper {
-    /// The tables for `bits`-deep input in `transfer`, mapped by `curve`
-    /// from a source whose brightest light is `peak` (units of 100 cd/m²).
-    pub fn new(bits: u32, transfer: Transfer, curve: Curve, peak: f64) -> Mapper {
-        let peak = peak.max(1.0);
-        let n = (LUT - 1) as f64;
-        let to_linear = (0..LUT)
-            .map(|i| {
-                let e = i as f64 / n;
-                (match transfer {
-                    Transfer::Pq => pq_to_nits(e) / REFERENCE_NITS,
-                    Transfer::Hlg => hlg_to_scene(e),
-                }) as f32
-            })
-            .collect();
-        // The most light a component can have: PQ's 10,000 cd/m² (HLG's
-        // OOTF: 1000), times 1.66, the gamut matrix's largest gain.
-        let top = match transfer {
-            Transfer::Pq => 100.0f64,
-            Transfer::Hlg => 10.0,
-        }
-        .max(peak)
-            * 1.7;
-        let fine = (FINE - 1) as f64;
-        let gain = (0..FINE)
-            .map(|i| {
-                let x = (i as f64 / fine * top).max(1e-6);
-                (curve.map(x, peak) / x) as f32
-            })
-            .collect();
-        let gamma = (0..FINE)
-            .map(|i| bt1886_inverse(i as f64 / fine) as f32)
-            .collect();
-        Mapper {
-            bits,
-            to_linear,
-            gain,
-            gain_scale: (fine / top) as f32,
-            gamma,
-        }
-    }
-
-    #[inline(always)]
-    fn linear(&self, e: f32) -> f32 {
-        let i = (e.clamp(0.0, 1.0) * (LUT - 1) as f32 + 0.5) as usize;
-        self.to_linear[i.min(LUT - 1)]
-    }
-
-    /// `table` at light `x`, its entries `1 / scale` apart.
-    #[inline(always)]
-    fn at(table: &[f32], x: f32, scale: f32) -> f32 {
-        let i = (x.max(0.0) * scale + 0.5) as usize;
-        table[i.min(FINE - 1)]
-    }
-
-    /// One pixel, as [`map_pixel`] (PQ input; HLG's OOTF is applied too).
-    #[inline(always)]
-    pub fn pixel(&self, ycbcr: [u16; 3], transfer: Transfer) -> [f32; 3] {
-        let scale = (1u32 << (self.bits - 8)) as f32;
-        let y = (f32::from(ycbcr[0]) / scale - 16.0) * (1.0 / 219.0);
-        let cb = (f32::from(ycbcr[1]) / scale - 128.0) * (1.0 / 224.0);
-        let cr = (f32::from(ycbcr[2]) / scale - 128.0) * (1.0 / 224.0);
-        let r = y + 1.4746 * cr;
-        let b = y + 1.8814 * cb;
-        let g = (y - 0.2627 * r - 0.0593 * b) * (1.0 / 0.6780);
-        let (mut lr, mut lg, mut lb) = (self.linear(r), self.linear(g), self.linear(b));
-        if transfer == Transfer::Hlg {
-            let ys = 0.2627 * lr + 0.6780 * lg + 0.0593 * lb;
-            let gain = 10.0 * ys.max(1e-9).powf(0.2);
-            (lr, lg, lb) = (lr * gain, lg * gain, lb * gain);
-        }
-        let m = BT2020_TO_BT709;
-        let or = m[0][0] as f32 * lr + m[0][1] as f32 * lg + m[0][2] as f32 * lb;
-        let og = m[1][0] as f32 * lr + m[1][1] as f32 * lg + m[1][2] as f32 * lb;
-        let ob = m[2][0] as f32 * lr + m[2][1] as f32 * lg + m[2][2] as f32 * lb;
-        let sig = or.max(og).max(ob).max(1e-6);
-        let k = Self::at(&self.gain, sig, self.gain_scale);
-        let fine = (FINE - 1) as f32;
-        let r = Self::at(&self.gamma, or * k, fine);
-        let g = Self::at(&self.gamma, og * k, fine);
-        let b = Self::at(&self.gamma, ob * k, fine);
-        let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-        [
-            16.0 + 219.0 * y,
-            128.0 + 224.0 / 1.8556 * (b - y),
-            128.0 + 224.0 / 1.5748 * (r - y),
-        ]
-    }
-
-    /// A 4:2:0 picture of `size` pixels: `input` Y, Cb, Cr samples,
-    /// packed (Y `w × h`, Cb and Cr half that each way, rounded up), to
-    /// `output` 8-bit planes of the same shape. Each chroma sample is the
-    /// mean of its block's pixels.
-    pub fn picture(
-        &self,
-        size: (usize, usize),
-        transfer: Transfer,
-        input: [&[u16]; 3],
-        output: [&mut [u8]; 3],
-    ) {
-        let (w, h) = size;
-        let cw = w.div_ceil(2);
-        let [out_y, out_cb, out_cr] = output;
-        let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
-        for cy in 0..h.div_ceil(2) {
-            let rows = (2 * cy)..(2 * cy + 2).min(h);
-            for cx in 0..cw {
-                let (cb, cr) = (input[1][cy * cw + cx], input[2][cy * cw + cx]);
-                let (mut sum_cb, mut sum_cr, mut n) = (0.0f32, 0.0f32, 0.0f32);
-                for y in rows.clone() {
-                    for x in (2 * cx)..(2 * cx + 2).min(w) {
-                        let p = self.pixel([input[0][y * w + x], cb, cr], transfer);
-                        out_y[y * w + x] = to_u8(p[0]);
-                        sum_cb += p[1];
-                        sum_cr += p[2];
-                        n += 1.0;
-                    }
-                }
-                out_cb[cy * cw + cx] = to_u8(sum_cb / n);
-                out_cr[cy * cw + cx] = to_u8(sum_cr / n);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,24 +314,6 @@ mod tests {
         // BT.2390 leaves what lies under its knee alone: here up to
         // about 30 cd/m² for a 1000 cd/m² source.
         assert!(close(Curve::Bt2390.map(0.2, 10.0), 0.2, 1e-9));
-    }
-
-    #[test]
-    fn the_tables_give_the_arithmetics_values() {
-        for curve in [Curve::Bt2390, Curve::Hable, Curve::Mobius, Curve::Reinhard] {
-            let fast = Mapper::new(10, Transfer::Pq, curve, 10.0);
-            let mut worst = 0f64;
-            for y in (64..=940).step_by(13) {
-                for (cb, cr) in [(512, 512), (300, 700), (700, 400), (450, 560)] {
-                    let want = map_pixel([y, cb, cr], 10, Transfer::Pq, curve, 10.0);
-                    let got = fast.pixel([y, cb, cr], Transfer::Pq);
-                    for (a, b) in want.iter().zip(got) {
-                        worst = worst.max((a - f64::from(b)).abs());
-                    }
-                }
-            }
-            assert!(worst < 0.75, "{curve:?}: {worst}");
-        }
     }
 
     #[test]
