@@ -53,7 +53,9 @@ pub struct VideoCapability {
     #[serde(default = "yuv420")]
     pub chroma: Vec<String>,
     /// The HDR transfers it shows as HDR (`pq`, `hlg`; default none: a
-    /// stream coded in another is not copied to it).
+    /// stream coded in another is not copied to it), and `dolby_vision`
+    /// when it shows Dolby Vision: then a copy of a Dolby Vision profile
+    /// 8 stream is announced to it with `SUPPLEMENTAL-CODECS` (`dvh1`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hdr: Vec<String>,
 }
@@ -361,6 +363,14 @@ impl ClientProfile {
         for a in &mut self.audio {
             a.codec = a.codec.to_ascii_lowercase();
         }
+    }
+
+    /// Whether it shows `codec` video (hlsd's short name) in Dolby Vision
+    /// (`dolby_vision` in that codec's `hdr` list).
+    pub fn shows_dolby_vision(&self, codec: &str) -> bool {
+        self.video
+            .iter()
+            .any(|c| c.codec == codec && c.hdr.iter().any(|h| h == "dolby_vision"))
     }
 
     /// Whether it plays files in `container` as they are.

@@ -45,6 +45,56 @@ impl DolbyVision {
     pub fn has_compatible_base_layer(&self) -> bool {
         matches!(self.compatibility_id, 1 | 2 | 4 | 6)
     }
+
+    /// The configuration box a copy's MP4 sample entry carries, as
+    /// (type, payload): `dvcC` for profiles up to 7, `dvvC` for 8 to 10
+    /// (Dolby's ISOBMFF specification §3.1). The payload is a 24-byte
+    /// record, version 1.0, saying an RPU and a base layer are present
+    /// and no enhancement layer: the single-layer profiles hlsd copies
+    /// (5, 8, 9, 10); the reserved bits are zero.
+    pub fn config_box(&self) -> ([u8; 4], [u8; 24]) {
+        let mut record = [0u8; 24];
+        record[0] = 1;
+        record[1] = 0;
+        record[2] = (self.profile << 1) | (self.level >> 5);
+        // dv_level's low 5 bits, then rpu_present 1, el_present 0,
+        // bl_present 1.
+        record[3] = ((self.level & 31) << 3) | 0b101;
+        record[4] = self.compatibility_id << 4;
+        let kind = if self.profile <= 7 {
+            *b"dvcC"
+        } else {
+            *b"dvvC"
+        };
+        (kind, record)
+    }
+
+    /// Its `SUPPLEMENTAL-CODECS` entry in a master playlist (RFC 8216bis
+    /// §4.4.6.2; Dolby's "Dolby Vision Streams within the HTTP Live
+    /// Streaming format"): `dvh1.PP.LL` (HEVC; `dav1` for AV1, profile
+    /// 10) with the brand of its base layer (the ISOBMFF specification's
+    /// compatible brands: `db1p` HDR10, `db2g` SDR, `db4h` HLG, `db4g` SDR
+    /// in BT.2020), for a stream whose `CODECS` names its base layer.
+    /// `None` where there is no base layer such a client reads (profile
+    /// 5, compatibility 0 or 6) or for the AVC profile 9.
+    pub fn supplemental_codecs(&self, base_is_hlg: bool) -> Option<String> {
+        let brand = match (self.compatibility_id, base_is_hlg) {
+            (1, _) => "db1p",
+            (2, _) => "db2g",
+            (4, true) => "db4h",
+            (4, false) => "db4g",
+            _ => return None,
+        };
+        let codec = match self.profile {
+            8 => "dvh1",
+            10 => "dav1",
+            _ => return None,
+        };
+        Some(format!(
+            "{codec}.{:02}.{:02}/{brand}",
+            self.profile, self.level
+        ))
+    }
 }
 
 /// The record in the first video sample entry of the MP4 whose `moov`
@@ -102,6 +152,36 @@ mod tests {
         assert!(!p5.has_compatible_base_layer());
         assert_eq!(DolbyVision::parse(&[1, 0, 16]), None);
         assert_eq!(DolbyVision::parse(&record(127, 1, 1)), None);
+    }
+
+    #[test]
+    fn a_copy_carries_the_record_it_was_read_from() {
+        for (profile, level, compat) in [(8, 4, 1), (8, 9, 4), (5, 6, 0), (10, 13, 2)] {
+            let dv = DolbyVision::parse(&record(profile, level, compat)).unwrap();
+            let (kind, payload) = dv.config_box();
+            assert_eq!(payload.to_vec(), record(profile, level, compat));
+            assert_eq!(DolbyVision::parse(&payload), Some(dv));
+            assert_eq!(&kind, if profile <= 7 { b"dvcC" } else { b"dvvC" });
+        }
+    }
+
+    #[test]
+    fn supplemental_codecs_name_the_profile_level_and_base_layer_brand() {
+        let dv = |p, l, c| DolbyVision::parse(&record(p, l, c)).unwrap();
+        assert_eq!(
+            dv(8, 4, 1).supplemental_codecs(false).as_deref(),
+            Some("dvh1.08.04/db1p")
+        );
+        assert_eq!(
+            dv(8, 10, 4).supplemental_codecs(true).as_deref(),
+            Some("dvh1.08.10/db4h")
+        );
+        assert_eq!(
+            dv(10, 1, 2).supplemental_codecs(false).as_deref(),
+            Some("dav1.10.01/db2g")
+        );
+        assert_eq!(dv(5, 6, 0).supplemental_codecs(false), None);
+        assert_eq!(dv(8, 6, 6).supplemental_codecs(false), None);
     }
 
     fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {

@@ -34,6 +34,10 @@ pub struct Listed<'a> {
     /// A video rendition's `VIDEO-RANGE` (`SDR`, `PQ`, `HLG`; Apple's HLS
     /// authoring spec 9.16), when it is said.
     pub video_range: Option<&'static str>,
+    /// A video rendition's `SUPPLEMENTAL-CODECS` (RFC 8216bis §4.4.6.2):
+    /// what a client may decode beside `CODECS`, a copied Dolby Vision
+    /// stream's `dvh1.08.06/db1p`.
+    pub supplemental_codecs: Option<&'a str>,
 }
 
 /// Thumbnail sheets and the URI of their image playlist (Roku's HLS image
@@ -221,6 +225,9 @@ fn write_variants(out: &mut String, video: &[Listed<'_>], audio: &[Listed<'_>], 
             let _ = write!(out, ",RESOLUTION={w}x{h}");
         }
         let _ = write!(out, ",CODECS=\"{codecs}\"");
+        if let Some(supplemental) = listed.supplemental_codecs {
+            let _ = write!(out, ",SUPPLEMENTAL-CODECS=\"{supplemental}\"");
+        }
         if let Some(range) = listed.video_range {
             let _ = write!(out, ",VIDEO-RANGE={range}");
         }
@@ -257,6 +264,9 @@ fn write_iframe_variants(out: &mut String, video: &[Listed<'_>]) {
             let _ = write!(out, ",RESOLUTION={w}x{h}");
         }
         let _ = write!(out, ",CODECS=\"{}\"", v.codecs);
+        if let Some(supplemental) = listed.supplemental_codecs {
+            let _ = write!(out, ",SUPPLEMENTAL-CODECS=\"{supplemental}\"");
+        }
         if let Some(range) = listed.video_range {
             let _ = write!(out, ",VIDEO-RANGE={range}");
         }
@@ -323,6 +333,7 @@ mod tests {
                     bandwidth_bps: v.bandwidth_bps,
                     iframes_uri: Some("v/iframes.m3u8?token=t"),
                     video_range: None,
+                    supplemental_codecs: None,
                 },
                 Listed {
                     rendition: &low,
@@ -332,6 +343,7 @@ mod tests {
                     bandwidth_bps: low.bandwidth_bps,
                     iframes_uri: None,
                     video_range: None,
+                    supplemental_codecs: None,
                 },
             ],
             &[
@@ -343,6 +355,7 @@ mod tests {
                     bandwidth_bps: a.bandwidth_bps,
                     iframes_uri: None,
                     video_range: None,
+                    supplemental_codecs: None,
                 },
                 Listed {
                     rendition: &b,
@@ -352,6 +365,7 @@ mod tests {
                     bandwidth_bps: b.bandwidth_bps,
                     iframes_uri: None,
                     video_range: None,
+                    supplemental_codecs: None,
                 },
             ],
             &[ListedSubtitles {
@@ -403,6 +417,7 @@ mod tests {
                 bandwidth_bps: a.bandwidth_bps,
                 iframes_uri: None,
                 video_range: None,
+                supplemental_codecs: None,
             }],
             &[],
             None,

@@ -173,10 +173,12 @@ pub(super) fn packaged(
 ) -> segmenter::SegmentWriter {
     match output.packaging {
         Packaging::Ts => writer,
-        Packaging::Fmp4 => writer.fmp4(if output.plan == Plan::VideoCopy {
-            output.rotation
-        } else {
-            0
+        Packaging::Fmp4 => writer.fmp4(match output.plan {
+            Plan::VideoCopy => super::fmp4::CopiedVideo {
+                rotation: output.rotation,
+                dolby_vision: output.dolby_vision.map(|dv| dv.config_box()),
+            },
+            _ => super::fmp4::CopiedVideo::default(),
         }),
     }
 }

@@ -4,7 +4,7 @@
 //! stream's caps at the first access unit, when the rendition's init
 //! segment is written too (once: a producer that finds it leaves it).
 
-use super::fmp4::Fmp4Muxer;
+use super::fmp4::{CopiedVideo, Fmp4Muxer};
 use super::ts::{self, Streams, TsMuxer};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,7 +61,7 @@ pub enum Packager {
     Fmp4 {
         mux: Fmp4Muxer,
         caps: Option<gst::Caps>,
-        rotation: u32,
+        copied: CopiedVideo,
         configured: bool,
     },
 }
@@ -78,13 +78,13 @@ impl Packager {
         }
     }
 
-    /// Fragmented MP4 for a `kind` stream; video turned `rotation` degrees
-    /// clockwise (the track header's matrix).
-    pub fn fmp4(kind: StreamKind, rotation: u32) -> Self {
+    /// Fragmented MP4 for a `kind` stream; a copied video's sample entry
+    /// says what `copied` does (its rotation, its Dolby Vision record).
+    pub fn fmp4(kind: StreamKind, copied: CopiedVideo) -> Self {
         Packager::Fmp4 {
             mux: Fmp4Muxer::new(kind == StreamKind::Video),
             caps: None,
-            rotation,
+            copied,
             configured: false,
         }
     }
@@ -136,7 +136,7 @@ impl Packager {
         let Packager::Fmp4 {
             mux,
             caps,
-            rotation,
+            copied,
             configured,
         } = self
         else {
@@ -152,7 +152,7 @@ impl Packager {
         let caps = caps
             .as_ref()
             .ok_or_else(|| failed(std::io::Error::other("a stream without caps")))?;
-        let track = super::fmp4::track(caps, first, *rotation)
+        let track = super::fmp4::track(caps, first, copied)
             .map_err(|e| failed(std::io::Error::other(e)))?;
         mux.configure(&track, first);
         *configured = true;

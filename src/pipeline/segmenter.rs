@@ -195,10 +195,10 @@ impl SegmentWriter {
         }
     }
 
-    /// The same writer, writing fragmented MP4 instead of MPEG-TS; video
-    /// turned `rotation` degrees clockwise (the track header's matrix).
-    pub fn fmp4(mut self, rotation: u32) -> Self {
-        self.mux = Packager::fmp4(self.kind, rotation);
+    /// The same writer, writing fragmented MP4 instead of MPEG-TS; a
+    /// copied video's sample entry says what `copied` does.
+    pub fn fmp4(mut self, copied: super::fmp4::CopiedVideo) -> Self {
+        self.mux = Packager::fmp4(self.kind, copied);
         self
     }
 

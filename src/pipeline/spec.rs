@@ -26,6 +26,9 @@ pub struct Output {
     pub packaging: Packaging,
     /// Clockwise rotation (degrees) a copied video declares in fMP4.
     pub rotation: u32,
+    /// The source video's Dolby Vision record, which a copy's fMP4 sample
+    /// entry carries on.
+    pub dolby_vision: Option<crate::container::dolby_vision::DolbyVision>,
     /// GStreamer stream id of its source stream (from the Discoverer), to
     /// pick it among the file's streams; `None`: the first of its kind.
     pub stream_id: Option<String>,

@@ -50,6 +50,9 @@ pub struct Choice {
     /// copy and the rungs the client takes ([`super::video_options`]), or
     /// the one burn-in rendition.
     pub video_options: RenditionSet,
+    /// Whether its master announces a copied Dolby Vision stream as such
+    /// (`SUPPLEMENTAL-CODECS`): the client shows Dolby Vision.
+    pub dolby_vision: bool,
 }
 
 impl Choice {
@@ -193,6 +196,7 @@ pub fn choose(
         subtitle,
         audio_options: listed,
         video_options: video_listed,
+        dolby_vision: false,
     })
 }
 
@@ -340,6 +344,7 @@ mod tests {
                 subtitle: Some(2),
                 audio_options: RenditionSet::from_bits(0b110),
                 video_options: RenditionSet::from_bits(0b1),
+                dolby_vision: false,
             }
         );
         assert_eq!(c.renditions(), RenditionSet::from_bits(0b101));

@@ -41,7 +41,7 @@ use video::{burn_renditions, video_renditions};
 /// Bumped whenever hlsd's segment bytes change for the same inputs (the
 /// TS packetizer, the cutter), so a store from an older build is never
 /// served.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// What a rendition is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

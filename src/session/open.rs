@@ -178,6 +178,10 @@ impl Sessions {
             let _ = floored.wait_timeline(timeline_wait).await;
             (title, choice, _) = self.choose_in(&item, &profile, presentation, request)?;
         }
+        choice.dolby_vision = item
+            .video
+            .as_ref()
+            .is_some_and(|v| profile.shows_dolby_vision(&v.codec));
         if choice
             .video
             .is_some_and(|v| !title.renditions[v].plan.is_copy())

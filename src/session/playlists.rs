@@ -159,6 +159,7 @@ impl Session {
                 bandwidth_bps: estimate(*i).0,
                 iframes_uri: None,
                 video_range: None,
+                supplemental_codecs: None,
             })
             .collect();
         // An HDR source: its copy says the source's range, its encodes
@@ -176,9 +177,24 @@ impl Session {
             } => hdr.map(|_| "SDR"),
             _ => None,
         };
+        // A copied Dolby Vision stream, to a client that shows it: named
+        // beside its base layer's codec.
+        let dolby_vision = title
+            .item
+            .video
+            .as_ref()
+            .and_then(|v| v.hdr.as_ref())
+            .filter(|_| choice.dolby_vision)
+            .and_then(|h| {
+                h.dolby_vision?
+                    .supplemental_codecs(h.transfer == crate::library::colour::HdrTransfer::Hlg)
+            });
         for ((listed, u), i) in video.iter_mut().zip(&iframe_uris).zip(&rungs) {
             listed.iframes_uri = Some(u);
             listed.video_range = range_of(*i);
+            if title.renditions[*i].plan == Plan::VideoCopy {
+                listed.supplemental_codecs = dolby_vision.as_deref();
+            }
         }
         let audio = video.split_off(rungs.len());
         let subtitle_uris: Vec<String> = title

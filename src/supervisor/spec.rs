@@ -40,6 +40,11 @@ pub fn spec_for(
             codec: source_codec(title, title.renditions[i].plan),
             packaging: title.renditions[i].packaging,
             rotation: title.item.video.as_ref().map_or(0, |v| v.rotation),
+            dolby_vision: title
+                .item
+                .video
+                .as_ref()
+                .and_then(|v| v.hdr.as_ref()?.dolby_vision),
             stream_id: stream_id(title, title.renditions[i].plan),
             // The probe lists one video stream (the first) whatever the
             // file holds: only audio can be known to be alone.

@@ -6,11 +6,17 @@
 //! 5 (no base layer another decoder shows right) is refused with a
 //! reason.
 //!
+//! A client that shows Dolby Vision (`dolby_vision` in its profile) gets
+//! the same copy announced with `SUPPLEMENTAL-CODECS="dvh1.08.04/db1p"`;
+//! every copy's init segment carries the source's record on, which
+//! ffprobe reads back.
+//!
 //! Over an HDR10 HEVC file made by the test with libx265, into whose
 //! sample entry the test writes a `dvcC` box (profile 8.1, then 5), as a
 //! Dolby Vision encoder's MP4 carries it; and the 8.1 file remuxed by
 //! ffmpeg into Matroska.
 
+use crate::common::library::form_urlencode;
 use crate::common::*;
 
 /// A `DOVIDecoderConfigurationRecord`: version 1.0, `profile`, `level`,
@@ -77,6 +83,69 @@ fn with_dolby_vision(mp4: &[u8], record: &[u8]) -> Vec<u8> {
     }
     out.splice(end..end, dvcc);
     out
+}
+
+/// `safari` with Dolby Vision on its HEVC.
+const DOLBY_VISION_TV: &str = r#"{"name":"dvtv","containers":[],"video":[{"codec":"hevc","max_bit_depth":10,"profiles":["main","main-10"],"hdr":["pq","hlg","dolby_vision"]}],"audio":[{"codec":"aac"}],"fmp4":true}"#;
+
+/// The master's lines that announce Dolby Vision to a client that shows
+/// it, after checking that the copy's init segment carries the record
+/// (`dvvC`: profile 8, level 4, an HDR10 base layer), as ffprobe reads
+/// it from the init segment and the first segment.
+async fn dolby_vision_copy(server: &TestServer, id: &str) -> Vec<String> {
+    let r = server
+        .get(
+            &format!(
+                "/api/v1/stream/{id}?mode=hls&profile={}",
+                form_urlencode(DOLBY_VISION_TV)
+            ),
+            ALICE,
+        )
+        .await;
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let master = fetch_master(server, &location, ALICE).await;
+    let copy = &master.variants[0].url;
+    assert!(copy.contains("video-copy"), "{}", master.text);
+    let playlist = complete_playlist(server, copy, ALICE).await;
+    let map = playlist.segments[0].map.as_ref().expect("EXT-X-MAP");
+    let mut bytes = Vec::new();
+    for uri in [&map.uri, &playlist.segments[0].uri] {
+        let part = get_segment(server, &resolve(copy, uri), ALICE).await;
+        bytes.extend_from_slice(&part.bytes().await.unwrap());
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_streams",
+            "-of",
+            "json",
+        ])
+        .arg(file.path())
+        .output()
+        .expect("ffprobe");
+    let probed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let side = probed["streams"][0]["side_data_list"].to_string();
+    for want in [
+        "DOVI configuration record",
+        "\"dv_profile\":8",
+        "\"dv_level\":4",
+        "\"bl_present_flag\":1",
+        "\"dv_bl_signal_compatibility_id\":1",
+    ] {
+        assert!(side.contains(want), "{want} in {side}");
+    }
+    master
+        .text
+        .lines()
+        .filter(|l| l.contains("SUPPLEMENTAL-CODECS"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,6 +224,25 @@ async fn dolby_vision_plays_by_its_base_layer_and_profile_5_is_refused() {
             .find(|l| l.starts_with("#EXT-X-STREAM-INF") && l.contains("hvc1"))
             .unwrap_or_else(|| panic!("{name}: no HEVC copy: {}", master.text));
         assert!(copy.contains("VIDEO-RANGE=PQ"), "{name}: {copy}");
+        assert!(
+            !master.text.contains("SUPPLEMENTAL-CODECS"),
+            "{name}: {copy}"
+        );
+        // A client that shows Dolby Vision is told what the copy is.
+        let shown = dolby_vision_copy(&server, &id).await;
+        assert_eq!(
+            shown.len(),
+            2,
+            "{name}: the copy and its I-frames: {shown:?}"
+        );
+        for line in &shown {
+            assert!(
+                line.contains(",SUPPLEMENTAL-CODECS=\"dvh1.08.04/db1p\"")
+                    && line.contains("CODECS=\"hvc1.")
+                    && line.contains("VIDEO-RANGE=PQ"),
+                "{name}: {line}"
+            );
+        }
         // generic does not: every variant is tone-mapped to SDR.
         let generic = server
             .get(&format!("/api/v1/stream/{id}?mode=hls"), ALICE)

@@ -74,6 +74,7 @@ mod tests {
                     mastering: Some(mastering),
                     light_level: Some((1000, 400)),
                 }),
+                dolby_vision: None,
             },
         });
         let stsd = path(

@@ -5,7 +5,7 @@
 //! AAC stream's ADTS header, an AC-3 or E-AC-3 sync frame's bit stream
 //! information (`dac3`, `dec3`: [`super::dolby`]).
 
-use super::boxes::{vpcc_payload, Colour, SampleEntry, Track};
+use super::boxes::{vpcc_payload, Colour, CopiedVideo, SampleEntry, Track};
 
 /// The 90 kHz timescale of video tracks (as MPEG-TS, so that both
 /// packagings give the same ticks).
@@ -83,12 +83,12 @@ fn int(s: &gst::StructureRef, field: &str) -> Option<u32> {
 
 /// The track of a stream with `caps`; `first` is its first access unit
 /// (an ADTS frame of encoded AAC carries what its caps do not).
-/// `rotation` is the source's clockwise rotation in degrees.
+/// `copied` says what a copied video's source declares beyond its caps.
 ///
 /// # Errors
 /// Caps of a codec fMP4 is not written for here, or without the
 /// configuration record the codec needs.
-pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, String> {
+pub fn track(caps: &gst::CapsRef, first: &[u8], copied: &CopiedVideo) -> Result<Track, String> {
     let s = caps.structure(0).ok_or("caps without a structure")?;
     let name = s.name().as_str();
     let needs = |what: &str| format!("{name} caps without {what}");
@@ -102,8 +102,9 @@ pub fn track(caps: &gst::CapsRef, first: &[u8], rotation: u32) -> Result<Track, 
                 height,
                 config_kind: *config_kind,
                 config,
-                rotation,
+                rotation: copied.rotation,
                 colour: colour_of(caps, s),
+                dolby_vision: copied.dolby_vision,
             },
         }
     };

@@ -24,6 +24,7 @@ mod colour;
 mod config;
 mod dolby;
 
+pub use boxes::CopiedVideo;
 pub use config::{track, VIDEO_TIMESCALE};
 
 use boxes::{Sample, Track};
