@@ -14,7 +14,8 @@
 //! before it is swscale's (`hlsdvideoscale`), as in the peer's chain.
 //! Measured (bench/hdr.py): a 4K HDR10 film's 1080p rung at 1.23× the
 //! speed of ffmpeg's `zscale`/`tonemap` (0.84× its CPU), the mapping
-//! about 12.5 ms of CPU per 1080p frame here.
+//! 13–17.5 ms of CPU per 1080p frame here (`cargo bench --bench
+//! tonemap`).
 //!
 //! Properties: `transfer` (`pq`, `hlg`), `curve` (`bt2390`, `hable`,
 //! `mobius`, `reinhard`), `peak` (the source's brightest light in units
