@@ -55,7 +55,8 @@ pub struct VideoCapability {
     /// The HDR transfers it shows as HDR (`pq`, `hlg`; default none: a
     /// stream coded in another is not copied to it), and `dolby_vision`
     /// when it shows Dolby Vision: then a copy of a Dolby Vision profile
-    /// 8 stream is announced to it with `SUPPLEMENTAL-CODECS` (`dvh1`).
+    /// 8 (or AV1 profile 10) stream is announced to it with
+    /// `SUPPLEMENTAL-CODECS` (`dvh1`, `dav1`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hdr: Vec<String>,
 }

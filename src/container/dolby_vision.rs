@@ -47,12 +47,19 @@ impl DolbyVision {
     }
 
     /// The configuration box a copy's MP4 sample entry carries, as
-    /// (type, payload): `dvcC` for profiles up to 7, `dvvC` for 8 to 10
-    /// (Dolby's ISOBMFF specification §3.1). The payload is a 24-byte
-    /// record, version 1.0, saying an RPU and a base layer are present
-    /// and no enhancement layer: the single-layer profiles hlsd copies
-    /// (5, 8, 9, 10); the reserved bits are zero.
-    pub fn config_box(&self) -> ([u8; 4], [u8; 24]) {
+    /// (type, payload): `dvvC` (Dolby's ISOBMFF specification §3.1: the
+    /// box of profiles 8 to 10). The payload is a 24-byte record rebuilt
+    /// from what the probe keeps: version 1.0, the profile, level and
+    /// base-layer compatibility, an RPU and a base layer present and no
+    /// enhancement layer, which is what a profile 8, 9 or 10 stream is;
+    /// the bits after the compatibility id are zero (no metadata
+    /// compression). `None` for other profiles: 5 is never copied, and
+    /// a dual-layer profile 7 copy plays by its base layer, without a
+    /// record that would misdescribe its enhancement layer.
+    pub fn config_box(&self) -> Option<([u8; 4], [u8; 24])> {
+        if !matches!(self.profile, 8..=10) {
+            return None;
+        }
         let mut record = [0u8; 24];
         record[0] = 1;
         record[1] = 0;
@@ -61,12 +68,7 @@ impl DolbyVision {
         // bl_present 1.
         record[3] = ((self.level & 31) << 3) | 0b101;
         record[4] = self.compatibility_id << 4;
-        let kind = if self.profile <= 7 {
-            *b"dvcC"
-        } else {
-            *b"dvvC"
-        };
-        (kind, record)
+        Some((*b"dvvC", record))
     }
 
     /// Its `SUPPLEMENTAL-CODECS` entry in a master playlist (RFC 8216bis
@@ -75,6 +77,8 @@ impl DolbyVision {
     /// 10) with the brand of its base layer (the ISOBMFF specification's
     /// compatible brands: `db1p` HDR10, `db2g` SDR, `db4h` HLG, `db4g` SDR
     /// in BT.2020), for a stream whose `CODECS` names its base layer.
+    /// (The probe keeps a record only where the base layer is HDR, so
+    /// `db2g` is not reached today: an 8.2 stream plays as SDR.)
     /// `None` where there is no base layer such a client reads (profile
     /// 5, compatibility 0 or 6) or for the AVC profile 9.
     pub fn supplemental_codecs(&self, base_is_hlg: bool) -> Option<String> {
@@ -156,12 +160,18 @@ mod tests {
 
     #[test]
     fn a_copy_carries_the_record_it_was_read_from() {
-        for (profile, level, compat) in [(8, 4, 1), (8, 9, 4), (5, 6, 0), (10, 13, 2)] {
+        for (profile, level, compat) in [(8, 4, 1), (8, 9, 4), (10, 13, 2)] {
             let dv = DolbyVision::parse(&record(profile, level, compat)).unwrap();
-            let (kind, payload) = dv.config_box();
+            let (kind, payload) = dv.config_box().expect("a box");
             assert_eq!(payload.to_vec(), record(profile, level, compat));
             assert_eq!(DolbyVision::parse(&payload), Some(dv));
-            assert_eq!(&kind, if profile <= 7 { b"dvcC" } else { b"dvvC" });
+            assert_eq!(&kind, b"dvvC");
+        }
+        // Profile 5 is not copied; a profile 7 copy gets no record that
+        // would say it has no enhancement layer.
+        for (profile, compat) in [(5, 0), (7, 6)] {
+            let dv = DolbyVision::parse(&record(profile, 6, compat)).unwrap();
+            assert_eq!(dv.config_box(), None, "profile {profile}");
         }
     }
 

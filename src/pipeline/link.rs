@@ -176,7 +176,7 @@ pub(super) fn packaged(
         Packaging::Fmp4 => writer.fmp4(match output.plan {
             Plan::VideoCopy => super::fmp4::CopiedVideo {
                 rotation: output.rotation,
-                dolby_vision: output.dolby_vision.map(|dv| dv.config_box()),
+                dolby_vision: output.dolby_vision.and_then(|dv| dv.config_box()),
             },
             _ => super::fmp4::CopiedVideo::default(),
         }),
