@@ -153,25 +153,7 @@ async fn dolby_vision_plays_by_its_base_layer_and_profile_5_is_refused() {
     let media = tempfile::tempdir().unwrap();
     let dir = media.path();
     let hdr10 = dir.join("made.hdr10");
-    ffmpeg_make(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=640x360:r=24:d=2",
-        "-vf",
-        "format=yuv420p10le",
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-x265-params",
-        X265_HDR10,
-        "-tag:v",
-        "hvc1",
-        "-f",
-        "mp4",
-        hdr10.to_str().unwrap(),
-    ]);
+    make_x265_mp4(&hdr10, 2, X265_HDR10);
     let plain = std::fs::read(&hdr10).unwrap();
     std::fs::remove_file(&hdr10).unwrap();
     std::fs::write(

@@ -16,28 +16,7 @@ async fn hdr10_and_hlg_are_recorded_with_their_metadata() {
     let dir = media.path();
     let ff = ffmpeg_make;
     let src = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=24:d=1"];
-    let x265 = |params: &str, out: &str| {
-        let out = dir.join(out);
-        ff(&[
-            &src[..],
-            &[
-                "-vf",
-                "format=yuv420p10le",
-                "-c:v",
-                "libx265",
-                "-preset",
-                "ultrafast",
-            ],
-            &[
-                "-x265-params",
-                params,
-                "-tag:v",
-                "hvc1",
-                out.to_str().unwrap(),
-            ],
-        ]
-        .concat());
-    };
+    let x265 = |params: &str, out: &str| make_x265_mp4(&dir.join(out), 1, params);
     x265(X265_HDR10, "hdr10.mp4");
     ff(&[
         "-i",

@@ -105,28 +105,45 @@ pub(super) trait Backend: Send + Sync {
     fn progress(&self, user: &str, media_id: &str) -> anyhow::Result<Option<(i64, i64)>>;
     /// Makes one write.
     fn apply(&self, op: &Op) -> anyhow::Result<()>;
+    // What other nodes did: a cluster's back end answers from its
+    // tables; the defaults are one node's answers (no other node made,
+    // published or claimed anything).
+
     /// Whether a node recorded segment `index` of `rendition` of `title`
     /// as made within the last `within_s` seconds (the database's clock).
-    fn made(&self, title: &str, rendition: &str, index: i64, within_s: i64)
-        -> anyhow::Result<bool>;
+    fn made(
+        &self,
+        _title: &str,
+        _rendition: &str,
+        _index: i64,
+        _within_s: i64,
+    ) -> anyhow::Result<bool> {
+        Ok(false)
+    }
     /// The session views (JSON) of `user` that nodes other than `node`
     /// published within the last `within_s` seconds.
     fn published_sessions(
         &self,
-        user: &str,
-        node: &str,
-        within_s: i64,
-    ) -> anyhow::Result<Vec<String>>;
+        _user: &str,
+        _node: &str,
+        _within_s: i64,
+    ) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// The figures (JSON) nodes other than `node` published at or after
     /// within the last `within_s` seconds: node, figures, when.
     fn published_figures(
         &self,
-        node: &str,
-        within_s: i64,
-    ) -> anyhow::Result<Vec<(String, String, i64)>>;
+        _node: &str,
+        _within_s: i64,
+    ) -> anyhow::Result<Vec<(String, String, i64)>> {
+        Ok(Vec::new())
+    }
     /// Claims the probe of `path` for `node` now: true when no other node
     /// holds a claim younger than `timeout_s` seconds.
-    fn claim(&self, path: &str, node: &str, timeout_s: i64) -> anyhow::Result<bool>;
+    fn claim(&self, _path: &str, _node: &str, _timeout_s: i64) -> anyhow::Result<bool> {
+        Ok(true)
+    }
     /// Answers when the database is reachable.
     fn ping(&self) -> anyhow::Result<()>;
     /// Where it is, for logs (no password).

@@ -151,18 +151,6 @@ mod tests {
             }
             Ok(())
         }
-        fn made(&self, _: &str, _: &str, _: i64, _: i64) -> anyhow::Result<bool> {
-            Ok(false)
-        }
-        fn published_sessions(&self, _: &str, _: &str, _: i64) -> anyhow::Result<Vec<String>> {
-            Ok(Vec::new())
-        }
-        fn published_figures(&self, _: &str, _: i64) -> anyhow::Result<Vec<(String, String, i64)>> {
-            Ok(Vec::new())
-        }
-        fn claim(&self, _: &str, _: &str, _: i64) -> anyhow::Result<bool> {
-            Ok(true)
-        }
         fn ping(&self) -> anyhow::Result<()> {
             match self.down.load(Ordering::SeqCst) {
                 true => anyhow::bail!("connection refused"),

@@ -23,6 +23,31 @@ pub const X265_HDR10: &str = "log-level=error:hdr10=1:colorprim=bt2020:transfer=
      colormatrix=bt2020nc:master-display=G(13250,34500)B(7500,3000)R(34000,16000)\
      WP(15635,16450)L(10000000,1):max-cll=1000,400";
 
+/// Makes `out`, an MP4 of `seconds` of ffmpeg's `testsrc2` at 640×360,
+/// 24 fps, as 10-bit HEVC (`hvc1`) by libx265 with `x265_params` (e.g.
+/// [`X265_HDR10`]).
+pub fn make_x265_mp4(out: &Path, seconds: u32, x265_params: &str) {
+    ffmpeg_make(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=s=640x360:r=24:d={seconds}"),
+        "-vf",
+        "format=yuv420p10le",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        x265_params,
+        "-tag:v",
+        "hvc1",
+        "-f",
+        "mp4",
+        out.to_str().unwrap(),
+    ]);
+}
+
 /// The repository's fixtures (made by scripts/make-fixtures.sh).
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
