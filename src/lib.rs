@@ -191,16 +191,33 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving");
     let signal = stop.clone();
+    let (asked_tx, asked_rx) = tokio::sync::oneshot::channel();
     http::serve(listener, http::routes(state.clone()), async move {
         tokio::select! {
             _ = shutdown => {}
             _ = signal.cancelled() => {}
         }
+        let _ = asked_tx.send(std::time::Instant::now());
     })
     .await;
+    let asked = asked_rx.await.unwrap_or_else(|_| std::time::Instant::now());
+    let phase = |name: &'static str| {
+        let waited = asked.elapsed();
+        if waited > SLOW_STOP {
+            tracing::warn!(
+                phase = name,
+                waited_ms = waited.as_millis(),
+                "shutdown is slow"
+            );
+        } else {
+            tracing::debug!(phase = name, waited_ms = waited.as_millis(), "shutdown");
+        }
+    };
+    phase("connections closed");
     stop.cancel();
     state.sheets.close();
     state.sessions.shutdown().await;
+    phase("producers stopped");
     let joined = tokio::time::timeout(TASKS_WAIT, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -208,5 +225,14 @@ pub async fn run(
     if joined.is_err() {
         tracing::warn!(left = tasks.len(), "background tasks did not stop in time");
     }
+    drop(tasks);
+    // The catalogue flushes its writes when the last of it goes: off the
+    // async threads.
+    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+    phase("state released");
     Ok(())
 }
+
+/// A shutdown phase ending later than this after the stop was asked for
+/// is logged as a warning, with the phase's name.
+const SLOW_STOP: Duration = Duration::from_secs(5);
