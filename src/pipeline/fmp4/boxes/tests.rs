@@ -10,9 +10,10 @@ fn find<'a>(data: &'a [u8], path: &[&[u8; 4]]) -> Option<&'a [u8]> {
     crate::container::isobmff::path(data, path)
 }
 
-#[test]
-fn an_init_segment_has_one_fragmented_track_with_its_config() {
-    let track = Track {
+/// A 1080p HEVC track at 90 kHz whose `hvcC` holds 1, 2, 3, turned by
+/// `rotation` degrees, with `dolby_vision`'s record if any.
+fn hevc_1080p(rotation: u32, dolby_vision: Option<([u8; 4], [u8; 24])>) -> Track {
+    Track {
         timescale: 90_000,
         entry: SampleEntry::Video {
             format: *b"hvc1",
@@ -20,12 +21,16 @@ fn an_init_segment_has_one_fragmented_track_with_its_config() {
             height: 1080,
             config_kind: *b"hvcC",
             config: vec![1, 2, 3],
-            rotation: 90,
+            rotation,
             colour: None,
-            dolby_vision: None,
+            dolby_vision,
         },
-    };
-    let init = init_segment(&track);
+    }
+}
+
+#[test]
+fn an_init_segment_has_one_fragmented_track_with_its_config() {
+    let init = init_segment(&hevc_1080p(90, None));
     let kinds: Vec<[u8; 4]> = children(&init)
         .expect("boxes")
         .iter()
@@ -53,19 +58,7 @@ fn an_init_segment_has_one_fragmented_track_with_its_config() {
 fn a_dolby_vision_copy_ends_its_sample_entry_with_the_record() {
     let mut record = [0u8; 24];
     record[..5].copy_from_slice(&[1, 0, 16, 0x25, 0x10]);
-    let init = init_segment(&Track {
-        timescale: 90_000,
-        entry: SampleEntry::Video {
-            format: *b"hvc1",
-            width: 1920,
-            height: 1080,
-            config_kind: *b"hvcC",
-            config: vec![1, 2, 3],
-            rotation: 0,
-            colour: None,
-            dolby_vision: Some((*b"dvvC", record)),
-        },
-    });
+    let init = init_segment(&hevc_1080p(0, Some((*b"dvvC", record))));
     let stsd = find(
         &init,
         &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"],
